@@ -1,0 +1,51 @@
+# ChronaPilot: two commands on a fresh clone.
+#   make run   -> everything up (embedded Kafka + MongoDB, sandbox, four services)
+#   make test  -> lint + the whole suite
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+PROJECTS := libs/common libs/sandbox libs/devstack services/api services/sync-worker \
+            services/webhook-gateway services/token-refresher
+PYPROJECTS := pyproject.toml $(addsuffix /pyproject.toml,$(PROJECTS))
+
+.PHONY: install run test lint format unit integration docs bench clean system-deps
+
+$(STAMP): $(PYPROJECTS)
+	@command -v $(PYTHON) >/dev/null || { echo "make: $(PYTHON) not found (ChronaPilot needs Python 3.11)"; exit 1; }
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip==26.3
+	$(PY) -m pip install --quiet $(addprefix -e ,$(PROJECTS)) -e .
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: $(STAMP)
+	$(PY) -m chronapilot.devstack run
+
+system-deps:
+	@scripts/system-deps.sh
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy -p chronapilot.common
+	$(VENV)/bin/mypy -p chronapilot.sandbox -p chronapilot.devstack -p chronapilot.api \
+	    -p chronapilot.sync_worker -p chronapilot.webhook_gateway -p chronapilot.token_refresher
+
+format: $(STAMP)
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+test: $(STAMP) system-deps lint
+	$(PY) -m pytest -q -p no:cacheprovider
+
+unit: $(STAMP)
+	$(PY) -m pytest -q tests/unit
+
+docs: $(STAMP)
+	$(PY) -m chronapilot.common.bus.docs docs/events
+
+clean:
+	rm -rf $(VENV) .run

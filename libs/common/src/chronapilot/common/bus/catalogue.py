@@ -1,0 +1,227 @@
+"""The event catalogue: every event type ChronaPilot publishes, its schema and its topic.
+
+This is a public interface: services outside ChronaPilot subscribe to these topics. An event
+is a fact (past tense), immutable, carrying the minimum a subscriber needs. Changing an
+event's shape means a new ``VERSION`` plus an upcaster from the previous one, so consumers
+always see the latest shape (:func:`parse`). ``docs/events/`` is generated from this module
+(``make docs``) and a test keeps the two equal.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any, ClassVar, TypeVar
+
+from chronapilot.common.bus.envelope import Envelope
+from chronapilot.common.bus.topics import Topic
+from chronapilot.common.errors import ChronaPilotError
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class UnknownEvent(ChronaPilotError):
+    code = "unknown_event"
+
+
+class Event(BaseModel):
+    """Base of every event payload."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    TYPE: ClassVar[str]
+    VERSION: ClassVar[int] = 1
+    TOPIC: ClassVar[Topic]
+
+
+class SyncMode(enum.StrEnum):
+    FULL = "full"
+    INCREMENTAL = "incremental"
+
+
+class SyncReason(enum.StrEnum):
+    INITIAL = "initial"
+    WEBHOOK = "webhook"
+    MANUAL = "manual"
+    POLL = "poll"
+    RESYNC = "resync"
+
+
+# -- connections ------------------------------------------------------------------------------
+
+
+class ConnectionActivated(Event):
+    """A connection became active: first link, or the same account re-linked."""
+
+    TYPE = "connection.activated"
+    TOPIC = Topic.CONNECTIONS
+    application_id: str
+    user_id: str
+    provider: str = Field(description="`google`, `microsoft` or `icloud`.")
+    email: str
+    relinked: bool = Field(default=False, description="True when an existing connection came back.")
+
+
+class ConnectionDisconnected(Event):
+    """The customer disconnected the connection; its owners tear down tokens and subscriptions."""
+
+    TYPE = "connection.disconnected"
+    TOPIC = Topic.CONNECTIONS
+    application_id: str
+    provider: str
+
+
+class ConnectionStatusChanged(Event):
+    """``status`` or ``sync_mode`` changed (for example to ``error`` with ``reauth_required``)."""
+
+    TYPE = "connection.status_changed"
+    TOPIC = Topic.CONNECTIONS
+    status: str = Field(description="`active`, `disconnected` or `error`.")
+    previous_status: str
+    sync_mode: str | None = None
+    error_code: str | None = Field(default=None, description="`sync_failed`, `reauth_required`, …")
+    error_message: str | None = None
+
+
+# -- sync -------------------------------------------------------------------------------------
+
+
+class SyncRequested(Event):
+    """Sync a connection, or one calendar of it."""
+
+    TYPE = "sync.requested"
+    TOPIC = Topic.SYNC_REQUESTS
+    mode: SyncMode
+    reason: SyncReason
+    calendar_id: str | None = Field(
+        default=None, description="Provider calendar id; absent means every calendar."
+    )
+
+
+class SyncCompleted(Event):
+    """A sync finished and the mirror is up to date as of ``synced_at``."""
+
+    TYPE = "sync.completed"
+    TOPIC = Topic.SYNC_RESULTS
+    mode: SyncMode
+    reason: SyncReason
+    synced_at: datetime
+    calendars: int = Field(ge=0)
+    upserted: int = Field(ge=0)
+    deleted: int = Field(ge=0)
+
+
+class SyncFailed(Event):
+    """A sync gave up; ``retryable`` says whether a later attempt may succeed."""
+
+    TYPE = "sync.failed"
+    TOPIC = Topic.SYNC_RESULTS
+    mode: SyncMode
+    reason: SyncReason
+    error_code: str
+    error_message: str
+    retryable: bool
+
+
+# -- tokens -----------------------------------------------------------------------------------
+
+
+class TokenRefreshed(Event):
+    """A new access token was stored (``rotated``: a new refresh token came with it)."""
+
+    TYPE = "token.refreshed"
+    TOPIC = Topic.TOKENS
+    expires_at: datetime | None
+    rotated: bool = False
+
+
+class TokenRefreshFailed(Event):
+    """A refresh failed; ``permanent`` means the grant is gone and the user must re-link."""
+
+    TYPE = "token.refresh_failed"
+    TOPIC = Topic.TOKENS
+    reason: str
+    permanent: bool
+    failures_count: int = Field(ge=0)
+
+
+# -- subscriptions ----------------------------------------------------------------------------
+
+
+class SubscriptionCreated(Event):
+    TYPE = "subscription.created"
+    TOPIC = Topic.SUBSCRIPTIONS
+    subscription_id: str
+    calendar_id: str
+    expires_at: datetime
+
+
+class SubscriptionRenewed(Event):
+    TYPE = "subscription.renewed"
+    TOPIC = Topic.SUBSCRIPTIONS
+    subscription_id: str
+    calendar_id: str
+    expires_at: datetime
+
+
+class SubscriptionRemoved(Event):
+    TYPE = "subscription.removed"
+    TOPIC = Topic.SUBSCRIPTIONS
+    subscription_id: str
+    calendar_id: str
+    reason: str
+
+
+EVENT_TYPES: tuple[type[Event], ...] = (
+    ConnectionActivated,
+    ConnectionDisconnected,
+    ConnectionStatusChanged,
+    SyncRequested,
+    SyncCompleted,
+    SyncFailed,
+    TokenRefreshed,
+    TokenRefreshFailed,
+    SubscriptionCreated,
+    SubscriptionRenewed,
+    SubscriptionRemoved,
+)
+
+CATALOGUE: dict[str, type[Event]] = {event.TYPE: event for event in EVENT_TYPES}
+
+#: ``(type, from_version) -> function`` turning ``data`` of that version into the next one.
+Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
+UPCASTERS: dict[tuple[str, int], Upcaster] = {}
+
+E = TypeVar("E", bound=Event)
+
+
+def wrap(event: Event, connection_id: str) -> Envelope:
+    """Put ``event`` in an envelope for ``connection_id``."""
+    return Envelope(
+        type=event.TYPE,
+        version=event.VERSION,
+        connection_id=connection_id,
+        data=event.model_dump(mode="json"),
+    )
+
+
+def parse(envelope: Envelope) -> Event:
+    """The envelope's payload as its event model, upcast to the latest version."""
+    model = CATALOGUE.get(envelope.type)
+    if model is None:
+        raise UnknownEvent(f"unknown event type {envelope.type!r}")
+    data, version = dict(envelope.data), envelope.version
+    if version > model.VERSION:
+        raise UnknownEvent(f"{envelope.type} v{version} is newer than this code (v{model.VERSION})")
+    while version < model.VERSION:
+        data = UPCASTERS[(envelope.type, version)](data)
+        version += 1
+    return model.model_validate(data)
+
+
+def parse_as(envelope: Envelope, model: type[E]) -> E:
+    """Like :func:`parse`, asserting the event is a ``model``."""
+    event = parse(envelope)
+    if not isinstance(event, model):
+        raise UnknownEvent(f"expected {model.TYPE}, got {envelope.type}")
+    return event

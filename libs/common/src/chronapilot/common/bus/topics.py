@@ -1,0 +1,30 @@
+"""Topic names. Each is versioned (``….v1``) and prefixed by ``CHRONAPILOT_KAFKA_TOPIC_PREFIX``."""
+
+from __future__ import annotations
+
+import enum
+
+
+class Topic(enum.StrEnum):
+    """Logical topics; :func:`topic_name` gives the broker's name for one."""
+
+    CONNECTIONS = "connections.v1"
+    SYNC_REQUESTS = "sync.requests.v1"
+    SYNC_RESULTS = "sync.results.v1"
+    TOKENS = "tokens.v1"
+    SUBSCRIPTIONS = "subscriptions.v1"
+    DEAD_LETTER = "deadletter.v1"
+
+
+TOPIC_DESCRIPTIONS: dict[Topic, str] = {
+    Topic.CONNECTIONS: "Lifecycle of connections: activated, disconnected, status changed.",
+    Topic.SYNC_REQUESTS: "Requests to sync a connection (or one of its calendars).",
+    Topic.SYNC_RESULTS: "Outcomes of syncs: completed or failed.",
+    Topic.TOKENS: "Token health: refreshed, refresh failed.",
+    Topic.SUBSCRIPTIONS: "Webhook subscriptions: created, renewed, removed.",
+    Topic.DEAD_LETTER: "Messages a consumer could not handle after bounded retries, with the error.",
+}
+
+
+def topic_name(prefix: str, topic: Topic) -> str:
+    return f"{prefix}.{topic.value}"

@@ -1,0 +1,67 @@
+"""The connection: a user's link to one provider account (the spec's object plus internals)."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+from chronapilot.common.models.base import Document
+from pydantic import BaseModel, Field
+
+
+class Provider(enum.StrEnum):
+    GOOGLE = "google"
+    MICROSOFT = "microsoft"
+    ICLOUD = "icloud"
+
+
+class ConnectionStatus(enum.StrEnum):
+    ACTIVE = "active"
+    DISCONNECTED = "disconnected"
+    ERROR = "error"
+
+
+class SyncMode(enum.StrEnum):
+    REALTIME = "realtime"
+    POLLING = "polling"
+
+
+class ConnectionError_(BaseModel):
+    """Why a connection is in ``error``: a stable code (``sync_failed``, ``reauth_required``)."""
+
+    code: str
+    message: str
+    at: datetime
+
+
+class WebhookSubscriptionState(BaseModel):
+    id: str
+    expires_at: datetime
+
+
+class TokenRefreshTelemetry(BaseModel):
+    last_at: datetime | None = None
+    failures_count: int = 0
+    next_at: datetime | None = None
+    last_error: str | None = None
+
+
+class Connection(Document):
+    application_id: str
+    user_id: str
+    provider: Provider
+    provider_account_id: str
+    email: str
+    status: ConnectionStatus = ConnectionStatus.ACTIVE
+    sync_mode: SyncMode = SyncMode.POLLING
+    last_synced_at: datetime | None = None
+    calendar_ids: list[str] = Field(default_factory=list)
+    webhook_subscription: WebhookSubscriptionState | None = None
+    token_refresh: TokenRefreshTelemetry = Field(default_factory=TokenRefreshTelemetry)
+    error: ConnectionError_ | None = None
+    created_at: datetime
+    updated_at: datetime
+    disconnected_at: datetime | None = None
+    revoked_at: datetime | None = None
+    manual_refresh_at: datetime | None = None
+    version: int = 0

@@ -1,0 +1,189 @@
+"""What every service process shares: MongoDB, the Kafka producer, the outbox relay,
+consumers, the token cipher, and the health routes, owned by aiohttp ``cleanup_ctx``.
+
+A service's ``create_app`` calls :func:`install_runtime` first, then adds its own routes,
+consumers (:func:`add_consumer`) and loops (:func:`add_background_loop`). Start-up retries
+MongoDB and Kafka for ``CHRONAPILOT_STARTUP_TIMEOUT_S`` and then fails with a
+:class:`~chronapilot.common.errors.StartupError`; shutdown stops loops and consumers first
+(in-flight work finishes and is committed), then the relay, the producer and MongoDB.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable, Coroutine
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+from chronapilot.common.bus.admin import ensure_topics
+from chronapilot.common.bus.catalogue import Event
+from chronapilot.common.bus.consumer import ConsumerRunner, Handler
+from chronapilot.common.bus.envelope import Envelope
+from chronapilot.common.bus.outbox import OutboxRelay, emit
+from chronapilot.common.bus.producer import EventProducer
+from chronapilot.common.bus.topics import Topic
+from chronapilot.common.clock import Clock, SystemClock
+from chronapilot.common.crypto import TokenCipher
+from chronapilot.common.health import add_health_routes, add_readiness_check
+from chronapilot.common.logging import get_logger
+from chronapilot.common.settings import Settings
+from chronapilot.common.store.client import Store
+from chronapilot.common.store.indexes import ensure_indexes
+from pymongo.asynchronous.client_session import AsyncClientSession
+
+log = get_logger(__name__)
+
+
+@dataclass
+class Runtime:
+    """The shared clients of one service process (filled in during start-up)."""
+
+    settings: Settings
+    service_name: str
+    cipher: TokenCipher
+    clock: Clock
+    store: Store | None = None
+    producer: EventProducer | None = None
+    relay: OutboxRelay | None = None
+
+    @property
+    def db(self) -> Store:
+        assert self.store is not None, "runtime not started"
+        return self.store
+
+    async def emit(self, session: AsyncClientSession | None, event: Event, *, connection_id: str) -> Envelope:
+        """Queue ``event`` in the outbox within ``session``'s transaction; wake the relay."""
+        envelope = await emit(
+            self.db.db,
+            session,
+            event,
+            connection_id=connection_id,
+            topic_prefix=self.settings.kafka.topic_prefix,
+        )
+        if self.relay is not None:
+            self.relay.wake()
+        return envelope
+
+
+RUNTIME = web.AppKey("runtime", Runtime)
+
+
+def install_runtime(
+    app: web.Application, settings: Settings, service_name: str, *, clock: Clock | None = None
+) -> Runtime:
+    """Attach the shared runtime and the health routes to ``app``."""
+    runtime = Runtime(
+        settings=settings,
+        service_name=service_name,
+        cipher=TokenCipher.from_settings(settings),
+        clock=clock or SystemClock(),
+    )
+    app[RUNTIME] = runtime
+    add_health_routes(app, service_name)
+    app.cleanup_ctx.append(_store_ctx)
+    app.cleanup_ctx.append(_bus_ctx)
+    app.cleanup_ctx.append(_relay_ctx)
+    return runtime
+
+
+async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
+    runtime = app[RUNTIME]
+    settings = runtime.settings
+    runtime.store = await Store.connect(settings.mongo, budget_s=settings.service.startup_timeout_s)
+    await ensure_indexes(runtime.store.db)
+    add_readiness_check(app, "mongodb", runtime.store.ping)
+    try:
+        yield
+    finally:
+        await runtime.store.close()
+
+
+async def _bus_ctx(app: web.Application) -> AsyncIterator[None]:
+    runtime = app[RUNTIME]
+    settings = runtime.settings
+    budget = settings.service.startup_timeout_s
+    await ensure_topics(settings.kafka, budget_s=budget)
+    runtime.producer = EventProducer(settings.kafka, client_id=f"chronapilot-{runtime.service_name}")
+    await runtime.producer.start(budget_s=budget)
+    add_readiness_check(app, "kafka", runtime.producer.ping)
+    try:
+        yield
+    finally:
+        await runtime.producer.stop()
+
+
+async def _relay_ctx(app: web.Application) -> AsyncIterator[None]:
+    runtime = app[RUNTIME]
+    assert runtime.store is not None
+    assert runtime.producer is not None
+    service = runtime.settings.service
+    runtime.relay = OutboxRelay(
+        runtime.store.db,
+        runtime.producer,
+        poll_interval_s=service.outbox_poll_interval_s,
+        lease_s=service.outbox_lease_s,
+        clock=runtime.clock,
+    )
+    task = asyncio.create_task(runtime.relay.run(), name="outbox-relay")
+    try:
+        yield
+    finally:
+        runtime.relay.stop()
+        await asyncio.wait_for(task, runtime.settings.service.shutdown_timeout_s)
+
+
+def add_consumer(
+    app: web.Application,
+    *,
+    group_id: str,
+    topics: list[Topic],
+    make_handler: Callable[[Runtime], Handler],
+    concurrency: int = 8,
+) -> None:
+    """Run a consumer group for the life of ``app``; its handler is built once started."""
+
+    async def consumer_ctx(app: web.Application) -> AsyncIterator[None]:
+        runtime = app[RUNTIME]
+        assert runtime.producer is not None
+        runner = ConsumerRunner(
+            kafka=runtime.settings.kafka,
+            group_id=group_id,
+            topics=topics,
+            handler=make_handler(runtime),
+            producer=runtime.producer,
+            concurrency=concurrency,
+            client_id=f"chronapilot-{runtime.service_name}",
+        )
+        await runner.start(budget_s=runtime.settings.service.startup_timeout_s)
+        task = asyncio.create_task(runner.run(), name=f"consumer:{group_id}")
+        try:
+            yield
+        finally:
+            await runner.stop(timeout_s=runtime.settings.service.shutdown_timeout_s)
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    app.cleanup_ctx.append(consumer_ctx)
+
+
+def add_background_loop(
+    app: web.Application, name: str, loop: Callable[[Runtime, asyncio.Event], Coroutine[Any, Any, None]]
+) -> None:
+    """Run ``loop(runtime, stopping)`` for the life of ``app``; it must return once ``stopping``."""
+
+    async def loop_ctx(app: web.Application) -> AsyncIterator[None]:
+        stopping = asyncio.Event()
+        task = asyncio.create_task(loop(app[RUNTIME], stopping), name=name)
+        try:
+            yield
+        finally:
+            stopping.set()
+            try:
+                await asyncio.wait_for(task, app[RUNTIME].settings.service.shutdown_timeout_s)
+            except TimeoutError:
+                log.warning("loop.stop_timeout", loop=name)
+
+    app.cleanup_ctx.append(loop_ctx)

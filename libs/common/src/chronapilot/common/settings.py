@@ -1,0 +1,338 @@
+"""ChronaPilot's configuration: the only reader of the environment.
+
+Every setting is an environment variable with the prefix ``CHRONAPILOT_`` (for example
+``CHRONAPILOT_API_PORT``), except the two standard names ``MONGODB_URI`` and
+``KAFKA_BOOTSTRAP_SERVERS``. :class:`Settings` is built once in a service's ``__main__`` and
+passed down; nothing else reads ``os.environ``.
+
+The settings are grouped into sub-models (Mongo, Kafka, crypto, provider endpoints, ports, …);
+each group keeps the flat variable names above, so the README's configuration table and
+``docker-compose.yml`` use one name per setting.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import enum
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from pymongo.uri_parser import parse_uri
+
+ENV_PREFIX = "CHRONAPILOT_"
+
+
+def _config(prefix: str = ENV_PREFIX) -> SettingsConfigDict:
+    return SettingsConfigDict(env_prefix=prefix, extra="ignore", frozen=True, populate_by_name=True)
+
+
+class Environment(enum.StrEnum):
+    """``development`` tolerates generated keys and sandbox defaults; ``production`` does not."""
+
+    DEVELOPMENT = "development"
+    TEST = "test"
+    PRODUCTION = "production"
+
+
+class MongoSettings(BaseSettings):
+    """Where the MongoDB-protocol server is, and which database ChronaPilot owns."""
+
+    model_config = _config(ENV_PREFIX + "MONGODB_")
+
+    uri: str = Field(
+        default="mongodb://127.0.0.1:27017/?directConnection=true",
+        validation_alias="MONGODB_URI",
+        description="MongoDB connection string (standard name). A replica set is required (transactions).",
+    )
+    database: str = Field(default="chronapilot", description="Database name.")
+    timeout_s: float = Field(default=5.0, gt=0, description="Server selection / operation timeout.")
+
+    @field_validator("uri")
+    @classmethod
+    def _valid_uri(cls, value: str) -> str:
+        try:
+            parse_uri(value, validate=True, warn=False, connect_timeout=1)
+        except Exception as exc:  # noqa: BLE001 - pymongo raises several types for bad URIs
+            raise ValueError(f"not a valid MongoDB URI ({exc})") from None
+        return value
+
+
+class KafkaSettings(BaseSettings):
+    """The Kafka-protocol broker and how ChronaPilot uses it."""
+
+    model_config = _config(ENV_PREFIX + "KAFKA_")
+
+    bootstrap_servers: str = Field(
+        default="127.0.0.1:9092",
+        validation_alias="KAFKA_BOOTSTRAP_SERVERS",
+        description="Comma-separated host:port list (standard name).",
+    )
+    topic_prefix: str = Field(
+        default="chronapilot",
+        description="Prefix of every topic name (`<prefix>.connections.v1`, …).",
+    )
+    topic_partitions: int = Field(
+        default=12,
+        ge=1,
+        description="Partitions of each topic created at start.",
+    )
+    replication_factor: int = Field(
+        default=1,
+        ge=1,
+        description="Replication factor of each topic created at start.",
+    )
+    consumer_max_attempts: int = Field(
+        default=5,
+        ge=1,
+        description="Handler attempts before a message goes to the dead-letter topic.",
+    )
+    consumer_backoff_s: float = Field(
+        default=0.2,
+        gt=0,
+        description="First retry delay of a failing handler (doubles, jittered, capped at 30 s).",
+    )
+
+    @field_validator("bootstrap_servers")
+    @classmethod
+    def _valid_servers(cls, value: str) -> str:
+        for server in value.split(","):
+            host, sep, port = server.strip().rpartition(":")
+            if not sep or not host or not port.isdigit():
+                raise ValueError(f"expected host:port[,host:port…], got {server.strip()!r}")
+        return value
+
+
+class CryptoSettings(BaseSettings):
+    """Keys for encrypting provider credentials at rest (AES-256-GCM, rotatable by key id)."""
+
+    model_config = _config()
+
+    encryption_keys: SecretStr | None = Field(
+        default=None,
+        description="Comma-separated `key_id:base64(32 bytes)` pairs. Required outside development.",
+    )
+    encryption_active_key_id: str | None = Field(
+        default=None,
+        description="Key id used for new ciphertexts (default: the first key listed).",
+    )
+
+    def parsed_keys(self) -> dict[str, bytes]:
+        """The key ring, ``{key_id: 32-byte key}``; empty when no key is configured."""
+        if self.encryption_keys is None:
+            return {}
+        return parse_key_ring(self.encryption_keys.get_secret_value())
+
+    @field_validator("encryption_keys")
+    @classmethod
+    def _valid_keys(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            parse_key_ring(value.get_secret_value())
+        return value
+
+
+def parse_key_ring(text: str) -> dict[str, bytes]:
+    """Parse ``kid:base64key,kid2:base64key`` into a key ring; raises ``ValueError``."""
+    ring: dict[str, bytes] = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        kid, sep, encoded = item.partition(":")
+        if not sep or not kid:
+            raise ValueError("each key must be written `key_id:base64key`")
+        try:
+            key = base64.b64decode(encoded, validate=True)
+        except binascii.Error:
+            raise ValueError(f"key {kid!r} is not valid base64") from None
+        if len(key) != 32:
+            raise ValueError(f"key {kid!r} must be 32 bytes (AES-256), got {len(key)}")
+        ring[kid] = key
+    if not ring:
+        raise ValueError("no key given")
+    return ring
+
+
+class ProviderSettings(BaseSettings):
+    """Provider endpoints and OAuth clients. Defaults are the real providers."""
+
+    model_config = _config()
+
+    google_auth_url: str = Field(
+        default="https://accounts.google.com/o/oauth2/v2/auth",
+        description="Google authorization endpoint.",
+    )
+    google_token_url: str = Field(
+        default="https://oauth2.googleapis.com/token", description="Google token endpoint."
+    )
+    google_revoke_url: str = Field(
+        default="https://oauth2.googleapis.com/revoke", description="Google revocation endpoint."
+    )
+    google_userinfo_url: str = Field(
+        default="https://openidconnect.googleapis.com/v1/userinfo",
+        description="Google OpenID Connect userinfo endpoint.",
+    )
+    google_api_url: str = Field(
+        default="https://www.googleapis.com/calendar/v3", description="Google Calendar API v3 base."
+    )
+    google_client_id: str | None = Field(default=None, description="Google OAuth client id.")
+    google_client_secret: SecretStr | None = Field(default=None, description="Google OAuth secret.")
+    microsoft_login_url: str = Field(
+        default="https://login.microsoftonline.com",
+        description="Microsoft identity platform host (`/{tenant}/oauth2/v2.0/...`).",
+    )
+    microsoft_tenant: str = Field(default="common", description="Microsoft tenant segment.")
+    microsoft_graph_url: str = Field(
+        default="https://graph.microsoft.com/v1.0", description="Microsoft Graph base."
+    )
+    microsoft_client_id: str | None = Field(default=None, description="Microsoft app (client) id.")
+    microsoft_client_secret: SecretStr | None = Field(default=None, description="Microsoft client secret.")
+    icloud_caldav_url: str = Field(
+        default="https://caldav.icloud.com", description="iCloud CalDAV server root."
+    )
+    http_timeout_s: float = Field(default=30.0, gt=0, description="Timeout of every provider call.")
+
+    @field_validator(
+        "google_auth_url",
+        "google_token_url",
+        "google_revoke_url",
+        "google_userinfo_url",
+        "google_api_url",
+        "microsoft_login_url",
+        "microsoft_graph_url",
+        "icloud_caldav_url",
+    )
+    @classmethod
+    def _absolute_http_url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in {"http", "https"} or not parts.netloc:
+            raise ValueError(f"must be an absolute http(s) URL, got {value!r}")
+        return value.rstrip("/")
+
+
+class ServiceSettings(BaseSettings):
+    """Where each service listens, and process-level behaviour."""
+
+    model_config = _config()
+
+    host: str = Field(default="127.0.0.1", description="Interface every service binds to.")
+    api_port: int = Field(default=8080, ge=0, le=65535, description="Public REST API port.")
+    webhook_gateway_port: int = Field(default=8081, ge=0, le=65535, description="Webhook gateway port.")
+    sync_worker_port: int = Field(
+        default=8082, ge=0, le=65535, description="Sync worker health/metrics port."
+    )
+    token_refresher_port: int = Field(
+        default=8083, ge=0, le=65535, description="Token refresher health/metrics port."
+    )
+    public_base_url: str | None = Field(
+        default=None,
+        description="Public URL of the API (consent callbacks, hosted pages). "
+        "Default: http://<host>:<api_port>.",
+    )
+    webhook_base_url: str | None = Field(
+        default=None,
+        description="Public URL of the webhook gateway that providers call. "
+        "Default: http://<host>:<webhook_gateway_port>.",
+    )
+    startup_timeout_s: float = Field(
+        default=60.0,
+        gt=0,
+        description="How long a service keeps retrying MongoDB and Kafka at start before giving up.",
+    )
+    shutdown_timeout_s: float = Field(
+        default=20.0, gt=0, description="Grace period for in-flight work on SIGTERM."
+    )
+    outbox_poll_interval_s: float = Field(
+        default=0.05, gt=0, description="How often the outbox relay looks for unsent events."
+    )
+    outbox_lease_s: float = Field(
+        default=10.0, gt=0, description="Lease of the outbox relay leader (one relay publishes)."
+    )
+
+
+class LogSettings(BaseSettings):
+    """Logging."""
+
+    model_config = _config()
+
+    log_level: str = Field(default="INFO", description="DEBUG, INFO, WARNING or ERROR.")
+    log_format: str = Field(default="json", description="`json` (default) or `console`.")
+
+    @field_validator("log_level")
+    @classmethod
+    def _valid_level(cls, value: str) -> str:
+        upper = value.upper()
+        if upper not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+            raise ValueError("must be DEBUG, INFO, WARNING or ERROR")
+        return upper
+
+    @field_validator("log_format")
+    @classmethod
+    def _valid_format(cls, value: str) -> str:
+        if value not in {"json", "console"}:
+            raise ValueError("must be json or console")
+        return value
+
+
+class Settings(BaseSettings):
+    """All of ChronaPilot's settings, validated at start."""
+
+    model_config = _config()
+
+    env: Environment = Field(
+        default=Environment.DEVELOPMENT, description="`development`, `test` or `production`."
+    )
+    run_dir: Path = Field(
+        default=Path(".run"),
+        description="Where development state lives (generated keys, data, logs).",
+    )
+    mongo: MongoSettings = Field(default_factory=MongoSettings)
+    kafka: KafkaSettings = Field(default_factory=KafkaSettings)
+    crypto: CryptoSettings = Field(default_factory=CryptoSettings)
+    providers: ProviderSettings = Field(default_factory=ProviderSettings)
+    service: ServiceSettings = Field(default_factory=ServiceSettings)
+    log: LogSettings = Field(default_factory=LogSettings)
+
+    @model_validator(mode="after")
+    def _keys_required_outside_development(self) -> Settings:
+        if self.env is Environment.PRODUCTION and not self.crypto.parsed_keys():
+            raise ValueError("CHRONAPILOT_ENCRYPTION_KEYS is required when CHRONAPILOT_ENV=production")
+        ring = self.crypto.parsed_keys()
+        active = self.crypto.encryption_active_key_id
+        if active is not None and ring and active not in ring:
+            raise ValueError(f"CHRONAPILOT_ENCRYPTION_ACTIVE_KEY_ID {active!r} is not in the key ring")
+        return self
+
+    @property
+    def api_base_url(self) -> str:
+        return (self.service.public_base_url or f"http://{self.service.host}:{self.service.api_port}").rstrip(
+            "/"
+        )
+
+    @property
+    def webhook_base_url(self) -> str:
+        default = f"http://{self.service.host}:{self.service.webhook_gateway_port}"
+        return (self.service.webhook_base_url or default).rstrip("/")
+
+
+def setting_env_names() -> dict[str, tuple[str, str]]:
+    """Every environment variable ChronaPilot reads → (default, description). For docs and tests."""
+    names: dict[str, tuple[str, str]] = {
+        f"{ENV_PREFIX}ENV": ("development", Settings.model_fields["env"].description or ""),
+        f"{ENV_PREFIX}RUN_DIR": (".run", Settings.model_fields["run_dir"].description or ""),
+    }
+    groups: list[type[BaseSettings]] = [
+        MongoSettings,
+        KafkaSettings,
+        CryptoSettings,
+        ProviderSettings,
+        ServiceSettings,
+        LogSettings,
+    ]
+    for group in groups:
+        for name, field in group.model_fields.items():
+            alias = field.validation_alias
+            prefix = group.model_config.get("env_prefix", ENV_PREFIX)
+            env = alias if isinstance(alias, str) else prefix + name.upper()
+            default = "" if field.default is None else str(field.default)
+            names[str(env)] = (default, field.description or "")
+    return names

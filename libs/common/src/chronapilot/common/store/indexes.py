@@ -1,0 +1,84 @@
+"""Every index ChronaPilot needs, in one place, created at start by every service.
+
+A query a service runs in a loop must be served by one of these; tests check the hot ones
+with ``explain``. Creating an index that exists is a no-op, so every process may call
+:func:`ensure_indexes`.
+"""
+
+from __future__ import annotations
+
+from chronapilot.common.store.client import Document, translate_errors
+from pymongo import ASCENDING, DESCENDING, IndexModel
+from pymongo.asynchronous.database import AsyncDatabase
+
+INDEXES: dict[str, list[IndexModel]] = {
+    "applications": [
+        IndexModel([("api_keys.hash", ASCENDING)], name="api_key_hash", unique=True, sparse=True),
+    ],
+    "users": [
+        IndexModel([("application_id", ASCENDING), ("_id", DESCENDING)], name="by_application"),
+        IndexModel([("application_id", ASCENDING), ("external_id", ASCENDING)], name="by_external_id"),
+    ],
+    "connections": [
+        IndexModel([("application_id", ASCENDING), ("_id", DESCENDING)], name="by_application"),
+        IndexModel(
+            [("application_id", ASCENDING), ("user_id", ASCENDING), ("_id", DESCENDING)],
+            name="by_user",
+        ),
+        IndexModel(
+            [
+                ("application_id", ASCENDING),
+                ("user_id", ASCENDING),
+                ("provider", ASCENDING),
+                ("provider_account_id", ASCENDING),
+            ],
+            name="one_per_account",
+            unique=True,
+        ),
+        IndexModel([("status", ASCENDING), ("sync_mode", ASCENDING)], name="by_status_mode"),
+    ],
+    "credentials": [
+        IndexModel([("access_expires_at", ASCENDING)], name="by_access_expiry"),
+    ],
+    "calendars": [
+        IndexModel(
+            [("connection_id", ASCENDING), ("provider_calendar_id", ASCENDING)],
+            name="by_provider_id",
+            unique=True,
+        ),
+    ],
+    "events": [
+        IndexModel(
+            [
+                ("connection_id", ASCENDING),
+                ("provider_calendar_id", ASCENDING),
+                ("provider_event_id", ASCENDING),
+            ],
+            name="by_provider_id",
+            unique=True,
+        ),
+        IndexModel([("calendar_id", ASCENDING), ("start_at", ASCENDING)], name="by_calendar_start"),
+    ],
+    "sync_state": [
+        IndexModel([("connection_id", ASCENDING)], name="by_connection"),
+    ],
+    "webhook_subscriptions": [
+        IndexModel([("expires_at", ASCENDING)], name="by_expiry"),
+        IndexModel([("connection_id", ASCENDING)], name="by_connection"),
+    ],
+    "oauth_states": [
+        IndexModel([("expires_at", ASCENDING)], name="expire", expireAfterSeconds=3600),
+    ],
+    "outbox": [
+        IndexModel([("sent_at", ASCENDING), ("_id", ASCENDING)], name="unsent_in_order"),
+    ],
+    "leases": [
+        IndexModel([("expires_at", ASCENDING)], name="by_expiry"),
+    ],
+}
+
+
+async def ensure_indexes(db: AsyncDatabase[Document]) -> None:
+    with translate_errors():
+        for collection, models in INDEXES.items():
+            await db[collection].create_indexes(models)

@@ -1,0 +1,43 @@
+"""Leases: one holder at a time for a named piece of work, safe across processes.
+
+A lease is a document ``{_id: name, owner, expires_at}`` in ``leases``. Taking it succeeds
+when it is free, expired, or already ours; the holder renews it before it expires. A crashed
+holder's lease simply runs out, and another process takes over.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from chronapilot.common.clock import Clock
+from chronapilot.common.store.client import Document, translate_errors
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError
+
+COLLECTION = "leases"
+
+
+class Lease:
+    def __init__(self, db: AsyncDatabase[Document], name: str, owner: str, clock: Clock) -> None:
+        self._leases = db[COLLECTION]
+        self.name = name
+        self.owner = owner
+        self._clock = clock
+
+    async def acquire(self, ttl_s: float) -> bool:
+        """Take or renew the lease for ``ttl_s``; False when someone else holds it."""
+        now = self._clock.now()
+        with translate_errors():
+            try:
+                await self._leases.update_one(
+                    {"_id": self.name, "$or": [{"owner": self.owner}, {"expires_at": {"$lte": now}}]},
+                    {"$set": {"owner": self.owner, "expires_at": now + timedelta(seconds=ttl_s)}},
+                    upsert=True,
+                )
+            except DuplicateKeyError:
+                return False
+        return True
+
+    async def release(self) -> None:
+        with translate_errors():
+            await self._leases.delete_one({"_id": self.name, "owner": self.owner})
