@@ -2,9 +2,9 @@
 
 The user goes into Radicale's users file (live: no restart); the calendars and events go in over
 CalDAV as a client would write them: `MKCALENDAR` with one component type per collection (as
-iCloud requires), then `PUT` with `If-None-Match: *`. Seeding is idempotent: a collection or
-resource that already exists (`409` / `412`) is left as it is, so a persistent data directory
-can be seeded again on every start.
+iCloud requires), then `PUT` with `If-None-Match: *`. Seeding is idempotent: a collection that
+already exists (`409`) keeps its content, whatever the seed, so a persistent data directory can
+be seeded again on every start without duplicating events; only the password is re-keyed.
 """
 
 from __future__ import annotations
@@ -68,12 +68,16 @@ async def seed_account(
     dataset = build_demo_dataset(owner_email=email, owner_name=name, seed=seed, anchor=anchor)
     principal_url = f"{server.url}{quote(email, safe='')}/"
     calendar_urls = {calendar.slug: f"{principal_url}{calendar.slug}/" for calendar in dataset.calendars}
-    auth = aiohttp.BasicAuth(credentials.email, credentials.app_password)
-    async with aiohttp.ClientSession(auth=auth, timeout=_TIMEOUT) as session:
-        for calendar in dataset.calendars:
-            await _make_calendar(session, calendar_urls[calendar.slug], calendar)
+    headers = {"Authorization": aiohttp.encode_basic_auth(credentials.email, credentials.app_password)}
+    async with aiohttp.ClientSession(headers=headers, timeout=_TIMEOUT) as session:
+        created = {
+            calendar.slug
+            for calendar in dataset.calendars
+            if await _make_calendar(session, calendar_urls[calendar.slug], calendar)
+        }
         for resource in dataset.resources:
-            await _put_new(session, calendar_urls[resource.calendar_slug] + resource.name, resource.ical)
+            if resource.calendar_slug in created:
+                await _put_new(session, calendar_urls[resource.calendar_slug] + resource.name, resource.ical)
     return ICloudAccount(
         credentials=credentials,
         caldav_url=server.url,
@@ -83,7 +87,8 @@ async def seed_account(
     )
 
 
-async def _make_calendar(session: aiohttp.ClientSession, url: str, calendar: DemoCalendar) -> None:
+async def _make_calendar(session: aiohttp.ClientSession, url: str, calendar: DemoCalendar) -> bool:
+    """MKCALENDAR; False when the collection already exists (its content is then left alone)."""
     body = (
         '<?xml version="1.0" encoding="utf-8"?>'
         '<c:mkcalendar xmlns:d="DAV:" xmlns:c="urn:ietf:params:xml:ns:caldav"'
@@ -99,6 +104,7 @@ async def _make_calendar(session: aiohttp.ClientSession, url: str, calendar: Dem
     async with session.request("MKCALENDAR", url, data=body, headers=headers) as response:
         if response.status not in (201, 409):
             raise SeedError(f"MKCALENDAR {url}: {response.status} {await response.text()}")
+        return response.status == 201
 
 
 async def _put_new(session: aiohttp.ClientSession, url: str, ical: bytes) -> None:
