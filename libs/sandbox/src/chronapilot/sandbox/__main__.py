@@ -18,17 +18,24 @@ from chronapilot.sandbox.launcher import PROVIDERS, Sandbox, SandboxConfig
 
 
 def parse_args(argv: list[str] | None = None) -> tuple[SandboxConfig, Path | None]:
-    parser = argparse.ArgumentParser(prog="python -m chronapilot.sandbox", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m chronapilot.sandbox", description=__doc__.splitlines()[0]
+    )
     defaults = SandboxConfig()
     parser.add_argument("--host", default=defaults.host, help="address to listen on (default %(default)s)")
     parser.add_argument("--google-port", type=int, default=defaults.google_port, help="0 = any free port")
-    parser.add_argument("--microsoft-port", type=int, default=defaults.microsoft_port, help="0 = any free port")
+    parser.add_argument(
+        "--microsoft-port", type=int, default=defaults.microsoft_port, help="0 = any free port"
+    )
     parser.add_argument("--radicale-port", type=int, default=defaults.radicale_port, help="0 = any free port")
     parser.add_argument("--data-dir", type=Path, help="keep Radicale's collections and users here")
     parser.add_argument("--state-file-dir", type=Path, help="keep the emulators' JSON state here")
     parser.add_argument("--seed", type=int, help="reproducible demo data and passwords")
     parser.add_argument(
-        "--access-token-ttl", type=int, default=defaults.access_token_ttl, help="emulator access-token lifetime, s"
+        "--access-token-ttl",
+        type=int,
+        default=defaults.access_token_ttl,
+        help="emulator access-token lifetime, s",
     )
     parser.add_argument("--write-env", type=Path, metavar="FILE", help="write the sandbox settings as dotenv")
     parser.add_argument(

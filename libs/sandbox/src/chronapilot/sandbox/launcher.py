@@ -6,7 +6,7 @@ chronapilot.sandbox` wraps it):
     async with Sandbox(SandboxConfig(google_port=0, microsoft_port=0, radicale_port=0)) as sandbox:
         sandbox.urls["icloud"]          # each started provider's base URL
         sandbox.accounts["icloud"]      # DemoAccount(provider, email, password)
-        sandbox.env()                   # the CHRONAPILOT_* settings + SANDBOX_* demo sign-ins
+        sandbox.env()                   # provider settings + CHRONAPILOT_DEMO_* sign-ins
         sandbox.write_env(path)
 
 The emulators are aiohttp applications served in this process on sockets bound before the apps
@@ -137,6 +137,7 @@ class Sandbox:
 
     async def stop(self) -> None:
         """Stop whatever runs, in reverse order of starting. Idempotent."""
+        self.icloud_account = None
         if self.radicale is not None:
             radicale, self.radicale = self.radicale, None
             await radicale.stop()
@@ -171,7 +172,13 @@ class Sandbox:
         return self._emulators[provider].app
 
     def env(self) -> dict[str, str]:
-        """ChronaPilot's provider settings pointing at the sandbox, plus the demo sign-ins."""
+        """ChronaPilot's provider settings pointing at the sandbox, plus the demo sign-ins.
+
+        URL shapes are those of `chronapilot.common.settings.ProviderSettings`: full endpoint
+        URLs for Google's OAuth endpoints, the Calendar API base with `/calendar/v3`, the
+        Microsoft login host (the tenant is a separate setting), Graph with `/v1.0`, and the
+        CalDAV server root.
+        """
         env: dict[str, str] = {}
         if google := self._emulators.get("google"):
             env |= {
@@ -179,21 +186,23 @@ class Sandbox:
                 "CHRONAPILOT_GOOGLE_CLIENT_SECRET": google.client.client_secret,
                 "CHRONAPILOT_GOOGLE_AUTH_URL": f"{google.base_url}/o/oauth2/v2/auth",
                 "CHRONAPILOT_GOOGLE_TOKEN_URL": f"{google.base_url}/token",
-                "CHRONAPILOT_GOOGLE_API_URL": google.base_url,
+                "CHRONAPILOT_GOOGLE_REVOKE_URL": f"{google.base_url}/revoke",
+                "CHRONAPILOT_GOOGLE_USERINFO_URL": f"{google.base_url}/v1/userinfo",
+                "CHRONAPILOT_GOOGLE_API_URL": f"{google.base_url}/calendar/v3",
             }
         if microsoft := self._emulators.get("microsoft"):
             env |= {
                 "CHRONAPILOT_MICROSOFT_CLIENT_ID": microsoft.client.client_id,
                 "CHRONAPILOT_MICROSOFT_CLIENT_SECRET": microsoft.client.client_secret,
                 "CHRONAPILOT_MICROSOFT_LOGIN_URL": microsoft.base_url,
-                "CHRONAPILOT_MICROSOFT_GRAPH_URL": microsoft.base_url,
+                "CHRONAPILOT_MICROSOFT_GRAPH_URL": f"{microsoft.base_url}/v1.0",
             }
         if self.radicale is not None:
-            env["CHRONAPILOT_ICLOUD_CALDAV_URL"] = self.radicale.url
+            env["CHRONAPILOT_ICLOUD_CALDAV_URL"] = self.radicale.url.rstrip("/")
         for provider, account in self.accounts.items():
             secret_name = "APP_PASSWORD" if provider == "icloud" else "PASSWORD"
-            env[f"SANDBOX_{provider.upper()}_DEMO_EMAIL"] = account.email
-            env[f"SANDBOX_{provider.upper()}_DEMO_{secret_name}"] = account.password
+            env[f"CHRONAPILOT_DEMO_{provider.upper()}_EMAIL"] = account.email
+            env[f"CHRONAPILOT_DEMO_{provider.upper()}_{secret_name}"] = account.password
         return env
 
     def write_env(self, path: Path) -> None:
