@@ -1,0 +1,194 @@
+"""Calendar-view delta: `GET /v1.0/me[/calendars/{id}]/calendarView/delta`.
+
+A round starts with `startDateTime`/`endDateTime`; every page but the last carries
+`@odata.nextLink` (`$skiptoken`), the last `@odata.deltaLink` (`$deltatoken`). Both tokens are
+signed, opaque encodings of (calendar, window, sequence range, offset):
+
+- an initial round lists the window as of sequence `upto` (the calendar's state when it began);
+- a later round reads the calendar's change log in `(after, upto]` and, per changed event,
+  compares the items it had before the first change with the items it has now: current items are
+  returned, vanished ones as `@removed`.
+
+The full list of a round is computed once and cached, so each page is a slice. A token that does
+not verify, names another user's calendar, or is older than the calendar's `min_valid_seq`
+answers `410 SyncStateNotFound`.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+from collections import OrderedDict
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from .recurrence import Instance, expand
+from .state import MicrosoftState
+from .store import Calendar, StoredEvent
+
+DEFAULT_PAGE_SIZE = 10
+MAX_PAGE_SIZE = 1000
+_CACHE_SIZE = 64
+
+
+@dataclass(frozen=True, slots=True)
+class Cursor:
+    calendar_id: str
+    start: float  # window, epoch seconds
+    end: float
+    after: int  # -1: initial round
+    upto: int
+    offset: int = 0
+
+
+class DeltaStateNotFound(LookupError):
+    """The token is unknown, foreign or expired (410)."""
+
+
+Entry = tuple[StoredEvent, Instance] | str  # an item to render, or the id of a removed item
+
+
+class DeltaEngine:
+    """Computes delta rounds for one emulator; caches each round's list of entries."""
+
+    def __init__(self, state: MicrosoftState) -> None:
+        self.state = state
+        self._rounds: OrderedDict[tuple[Any, ...], list[Entry]] = OrderedDict()
+        self._views: OrderedDict[tuple[Any, ...], list[tuple[StoredEvent, Instance]]] = OrderedDict()
+
+    # tokens ----------------------------------------------------------------------------------
+
+    def encode(self, cursor: Cursor) -> str:
+        payload = json.dumps(
+            [cursor.calendar_id, cursor.start, cursor.end, cursor.after, cursor.upto, cursor.offset],
+            separators=(",", ":"),
+        ).encode()
+        mac = hmac.new(self.state.token_secret, payload, hashlib.sha256).digest()[:12]
+        return base64.urlsafe_b64encode(mac + payload).decode().rstrip("=")
+
+    def decode(self, token: str, user_id: str) -> Cursor:
+        try:
+            raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+            mac, payload = raw[:12], raw[12:]
+            expected = hmac.new(self.state.token_secret, payload, hashlib.sha256).digest()[:12]
+            if not hmac.compare_digest(mac, expected):
+                raise DeltaStateNotFound(token)
+            cal_id, start, end, after, upto, offset = json.loads(payload)
+            cursor = Cursor(str(cal_id), float(start), float(end), int(after), int(upto), int(offset))
+        except (ValueError, TypeError) as exc:
+            raise DeltaStateNotFound(token) from exc
+        cal = self.state.store.calendars.get(cursor.calendar_id)
+        if cal is None or cal.user_id != user_id:
+            raise DeltaStateNotFound(token)
+        if cursor.upto > self.state.store.seq or max(cursor.after, cursor.upto) < cal.min_valid_seq:
+            raise DeltaStateNotFound(token)
+        return cursor
+
+    # rounds ----------------------------------------------------------------------------------
+
+    def start_round(self, cal: Calendar, start: datetime, end: datetime) -> Cursor:
+        return Cursor(cal.id, start.timestamp(), end.timestamp(), -1, self.state.store.seq)
+
+    def page(self, cursor: Cursor, size: int) -> tuple[list[Entry], str | None, str | None]:
+        """Entries of this page, and the skip token or the delta token that follows it."""
+        entries = self._round(cursor)
+        chunk = entries[cursor.offset : cursor.offset + size]
+        next_offset = cursor.offset + size
+        if next_offset < len(entries):
+            skip = Cursor(cursor.calendar_id, cursor.start, cursor.end, cursor.after, cursor.upto, next_offset)
+            return chunk, self.encode(skip), None
+        delta = Cursor(cursor.calendar_id, cursor.start, cursor.end, cursor.upto, cursor.upto)
+        return chunk, None, self.encode(delta)
+
+    def _round(self, cursor: Cursor) -> list[Entry]:
+        key = (cursor.calendar_id, cursor.start, cursor.end, cursor.after, cursor.upto)
+        cached = self._rounds.get(key)
+        if cached is not None:
+            self._rounds.move_to_end(key)
+            return cached
+        if cursor.after < 0:
+            entries: list[Entry] = list(self.view(cursor.calendar_id, cursor.start, cursor.end))
+        else:
+            entries = self._changes(cursor)
+        self._rounds[key] = entries
+        if len(self._rounds) > _CACHE_SIZE:
+            self._rounds.popitem(last=False)
+        return entries
+
+    def view(self, calendar_id: str, start: float, end: float) -> list[tuple[StoredEvent, Instance]]:
+        """Every item of a calendar view, ordered by start (cached per calendar state)."""
+        cal = self.state.store.calendars[calendar_id]
+        last = cal.log_seqs[-1] if cal.log_seqs else 0
+        key = (calendar_id, start, end, last)
+        cached = self._views.get(key)
+        if cached is not None:
+            self._views.move_to_end(key)
+            return cached
+        lo, hi = _utc(start), _utc(end)
+        items = [
+            (ev, inst)
+            for ev in self.state.store.live_events(calendar_id)
+            for inst in expand(ev.id, ev.fields, ev.exceptions, frozenset(ev.cancelled), lo, hi)
+        ]
+        items.sort(key=lambda pair: (pair[1].start, pair[1].item_id))
+        self._views[key] = items
+        if len(self._views) > _CACHE_SIZE:
+            self._views.popitem(last=False)
+        return items
+
+    def _changes(self, cursor: Cursor) -> list[Entry]:
+        store = self.state.store
+        cal = store.calendars[cursor.calendar_id]
+        lo, hi = _utc(cursor.start), _utc(cursor.end)
+        entries: list[Entry] = []
+        for event_id, before in store.changes_between(cal, cursor.after, cursor.upto).items():
+            before_ids: set[str] = set()
+            if before is not None and not before["deleted"]:
+                before_ids = {
+                    inst.item_id
+                    for inst in expand(
+                        event_id, before["fields"], before["exceptions"], frozenset(before["cancelled"]), lo, hi
+                    )
+                }
+            current = store.events.get(event_id)
+            now_items: list[Instance] = []
+            if current is not None and not current.deleted:
+                now_items = expand(
+                    current.id, current.fields, current.exceptions, frozenset(current.cancelled), lo, hi
+                )
+                entries.extend((current, inst) for inst in now_items)
+            now_ids = {inst.item_id for inst in now_items}
+            entries.extend(sorted(before_ids - now_ids))
+        return entries
+
+
+def _utc(epoch: float) -> datetime:
+    return datetime.fromtimestamp(epoch, UTC)
+
+
+def parse_prefer(headers: list[str]) -> dict[str, str]:
+    """`Prefer` preferences (several headers or comma-separated) as name -> value."""
+    prefs: dict[str, str] = {}
+    for header in headers:
+        for part in header.split(","):
+            name, _, value = part.strip().partition("=")
+            if name:
+                prefs[name.strip().lower()] = value.strip().strip('"')
+    return prefs
+
+
+def page_size(prefs: dict[str, str]) -> tuple[int, bool]:
+    """The page size to use and whether `odata.maxpagesize` was applied."""
+    raw = prefs.get("odata.maxpagesize")
+    if raw is None:
+        return DEFAULT_PAGE_SIZE, False
+    try:
+        size = int(raw)
+    except ValueError:
+        return DEFAULT_PAGE_SIZE, False
+    if size < 1:
+        return DEFAULT_PAGE_SIZE, False
+    return min(size, MAX_PAGE_SIZE), True
