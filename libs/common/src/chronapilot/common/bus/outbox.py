@@ -113,24 +113,32 @@ class OutboxRelay:
 
     async def publish_pending(self) -> int:
         """Publish one batch of unsent events in order, then mark them sent; return its size."""
+        records = await self._unsent()
+        if records:
+            await self._publish(records)
+            await self._mark_sent(records)
+        return len(records)
+
+    async def _unsent(self) -> list[Document]:
         with translate_errors():
             cursor = self._outbox.find({"sent_at": None}).sort("_id", 1).limit(self._batch_size)
             records = await cursor.to_list()
-        if not records:
-            OUTBOX_LAG_SECONDS.set(0)
-            return 0
-        oldest = records[0]["created_at"]
-        OUTBOX_LAG_SECONDS.set(max(0.0, (self._clock.now() - _aware(oldest)).total_seconds()))
+        oldest = _aware(records[0]["created_at"]) if records else self._clock.now()
+        OUTBOX_LAG_SECONDS.set(max(0.0, (self._clock.now() - oldest).total_seconds()))
+        return records
+
+    async def _publish(self, records: list[Document]) -> None:
         await self._producer.publish_many(
             [(record["topic"], Envelope.model_validate(record["envelope"])) for record in records]
         )
+
+    async def _mark_sent(self, records: list[Document]) -> None:
         with translate_errors():
             await self._outbox.update_many(
                 {"_id": {"$in": [record["_id"] for record in records]}},
                 {"$set": {"sent_at": self._clock.now()}},
             )
         OUTBOX_PUBLISHED.inc(len(records))
-        return len(records)
 
 
 def _aware(value: datetime) -> datetime:

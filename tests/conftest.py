@@ -1,0 +1,103 @@
+"""The one place that starts infrastructure: once per session, on free ports.
+
+Each test gets its own MongoDB database and Kafka topic prefix (``isolated``), so tests never
+see each other's data and two test runs on one machine don't collide.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+from chronapilot.common.bus.admin import ensure_topics
+from chronapilot.common.settings import (
+    Environment,
+    KafkaSettings,
+    MongoSettings,
+    ServiceSettings,
+    Settings,
+)
+from chronapilot.common.store.client import Store
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from infrastructure import Infrastructure, session_infrastructure  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def infra() -> Iterator[Infrastructure]:
+    with session_infrastructure() as infrastructure:
+        yield infrastructure
+
+
+class Isolated:
+    """Settings (and the matching environment for child processes) private to one test."""
+
+    def __init__(self, infra: Infrastructure, run_dir: Path) -> None:
+        suffix = uuid.uuid4().hex[:10]
+        self.database = f"t_{suffix}"
+        self.topic_prefix = f"t{suffix}"
+        self.run_dir = run_dir
+        self.infra = infra
+
+    def settings(self, **service: object) -> Settings:
+        return Settings(
+            env=Environment.TEST,
+            run_dir=self.run_dir,
+            mongo=MongoSettings(uri=self.infra.mongodb_uri, database=self.database),
+            kafka=KafkaSettings(
+                bootstrap_servers=self.infra.kafka_bootstrap_servers,
+                topic_prefix=self.topic_prefix,
+                topic_partitions=3,
+                consumer_max_attempts=3,
+                consumer_backoff_s=0.05,
+            ),
+            service=ServiceSettings(startup_timeout_s=20, outbox_lease_s=2.0, **service),  # type: ignore[arg-type]
+        )
+
+    def env(self, **extra: str) -> dict[str, str]:
+        """Environment for a child process using the same database and topics."""
+        env = {k: v for k, v in os.environ.items() if not k.startswith("CHRONAPILOT_")}
+        env.update(
+            MONGODB_URI=self.infra.mongodb_uri,
+            KAFKA_BOOTSTRAP_SERVERS=self.infra.kafka_bootstrap_servers,
+            CHRONAPILOT_ENV="test",
+            CHRONAPILOT_RUN_DIR=str(self.run_dir),
+            CHRONAPILOT_MONGODB_DATABASE=self.database,
+            CHRONAPILOT_KAFKA_TOPIC_PREFIX=self.topic_prefix,
+            CHRONAPILOT_KAFKA_TOPIC_PARTITIONS="3",
+            CHRONAPILOT_KAFKA_CONSUMER_MAX_ATTEMPTS="3",
+            CHRONAPILOT_KAFKA_CONSUMER_BACKOFF_S="0.05",
+            CHRONAPILOT_OUTBOX_LEASE_S="2",
+            PYTHONUNBUFFERED="1",
+        )
+        env.update(extra)
+        return env
+
+
+@pytest.fixture
+def isolated(infra: Infrastructure, tmp_path: Path) -> Isolated:
+    return Isolated(infra, tmp_path)
+
+
+@pytest.fixture
+async def store(isolated: Isolated) -> AsyncIterator[Store]:
+    settings = isolated.settings()
+    opened = await Store.connect(settings.mongo, budget_s=20)
+    try:
+        yield opened
+    finally:
+        await opened.client.drop_database(isolated.database)
+        await opened.close()
+
+
+@pytest.fixture
+async def topics(isolated: Isolated) -> list[str]:
+    return await ensure_topics(isolated.settings().kafka, budget_s=20)
