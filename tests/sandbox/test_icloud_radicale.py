@@ -330,6 +330,32 @@ async def test_an_unknown_sync_token_is_refused_with_valid_sync_token(
         assert "valid-sync-token" in await response.text()
 
 
+# -- writing ---------------------------------------------------------------------------------
+
+
+async def test_conditional_writes_fail_with_412_on_a_stale_precondition(account: ICloudAccount) -> None:
+    headers = {
+        "Authorization": aiohttp.encode_basic_auth(account.email, account.app_password),
+        "Content-Type": "text/calendar; charset=utf-8",
+    }
+    url = account.calendar_urls["home"] + f"{uuid.uuid4()}.ics"
+    ical = event_ical(f"{uuid.uuid4()}@test", "Conditional", datetime(2026, 12, 2, 9, tzinfo=UTC))
+    async with aiohttp.ClientSession(headers=headers) as session:
+        async with session.put(url, data=ical, headers={"If-None-Match": "*"}) as created:
+            assert created.status == 201
+            etag = created.headers["ETag"]
+        async with session.put(url, data=ical, headers={"If-None-Match": "*"}) as again:
+            assert again.status == 412
+        async with session.put(url, data=ical, headers={"If-Match": '"stale"'}) as stale:
+            assert stale.status == 412
+        changed = ical.replace("SUMMARY:Conditional", "SUMMARY:Conditional, changed")
+        async with session.put(url, data=changed, headers={"If-Match": etag}) as updated:
+            assert updated.status in (200, 201, 204)
+            assert updated.headers["ETag"] != etag
+        async with session.delete(url, headers={"If-Match": etag}) as stale_delete:
+            assert stale_delete.status == 412
+
+
 # -- credentials -----------------------------------------------------------------------------
 
 

@@ -292,5 +292,19 @@ def _state_file(config: SandboxConfig, provider: str) -> Path | None:
 def _build_emulator(
     provider: str, config: SandboxConfig, *, base_url: str, seed: int
 ) -> tuple[web.Application, OAuthClient, DemoAccount]:
-    """Build one emulator's app; return it with its sandbox OAuth client and its demo account."""
+    """Build one emulator's app; return it with its sandbox OAuth client and its demo account.
+
+    Imported here, not at the top: a sandbox started for iCloud alone does not load them.
+    """
+    state_file = _state_file(config, provider)
+    if provider == "microsoft":
+        from chronapilot.sandbox import microsoft
+        from chronapilot.sandbox.microsoft import seed as microsoft_seed
+
+        app = microsoft.build_app(
+            base_url=base_url, access_token_ttl=config.access_token_ttl, state_file=state_file, seed=seed
+        )
+        client = OAuthClient(microsoft_seed.SANDBOX_CLIENT_ID, microsoft_seed.SANDBOX_CLIENT_SECRET)
+        account = DemoAccount("microsoft", microsoft_seed.DEMO_EMAIL, microsoft_seed.DEMO_PASSWORD)
+        return app, client, account
     raise NotImplementedError(provider)
