@@ -1,0 +1,130 @@
+"""The four services as real processes: ready, graceful on SIGTERM, and clear when misconfigured."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import subprocess
+import sys
+import time
+
+import aiohttp
+import pytest
+
+from chronapilot.devstack.processes import Child, free_port
+
+pytestmark = pytest.mark.integration
+
+SERVICES = {
+    "chronapilot.api": "CHRONAPILOT_API_PORT",
+    "chronapilot.webhook_gateway": "CHRONAPILOT_WEBHOOK_GATEWAY_PORT",
+    "chronapilot.sync_worker": "CHRONAPILOT_SYNC_WORKER_PORT",
+    "chronapilot.token_refresher": "CHRONAPILOT_TOKEN_REFRESHER_PORT",
+}
+
+
+def run_to_exit(module: str, env: dict[str, str], timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", module], env=env, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def assert_one_clear_line(result: subprocess.CompletedProcess[str], *needles: str) -> None:
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+    assert "Traceback" not in result.stderr + result.stdout
+
+
+async def wait_ready(url: str, child: Child, timeout_s: float = 60) -> dict:
+    deadline = time.monotonic() + timeout_s
+    async with aiohttp.ClientSession() as http:
+        while time.monotonic() < deadline:
+            assert child.alive(), child.tail()
+            try:
+                async with http.get(url) as response:
+                    if response.status == 200:
+                        return await response.json()
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.1)
+    raise AssertionError(f"{url} never ready:\n{child.tail()}")
+
+
+@pytest.mark.parametrize("module", list(SERVICES))
+async def test_each_service_becomes_ready_serves_metrics_and_stops_cleanly_on_sigterm(
+    module, isolated, tmp_path
+):
+    port = free_port()
+    child = Child.start(module, [sys.executable, "-m", module],
+                        env=isolated.env(**{SERVICES[module]: str(port)}),
+                        log_path=tmp_path / "service.log")
+    try:
+        body = await wait_ready(f"http://127.0.0.1:{port}/readyz", child)
+        assert body["checks"] == {"mongodb": "ok", "kafka": "ok"}
+        async with aiohttp.ClientSession() as http:
+            async with http.get(f"http://127.0.0.1:{port}/healthz") as response:
+                assert response.status == 200
+            async with http.get(f"http://127.0.0.1:{port}/metrics") as response:
+                assert response.status == 200
+                assert "chronapilot_outbox_relay_leader" in await response.text()
+        started = time.monotonic()
+        child.process.send_signal(signal.SIGTERM)
+        assert child.process.wait(30) == 0, child.tail()
+        assert time.monotonic() - started < 25
+        log = (tmp_path / "service.log").read_text()
+        assert "service.stopped" in log
+        assert "Traceback" not in log
+    finally:
+        child.stop(5)
+
+
+def test_a_malformed_mongodb_uri_ends_with_one_clear_line(isolated):
+    result = run_to_exit("chronapilot.api", isolated.env(MONGODB_URI="mongo://nowhere:notaport"))
+    assert result.returncode == 2
+    assert_one_clear_line(result, "configuration error", "MONGODB_URI")
+
+
+def test_a_missing_encryption_key_outside_development_ends_with_one_clear_line(isolated):
+    result = run_to_exit("chronapilot.sync_worker", isolated.env(CHRONAPILOT_ENV="production"))
+    assert result.returncode == 2
+    assert_one_clear_line(result, "configuration error", "CHRONAPILOT_ENCRYPTION_KEYS")
+
+
+def test_a_malformed_encryption_key_ends_with_one_clear_line(isolated):
+    result = run_to_exit("chronapilot.api",
+                         isolated.env(CHRONAPILOT_ENCRYPTION_KEYS="k1:not-base64!"))
+    assert result.returncode == 2
+    assert_one_clear_line(result, "configuration error", "encryption_keys")
+
+
+def test_an_unreachable_broker_after_the_retry_budget_ends_with_one_clear_line(isolated):
+    dead = f"127.0.0.1:{free_port()}"
+    started = time.monotonic()
+    result = run_to_exit("chronapilot.token_refresher",
+                         isolated.env(KAFKA_BOOTSTRAP_SERVERS=dead,
+                                      CHRONAPILOT_STARTUP_TIMEOUT_S="3"))
+    assert result.returncode == 1
+    assert_one_clear_line(result, "start-up failed", "cannot reach Kafka", dead)
+    assert time.monotonic() - started < 30
+
+
+def test_an_unreachable_mongodb_after_the_retry_budget_ends_with_one_clear_line(isolated):
+    dead = f"mongodb://127.0.0.1:{free_port()}/?directConnection=true"
+    result = run_to_exit("chronapilot.webhook_gateway",
+                         isolated.env(MONGODB_URI=dead, CHRONAPILOT_STARTUP_TIMEOUT_S="3",
+                                      CHRONAPILOT_MONGODB_TIMEOUT_S="0.5"))
+    assert result.returncode == 1
+    assert_one_clear_line(result, "start-up failed", "cannot reach MongoDB")
+
+
+def test_a_busy_port_ends_with_one_clear_line(isolated):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = run_to_exit("chronapilot.api", isolated.env(CHRONAPILOT_API_PORT=str(port)))
+    assert result.returncode == 1
+    assert_one_clear_line(result, "cannot listen", str(port))
