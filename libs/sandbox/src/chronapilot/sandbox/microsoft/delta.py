@@ -92,6 +92,10 @@ class DeltaEngine:
     def start_round(self, cal: Calendar, start: datetime, end: datetime) -> Cursor:
         return Cursor(cal.id, start.timestamp(), end.timestamp(), -1, self.state.store.seq)
 
+    def resume_round(self, delta: Cursor) -> Cursor:
+        """The incremental round a delta token starts: changes after it, up to now."""
+        return Cursor(delta.calendar_id, delta.start, delta.end, delta.upto, self.state.store.seq)
+
     def page(self, cursor: Cursor, size: int) -> tuple[list[Entry], str | None, str | None]:
         """Entries of this page, and the skip token or the delta token that follows it."""
         entries = self._round(cursor)

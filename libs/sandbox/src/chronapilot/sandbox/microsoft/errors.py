@@ -56,8 +56,12 @@ def graph_error(
     return response
 
 
-def render_fault(status: int) -> web.StreamResponse:
-    """The body an injected fault answers with on Graph and identity routes alike."""
+def render_fault(request: web.Request, status: int) -> web.StreamResponse:
+    """The body an injected fault answers with: the identity platform's shape on its routes,
+    Graph's everywhere else."""
+    if "/oauth2/" in request.path:
+        error = "temporarily_unavailable" if status >= 500 or status == 429 else "invalid_request"
+        return aadsts_error(status, error, 50196 if status == 429 else 90033, "The service is throttled or unavailable.")
     return graph_error(status)
 
 

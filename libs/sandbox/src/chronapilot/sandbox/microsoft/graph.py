@@ -23,7 +23,7 @@ from .store import Calendar, InvalidEvent, NotFound, StoredEvent, User
 from .times import InvalidTime, parse_instant, zone
 
 delta_key = web.AppKey("microsoft_delta", DeltaEngine)
-token_key = "microsoft_access_token"
+token_key = web.RequestKey("microsoft_access_token", AccessToken)
 READ_SCOPES = ("Calendars.Read", "Calendars.ReadWrite")
 WRITE_SCOPES = ("Calendars.ReadWrite",)
 UNSUPPORTED_ON_DELTA = ("$filter", "$orderby", "$expand", "$search")
@@ -406,6 +406,8 @@ async def _delta(request: web.Request, cal: Calendar) -> web.Response:
             ) from None
         if cursor.calendar_id != cal.id:
             raise _fail(410, "SyncStateNotFound", "The sync state does not belong to this calendar.")
+        if "$deltatoken" in request.query:
+            cursor = engine.resume_round(cursor)
     else:
         start, end = _window(request)
         cursor = engine.start_round(cal, start, end)

@@ -1,0 +1,224 @@
+"""Graph subset of the Microsoft emulator: calendars, events, calendar-view delta, errors, throttling."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from microsoft_harness import Emulator, running_emulator
+
+WINDOW = "startDateTime=2020-01-01T00:00:00Z&endDateTime=2035-01-01T00:00:00Z"
+
+
+@pytest.fixture
+async def emulator() -> AsyncIterator[Emulator]:
+    async with running_emulator() as emu:
+        yield emu
+
+
+@pytest.fixture
+async def token(emulator: Emulator) -> str:
+    return str((await emulator.sign_in())["access_token"])
+
+
+async def _calendar(emulator: Emulator, token: str, name: str) -> str:
+    _, body, _ = await emulator.graph("GET", "/me/calendars", token)
+    return next(c["id"] for c in body["value"] if c["name"] == name)
+
+
+async def _full_round(
+    emulator: Emulator, token: str, url: str, page: int = 5
+) -> tuple[list[dict[str, Any]], str, int]:
+    """Follow nextLinks to the deltaLink; returns (items, deltaLink, pages)."""
+    items: list[dict[str, Any]] = []
+    pages = 0
+    while True:
+        status, body, headers = await emulator.graph(
+            "GET", url, token, headers={"Prefer": f"odata.maxpagesize={page}"}
+        )
+        assert status == 200, body
+        assert headers["Preference-Applied"] == f"odata.maxpagesize={page}"
+        assert len(body["value"]) <= page
+        assert not ("@odata.nextLink" in body and "@odata.deltaLink" in body)
+        items += body["value"]
+        pages += 1
+        if "@odata.deltaLink" in body:
+            return items, body["@odata.deltaLink"], pages
+        url = body["@odata.nextLink"]
+        assert "$skiptoken=" in url
+
+
+def _event(subject: str, day: str = "2026-03-02", tz: str = "Europe/Berlin") -> dict[str, Any]:
+    return {
+        "subject": subject,
+        "start": {"dateTime": f"{day}T09:00:00", "timeZone": tz},
+        "end": {"dateTime": f"{day}T10:00:00", "timeZone": tz},
+    }
+
+
+async def test_calendars_list_the_demo_calendars(emulator: Emulator, token: str) -> None:
+    status, body, _ = await emulator.graph("GET", "/me/calendars", token)
+    assert status == 200
+    names = [c["name"] for c in body["value"]]
+    assert names == ["Calendar", "Family", "Work"]
+    default = body["value"][0]
+    assert default["isDefaultCalendar"] is True
+    for key in ("id", "color", "hexColor", "changeKey", "canShare", "canViewPrivateItems", "canEdit", "owner"):
+        assert key in default
+    assert default["owner"]["address"] == "demo.microsoft@sandbox.chronapilot.dev"
+
+
+async def test_calendars_page_with_next_links(emulator: Emulator, token: str) -> None:
+    status, body, _ = await emulator.graph("GET", "/me/calendars?$top=2", token)
+    assert status == 200 and len(body["value"]) == 2
+    status, rest, _ = await emulator.graph("GET", body["@odata.nextLink"], token)
+    assert [c["name"] for c in rest["value"]] == ["Work"] and "@odata.nextLink" not in rest
+
+
+async def test_event_create_patch_delete(emulator: Emulator, token: str) -> None:
+    work = await _calendar(emulator, token, "Work")
+    status, created, headers = await emulator.graph("POST", f"/me/calendars/{work}/events", token, _event("Plan"))
+    assert status == 201
+    assert created["type"] == "singleInstance" and created["subject"] == "Plan"
+    assert created["start"] == {"dateTime": "2026-03-02T08:00:00.0000000", "timeZone": "UTC"}
+    assert created["originalStartTimeZone"] == "Europe/Berlin"
+    assert created["@odata.etag"] == f'W/"{created["changeKey"]}"'
+    status, patched, _ = await emulator.graph("PATCH", f"/me/events/{created['id']}", token, {"subject": "Plan B"})
+    assert status == 200 and patched["subject"] == "Plan B"
+    assert patched["changeKey"] != created["changeKey"]
+    status, shown, headers = await emulator.graph(
+        "GET", f"/me/events/{created['id']}", token, headers={"Prefer": 'outlook.timezone="Pacific Standard Time"'}
+    )
+    assert shown["start"] == {"dateTime": "2026-03-02T00:00:00.0000000", "timeZone": "Pacific Standard Time"}
+    assert headers["Preference-Applied"] == 'outlook.timezone="Pacific Standard Time"'
+    status, _, _ = await emulator.graph("DELETE", f"/me/events/{created['id']}", token)
+    assert status == 204
+    status, body, _ = await emulator.graph("DELETE", f"/me/events/{created['id']}", token)
+    assert status == 404
+    assert body["error"]["code"] == "ErrorItemNotFound"
+
+
+async def test_invalid_event_bodies_are_refused(emulator: Emulator, token: str) -> None:
+    status, body, _ = await emulator.graph("POST", "/me/events", token, {"subject": "no times"})
+    assert status == 400 and body["error"]["code"] == "ErrorInvalidParameter"
+    bad_zone = _event("x", tz="Mars/Olympus")
+    status, body, _ = await emulator.graph("POST", "/me/events", token, bad_zone)
+    assert status == 400
+
+
+async def test_read_only_consent_cannot_write(emulator: Emulator) -> None:
+    token = await emulator.sign_in(scope="offline_access openid User.Read Calendars.Read")
+    status, _, _ = await emulator.graph("GET", "/me/calendars", token["access_token"])
+    assert status == 200
+    status, body, _ = await emulator.graph("POST", "/me/events", token["access_token"], _event("nope"))
+    assert status == 403 and body["error"]["code"] == "ErrorAccessDenied"
+
+
+async def test_delta_pages_to_a_delta_link_then_returns_only_changes(emulator: Emulator, token: str) -> None:
+    work = await _calendar(emulator, token, "Work")
+    url = f"/me/calendars/{work}/calendarView/delta?{WINDOW}"
+    items, delta_link, pages = await _full_round(emulator, token, url)
+    assert pages > 1 and "$deltatoken=" in delta_link
+    assert all(item["type"] in ("singleInstance", "occurrence", "exception") for item in items)
+    assert len({item["id"] for item in items}) == len(items)
+    changes, delta_link, _ = await _full_round(emulator, token, delta_link)
+    assert changes == []
+
+    _, created, _ = await emulator.graph("POST", f"/me/calendars/{work}/events", token, _event("New"))
+    _, other, _ = await emulator.graph("POST", f"/me/calendars/{work}/events", token, _event("Doomed", "2026-04-01"))
+    changes, delta_link, _ = await _full_round(emulator, token, delta_link)
+    assert {c["id"] for c in changes} == {created["id"], other["id"]}
+
+    await emulator.graph("PATCH", f"/me/events/{created['id']}", token, {"subject": "Renamed"})
+    await emulator.graph("DELETE", f"/me/events/{other['id']}", token)
+    changes, delta_link, _ = await _full_round(emulator, token, delta_link)
+    by_id = {c["id"]: c for c in changes}
+    assert by_id[created["id"]]["subject"] == "Renamed"
+    assert by_id[other["id"]] == {
+        "@odata.type": "#microsoft.graph.event",
+        "id": other["id"],
+        "@removed": {"reason": "deleted"},
+    }
+
+
+async def test_delta_shows_a_cancelled_occurrence_as_removed(emulator: Emulator, token: str) -> None:
+    work = await _calendar(emulator, token, "Work")
+    items, delta_link, _ = await _full_round(emulator, token, f"/me/calendars/{work}/calendarView/delta?{WINDOW}", 200)
+    occurrence = next(i for i in items if i["type"] == "occurrence" and i["subject"] == "Team stand-up")
+    status, _, _ = await emulator.graph("DELETE", f"/me/events/{occurrence['id']}", token)
+    assert status == 204
+    changes, _, _ = await _full_round(emulator, token, delta_link, 1000)
+    removed = [c for c in changes if "@removed" in c]
+    assert [c["id"] for c in removed] == [occurrence["id"]]
+    status, _, _ = await emulator.graph("GET", f"/me/events/{occurrence['id']}", token)
+    assert status == 404
+
+
+async def test_patching_an_occurrence_makes_an_exception(emulator: Emulator, token: str) -> None:
+    work = await _calendar(emulator, token, "Work")
+    items, delta_link, _ = await _full_round(emulator, token, f"/me/calendars/{work}/calendarView/delta?{WINDOW}", 500)
+    occurrence = next(i for i in items if i["type"] == "occurrence")
+    status, patched, _ = await emulator.graph("PATCH", f"/me/events/{occurrence['id']}", token, {"subject": "Special"})
+    assert status == 200
+    assert patched["type"] == "exception" and patched["id"] == occurrence["id"]
+    assert patched["seriesMasterId"] == occurrence["seriesMasterId"]
+    changes, _, _ = await _full_round(emulator, token, delta_link, 1000)
+    exception = next(c for c in changes if c["id"] == occurrence["id"])
+    assert exception["subject"] == "Special" and exception["type"] == "exception"
+
+
+async def test_default_calendar_delta_and_the_sdk_style_path(emulator: Emulator, token: str) -> None:
+    status, body, _ = await emulator.graph("GET", f"/me/calendarView/delta()?{WINDOW}", token)
+    assert status == 200 and body["value"]
+    assert "@odata.nextLink" in body or "@odata.deltaLink" in body
+
+
+async def test_unknown_and_expired_delta_tokens_answer_410(emulator: Emulator, token: str) -> None:
+    work = await _calendar(emulator, token, "Work")
+    status, body, _ = await emulator.graph("GET", f"/me/calendars/{work}/calendarView/delta?$deltatoken=bogus", token)
+    assert status == 410
+    assert body["error"]["code"] == "SyncStateNotFound"
+    assert set(body["error"]["innerError"]) == {"date", "request-id", "client-request-id"}
+    _, delta_link, _ = await _full_round(emulator, token, f"/me/calendars/{work}/calendarView/delta?{WINDOW}", 1000)
+    await emulator.admin("POST", "delta/expire", {"calendar_id": work})
+    status, body, _ = await emulator.graph("GET", delta_link, token)
+    assert status == 410 and body["error"]["code"] == "SyncStateNotFound"
+
+
+async def test_delta_needs_a_window_and_refuses_filters(emulator: Emulator, token: str) -> None:
+    status, body, _ = await emulator.graph("GET", "/me/calendarView/delta", token)
+    assert status == 400 and body["error"]["code"] == "ErrorInvalidParameter"
+    status, _, _ = await emulator.graph("GET", f"/me/calendarView/delta?{WINDOW}&$filter=subject eq 'x'", token)
+    assert status == 400
+
+
+async def test_admin_changes_feed_delta(emulator: Emulator, token: str) -> None:
+    work = await _calendar(emulator, token, "Work")
+    _, delta_link, _ = await _full_round(emulator, token, f"/me/calendars/{work}/calendarView/delta?{WINDOW}", 1000)
+    created = await emulator.admin("POST", f"calendars/{work}/events", _event("By the user"))
+    changes, _, _ = await _full_round(emulator, token, delta_link, 1000)
+    assert [c["id"] for c in changes] == [created["id"]]
+
+
+async def test_throttling_fault_answers_429_with_retry_after(emulator: Emulator, token: str) -> None:
+    await emulator.admin(
+        "POST", "faults", {"route": "/v1.0/me/calendars", "status": 429, "retry_after": 7, "times": 1}
+    )
+    status, body, headers = await emulator.graph("GET", "/me/calendars", token)
+    assert status == 429
+    assert headers["Retry-After"] == "7"
+    assert body["error"]["code"] in ("ApplicationThrottled", "TooManyRequests")
+    status, _, _ = await emulator.graph("GET", "/me/calendars", token)
+    assert status == 200
+    counters = await emulator.admin("GET", "counters")
+    assert counters["requests"]["GET /v1.0/me/calendars"] == 2
+
+
+async def test_calendar_view_lists_occurrences_and_exceptions(emulator: Emulator, token: str) -> None:
+    work = await _calendar(emulator, token, "Work")
+    status, body, _ = await emulator.graph("GET", f"/me/calendars/{work}/calendarView?{WINDOW}&$top=1000", token)
+    assert status == 200
+    kinds = {item["type"] for item in body["value"]}
+    assert {"occurrence", "exception", "singleInstance"} <= kinds
+    assert "seriesMaster" not in kinds

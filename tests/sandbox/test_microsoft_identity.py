@@ -1,0 +1,273 @@
+"""Identity platform v2 of the Microsoft emulator, driven by authlib like a web app would."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+import pytest
+from authlib.integrations.base_client.errors import OAuthError
+from authlib.jose import jwt
+from microsoft_harness import REDIRECT_URI, Emulator, running_emulator
+
+from chronapilot.sandbox.microsoft.seed import DEMO_EMAIL, SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET
+
+
+@pytest.fixture
+async def emulator() -> AsyncIterator[Emulator]:
+    async with running_emulator() as emu:
+        yield emu
+
+
+async def _token_error(emu: Emulator, form: dict[str, str], tenant: str = "common") -> tuple[int, dict[str, Any]]:
+    async with httpx.AsyncClient() as client:
+        response = await client.post(f"{emu.base_url}/{tenant}/oauth2/v2.0/token", data=form)
+    return response.status_code, response.json()
+
+
+def _assert_aadsts(body: dict[str, Any], error: str, code: int) -> None:
+    assert body["error"] == error
+    assert body["error_description"].startswith(f"AADSTS{code}:")
+    assert body["error_codes"] == [code]
+    for key in ("timestamp", "trace_id", "correlation_id"):
+        assert body[key]
+
+
+async def _code(emu: Emulator, **kwargs: Any) -> tuple[str, str]:
+    async with emu.oauth_client() as client:
+        location, verifier = await emu.consent(client, "allow", **kwargs)
+    return parse_qs(urlsplit(location).query)["code"][0], verifier
+
+
+def _code_form(code: str, verifier: str, redirect_uri: str = REDIRECT_URI) -> dict[str, str]:
+    return {
+        "grant_type": "authorization_code",
+        "client_id": SANDBOX_CLIENT_ID,
+        "client_secret": SANDBOX_CLIENT_SECRET,
+        "code": code,
+        "redirect_uri": redirect_uri,
+        "code_verifier": verifier,
+        "scope": "Calendars.ReadWrite offline_access",
+    }
+
+
+async def test_code_flow_with_pkce_issues_tokens_and_an_id_token(emulator: Emulator) -> None:
+    token = await emulator.sign_in()
+    assert token["token_type"] == "Bearer"
+    assert token["expires_in"] == 3600 and token["ext_expires_in"] == 3600
+    assert token["refresh_token"].startswith("1.")
+    assert set(token["scope"].split()) == {"openid", "email", "User.Read", "Calendars.ReadWrite"}
+    claims = jwt.decode(token["id_token"], SANDBOX_CLIENT_SECRET.encode())
+    claims.validate()
+    assert claims["aud"] == SANDBOX_CLIENT_ID
+    assert claims["preferred_username"] == DEMO_EMAIL
+    status, me, _ = await emulator.graph("GET", "/me", token["access_token"])
+    assert status == 200
+    assert me["mail"] == DEMO_EMAIL and me["userPrincipalName"] == DEMO_EMAIL
+    assert me["id"] == claims["oid"] and me["displayName"] == "Demo Microsoft"
+
+
+async def test_deny_redirects_with_access_denied_and_state(emulator: Emulator) -> None:
+    async with emulator.oauth_client() as client:
+        location, _ = await emulator.consent(client, "deny")
+    query = parse_qs(urlsplit(location).query)
+    assert location.startswith(REDIRECT_URI)
+    assert query["error"] == ["access_denied"]
+    assert query["error_description"][0].startswith("AADSTS65004:")
+    assert query["state"][0]
+    assert "code" not in query
+
+
+async def test_consent_page_shows_the_account_and_the_scopes(emulator: Emulator) -> None:
+    async with emulator.oauth_client() as client:
+        url, _ = client.create_authorization_url(
+            f"{emulator.base_url}/common/oauth2/v2.0/authorize", code_verifier="v" * 48
+        )
+    async with httpx.AsyncClient() as browser:
+        page = await browser.get(url)
+    assert page.status_code == 200
+    assert DEMO_EMAIL in page.text and "Calendars.ReadWrite" in page.text
+    assert 'value="allow"' in page.text and 'value="deny"' in page.text
+
+
+async def test_wrong_password_shows_the_page_again(emulator: Emulator) -> None:
+    async with emulator.oauth_client() as client:
+        url, _ = client.create_authorization_url(f"{emulator.base_url}/common/oauth2/v2.0/authorize")
+        from chronapilot.sandbox.shared.consent import read_consent_form
+
+        async with httpx.AsyncClient() as browser:
+            page = await browser.get(url)
+            form = read_consent_form(page.text)
+            answer = await browser.post(
+                str(httpx.URL(url).join(form.action)),
+                data=dict(form.submission("allow", password="wrong")),
+            )
+    assert answer.status_code == 200
+    assert "AADSTS50126" in answer.text
+
+
+async def test_unregistered_redirect_uri_gets_an_error_page_not_a_redirect(emulator: Emulator) -> None:
+    url = (
+        f"{emulator.base_url}/common/oauth2/v2.0/authorize?client_id={SANDBOX_CLIENT_ID}"
+        "&response_type=code&redirect_uri=https://evil.example/cb&scope=openid"
+    )
+    async with httpx.AsyncClient() as browser:
+        page = await browser.get(url)
+    assert page.status_code == 400
+    assert "AADSTS50011" in page.text
+
+
+async def test_refresh_rotates_and_the_old_refresh_token_is_rejected(emulator: Emulator) -> None:
+    first = await emulator.sign_in()
+    async with emulator.oauth_client(token=first) as client:
+        second = await client.refresh_token(
+            f"{emulator.base_url}/common/oauth2/v2.0/token", refresh_token=first["refresh_token"]
+        )
+        assert second["refresh_token"] != first["refresh_token"]
+        assert second["access_token"] != first["access_token"]
+        with pytest.raises(OAuthError) as refused:
+            await client.refresh_token(
+                f"{emulator.base_url}/common/oauth2/v2.0/token", refresh_token=first["refresh_token"]
+            )
+        assert refused.value.error == "invalid_grant"
+        third = await client.refresh_token(
+            f"{emulator.base_url}/common/oauth2/v2.0/token", refresh_token=second["refresh_token"]
+        )
+    assert third["refresh_token"] not in (first["refresh_token"], second["refresh_token"])
+    status, body = await _token_error(
+        emulator,
+        {
+            "grant_type": "refresh_token",
+            "client_id": SANDBOX_CLIENT_ID,
+            "client_secret": SANDBOX_CLIENT_SECRET,
+            "refresh_token": second["refresh_token"],
+        },
+    )
+    assert status == 400
+    _assert_aadsts(body, "invalid_grant", 70000)
+
+
+async def test_a_redeemed_code_cannot_be_redeemed_again(emulator: Emulator) -> None:
+    code, verifier = await _code(emulator)
+    status, _ = await _token_error(emulator, _code_form(code, verifier))
+    assert status == 200
+    status, body = await _token_error(emulator, _code_form(code, verifier))
+    assert status == 400
+    _assert_aadsts(body, "invalid_grant", 54005)
+
+
+async def test_an_expired_code_is_refused(emulator: Emulator) -> None:
+    code, verifier = await _code(emulator)
+    await emulator.admin("POST", "tokens/expire", {"kind": "code"})
+    status, body = await _token_error(emulator, _code_form(code, verifier))
+    assert status == 400
+    _assert_aadsts(body, "invalid_grant", 70008)
+
+
+async def test_a_wrong_code_verifier_is_refused(emulator: Emulator) -> None:
+    code, _ = await _code(emulator)
+    status, body = await _token_error(emulator, _code_form(code, "x" * 50))
+    assert status == 400
+    _assert_aadsts(body, "invalid_grant", 501481)
+
+
+async def test_a_different_redirect_uri_is_refused(emulator: Emulator) -> None:
+    code, verifier = await _code(emulator)
+    status, body = await _token_error(emulator, _code_form(code, verifier, "http://127.0.0.1:9/other"))
+    assert status == 400
+    _assert_aadsts(body, "invalid_grant", 500112)
+
+
+async def test_a_code_must_be_redeemed_at_its_tenant(emulator: Emulator) -> None:
+    code, verifier = await _code(emulator)
+    status, body = await _token_error(emulator, _code_form(code, verifier), tenant="organizations")
+    assert status == 400
+    _assert_aadsts(body, "invalid_grant", 700005)
+
+
+async def test_a_wrong_client_secret_is_invalid_client(emulator: Emulator) -> None:
+    code, verifier = await _code(emulator)
+    form = {**_code_form(code, verifier), "client_secret": "nope"}
+    status, body = await _token_error(emulator, form)
+    assert status == 401
+    _assert_aadsts(body, "invalid_client", 7000215)
+
+
+async def test_a_revoked_grant_refuses_refresh_and_graph(emulator: Emulator) -> None:
+    token = await emulator.sign_in()
+    result = await emulator.admin("POST", "grants/revoke", {"user": DEMO_EMAIL})
+    assert result["revoked"] >= 1
+    status, body = await _token_error(
+        emulator,
+        {
+            "grant_type": "refresh_token",
+            "client_id": SANDBOX_CLIENT_ID,
+            "client_secret": SANDBOX_CLIENT_SECRET,
+            "refresh_token": token["refresh_token"],
+        },
+    )
+    assert status == 400
+    _assert_aadsts(body, "invalid_grant", 50173)
+    status, _, _ = await emulator.graph("GET", "/me", token["access_token"])
+    assert status == 401
+
+
+async def test_an_expired_refresh_token_is_refused(emulator: Emulator) -> None:
+    token = await emulator.sign_in()
+    await emulator.admin("POST", "tokens/expire", {"kind": "refresh", "user": DEMO_EMAIL})
+    status, body = await _token_error(
+        emulator,
+        {
+            "grant_type": "refresh_token",
+            "client_id": SANDBOX_CLIENT_ID,
+            "client_secret": SANDBOX_CLIENT_SECRET,
+            "refresh_token": token["refresh_token"],
+        },
+    )
+    assert status == 400
+    _assert_aadsts(body, "invalid_grant", 700082)
+
+
+async def test_unsupported_grant_type_and_missing_parameters(emulator: Emulator) -> None:
+    status, body = await _token_error(emulator, {"grant_type": "password", "client_id": SANDBOX_CLIENT_ID})
+    assert status == 400
+    _assert_aadsts(body, "unsupported_grant_type", 70003)
+    status, body = await _token_error(emulator, {"client_id": SANDBOX_CLIENT_ID})
+    assert status == 400
+    _assert_aadsts(body, "invalid_request", 900144)
+
+
+async def test_expired_unknown_and_missing_access_tokens_get_401(emulator: Emulator) -> None:
+    token = await emulator.sign_in()
+    await emulator.admin("POST", "tokens/expire", {"kind": "access"})
+    status, body, headers = await emulator.graph("GET", "/me", token["access_token"])
+    assert status == 401
+    assert body["error"]["code"] == "InvalidAuthenticationToken"
+    assert body["error"]["message"] == "Access token has expired or is not yet valid."
+    assert set(body["error"]["innerError"]) == {"date", "request-id", "client-request-id"}
+    assert headers["WWW-Authenticate"].startswith("Bearer ")
+    status, body, _ = await emulator.graph("GET", "/me", "")
+    assert status == 401 and body["error"]["message"] == "Access token is empty."
+    status, body, _ = await emulator.graph("GET", "/me", "eyJ.unknown.token")
+    assert status == 401
+    counters = await emulator.admin("GET", "counters")
+    assert counters["unauthorized"] == 3
+
+
+async def test_access_tokens_expire_after_the_configured_lifetime() -> None:
+    async with running_emulator(access_token_ttl=60) as emu:
+        token = await emu.sign_in()
+        assert token["expires_in"] == 60
+        await emu.admin("POST", "clock/advance", {"seconds": 61})
+        status, _, _ = await emu.graph("GET", "/me", token["access_token"])
+        assert status == 401
+
+
+async def test_discovery_lists_the_emulators_own_endpoints(emulator: Emulator) -> None:
+    async with httpx.AsyncClient() as client:
+        doc = (await client.get(f"{emulator.base_url}/common/v2.0/.well-known/openid-configuration")).json()
+    assert doc["authorization_endpoint"] == f"{emulator.base_url}/common/oauth2/v2.0/authorize"
+    assert doc["token_endpoint"] == f"{emulator.base_url}/common/oauth2/v2.0/token"
+    assert "S256" in doc["code_challenge_methods_supported"]
