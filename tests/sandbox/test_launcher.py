@@ -160,6 +160,25 @@ async def test_sigint_stops_the_sandbox_too(tmp_path: Path) -> None:
     assert not any(is_running(child) for child in children)
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="parent-death signal is Linux-only")
+async def test_radicale_does_not_outlive_a_killed_launcher(tmp_path: Path) -> None:
+    process, env_file = start_cli(tmp_path, "--providers", "icloud", "--data-dir", str(tmp_path / "data"))
+    try:
+        await asyncio.to_thread(wait_for, env_file.exists, "the env file", process)
+        children = children_of(process.pid)
+        process.kill()
+        await asyncio.to_thread(process.wait, timeout=30)
+        deadline = time.monotonic() + 10
+        while any(is_running(child) for child in children) and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert children
+    assert not any(is_running(child) for child in children)
+
+
 def test_an_unknown_provider_is_a_usage_error() -> None:
     result = subprocess.run(
         [sys.executable, "-m", "chronapilot.sandbox", "--providers", "yahoo"],
