@@ -13,7 +13,8 @@ API:
 - :class:`FaultRegistry`: holds both kinds; :meth:`FaultRegistry.take_route_fault` and
   :meth:`FaultRegistry.take_notification_fault` consume one use.
 - :func:`fault_middleware`: aiohttp middleware applying route faults; the emulator passes
-  ``render_error(status)`` so the body has the provider's own error shape.
+  ``render_error(request, status)`` so the body has the provider's own error shape for that
+  route (the middleware adds ``Retry-After``).
 
 JSON shapes (admin API): ``{"route": "...", "method": "GET", "status": 503, "retry_after": 2,
 "latency_ms": 0, "times": 1}`` and ``{"mode": "drop", "times": 1, "stream": null}``.
@@ -31,7 +32,7 @@ from aiohttp import web
 ANY_ROUTE = "*"
 NotificationMode = Literal["drop", "duplicate", "reorder"]
 NOTIFICATION_MODES: tuple[NotificationMode, ...] = ("drop", "duplicate", "reorder")
-ErrorRenderer = Callable[[int], web.StreamResponse]
+ErrorRenderer = Callable[[web.Request, int], web.StreamResponse]
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -191,7 +192,7 @@ def fault_middleware(
             await asyncio.sleep(fault.latency_ms / 1000)
         if fault.status is None:
             return await handler(request)
-        response = render_error(fault.status)
+        response = render_error(request, fault.status)
         if fault.retry_after is not None:
             response.headers["Retry-After"] = str(fault.retry_after)
         return response
