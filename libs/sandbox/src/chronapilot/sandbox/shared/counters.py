@@ -13,10 +13,10 @@ Snapshot shape: ``{"requests": {"GET /calendar/v3/users/me/calendarList": 3, ...
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 from chronapilot.sandbox.shared.faults import Handler, route_template
 
 
@@ -65,7 +65,7 @@ class RequestCounters:
 
 def counting_middleware(
     counters: RequestCounters, *, skip_prefixes: tuple[str, ...] = ("/_admin/",)
-) -> Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]:
+) -> Middleware:
     """Middleware counting requests per route and 401s; install it outside the fault middleware."""
 
     @web.middleware

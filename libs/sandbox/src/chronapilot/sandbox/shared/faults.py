@@ -28,6 +28,7 @@ from dataclasses import asdict, dataclass
 from typing import Any, Literal, cast
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
 ANY_ROUTE = "*"
 NotificationMode = Literal["drop", "duplicate", "reorder"]
@@ -178,7 +179,7 @@ def route_template(request: web.Request) -> str:
 
 def fault_middleware(
     faults: FaultRegistry, render_error: ErrorRenderer, *, skip_prefixes: tuple[str, ...] = ("/_admin/",)
-) -> Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]:
+) -> Middleware:
     """Middleware applying route faults; requests under ``skip_prefixes`` are never faulted."""
 
     @web.middleware

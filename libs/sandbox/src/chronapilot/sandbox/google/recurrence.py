@@ -1,0 +1,156 @@
+"""Expanding recurring masters (RFC 5545 ``RRULE``/``RDATE``/``EXDATE``/``EXRULE``) into instances.
+
+Timed series recur in the master's own ``timeZone`` (so 09:00 stays 09:00 across a DST change);
+all-day series recur by date. Instance ids are ``<masterId>_<yyyymmddThhmmssZ>`` (timed, UTC)
+or ``<masterId>_<yyyymmdd>`` (all-day). Series without an end are expanded up to a horizon the
+caller passes, and never beyond ``MAX_INSTANCES`` instances.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
+from typing import Any
+
+from chronapilot.sandbox.google.errors import ApiError, required_field
+from chronapilot.sandbox.google.event_times import EventTime, read_event_time, zone
+from dateutil.rrule import rruleset, rrulestr
+
+MAX_INSTANCES = 1000
+_DATE_ONLY_UNTIL = re.compile(r"UNTIL=(\d{8})(?=;|$)")
+
+
+@dataclass(frozen=True)
+class Occurrence:
+    """One instance of a series: its original start, and its start and end."""
+
+    original_start: EventTime
+    start: EventTime
+    end: EventTime
+
+
+def instance_id(master_id: str, original_start: EventTime) -> str:
+    """The id Google gives the instance starting at ``original_start``."""
+    value = original_start.value
+    if isinstance(value, datetime):
+        return f"{master_id}_{value.astimezone(UTC).strftime('%Y%m%dT%H%M%SZ')}"
+    return f"{master_id}_{value.strftime('%Y%m%d')}"
+
+
+def _series_anchor(start: EventTime, calendar_zone: str) -> datetime:
+    if isinstance(start.value, datetime):
+        return start.value.astimezone(zone(start.time_zone or calendar_zone))
+    return datetime.combine(start.value, time())
+
+
+@lru_cache(maxsize=1024)
+def _rule_set(lines: tuple[str, ...], anchor: datetime) -> rruleset:
+    text = "\n".join(
+        _DATE_ONLY_UNTIL.sub(r"UNTIL=\1T235959Z", line)
+        if anchor.tzinfo and line.startswith("RRULE")
+        else line
+        for line in lines
+    )
+    parsed = rrulestr(text, dtstart=anchor, forceset=True, unfold=True)
+    assert isinstance(parsed, rruleset)
+    return parsed
+
+
+def validate_recurrence(lines: Any, start: EventTime, calendar_zone: str) -> None:
+    """Raise a 400 :class:`ApiError` unless ``lines`` is a usable recurrence for ``start``."""
+    if not isinstance(lines, list) or not all(isinstance(line, str) for line in lines):
+        raise ApiError(400, "invalid", "Invalid recurrence rule.")
+    if isinstance(start.value, datetime) and start.time_zone is None:
+        raise required_field("Missing time zone definition for start time.")
+    try:
+        rules = _rule_set(tuple(lines), _series_anchor(start, calendar_zone))
+        next(iter(rules), None)
+    except (ValueError, TypeError):
+        raise ApiError(400, "invalid", "Invalid recurrence rule.") from None
+
+
+def _from_anchor(value: datetime, start: EventTime) -> EventTime:
+    if isinstance(start.value, datetime):
+        return EventTime(value, start.time_zone)
+    return EventTime(value.date(), start.time_zone)
+
+
+def occurrences(
+    master: dict[str, Any],
+    calendar_zone: str,
+    *,
+    window_start: datetime | None,
+    window_end: datetime | None,
+    horizon_end: datetime,
+) -> Iterator[Occurrence]:
+    """Instances of ``master`` overlapping ``[window_start, window_end)``, in start order."""
+    start = read_event_time(master["start"], "start")
+    end = read_event_time(master["end"], "end")
+    duration = _as_datetime(end.value) - _as_datetime(start.value)
+    anchor = _series_anchor(start, calendar_zone)
+    rules = _rule_set(tuple(master.get("recurrence", ())), anchor)
+    limit = min(window_end, horizon_end) if window_end else horizon_end
+    local_limit = limit.astimezone(anchor.tzinfo) if anchor.tzinfo else _naive_local(limit, calendar_zone)
+    if window_start is None:
+        candidates = iter(rules)
+    else:
+        after = window_start - duration
+        after_local = after.astimezone(anchor.tzinfo) if anchor.tzinfo else _naive_local(after, calendar_zone)
+        candidates = rules.xafter(after_local, inc=False)
+    for count, value in enumerate(candidates):
+        if value >= local_limit or count >= MAX_INSTANCES:
+            return
+        original = _from_anchor(value, start)
+        yield Occurrence(original, original, _from_anchor(value + duration, start))
+
+
+def find_occurrence(master: dict[str, Any], event_id: str, calendar_zone: str) -> Occurrence | None:
+    """The instance of ``master`` whose id is ``event_id``, if the series has one."""
+    suffix = event_id.removeprefix(f"{master['id']}_")
+    try:
+        if "T" in suffix:
+            moment = datetime.strptime(suffix, "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+            window_start = moment - timedelta(seconds=1)
+        else:
+            day = datetime.strptime(suffix, "%Y%m%d").date()
+            moment = datetime.combine(day, time(), zone(calendar_zone)).astimezone(UTC)
+            window_start = moment - timedelta(days=2)
+    except ValueError:
+        return None
+    horizon = moment + timedelta(days=2)
+    for occurrence in occurrences(
+        master, calendar_zone, window_start=window_start, window_end=horizon, horizon_end=horizon
+    ):
+        if instance_id(master["id"], occurrence.original_start) == event_id:
+            return occurrence
+    return None
+
+
+def instance_resource(master: dict[str, Any], occurrence: Occurrence, calendar_zone: str) -> dict[str, Any]:
+    """The Event an unmodified instance is served as."""
+    resource = {key: value for key, value in master.items() if key != "recurrence"}
+    resource["id"] = instance_id(master["id"], occurrence.original_start)
+    resource["recurringEventId"] = master["id"]
+    resource["originalStartTime"] = _original_start_json(master, occurrence.original_start, calendar_zone)
+    resource["start"] = occurrence.start.to_json(calendar_zone)
+    resource["end"] = occurrence.end.to_json(calendar_zone)
+    return resource
+
+
+def _original_start_json(master: dict[str, Any], original: EventTime, calendar_zone: str) -> dict[str, Any]:
+    shown = original.to_json(calendar_zone)
+    time_zone = master.get("start", {}).get("timeZone")
+    if time_zone and "dateTime" in shown:
+        shown["timeZone"] = time_zone
+    return shown
+
+
+def _as_datetime(value: date | datetime) -> datetime:
+    return value if isinstance(value, datetime) else datetime.combine(value, time())
+
+
+def _naive_local(instant: datetime, calendar_zone: str) -> datetime:
+    return instant.astimezone(zone(calendar_zone)).replace(tzinfo=None)
