@@ -46,6 +46,7 @@ unit: $(STAMP)
 
 docs: $(STAMP)
 	$(PY) -m chronapilot.common.bus.docs docs/events
+	$(PY) -m chronapilot.devstack.settings_table README.md
 
 clean:
 	rm -rf $(VENV) .run

@@ -13,7 +13,6 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
-
 from chronapilot.common.bus.admin import ensure_topics
 from chronapilot.common.settings import (
     Environment,
@@ -26,7 +25,7 @@ from chronapilot.common.store.client import Store
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from infrastructure import Infrastructure, session_infrastructure  # noqa: E402
+from infrastructure import Infrastructure, session_infrastructure
 
 REPO = Path(__file__).resolve().parents[1]
 

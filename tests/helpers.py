@@ -29,5 +29,4 @@ async def eventually(
 
 
 def spawn_python(name: str, script: Path, env: dict[str, str], log_dir: Path) -> Child:
-    return Child.start(name, [sys.executable, str(script)], env=env,
-                       log_path=log_dir / f"{name}.log")
+    return Child.start(name, [sys.executable, str(script)], env=env, log_path=log_dir / f"{name}.log")

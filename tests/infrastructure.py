@@ -46,8 +46,14 @@ def _containers() -> Iterator[Infrastructure]:
         mongo = MongoDbContainer("mongo:7.0").with_command("--replSet rs0 --bind_ip_all")
         mongo.username = mongo.password = None  # type: ignore[assignment]
         stack.enter_context(mongo)
-        mongo.exec(["mongosh", "--quiet", "--eval",
-                    "rs.initiate({_id:'rs0',members:[{_id:0,host:'localhost:27017'}]})"])
+        mongo.exec(
+            [
+                "mongosh",
+                "--quiet",
+                "--eval",
+                "rs.initiate({_id:'rs0',members:[{_id:0,host:'localhost:27017'}]})",
+            ]
+        )
         host, port = mongo.get_container_host_ip(), mongo.get_exposed_port(27017)
         yield Infrastructure(
             kafka_bootstrap_servers=kafka.get_bootstrap_server(),

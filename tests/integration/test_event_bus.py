@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 from aiokafka import AIOKafkaConsumer
-
 from chronapilot.common.bus import DeadLetter, EventProducer, OutboxRelay, Topic, emit, topic_name
 from chronapilot.common.bus.catalogue import ConnectionActivated, ConnectionStatusChanged
 from chronapilot.common.store.client import Store
@@ -19,21 +18,23 @@ pytestmark = pytest.mark.integration
 
 
 def activated(n: int = 0) -> ConnectionActivated:
-    return ConnectionActivated(application_id="app_x", user_id=f"usr_{n}", provider="google",
-                               email=f"u{n}@example.com")
+    return ConnectionActivated(
+        application_id="app_x", user_id=f"usr_{n}", provider="google", email=f"u{n}@example.com"
+    )
 
 
-async def write_in_transaction(store: Store, prefix: str, events: list[tuple[str, object]],
-                               *, fail: bool = False) -> list[str]:
+async def write_in_transaction(
+    store: Store, prefix: str, events: list[tuple[str, object]], *, fail: bool = False
+) -> list[str]:
     """Change state and emit events in one transaction; return the envelope ids."""
 
     async def work(session):  # type: ignore[no-untyped-def]
         ids = []
         for connection_id, event in events:
             await store.db.connections.update_one(
-                {"_id": connection_id}, {"$inc": {"version": 1}}, upsert=True, session=session)
-            envelope = await emit(store.db, session, event, connection_id=connection_id,
-                                  topic_prefix=prefix)
+                {"_id": connection_id}, {"$inc": {"version": 1}}, upsert=True, session=session
+            )
+            envelope = await emit(store.db, session, event, connection_id=connection_id, topic_prefix=prefix)
             ids.append(envelope.id)
         if fail:
             raise RuntimeError("the state change fails after the emit")
@@ -59,8 +60,12 @@ def consumer_process(isolated, tmp_path, topics):
     children = []
 
     def start(group: str = "recorders", **extra: str):
-        child = spawn_python(f"consumer-{len(children)}", PROCS / "recording_consumer.py",
-                             isolated.env(GROUP_ID=group, **extra), tmp_path)
+        child = spawn_python(
+            f"consumer-{len(children)}",
+            PROCS / "recording_consumer.py",
+            isolated.env(GROUP_ID=group, **extra),
+            tmp_path,
+        )
         children.append(child)
         return child
 
@@ -74,8 +79,7 @@ def relay_process(isolated, tmp_path, topics):
     children = []
 
     def start(**extra: str):
-        child = spawn_python(f"relay-{len(children)}", PROCS / "relay.py", isolated.env(**extra),
-                             tmp_path)
+        child = spawn_python(f"relay-{len(children)}", PROCS / "relay.py", isolated.env(**extra), tmp_path)
         children.append(child)
         return child
 
@@ -103,8 +107,7 @@ async def test_an_event_written_through_the_outbox_reaches_a_consumer_in_another
 
 async def test_a_failed_transaction_leaves_neither_state_nor_event(isolated, store):
     with pytest.raises(RuntimeError):
-        await write_in_transaction(store, isolated.topic_prefix, [("con_b", activated())],
-                                   fail=True)
+        await write_in_transaction(store, isolated.topic_prefix, [("con_b", activated())], fail=True)
     assert await store.db.outbox.count_documents({}) == 0
     assert await store.db.connections.count_documents({}) == 0
 
@@ -144,8 +147,7 @@ async def test_a_consumer_killed_before_its_commit_gets_the_message_again(
     holder = consumer_process(HOLD_AFTER_RECORD="1")
     relay_process()
     ids = await write_in_transaction(store, isolated.topic_prefix, [("con_k", activated())])
-    first = await eventually(lambda: store.db.received.find_one({"envelope_id": ids[0]}),
-                             timeout_s=60)
+    first = await eventually(lambda: store.db.received.find_one({"envelope_id": ids[0]}), timeout_s=60)
     assert first["pid"] == holder.pid
     holder.process.send_signal(signal.SIGKILL)
     holder.process.wait(10)
@@ -206,6 +208,7 @@ async def read_dead_letters(isolated, *, expected: int) -> list[DeadLetter]:
     await consumer.start()
     letters: list[DeadLetter] = []
     try:
+
         async def more():
             batch = await consumer.getmany(timeout_ms=500)
             for records in batch.values():

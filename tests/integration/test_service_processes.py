@@ -10,7 +10,6 @@ import time
 
 import aiohttp
 import pytest
-
 from chronapilot.devstack.processes import Child, free_port
 
 pytestmark = pytest.mark.integration
@@ -24,8 +23,9 @@ SERVICES = {
 
 
 def run_to_exit(module: str, env: dict[str, str], timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", module], env=env, capture_output=True, text=True,
-                          timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", module], env=env, capture_output=True, text=True, timeout=timeout
+    )
 
 
 def assert_one_clear_line(result: subprocess.CompletedProcess[str], *needles: str) -> None:
@@ -56,9 +56,12 @@ async def test_each_service_becomes_ready_serves_metrics_and_stops_cleanly_on_si
     module, isolated, tmp_path
 ):
     port = free_port()
-    child = Child.start(module, [sys.executable, "-m", module],
-                        env=isolated.env(**{SERVICES[module]: str(port)}),
-                        log_path=tmp_path / "service.log")
+    child = Child.start(
+        module,
+        [sys.executable, "-m", module],
+        env=isolated.env(**{SERVICES[module]: str(port)}),
+        log_path=tmp_path / "service.log",
+    )
     try:
         body = await wait_ready(f"http://127.0.0.1:{port}/readyz", child)
         assert body["checks"] == {"mongodb": "ok", "kafka": "ok"}
@@ -92,8 +95,7 @@ def test_a_missing_encryption_key_outside_development_ends_with_one_clear_line(i
 
 
 def test_a_malformed_encryption_key_ends_with_one_clear_line(isolated):
-    result = run_to_exit("chronapilot.api",
-                         isolated.env(CHRONAPILOT_ENCRYPTION_KEYS="k1:not-base64!"))
+    result = run_to_exit("chronapilot.api", isolated.env(CHRONAPILOT_ENCRYPTION_KEYS="k1:not-base64!"))
     assert result.returncode == 2
     assert_one_clear_line(result, "configuration error", "encryption_keys")
 
@@ -101,9 +103,10 @@ def test_a_malformed_encryption_key_ends_with_one_clear_line(isolated):
 def test_an_unreachable_broker_after_the_retry_budget_ends_with_one_clear_line(isolated):
     dead = f"127.0.0.1:{free_port()}"
     started = time.monotonic()
-    result = run_to_exit("chronapilot.token_refresher",
-                         isolated.env(KAFKA_BOOTSTRAP_SERVERS=dead,
-                                      CHRONAPILOT_STARTUP_TIMEOUT_S="3"))
+    result = run_to_exit(
+        "chronapilot.token_refresher",
+        isolated.env(KAFKA_BOOTSTRAP_SERVERS=dead, CHRONAPILOT_STARTUP_TIMEOUT_S="3"),
+    )
     assert result.returncode == 1
     assert_one_clear_line(result, "start-up failed", "cannot reach Kafka", dead)
     assert time.monotonic() - started < 30
@@ -111,9 +114,12 @@ def test_an_unreachable_broker_after_the_retry_budget_ends_with_one_clear_line(i
 
 def test_an_unreachable_mongodb_after_the_retry_budget_ends_with_one_clear_line(isolated):
     dead = f"mongodb://127.0.0.1:{free_port()}/?directConnection=true"
-    result = run_to_exit("chronapilot.webhook_gateway",
-                         isolated.env(MONGODB_URI=dead, CHRONAPILOT_STARTUP_TIMEOUT_S="3",
-                                      CHRONAPILOT_MONGODB_TIMEOUT_S="0.5"))
+    result = run_to_exit(
+        "chronapilot.webhook_gateway",
+        isolated.env(
+            MONGODB_URI=dead, CHRONAPILOT_STARTUP_TIMEOUT_S="3", CHRONAPILOT_MONGODB_TIMEOUT_S="0.5"
+        ),
+    )
     assert result.returncode == 1
     assert_one_clear_line(result, "start-up failed", "cannot reach MongoDB")
 

@@ -30,16 +30,20 @@ async def main() -> None:
 
     async def handle(envelope: Envelope) -> None:
         await store.db.received.insert_one(
-            {"envelope_id": envelope.id, "type": envelope.type, "pid": os.getpid(),
-             "at": datetime.now(UTC)}
+            {"envelope_id": envelope.id, "type": envelope.type, "pid": os.getpid(), "at": datetime.now(UTC)}
         )
         if envelope.data.get("poison"):
             raise ValueError(f"poison message {envelope.id}")
         if hold:
             await asyncio.sleep(3600)
 
-    runner = ConsumerRunner(kafka=settings.kafka, group_id=os.environ["GROUP_ID"],
-                            topics=[Topic.CONNECTIONS], handler=handle, producer=producer)
+    runner = ConsumerRunner(
+        kafka=settings.kafka,
+        group_id=os.environ["GROUP_ID"],
+        topics=[Topic.CONNECTIONS],
+        handler=handle,
+        producer=producer,
+    )
     await runner.start(budget_s=20)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

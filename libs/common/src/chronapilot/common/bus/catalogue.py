@@ -25,9 +25,13 @@ class UnknownEvent(ChronaPilotError):
 
 
 class Event(BaseModel):
-    """Base of every event payload."""
+    """Base of every event payload.
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    Unknown fields are ignored: adding an optional field is a compatible change (same
+    ``VERSION``); renaming, removing or retyping one needs a new version and an upcaster.
+    """
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
 
     TYPE: ClassVar[str]
     VERSION: ClassVar[int] = 1
@@ -149,6 +153,8 @@ class TokenRefreshFailed(Event):
 
 
 class SubscriptionCreated(Event):
+    """A webhook subscription (Google channel, Microsoft subscription) now covers a calendar."""
+
     TYPE = "subscription.created"
     TOPIC = Topic.SUBSCRIPTIONS
     subscription_id: str
@@ -157,6 +163,8 @@ class SubscriptionCreated(Event):
 
 
 class SubscriptionRenewed(Event):
+    """A subscription was renewed (Google: replaced by a new channel) until ``expires_at``."""
+
     TYPE = "subscription.renewed"
     TOPIC = Topic.SUBSCRIPTIONS
     subscription_id: str
@@ -165,6 +173,8 @@ class SubscriptionRenewed(Event):
 
 
 class SubscriptionRemoved(Event):
+    """A subscription is gone (disconnect, provider removal, or fallback to polling)."""
+
     TYPE = "subscription.removed"
     TOPIC = Topic.SUBSCRIPTIONS
     subscription_id: str

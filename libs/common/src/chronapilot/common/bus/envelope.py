@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 class Envelope(BaseModel):
     """One event on the bus."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="ignore", frozen=True)
 
     id: str = Field(default_factory=lambda: new_id("msg"), description="Unique event id (dedupe).")
     type: str = Field(description="Event type, past tense: `connection.activated`.")

@@ -1,0 +1,60 @@
+"""The public event catalogue (docs/events) is generated from the models and stays in step."""
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import jsonschema
+from chronapilot.common.bus import catalogue, docs
+from chronapilot.common.bus.catalogue import wrap
+
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "events"
+NOW = datetime(2026, 11, 25, tzinfo=UTC)
+
+SAMPLES = [
+    catalogue.ConnectionActivated(
+        application_id="app_1", user_id="usr_1", provider="google", email="a@example.com"
+    ),
+    catalogue.ConnectionDisconnected(application_id="app_1", provider="microsoft"),
+    catalogue.ConnectionStatusChanged(
+        status="error", previous_status="active", error_code="reauth_required", error_message="grant revoked"
+    ),
+    catalogue.SyncRequested(mode="full", reason="initial"),
+    catalogue.SyncCompleted(
+        mode="incremental", reason="webhook", synced_at=NOW, calendars=2, upserted=10, deleted=1
+    ),
+    catalogue.SyncFailed(
+        mode="full", reason="manual", error_code="sync_failed", error_message="503", retryable=True
+    ),
+    catalogue.TokenRefreshed(expires_at=NOW, rotated=True),
+    catalogue.TokenRefreshFailed(reason="invalid_grant", permanent=True, failures_count=1),
+    catalogue.SubscriptionCreated(subscription_id="sub_1", calendar_id="primary", expires_at=NOW),
+    catalogue.SubscriptionRenewed(subscription_id="sub_1", calendar_id="primary", expires_at=NOW),
+    catalogue.SubscriptionRemoved(subscription_id="sub_1", calendar_id="primary", reason="disconnected"),
+]
+
+
+def test_the_committed_catalogue_is_what_the_models_generate(tmp_path):
+    docs.write(tmp_path)
+    for name in ("asyncapi.json", "README.md"):
+        assert (DOCS / name).read_text() == (tmp_path / name).read_text(), (
+            f"docs/events/{name} is stale: run `make docs`"
+        )
+
+
+def test_every_event_type_is_documented_and_real_messages_match_their_schema():
+    assert {type(sample) for sample in SAMPLES} == set(catalogue.EVENT_TYPES)
+    spec = json.loads((DOCS / "asyncapi.json").read_text())
+    messages = spec["components"]["messages"]
+    for sample in SAMPLES:
+        schema = messages[sample.TYPE.replace(".", "_")]["payload"]
+        message = json.loads(wrap(sample, "con_1").to_bytes())
+        jsonschema.validate(message, schema)
+        broken = {**message, "data": {**message["data"], "__wrong__": None}}
+        broken["type"] = "something.else"
+        try:
+            jsonschema.validate(broken, schema)
+        except jsonschema.ValidationError:
+            pass
+        else:
+            raise AssertionError(f"schema of {sample.TYPE} accepts a wrong type")
