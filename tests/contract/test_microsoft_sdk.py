@@ -15,6 +15,7 @@ import httpx
 import pytest
 from authlib.integrations.base_client.errors import OAuthError
 from authlib.integrations.httpx_client import AsyncOAuth2Client
+from chronapilot.sandbox.microsoft.seed import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET
 from kiota_abstractions.authentication import (
     AccessTokenProvider,
     AllowedHostsValidator,
@@ -37,8 +38,6 @@ from sandbox.microsoft_harness import (
     running_emulator,
     running_receiver,
 )
-
-from chronapilot.sandbox.microsoft.seed import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET
 
 
 class StaticTokenProvider(AccessTokenProvider):
@@ -81,7 +80,9 @@ async def receiver() -> AsyncIterator[Receiver]:
 
 
 def _delta_config(page: int, start: str | None = None, end: str | None = None) -> RequestConfiguration[Any]:
-    query = DeltaRequestBuilder.DeltaRequestBuilderGetQueryParameters(start_date_time=start, end_date_time=end)
+    query = DeltaRequestBuilder.DeltaRequestBuilderGetQueryParameters(
+        start_date_time=start, end_date_time=end
+    )
     config: RequestConfiguration[Any] = RequestConfiguration(query_parameters=query)
     config.headers.add("Prefer", f"odata.maxpagesize={page}")
     return config
@@ -91,7 +92,9 @@ def _day(offset: int) -> str:
     return (datetime.now(UTC) + timedelta(days=offset)).strftime("%Y-%m-%d")
 
 
-async def _delta_round(client: GraphServiceClient, calendar_id: str, link: str | None, page: int = 20) -> tuple[list[Event], str, int]:
+async def _delta_round(
+    client: GraphServiceClient, calendar_id: str, link: str | None, page: int = 20
+) -> tuple[list[Event], str, int]:
     builder = client.me.calendars.by_calendar_id(calendar_id).calendar_view.delta
     if link is None:
         response = await builder.get(_delta_config(page, _day(-60) + "T00:00:00Z", _day(60) + "T00:00:00Z"))
@@ -115,19 +118,26 @@ async def test_me_and_calendars(client: GraphServiceClient) -> None:
     assert me.mail == "demo.microsoft@sandbox.chronapilot.dev"
     assert me.user_principal_name == "demo.microsoft@sandbox.chronapilot.dev"
     calendars = await client.me.calendars.get()
-    assert calendars is not None and calendars.value
+    assert calendars is not None
+    assert calendars.value
     assert [c.name for c in calendars.value] == ["Calendar", "Family", "Work"]
     assert calendars.value[0].is_default_calendar is True
 
 
 async def test_delta_paged_then_create_patch_delete_show_up(client: GraphServiceClient) -> None:
     calendars = await client.me.calendars.get()
-    assert calendars is not None and calendars.value
+    assert calendars is not None
+    assert calendars.value
     work = next(c for c in calendars.value if c.name == "Work")
     assert work.id
     items, delta_link, pages = await _delta_round(client, work.id, None)
-    assert pages > 1 and items
-    assert {str(i.type) for i in items} <= {"EventType.SingleInstance", "EventType.Occurrence", "EventType.Exception"}
+    assert pages > 1
+    assert items
+    assert {str(i.type) for i in items} <= {
+        "EventType.SingleInstance",
+        "EventType.Occurrence",
+        "EventType.Exception",
+    }
 
     event = Event(
         subject="From the SDK",
@@ -135,9 +145,11 @@ async def test_delta_paged_then_create_patch_delete_show_up(client: GraphService
         end=DateTimeTimeZone(date_time=f"{_day(7)}T10:00:00", time_zone="Europe/Berlin"),
     )
     created = await client.me.calendars.by_calendar_id(work.id).events.post(event)
-    assert created is not None and created.id
+    assert created is not None
+    assert created.id
     patched = await client.me.events.by_event_id(created.id).patch(Event(subject="Patched by the SDK"))
-    assert patched is not None and patched.subject == "Patched by the SDK"
+    assert patched is not None
+    assert patched.subject == "Patched by the SDK"
     changes, delta_link, _ = await _delta_round(client, work.id, delta_link)
     assert [(c.id, c.subject) for c in changes] == [(created.id, "Patched by the SDK")]
 
@@ -149,7 +161,9 @@ async def test_delta_paged_then_create_patch_delete_show_up(client: GraphService
 
 async def test_unknown_delta_token_raises_odata_error_410(client: GraphServiceClient) -> None:
     calendars = await client.me.calendars.get()
-    assert calendars is not None and calendars.value and calendars.value[0].id
+    assert calendars is not None
+    assert calendars.value
+    assert calendars.value[0].id
     calendar_id = calendars.value[0].id
     builder = client.me.calendars.by_calendar_id(calendar_id).calendar_view.delta
     base = client.request_adapter.base_url
@@ -174,7 +188,9 @@ async def test_subscription_notification_renewal_and_deletion(
             client_state="sdk-client-state",
         )
     )
-    assert created is not None and created.id and receiver.handshakes
+    assert created is not None
+    assert created.id
+    assert receiver.handshakes
     event = await client.me.events.post(
         Event(
             subject="Notify the SDK",
@@ -188,8 +204,11 @@ async def test_subscription_notification_renewal_and_deletion(
     assert item["resourceData"]["id"] == event.id
 
     later = datetime.now(UTC) + timedelta(hours=2)
-    renewed = await client.subscriptions.by_subscription_id(created.id).patch(Subscription(expiration_date_time=later))
-    assert renewed is not None and renewed.expiration_date_time is not None
+    renewed = await client.subscriptions.by_subscription_id(created.id).patch(
+        Subscription(expiration_date_time=later)
+    )
+    assert renewed is not None
+    assert renewed.expiration_date_time is not None
     assert abs((renewed.expiration_date_time - later).total_seconds()) < 1
     await client.subscriptions.by_subscription_id(created.id).delete()
     with pytest.raises(ODataError) as gone:
@@ -210,7 +229,8 @@ async def test_a_refusing_receiver_makes_creation_fail_with_400(client: GraphSer
                 )
             )
     assert refused.value.response_status_code == 400
-    assert refused.value.error is not None and refused.value.error.code == "ValidationError"
+    assert refused.value.error is not None
+    assert refused.value.error.code == "ValidationError"
 
 
 async def test_authlib_from_the_discovery_document_pkce_refresh_rotation(emulator: Emulator) -> None:
@@ -228,11 +248,14 @@ async def test_authlib_from_the_discovery_document_pkce_refresh_rotation(emulato
         token_endpoint_auth_method="client_secret_post",
     ) as oauth:
         location, verifier = await emulator.consent(oauth, "allow")
-        first = await oauth.fetch_token(meta["token_endpoint"], authorization_response=location, code_verifier=verifier)
+        first = await oauth.fetch_token(
+            meta["token_endpoint"], authorization_response=location, code_verifier=verifier
+        )
         second = await oauth.refresh_token(meta["token_endpoint"])
         assert second["refresh_token"] != first["refresh_token"]
         with pytest.raises(OAuthError) as stale:
             await oauth.refresh_token(meta["token_endpoint"], refresh_token=first["refresh_token"])
         assert stale.value.error == "invalid_grant"
     me = await graph_client(emulator.base_url, second["access_token"]).me.get()
-    assert me is not None and me.mail == "demo.microsoft@sandbox.chronapilot.dev"
+    assert me is not None
+    assert me.mail == "demo.microsoft@sandbox.chronapilot.dev"

@@ -84,7 +84,9 @@ class Emulator:
     ) -> dict[str, Any]:
         """The whole code flow with PKCE, as a browser and a web app would do it."""
         async with self.oauth_client(scope=scope) as client:
-            location, verifier = await self.consent(client, "allow", email=email, password=password, tenant=tenant)
+            location, verifier = await self.consent(
+                client, "allow", email=email, password=password, tenant=tenant
+            )
             token: dict[str, Any] = await client.fetch_token(
                 f"{self.base_url}/{tenant}/oauth2/v2.0/token",
                 authorization_response=location,

@@ -64,31 +64,51 @@ async def test_calendars_list_the_demo_calendars(emulator: Emulator, token: str)
     assert names == ["Calendar", "Family", "Work"]
     default = body["value"][0]
     assert default["isDefaultCalendar"] is True
-    for key in ("id", "color", "hexColor", "changeKey", "canShare", "canViewPrivateItems", "canEdit", "owner"):
+    for key in (
+        "id",
+        "color",
+        "hexColor",
+        "changeKey",
+        "canShare",
+        "canViewPrivateItems",
+        "canEdit",
+        "owner",
+    ):
         assert key in default
     assert default["owner"]["address"] == "demo.microsoft@sandbox.chronapilot.dev"
 
 
 async def test_calendars_page_with_next_links(emulator: Emulator, token: str) -> None:
     status, body, _ = await emulator.graph("GET", "/me/calendars?$top=2", token)
-    assert status == 200 and len(body["value"]) == 2
+    assert status == 200
+    assert len(body["value"]) == 2
     status, rest, _ = await emulator.graph("GET", body["@odata.nextLink"], token)
-    assert [c["name"] for c in rest["value"]] == ["Work"] and "@odata.nextLink" not in rest
+    assert [c["name"] for c in rest["value"]] == ["Work"]
+    assert "@odata.nextLink" not in rest
 
 
 async def test_event_create_patch_delete(emulator: Emulator, token: str) -> None:
     work = await _calendar(emulator, token, "Work")
-    status, created, headers = await emulator.graph("POST", f"/me/calendars/{work}/events", token, _event("Plan"))
+    status, created, headers = await emulator.graph(
+        "POST", f"/me/calendars/{work}/events", token, _event("Plan")
+    )
     assert status == 201
-    assert created["type"] == "singleInstance" and created["subject"] == "Plan"
+    assert created["type"] == "singleInstance"
+    assert created["subject"] == "Plan"
     assert created["start"] == {"dateTime": "2026-03-02T08:00:00.0000000", "timeZone": "UTC"}
     assert created["originalStartTimeZone"] == "Europe/Berlin"
     assert created["@odata.etag"] == f'W/"{created["changeKey"]}"'
-    status, patched, _ = await emulator.graph("PATCH", f"/me/events/{created['id']}", token, {"subject": "Plan B"})
-    assert status == 200 and patched["subject"] == "Plan B"
+    status, patched, _ = await emulator.graph(
+        "PATCH", f"/me/events/{created['id']}", token, {"subject": "Plan B"}
+    )
+    assert status == 200
+    assert patched["subject"] == "Plan B"
     assert patched["changeKey"] != created["changeKey"]
     status, shown, headers = await emulator.graph(
-        "GET", f"/me/events/{created['id']}", token, headers={"Prefer": 'outlook.timezone="Pacific Standard Time"'}
+        "GET",
+        f"/me/events/{created['id']}",
+        token,
+        headers={"Prefer": 'outlook.timezone="Pacific Standard Time"'},
     )
     assert shown["start"] == {"dateTime": "2026-03-02T00:00:00.0000000", "timeZone": "Pacific Standard Time"}
     assert headers["Preference-Applied"] == 'outlook.timezone="Pacific Standard Time"'
@@ -101,7 +121,8 @@ async def test_event_create_patch_delete(emulator: Emulator, token: str) -> None
 
 async def test_invalid_event_bodies_are_refused(emulator: Emulator, token: str) -> None:
     status, body, _ = await emulator.graph("POST", "/me/events", token, {"subject": "no times"})
-    assert status == 400 and body["error"]["code"] == "ErrorInvalidParameter"
+    assert status == 400
+    assert body["error"]["code"] == "ErrorInvalidParameter"
     bad_zone = _event("x", tz="Mars/Olympus")
     status, body, _ = await emulator.graph("POST", "/me/events", token, bad_zone)
     assert status == 400
@@ -112,21 +133,25 @@ async def test_read_only_consent_cannot_write(emulator: Emulator) -> None:
     status, _, _ = await emulator.graph("GET", "/me/calendars", token["access_token"])
     assert status == 200
     status, body, _ = await emulator.graph("POST", "/me/events", token["access_token"], _event("nope"))
-    assert status == 403 and body["error"]["code"] == "ErrorAccessDenied"
+    assert status == 403
+    assert body["error"]["code"] == "ErrorAccessDenied"
 
 
 async def test_delta_pages_to_a_delta_link_then_returns_only_changes(emulator: Emulator, token: str) -> None:
     work = await _calendar(emulator, token, "Work")
     url = f"/me/calendars/{work}/calendarView/delta?{WINDOW}"
     items, delta_link, pages = await _full_round(emulator, token, url)
-    assert pages > 1 and "$deltatoken=" in delta_link
+    assert pages > 1
+    assert "$deltatoken=" in delta_link
     assert all(item["type"] in ("singleInstance", "occurrence", "exception") for item in items)
     assert len({item["id"] for item in items}) == len(items)
     changes, delta_link, _ = await _full_round(emulator, token, delta_link)
     assert changes == []
 
     _, created, _ = await emulator.graph("POST", f"/me/calendars/{work}/events", token, _event("New"))
-    _, other, _ = await emulator.graph("POST", f"/me/calendars/{work}/events", token, _event("Doomed", "2026-04-01"))
+    _, other, _ = await emulator.graph(
+        "POST", f"/me/calendars/{work}/events", token, _event("Doomed", "2026-04-01")
+    )
     changes, delta_link, _ = await _full_round(emulator, token, delta_link)
     assert {c["id"] for c in changes} == {created["id"], other["id"]}
 
@@ -144,7 +169,9 @@ async def test_delta_pages_to_a_delta_link_then_returns_only_changes(emulator: E
 
 async def test_delta_shows_a_cancelled_occurrence_as_removed(emulator: Emulator, token: str) -> None:
     work = await _calendar(emulator, token, "Work")
-    items, delta_link, _ = await _full_round(emulator, token, f"/me/calendars/{work}/calendarView/delta?{WINDOW}", 200)
+    items, delta_link, _ = await _full_round(
+        emulator, token, f"/me/calendars/{work}/calendarView/delta?{WINDOW}", 200
+    )
     occurrence = next(i for i in items if i["type"] == "occurrence" and i["subject"] == "Team stand-up")
     status, _, _ = await emulator.graph("DELETE", f"/me/events/{occurrence['id']}", token)
     assert status == 204
@@ -157,45 +184,62 @@ async def test_delta_shows_a_cancelled_occurrence_as_removed(emulator: Emulator,
 
 async def test_patching_an_occurrence_makes_an_exception(emulator: Emulator, token: str) -> None:
     work = await _calendar(emulator, token, "Work")
-    items, delta_link, _ = await _full_round(emulator, token, f"/me/calendars/{work}/calendarView/delta?{WINDOW}", 500)
+    items, delta_link, _ = await _full_round(
+        emulator, token, f"/me/calendars/{work}/calendarView/delta?{WINDOW}", 500
+    )
     occurrence = next(i for i in items if i["type"] == "occurrence")
-    status, patched, _ = await emulator.graph("PATCH", f"/me/events/{occurrence['id']}", token, {"subject": "Special"})
+    status, patched, _ = await emulator.graph(
+        "PATCH", f"/me/events/{occurrence['id']}", token, {"subject": "Special"}
+    )
     assert status == 200
-    assert patched["type"] == "exception" and patched["id"] == occurrence["id"]
+    assert patched["type"] == "exception"
+    assert patched["id"] == occurrence["id"]
     assert patched["seriesMasterId"] == occurrence["seriesMasterId"]
     changes, _, _ = await _full_round(emulator, token, delta_link, 1000)
     exception = next(c for c in changes if c["id"] == occurrence["id"])
-    assert exception["subject"] == "Special" and exception["type"] == "exception"
+    assert exception["subject"] == "Special"
+    assert exception["type"] == "exception"
 
 
 async def test_default_calendar_delta_and_the_sdk_style_path(emulator: Emulator, token: str) -> None:
     status, body, _ = await emulator.graph("GET", f"/me/calendarView/delta()?{WINDOW}", token)
-    assert status == 200 and body["value"]
+    assert status == 200
+    assert body["value"]
     assert "@odata.nextLink" in body or "@odata.deltaLink" in body
 
 
 async def test_unknown_and_expired_delta_tokens_answer_410(emulator: Emulator, token: str) -> None:
     work = await _calendar(emulator, token, "Work")
-    status, body, _ = await emulator.graph("GET", f"/me/calendars/{work}/calendarView/delta?$deltatoken=bogus", token)
+    status, body, _ = await emulator.graph(
+        "GET", f"/me/calendars/{work}/calendarView/delta?$deltatoken=bogus", token
+    )
     assert status == 410
     assert body["error"]["code"] == "SyncStateNotFound"
     assert set(body["error"]["innerError"]) == {"date", "request-id", "client-request-id"}
-    _, delta_link, _ = await _full_round(emulator, token, f"/me/calendars/{work}/calendarView/delta?{WINDOW}", 1000)
+    _, delta_link, _ = await _full_round(
+        emulator, token, f"/me/calendars/{work}/calendarView/delta?{WINDOW}", 1000
+    )
     await emulator.admin("POST", "delta/expire", {"calendar_id": work})
     status, body, _ = await emulator.graph("GET", delta_link, token)
-    assert status == 410 and body["error"]["code"] == "SyncStateNotFound"
+    assert status == 410
+    assert body["error"]["code"] == "SyncStateNotFound"
 
 
 async def test_delta_needs_a_window_and_refuses_filters(emulator: Emulator, token: str) -> None:
     status, body, _ = await emulator.graph("GET", "/me/calendarView/delta", token)
-    assert status == 400 and body["error"]["code"] == "ErrorInvalidParameter"
-    status, _, _ = await emulator.graph("GET", f"/me/calendarView/delta?{WINDOW}&$filter=subject eq 'x'", token)
+    assert status == 400
+    assert body["error"]["code"] == "ErrorInvalidParameter"
+    status, _, _ = await emulator.graph(
+        "GET", f"/me/calendarView/delta?{WINDOW}&$filter=subject eq 'x'", token
+    )
     assert status == 400
 
 
 async def test_admin_changes_feed_delta(emulator: Emulator, token: str) -> None:
     work = await _calendar(emulator, token, "Work")
-    _, delta_link, _ = await _full_round(emulator, token, f"/me/calendars/{work}/calendarView/delta?{WINDOW}", 1000)
+    _, delta_link, _ = await _full_round(
+        emulator, token, f"/me/calendars/{work}/calendarView/delta?{WINDOW}", 1000
+    )
     created = await emulator.admin("POST", f"calendars/{work}/events", _event("By the user"))
     changes, _, _ = await _full_round(emulator, token, delta_link, 1000)
     assert [c["id"] for c in changes] == [created["id"]]
@@ -217,7 +261,9 @@ async def test_throttling_fault_answers_429_with_retry_after(emulator: Emulator,
 
 async def test_calendar_view_lists_occurrences_and_exceptions(emulator: Emulator, token: str) -> None:
     work = await _calendar(emulator, token, "Work")
-    status, body, _ = await emulator.graph("GET", f"/me/calendars/{work}/calendarView?{WINDOW}&$top=1000", token)
+    status, body, _ = await emulator.graph(
+        "GET", f"/me/calendars/{work}/calendarView?{WINDOW}&$top=1000", token
+    )
     assert status == 200
     kinds = {item["type"] for item in body["value"]}
     assert {"occurrence", "exception", "singleInstance"} <= kinds

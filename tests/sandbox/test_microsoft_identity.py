@@ -10,9 +10,8 @@ import httpx
 import pytest
 from authlib.integrations.base_client.errors import OAuthError
 from authlib.jose import jwt
-from microsoft_harness import REDIRECT_URI, Emulator, running_emulator
-
 from chronapilot.sandbox.microsoft.seed import DEMO_EMAIL, SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET
+from microsoft_harness import REDIRECT_URI, Emulator, running_emulator
 
 
 @pytest.fixture
@@ -21,7 +20,9 @@ async def emulator() -> AsyncIterator[Emulator]:
         yield emu
 
 
-async def _token_error(emu: Emulator, form: dict[str, str], tenant: str = "common") -> tuple[int, dict[str, Any]]:
+async def _token_error(
+    emu: Emulator, form: dict[str, str], tenant: str = "common"
+) -> tuple[int, dict[str, Any]]:
     async with httpx.AsyncClient() as client:
         response = await client.post(f"{emu.base_url}/{tenant}/oauth2/v2.0/token", data=form)
     return response.status_code, response.json()
@@ -56,7 +57,8 @@ def _code_form(code: str, verifier: str, redirect_uri: str = REDIRECT_URI) -> di
 async def test_code_flow_with_pkce_issues_tokens_and_an_id_token(emulator: Emulator) -> None:
     token = await emulator.sign_in()
     assert token["token_type"] == "Bearer"
-    assert token["expires_in"] == 3600 and token["ext_expires_in"] == 3600
+    assert token["expires_in"] == 3600
+    assert token["ext_expires_in"] == 3600
     assert token["refresh_token"].startswith("1.")
     assert set(token["scope"].split()) == {"openid", "email", "User.Read", "Calendars.ReadWrite"}
     claims = jwt.decode(token["id_token"], SANDBOX_CLIENT_SECRET.encode())
@@ -65,8 +67,10 @@ async def test_code_flow_with_pkce_issues_tokens_and_an_id_token(emulator: Emula
     assert claims["preferred_username"] == DEMO_EMAIL
     status, me, _ = await emulator.graph("GET", "/me", token["access_token"])
     assert status == 200
-    assert me["mail"] == DEMO_EMAIL and me["userPrincipalName"] == DEMO_EMAIL
-    assert me["id"] == claims["oid"] and me["displayName"] == "Demo Microsoft"
+    assert me["mail"] == DEMO_EMAIL
+    assert me["userPrincipalName"] == DEMO_EMAIL
+    assert me["id"] == claims["oid"]
+    assert me["displayName"] == "Demo Microsoft"
 
 
 async def test_deny_redirects_with_access_denied_and_state(emulator: Emulator) -> None:
@@ -88,8 +92,10 @@ async def test_consent_page_shows_the_account_and_the_scopes(emulator: Emulator)
     async with httpx.AsyncClient() as browser:
         page = await browser.get(url)
     assert page.status_code == 200
-    assert DEMO_EMAIL in page.text and "Calendars.ReadWrite" in page.text
-    assert 'value="allow"' in page.text and 'value="deny"' in page.text
+    assert DEMO_EMAIL in page.text
+    assert "Calendars.ReadWrite" in page.text
+    assert 'value="allow"' in page.text
+    assert 'value="deny"' in page.text
 
 
 async def test_wrong_password_shows_the_page_again(emulator: Emulator) -> None:
@@ -249,7 +255,8 @@ async def test_expired_unknown_and_missing_access_tokens_get_401(emulator: Emula
     assert set(body["error"]["innerError"]) == {"date", "request-id", "client-request-id"}
     assert headers["WWW-Authenticate"].startswith("Bearer ")
     status, body, _ = await emulator.graph("GET", "/me", "")
-    assert status == 401 and body["error"]["message"] == "Access token is empty."
+    assert status == 401
+    assert body["error"]["message"] == "Access token is empty."
     status, body, _ = await emulator.graph("GET", "/me", "eyJ.unknown.token")
     assert status == 401
     counters = await emulator.admin("GET", "counters")

@@ -53,16 +53,29 @@ def _event(subject: str) -> dict[str, Any]:
     }
 
 
-async def test_creation_runs_the_handshake_and_answers_201(emulator: Emulator, token: str, receiver: Receiver) -> None:
+async def test_creation_runs_the_handshake_and_answers_201(
+    emulator: Emulator, token: str, receiver: Receiver
+) -> None:
     status, sub, _ = await emulator.graph("POST", "/subscriptions", token, _subscription(receiver))
     assert status == 201, sub
     assert len(receiver.handshakes) == 2  # notificationUrl and lifecycleNotificationUrl
     assert receiver.handshakes[0].startswith("Validation: ")
     for key in (
-        "id", "resource", "applicationId", "changeType", "clientState", "notificationUrl",
-        "lifecycleNotificationUrl", "expirationDateTime", "creatorId", "includeResourceData",
-        "latestSupportedTlsVersion", "encryptionCertificate", "encryptionCertificateId",
-        "notificationQueryOptions", "notificationUrlAppId",
+        "id",
+        "resource",
+        "applicationId",
+        "changeType",
+        "clientState",
+        "notificationUrl",
+        "lifecycleNotificationUrl",
+        "expirationDateTime",
+        "creatorId",
+        "includeResourceData",
+        "latestSupportedTlsVersion",
+        "encryptionCertificate",
+        "encryptionCertificateId",
+        "notificationQueryOptions",
+        "notificationUrlAppId",
     ):
         assert key in sub
     assert sub["changeType"] == "created,updated,deleted"
@@ -77,7 +90,8 @@ async def test_a_change_reaches_the_receiver_with_the_reference_body(
     _, created, _ = await emulator.graph("POST", "/me/events", token, _event("Notify me"))
     body = await receiver.next()
     assert receiver.content_types[0] == "application/json"
-    assert list(body) == ["value"] and len(body["value"]) == 1
+    assert list(body) == ["value"]
+    assert len(body["value"]) == 1
     item = body["value"][0]
     resource = f"Users/{me['id']}/Events/{created['id']}"
     assert item == {
@@ -107,7 +121,10 @@ async def test_a_calendar_subscription_ignores_other_calendars(
     _, cals, _ = await emulator.graph("GET", "/me/calendars", token)
     work = next(c["id"] for c in cals["value"] if c["name"] == "Work")
     status, _, _ = await emulator.graph(
-        "POST", "/subscriptions", token, _subscription(receiver, f"me/calendars/{work}/events", changeType="created")
+        "POST",
+        "/subscriptions",
+        token,
+        _subscription(receiver, f"me/calendars/{work}/events", changeType="created"),
     )
     assert status == 201
     await emulator.graph("POST", "/me/events", token, _event("default calendar"))
@@ -133,7 +150,11 @@ async def test_a_receiver_that_does_not_answer_in_time_is_refused(emulator: Emul
     async with running_receiver("silent") as slow:
         status, body, _ = await emulator.graph("POST", "/subscriptions", token, _subscription(slow))
     assert status == 400
-    assert body["error"] == {**body["error"], "code": "InvalidRequest", "message": "Subscription validation request timed out."}
+    assert body["error"] == {
+        **body["error"],
+        "code": "InvalidRequest",
+        "message": "Subscription validation request timed out.",
+    }
 
 
 async def test_the_maximum_expiration_is_enforced_and_configurable(
@@ -149,15 +170,20 @@ async def test_the_maximum_expiration_is_enforced_and_configurable(
     status, body, _ = await emulator.graph(
         "POST", "/subscriptions", token, _subscription(receiver, expirationDateTime=_in(1))
     )
-    assert status == 400 and body["error"]["code"] == "ExtensionError"
-    status, _, _ = await emulator.graph("POST", "/subscriptions", token, _subscription(receiver, expirationDateTime=_in(0.3)))
+    assert status == 400
+    assert body["error"]["code"] == "ExtensionError"
+    status, _, _ = await emulator.graph(
+        "POST", "/subscriptions", token, _subscription(receiver, expirationDateTime=_in(0.3))
+    )
     assert status == 201
 
 
 async def test_patch_renews_and_delete_removes(emulator: Emulator, token: str, receiver: Receiver) -> None:
     _, sub, _ = await emulator.graph("POST", "/subscriptions", token, _subscription(receiver))
     later = _in(120)
-    status, renewed, _ = await emulator.graph("PATCH", f"/subscriptions/{sub['id']}", token, {"expirationDateTime": later})
+    status, renewed, _ = await emulator.graph(
+        "PATCH", f"/subscriptions/{sub['id']}", token, {"expirationDateTime": later}
+    )
     assert status == 200
     assert renewed["expirationDateTime"] == later
     status, listing, _ = await emulator.graph("GET", "/subscriptions", token)
@@ -167,13 +193,16 @@ async def test_patch_renews_and_delete_removes(emulator: Emulator, token: str, r
     status, _, _ = await emulator.graph("DELETE", f"/subscriptions/{sub['id']}", token)
     assert status == 204
     status, body, _ = await emulator.graph("DELETE", f"/subscriptions/{sub['id']}", token)
-    assert status == 404 and body["error"]["code"] == "ErrorItemNotFound"
+    assert status == 404
+    assert body["error"]["code"] == "ErrorItemNotFound"
     await emulator.graph("POST", "/me/events", token, _event("nobody listens"))
     await emulator.admin("POST", "notifications/drain")
     assert receiver.notifications.empty()
 
 
-async def test_an_expired_subscription_stays_silent(emulator: Emulator, token: str, receiver: Receiver) -> None:
+async def test_an_expired_subscription_stays_silent(
+    emulator: Emulator, token: str, receiver: Receiver
+) -> None:
     await emulator.graph("POST", "/subscriptions", token, _subscription(receiver, expirationDateTime=_in(5)))
     await emulator.admin("POST", "clock/advance", {"seconds": 301})
     await emulator.graph("POST", "/me/events", token, _event("too late"))
@@ -201,27 +230,35 @@ async def test_lifecycle_notifications_reach_the_lifecycle_url(
     assert status == (404 if event == "subscriptionRemoved" else 200)
 
 
-async def test_revoking_a_grant_can_remove_its_subscriptions(emulator: Emulator, token: str, receiver: Receiver) -> None:
+async def test_revoking_a_grant_can_remove_its_subscriptions(
+    emulator: Emulator, token: str, receiver: Receiver
+) -> None:
     await emulator.graph("POST", "/subscriptions", token, _subscription(receiver))
     result = await emulator.admin(
-        "POST", "grants/revoke", {"user": "demo.microsoft@sandbox.chronapilot.dev", "remove_subscriptions": True}
+        "POST",
+        "grants/revoke",
+        {"user": "demo.microsoft@sandbox.chronapilot.dev", "remove_subscriptions": True},
     )
     assert result["subscriptions_removed"] == 1
     assert (await receiver.next())["value"][0]["lifecycleEvent"] == "subscriptionRemoved"
 
 
-async def test_notification_faults_drop_and_duplicate(emulator: Emulator, token: str, receiver: Receiver) -> None:
+async def test_notification_faults_drop_and_duplicate(
+    emulator: Emulator, token: str, receiver: Receiver
+) -> None:
     await emulator.graph("POST", "/subscriptions", token, _subscription(receiver, changeType="created"))
     await emulator.admin("POST", "faults/notifications", {"mode": "drop", "times": 1})
     await emulator.graph("POST", "/me/events", token, _event("dropped"))
     await emulator.admin("POST", "faults/notifications", {"mode": "duplicate", "times": 1})
     _, twice, _ = await emulator.graph("POST", "/me/events", token, _event("twice"))
     first, second = await receiver.next(), await receiver.next()
-    assert first == second and first["value"][0]["resourceData"]["id"] == twice["id"]
+    assert first == second
+    assert first["value"][0]["resourceData"]["id"] == twice["id"]
     await emulator.admin("POST", "notifications/drain")
     assert receiver.notifications.empty()
     counters = await emulator.admin("GET", "counters")
-    assert counters["notifications_dropped"] == 1 and counters["notifications_sent"] == 2
+    assert counters["notifications_dropped"] == 1
+    assert counters["notifications_sent"] == 2
 
 
 async def test_notifications_are_sent_after_the_write_answers(

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable, Coroutine
+import re
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,7 +28,8 @@ from chronapilot.common.bus.topics import Topic
 from chronapilot.common.clock import Clock, SystemClock
 from chronapilot.common.crypto import TokenCipher
 from chronapilot.common.health import add_health_routes, add_readiness_check
-from chronapilot.common.logging import get_logger
+from chronapilot.common.ids import new_id
+from chronapilot.common.logging import bind_context, get_logger
 from chronapilot.common.settings import Settings
 from chronapilot.common.store.client import Store
 from chronapilot.common.store.indexes import ensure_indexes
@@ -68,6 +70,21 @@ class Runtime:
 
 
 RUNTIME = web.AppKey("runtime", Runtime)
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._\-]{8,64}$")
+
+
+@web.middleware
+async def request_context(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    """Bind a request id (the caller's ``X-Request-Id`` if sane, else a new one) to every log
+    line of the request, and echo it in the response."""
+    offered = request.headers.get("X-Request-Id", "")
+    request_id = offered if _REQUEST_ID.match(offered) else new_id("req")
+    with bind_context(request_id=request_id):
+        response = await handler(request)
+    response.headers["X-Request-Id"] = request_id
+    return response
 
 
 def install_runtime(
@@ -81,6 +98,7 @@ def install_runtime(
         clock=clock or SystemClock(),
     )
     app[RUNTIME] = runtime
+    app.middlewares.append(request_context)
     add_health_routes(app, service_name)
     app.cleanup_ctx.append(_store_ctx)
     app.cleanup_ctx.append(_bus_ctx)

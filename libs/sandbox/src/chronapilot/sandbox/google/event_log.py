@@ -5,8 +5,8 @@ append-only log, so "everything changed after ``n``" is a binary search plus a w
 listing is a walk of the same log up to the sequence seen when the listing started. Log entries
 superseded by a later change of the same event are skipped and compacted away when they
 outnumber the live ones. A sync token is the encoded sequence (plus the log's epoch, so a token
-from another calendar or an earlier run is unknown); :meth:`EventLog.expire_sync_tokens` makes
-every token issued so far answer 410.
+from another calendar or an earlier run is unknown); :meth:`EventLog.expire_sync_tokens` changes the epoch,
+so every token issued so far answers 410.
 """
 
 from __future__ import annotations
@@ -50,7 +50,6 @@ class EventLog:
     def __init__(self, epoch: str | None = None) -> None:
         self.epoch = epoch or secrets.token_hex(6)
         self.seq = 0
-        self.oldest_valid_seq = 0
         self.events: dict[str, StoredEvent] = {}
         self._log_seqs: list[int] = []
         self._log_ids: list[str] = []
@@ -104,13 +103,13 @@ class EventLog:
             seq = int(seq_text)
         except (binascii.Error, UnicodeDecodeError, ValueError):
             raise UnknownSyncToken(token) from None
-        if epoch != self.epoch or not self.oldest_valid_seq <= seq <= self.seq:
+        if epoch != self.epoch or not 0 <= seq <= self.seq:
             raise UnknownSyncToken(token)
         return seq
 
     def expire_sync_tokens(self) -> None:
-        """Make every sync token issued so far unusable (the next incremental sync gets 410)."""
-        self.oldest_valid_seq = self.seq
+        """Make every sync (and page) token issued so far unusable: the next incremental sync gets 410."""
+        self.epoch = secrets.token_hex(6)
 
     def _compact(self) -> None:
         live = sorted((stored.seq, stored.id) for stored in self.events.values())
@@ -123,7 +122,6 @@ class EventLog:
         return {
             "epoch": self.epoch,
             "seq": self.seq,
-            "oldest_valid_seq": self.oldest_valid_seq,
             "events": [{"seq": stored.seq, "resource": stored.resource} for stored in ordered],
         }
 
@@ -134,5 +132,4 @@ class EventLog:
         for item in data["events"]:
             log.restore(StoredEvent(item["resource"], item["seq"]))
         log.seq = data["seq"]
-        log.oldest_valid_seq = data["oldest_valid_seq"]
         return log

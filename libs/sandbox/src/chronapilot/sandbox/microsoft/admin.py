@@ -109,7 +109,10 @@ async def create_app(request: web.Request) -> web.Response:
     if not isinstance(uris, list) or not all(isinstance(u, str) for u in uris):
         raise admin_error(400, "redirect_uris must be a list of strings")
     app = OAuthApp(
-        client_id, str(data.get("client_secret") or secrets.token_urlsafe(24)), str(data.get("name") or "App"), uris
+        client_id,
+        str(data.get("client_secret") or secrets.token_urlsafe(24)),
+        str(data.get("name") or "App"),
+        uris,
     )
     state.identity.apps[app.client_id] = app
     state.changed()
@@ -169,7 +172,10 @@ async def create_calendar(request: web.Request) -> web.Response:
     user = _user(request, request.match_info["user"])
     data = await read_json_object(request)
     cal = state.store.add_calendar(
-        user.id, _text(data, "name"), color=str(data.get("color") or "auto"), hex_color=str(data.get("hexColor") or "")
+        user.id,
+        _text(data, "name"),
+        color=str(data.get("color") or "auto"),
+        hex_color=str(data.get("hexColor") or ""),
     )
     state.changed()
     return web.json_response(calendar_json(cal, user), status=201)

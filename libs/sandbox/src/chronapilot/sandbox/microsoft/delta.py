@@ -27,11 +27,13 @@ from typing import Any
 
 from .recurrence import Instance, expand
 from .state import MicrosoftState
-from .store import Calendar, StoredEvent
+from .resources import event_json
+from .store import Calendar, StoredEvent, User
 
 DEFAULT_PAGE_SIZE = 10
 MAX_PAGE_SIZE = 1000
 _CACHE_SIZE = 64
+_RENDER_CACHE_SIZE = 50_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +60,19 @@ class DeltaEngine:
         self.state = state
         self._rounds: OrderedDict[tuple[Any, ...], list[Entry]] = OrderedDict()
         self._views: OrderedDict[tuple[Any, ...], list[tuple[StoredEvent, Instance]]] = OrderedDict()
+        self._rendered: OrderedDict[tuple[str, str, str], bytes] = OrderedDict()
+
+    def rendered(self, ev: StoredEvent, inst: Instance, owner: User, tz: str) -> bytes:
+        """One calendar-view item as JSON bytes, cached until the event changes."""
+        key = (inst.item_id, ev.change_key, tz)
+        cached = self._rendered.get(key)
+        if cached is None:
+            data = event_json(ev, owner, self.state.base_url, tz, inst)
+            cached = json.dumps(data, separators=(",", ":")).encode()
+            self._rendered[key] = cached
+            if len(self._rendered) > _RENDER_CACHE_SIZE:
+                self._rendered.popitem(last=False)
+        return cached
 
     # tokens ----------------------------------------------------------------------------------
 
@@ -102,7 +117,9 @@ class DeltaEngine:
         chunk = entries[cursor.offset : cursor.offset + size]
         next_offset = cursor.offset + size
         if next_offset < len(entries):
-            skip = Cursor(cursor.calendar_id, cursor.start, cursor.end, cursor.after, cursor.upto, next_offset)
+            skip = Cursor(
+                cursor.calendar_id, cursor.start, cursor.end, cursor.after, cursor.upto, next_offset
+            )
             return chunk, self.encode(skip), None
         delta = Cursor(cursor.calendar_id, cursor.start, cursor.end, cursor.upto, cursor.upto)
         return chunk, None, self.encode(delta)
@@ -154,7 +171,12 @@ class DeltaEngine:
                 before_ids = {
                     inst.item_id
                     for inst in expand(
-                        event_id, before["fields"], before["exceptions"], frozenset(before["cancelled"]), lo, hi
+                        event_id,
+                        before["fields"],
+                        before["exceptions"],
+                        frozenset(before["cancelled"]),
+                        lo,
+                        hi,
                     )
                 }
             current = store.events.get(event_id)

@@ -61,7 +61,9 @@ def render_fault(request: web.Request, status: int) -> web.StreamResponse:
     Graph's everywhere else."""
     if "/oauth2/" in request.path:
         error = "temporarily_unavailable" if status >= 500 or status == 429 else "invalid_request"
-        return aadsts_error(status, error, 50196 if status == 429 else 90033, "The service is throttled or unavailable.")
+        return aadsts_error(
+            status, error, 50196 if status == 429 else 90033, "The service is throttled or unavailable."
+        )
     return graph_error(status)
 
 

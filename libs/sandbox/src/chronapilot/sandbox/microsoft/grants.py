@@ -134,7 +134,8 @@ class Identity:
             raise AadstsError(
                 "invalid_client",
                 7000218,
-                "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.",
+                "The request body must contain the following parameter: "
+                "'client_assertion' or 'client_secret'.",
                 status=401,
             )
         if not hmac.compare_digest(secret.encode(), app.client_secret.encode()):
@@ -156,7 +157,13 @@ class Identity:
         return code
 
     def redeem_code(
-        self, code: str, client_id: str, redirect_uri: str | None, tenant: str, verifier: str | None, now: float
+        self,
+        code: str,
+        client_id: str,
+        redirect_uri: str | None,
+        tenant: str,
+        verifier: str | None,
+        now: float,
     ) -> Grant:
         record = self.codes.get(code)
         if record is None or record.client_id != client_id:
@@ -191,8 +198,10 @@ class Identity:
         if record.challenge is not None:
             if not verifier:
                 raise AadstsError(
-                    "invalid_grant", 501481, "The Code_Verifier does not match the code_challenge supplied in "
-                    "the authorization request for PKCE."
+                    "invalid_grant",
+                    501481,
+                    "The Code_Verifier does not match the code_challenge supplied in "
+                    "the authorization request for PKCE.",
                 )
             if not verify_code_verifier(verifier, record.challenge, record.method):
                 raise AadstsError(
@@ -296,7 +305,9 @@ class Identity:
             }
             if nonce:
                 claims["nonce"] = nonce
-            body["id_token"] = jwt({"typ": "JWT", "alg": "HS256", "kid": "client-secret"}, claims, app.client_secret.encode())
+            body["id_token"] = jwt(
+                {"typ": "JWT", "alg": "HS256", "kid": "client-secret"}, claims, app.client_secret.encode()
+            )
         return body
 
     # access tokens ---------------------------------------------------------------------------
@@ -307,7 +318,13 @@ class Identity:
             return None, "Access token is empty."
         record = self.access_tokens.get(token)
         if record is None:
-            return None, "IDX14100: JWT is not well formed, there are no dots (.).\nThe token needs to be in JWS or JWE Compact Serialization Format." if "." not in token else "Access token validation failure. Invalid audience."
+            return (
+                None,
+                "IDX14100: JWT is not well formed, there are no dots (.).\n"
+                "The token needs to be in JWS or JWE Compact Serialization Format."
+                if "." not in token
+                else "Access token validation failure. Invalid audience.",
+            )
         grant = self.grants.get(record.grant_id)
         if record.revoked or grant is None or grant.revoked or now >= record.expires_at:
             return None, "Access token has expired or is not yet valid."
@@ -340,7 +357,11 @@ class Identity:
         """Revoke a user's grants (to one app, or all): refresh and access tokens stop working."""
         revoked = []
         for grant in self.grants.values():
-            if grant.user_id == user_id and (client_id is None or grant.client_id == client_id) and not grant.revoked:
+            if (
+                grant.user_id == user_id
+                and (client_id is None or grant.client_id == client_id)
+                and not grant.revoked
+            ):
                 grant.revoked = True
                 revoked.append(grant)
         ids = {g.id for g in revoked}

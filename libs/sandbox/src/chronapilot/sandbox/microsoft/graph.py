@@ -170,7 +170,10 @@ async def get_calendar(request: web.Request) -> web.Response:
     _require(request, READ_SCOPES)
     state = _state(request)
     user = _me(request)
-    data = {"@odata.context": _context(state, "users('me')/calendars/$entity"), **calendar_json(_calendar(request), user)}
+    data = {
+        "@odata.context": _context(state, "users('me')/calendars/$entity"),
+        **calendar_json(_calendar(request), user),
+    }
     return _json(data)
 
 
@@ -179,7 +182,9 @@ async def get_default_calendar(request: web.Request) -> web.Response:
     state = _state(request)
     user = _me(request)
     cal = state.store.default_calendar(user.id)
-    return _json({"@odata.context": _context(state, "users('me')/calendar/$entity"), **calendar_json(cal, user)})
+    return _json(
+        {"@odata.context": _context(state, "users('me')/calendar/$entity"), **calendar_json(cal, user)}
+    )
 
 
 def _paging(request: web.Request, default_top: int) -> tuple[int, int]:
@@ -211,7 +216,9 @@ def _applied(prefs_applied: list[str]) -> dict[str, str]:
     return {"Preference-Applied": ", ".join(prefs_applied)} if prefs_applied else {}
 
 
-def _render(state: MicrosoftState, user: User, ev: StoredEvent, inst: Instance | None, tz: str) -> dict[str, Any]:
+def _render(
+    state: MicrosoftState, user: User, ev: StoredEvent, inst: Instance | None, tz: str
+) -> dict[str, Any]:
     return event_json(ev, user, state.base_url, tz, inst)
 
 
@@ -243,7 +250,10 @@ async def get_event(request: web.Request) -> web.Response:
     state = _state(request)
     ev, inst = _find_item(request)
     tz, _ = _time_zone_preference(request)
-    data = {"@odata.context": _context(state, "users('me')/events/$entity"), **_render(state, _me(request), ev, inst, tz)}
+    data = {
+        "@odata.context": _context(state, "users('me')/events/$entity"),
+        **_render(state, _me(request), ev, inst, tz),
+    }
     return _json(data, headers=_applied([f'outlook.timezone="{tz}"'] if tz else []))
 
 
@@ -251,8 +261,12 @@ async def _body(request: web.Request) -> dict[str, Any]:
     try:
         data = await request.json()
     except ValueError:
-        raise _fail(400, "BadRequest", "Unable to read JSON request payload. Please ensure Content-Type "
-                    "header is set and payload is of valid JSON format.") from None
+        raise _fail(
+            400,
+            "BadRequest",
+            "Unable to read JSON request payload. Please ensure Content-Type "
+            "header is set and payload is of valid JSON format.",
+        ) from None
     if not isinstance(data, dict):
         raise _fail(400, "BadRequest", "The request body must be a JSON object.")
     return data
@@ -268,7 +282,10 @@ async def _create(request: web.Request, cal: Calendar) -> web.Response:
         raise _fail(400, "ErrorInvalidParameter", str(exc)) from None
     state.changed()
     tz, _ = _time_zone_preference(request)
-    data = {"@odata.context": _context(state, "users('me')/events/$entity"), **_render(state, _me(request), ev, None, tz)}
+    data = {
+        "@odata.context": _context(state, "users('me')/events/$entity"),
+        **_render(state, _me(request), ev, None, tz),
+    }
     return _json(data, status=201, headers={"Location": f"{state.base_url}/v1.0/me/events('{ev.id}')"})
 
 
@@ -287,7 +304,7 @@ async def update_event(request: web.Request) -> web.Response:
     body = await _body(request)
     user = _me(request)
     try:
-        ev, item_id = state.store.update_event(request.match_info["event_id"], body, user_id=user.id)
+        ev, _item_id = state.store.update_event(request.match_info["event_id"], body, user_id=user.id)
     except NotFound:
         raise _fail(404) from None
     except InvalidEvent as exc:
@@ -295,7 +312,10 @@ async def update_event(request: web.Request) -> web.Response:
     state.changed()
     _, inst = _find_item(request)
     tz, _ = _time_zone_preference(request)
-    data = {"@odata.context": _context(state, "users('me')/events/$entity"), **_render(state, user, ev, inst, tz)}
+    data = {
+        "@odata.context": _context(state, "users('me')/events/$entity"),
+        **_render(state, user, ev, inst, tz),
+    }
     return _json(data)
 
 
@@ -370,7 +390,8 @@ async def _view(request: web.Request, cal: Calendar) -> web.Response:
         "value": [_render(state, user, ev, inst, tz) for ev, inst in items[skip : skip + top]],
     }
     if skip + top < len(items):
-        query = f"startDateTime={quote(request.query['startDateTime'])}&endDateTime={quote(request.query['endDateTime'])}"
+        start_q, end_q = quote(request.query["startDateTime"]), quote(request.query["endDateTime"])
+        query = f"startDateTime={start_q}&endDateTime={end_q}"
         data["@odata.nextLink"] = f"{state.base_url}{request.path}?{query}&$top={top}&$skip={skip + top}"
     return _json(data, headers=_applied([f'outlook.timezone="{tz}"'] if tz else []))
 
@@ -390,7 +411,11 @@ async def _delta(request: web.Request, cal: Calendar) -> web.Response:
     user = _me(request)
     for name in UNSUPPORTED_ON_DELTA:
         if name in request.query:
-            raise _fail(400, "BadRequest", f"The query parameter '{name}' is not supported with delta on calendarView.")
+            raise _fail(
+                400,
+                "BadRequest",
+                f"The query parameter '{name}' is not supported with delta on calendarView.",
+            )
     tz, prefs = _time_zone_preference(request)
     size, size_applied = page_size(prefs)
     token = request.query.get("$deltatoken") or request.query.get("$skiptoken")
@@ -412,18 +437,23 @@ async def _delta(request: web.Request, cal: Calendar) -> web.Response:
         start, end = _window(request)
         cursor = engine.start_round(cal, start, end)
     entries, skip_token, delta_token = engine.page(cursor, size)
-    value = [
-        removed_json(entry) if isinstance(entry, str) else _render(state, user, entry[0], entry[1], tz)
+    value = b",".join(
+        json.dumps(removed_json(entry)).encode()
+        if isinstance(entry, str)
+        else engine.rendered(entry[0], entry[1], user, tz)
         for entry in entries
-    ]
+    )
     link_base = f"{state.base_url}{request.path}"
-    data: dict[str, Any] = {"@odata.context": _context(state, "Collection(event)"), "value": value}
     if skip_token is not None:
-        data["@odata.nextLink"] = f"{link_base}?$skiptoken={skip_token}"
+        link = {"@odata.nextLink": f"{link_base}?$skiptoken={skip_token}"}
     else:
-        data["@odata.deltaLink"] = f"{link_base}?$deltatoken={delta_token}"
-    applied = ([f"odata.maxpagesize={size}"] if size_applied else []) + ([f'outlook.timezone="{tz}"'] if tz else [])
-    return _json(data, headers=_applied(applied))
+        link = {"@odata.deltaLink": f"{link_base}?$deltatoken={delta_token}"}
+    context = json.dumps({"@odata.context": _context(state, "Collection(event)")})
+    body = context[:-1].encode() + b',"value":[' + value + b"]," + json.dumps(link)[1:].encode()
+    applied = ([f"odata.maxpagesize={size}"] if size_applied else []) + (
+        [f'outlook.timezone="{tz}"'] if tz else []
+    )
+    return web.Response(body=body, content_type="application/json", charset="utf-8", headers=_applied(applied))
 
 
 async def calendar_delta(request: web.Request) -> web.Response:

@@ -74,7 +74,8 @@ def _redirect(uri: str, mode: str, params: dict[str, str]) -> web.Response:
             if v is not None
         )
         page = (
-            '<!DOCTYPE html><html><head><title>Working...</title></head><body onload="document.forms[0].submit()">'
+            "<!DOCTYPE html><html><head><title>Working...</title></head>"
+            '<body onload="document.forms[0].submit()">'
             f'<form method="POST" action="{html.escape(uri)}">{inputs}'
             "<noscript><button type=submit>Continue</button></noscript></form></body></html>"
         )
@@ -137,7 +138,9 @@ async def show_consent(request: web.Request) -> web.Response:
             mode,
             {
                 "error": "login_required",
-                "error_description": "AADSTS50058: A silent sign-in request was sent but no user is signed in.",
+                "error_description": (
+                    "AADSTS50058: A silent sign-in request was sent but no user is signed in."
+                ),
                 "state": params.get("state", ""),
             },
         )
@@ -178,7 +181,9 @@ async def decide_consent(request: web.Request) -> web.Response:
     failure = _protocol_error(params)
     if failure is not None:
         error, code, text = failure
-        return _redirect(params["redirect_uri"], mode, {"error": error, "error_description": f"AADSTS{code}: {text}"})
+        return _redirect(
+            params["redirect_uri"], mode, {"error": error, "error_description": f"AADSTS{code}: {text}"}
+        )
     if form.get("decision") != "allow":
         return _redirect(
             params["redirect_uri"],
@@ -192,7 +197,9 @@ async def decide_consent(request: web.Request) -> web.Response:
         )
     email = str(form.get("email") or "")
     user = state.store.user_by_email(email)
-    if user is None or not secrets.compare_digest(str(form.get("password") or "").encode(), user.password.encode()):
+    if user is None or not secrets.compare_digest(
+        str(form.get("password") or "").encode(), user.password.encode()
+    ):
         return _consent_page(
             state,
             request.path,
@@ -200,7 +207,7 @@ async def decide_consent(request: web.Request) -> web.Response:
             email,
             "Your account or password is incorrect. (AADSTS50126)",
         )
-    code = state.identity.issue_code(
+    issued = state.identity.issue_code(
         client_id=params["client_id"],
         user_id=user.id,
         scopes=normalize_scopes(params["scope"]),
@@ -215,7 +222,7 @@ async def decide_consent(request: web.Request) -> web.Response:
     return _redirect(
         params["redirect_uri"],
         mode,
-        {"code": code.code, "state": params.get("state", ""), "session_state": secrets.token_hex(16)},
+        {"code": issued.code, "state": params.get("state", ""), "session_state": secrets.token_hex(16)},
     )
 
 
@@ -225,7 +232,9 @@ def _client_credentials(request: web.Request, form: dict[str, str]) -> tuple[str
         try:
             decoded = base64.b64decode(header[6:].strip()).decode()
         except ValueError:
-            raise AadstsError("invalid_client", 7000215, "Invalid client secret provided.", status=401) from None
+            raise AadstsError(
+                "invalid_client", 7000215, "Invalid client secret provided.", status=401
+            ) from None
         from urllib.parse import unquote_plus
 
         client_id, _, secret = decoded.partition(":")
@@ -267,7 +276,9 @@ async def _token(request: web.Request, state: MicrosoftState, tenant: str) -> we
         state.identity.authenticate_client(client_id, secret)
         record = state.identity.codes.get(code)
         nonce = record.nonce if record is not None else None
-        grant = state.identity.redeem_code(code, client_id, form.get("redirect_uri"), tenant, form.get("code_verifier"), now)
+        grant = state.identity.redeem_code(
+            code, client_id, form.get("redirect_uri"), tenant, form.get("code_verifier"), now
+        )
     elif grant_type == "refresh_token":
         refresh = form.get("refresh_token")
         if not refresh:
@@ -307,7 +318,8 @@ def _check_refresh_scopes(raw: str | None, grant: Grant) -> None:
         raise AadstsError(
             "invalid_grant",
             65001,
-            f"The user or administrator has not consented to use the application with ID '{grant.client_id}'. "
+            "The user or administrator has not consented to use the application with ID "
+            f"'{grant.client_id}'. "
             f"Send an interactive authorization request for this user and resource ({' '.join(missing)}).",
         )
 

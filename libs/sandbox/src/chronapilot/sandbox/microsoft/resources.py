@@ -143,6 +143,8 @@ def _offset_stamp(value: datetime) -> str:
 
 def _preview(body: dict[str, Any]) -> str:
     content = str(body.get("content") or "")
+    if not content:
+        return ""
     if body.get("contentType") == "html":
         content = html.unescape(_TAGS.sub(" ", content))
     return " ".join(content.split())[:255]

@@ -31,7 +31,12 @@ DEMO_NAME = "Demo Microsoft"
 
 
 def register_sandbox_app(state: MicrosoftState, redirect_uris: list[str] | None) -> OAuthApp:
-    app = OAuthApp(SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET, SANDBOX_APP_NAME, list(redirect_uris or DEFAULT_REDIRECT_URIS))
+    app = OAuthApp(
+        SANDBOX_CLIENT_ID,
+        SANDBOX_CLIENT_SECRET,
+        SANDBOX_APP_NAME,
+        list(redirect_uris or DEFAULT_REDIRECT_URIS),
+    )
     state.identity.apps[app.client_id] = app
     return app
 
@@ -63,7 +68,11 @@ def _person(name: str, address: str) -> dict[str, Any]:
 
 def _attendee(name: str, address: str, response: str, kind: str = "required") -> dict[str, Any]:
     stamp = "0001-01-01T00:00:00Z" if response == "none" else "2026-01-05T08:00:00Z"
-    return {"type": kind, "status": {"response": response, "time": stamp}, "emailAddress": _person(name, address)}
+    return {
+        "type": kind,
+        "status": {"response": response, "time": stamp},
+        "emailAddress": _person(name, address),
+    }
 
 
 COLLEAGUES = [
@@ -83,7 +92,10 @@ def seed_demo(state: MicrosoftState, today: date | None = None) -> None:
     family = store.add_calendar(user.id, "Family", color="lightGreen", hex_color="#13a10e")
     now = today or datetime.now(UTC).date()
     monday = now - timedelta(days=now.weekday())
-    team = [_attendee(n, a, r) for (n, a), r in zip(COLLEAGUES, ["accepted", "tentativelyAccepted", "declined", "none"], strict=True)]
+    team = [
+        _attendee(n, a, r)
+        for (n, a), r in zip(COLLEAGUES, ["accepted", "tentativelyAccepted", "declined", "none"], strict=True)
+    ]
 
     standup = store.create_event(
         work.id,
@@ -95,8 +107,17 @@ def seed_demo(state: MicrosoftState, today: date | None = None) -> None:
             "organizer": {"emailAddress": me},
             **_slot(monday - timedelta(weeks=26), 9, 15, "Europe/Berlin"),
             "recurrence": {
-                "pattern": {"type": "weekly", "interval": 1, "daysOfWeek": ["monday", "wednesday", "friday"], "firstDayOfWeek": "monday"},
-                "range": {"type": "noEnd", "startDate": (monday - timedelta(weeks=26)).isoformat(), "recurrenceTimeZone": "Europe/Berlin"},
+                "pattern": {
+                    "type": "weekly",
+                    "interval": 1,
+                    "daysOfWeek": ["monday", "wednesday", "friday"],
+                    "firstDayOfWeek": "monday",
+                },
+                "range": {
+                    "type": "noEnd",
+                    "startDate": (monday - timedelta(weeks=26)).isoformat(),
+                    "recurrenceTimeZone": "Europe/Berlin",
+                },
             },
         },
     )
@@ -109,7 +130,13 @@ def seed_demo(state: MicrosoftState, today: date | None = None) -> None:
         datetime.combine(monday + timedelta(weeks=2), datetime.min.time(), UTC),
     )
     moved = occurrences[1]
-    store.update_event(moved.item_id, {"subject": "Team stand-up (moved)", **_slot(monday + timedelta(days=2), 10, 15, "Europe/Berlin", 30)})
+    store.update_event(
+        moved.item_id,
+        {
+            "subject": "Team stand-up (moved)",
+            **_slot(monday + timedelta(days=2), 10, 15, "Europe/Berlin", 30),
+        },
+    )
     store.delete_event(occurrences[3].item_id)
 
     focus = store.create_event(
@@ -120,13 +147,24 @@ def seed_demo(state: MicrosoftState, today: date | None = None) -> None:
             "sensitivity": "private",
             **_slot(monday - timedelta(weeks=2), 14, 60, "Eastern Standard Time"),
             "recurrence": {
-                "pattern": {"type": "weekly", "interval": 1, "daysOfWeek": ["monday", "tuesday", "wednesday", "thursday", "friday"]},
-                "range": {"type": "endDate", "startDate": (monday - timedelta(weeks=2)).isoformat(), "endDate": (monday + timedelta(weeks=10)).isoformat()},
+                "pattern": {
+                    "type": "weekly",
+                    "interval": 1,
+                    "daysOfWeek": ["monday", "tuesday", "wednesday", "thursday", "friday"],
+                },
+                "range": {
+                    "type": "endDate",
+                    "startDate": (monday - timedelta(weeks=2)).isoformat(),
+                    "endDate": (monday + timedelta(weeks=10)).isoformat(),
+                },
             },
         },
     )
     focus_items = expand(
-        focus.id, focus.fields, {}, frozenset(),
+        focus.id,
+        focus.fields,
+        {},
+        frozenset(),
         datetime.combine(monday, datetime.min.time(), UTC),
         datetime.combine(monday + timedelta(days=7), datetime.min.time(), UTC),
     )
@@ -136,16 +174,37 @@ def seed_demo(state: MicrosoftState, today: date | None = None) -> None:
         work.id,
         {
             "subject": "Board review",
-            "attendees": [_attendee(*COLLEAGUES[0], "accepted"), _attendee(*COLLEAGUES[1], "none", "optional")],
+            "attendees": [
+                _attendee(*COLLEAGUES[0], "accepted"),
+                _attendee(*COLLEAGUES[1], "none", "optional"),
+            ],
             **_slot(monday - timedelta(weeks=8), 16, 90, "GMT Standard Time"),
             "recurrence": {
-                "pattern": {"type": "relativeMonthly", "interval": 1, "daysOfWeek": ["tuesday"], "index": "first"},
-                "range": {"type": "numbered", "startDate": (monday - timedelta(weeks=8)).isoformat(), "numberOfOccurrences": 12},
+                "pattern": {
+                    "type": "relativeMonthly",
+                    "interval": 1,
+                    "daysOfWeek": ["tuesday"],
+                    "index": "first",
+                },
+                "range": {
+                    "type": "numbered",
+                    "startDate": (monday - timedelta(weeks=8)).isoformat(),
+                    "numberOfOccurrences": 12,
+                },
             },
         },
     )
-    store.create_event(work.id, {"subject": "Company offsite", "location": {"displayName": "Lake house"}, **_all_day(monday + timedelta(days=10), 2)})
-    store.create_event(family.id, {"subject": "Public holiday", **_all_day(monday + timedelta(days=4), 1, "Europe/Berlin")})
+    store.create_event(
+        work.id,
+        {
+            "subject": "Company offsite",
+            "location": {"displayName": "Lake house"},
+            **_all_day(monday + timedelta(days=10), 2),
+        },
+    )
+    store.create_event(
+        family.id, {"subject": "Public holiday", **_all_day(monday + timedelta(days=4), 1, "Europe/Berlin")}
+    )
     birthday = monday + timedelta(days=12)
     store.create_event(
         family.id,
@@ -153,16 +212,32 @@ def seed_demo(state: MicrosoftState, today: date | None = None) -> None:
             "subject": "Ada's birthday",
             **_all_day(birthday, 1),
             "recurrence": {
-                "pattern": {"type": "absoluteYearly", "interval": 1, "month": birthday.month, "dayOfMonth": birthday.day},
+                "pattern": {
+                    "type": "absoluteYearly",
+                    "interval": 1,
+                    "month": birthday.month,
+                    "dayOfMonth": birthday.day,
+                },
                 "range": {"type": "noEnd", "startDate": birthday.isoformat()},
             },
         },
     )
     store.create_event(
         default.id,
-        {"subject": "Call with the Tokyo office", "attendees": [_attendee(*COLLEAGUES[2], "accepted")], **_slot(monday + timedelta(days=1), 9, 45, "Asia/Tokyo")},
+        {
+            "subject": "Call with the Tokyo office",
+            "attendees": [_attendee(*COLLEAGUES[2], "accepted")],
+            **_slot(monday + timedelta(days=1), 9, 45, "Asia/Tokyo"),
+        },
     )
-    store.create_event(family.id, {"subject": "Dentist", "location": {"displayName": "Dr. Smile"}, **_slot(monday + timedelta(days=3), 7, 30, "UTC")})
+    store.create_event(
+        family.id,
+        {
+            "subject": "Dentist",
+            "location": {"displayName": "Dr. Smile"},
+            **_slot(monday + timedelta(days=3), 7, 30, "UTC"),
+        },
+    )
     store.create_event(
         default.id,
         {
@@ -182,5 +257,10 @@ def seed_demo(state: MicrosoftState, today: date | None = None) -> None:
         day = monday + timedelta(days=store.rng.randint(-40, 60))
         store.create_event(
             default.id if index % 2 else work.id,
-            {"subject": f"Meeting {index + 1}", **_slot(day, store.rng.randint(8, 17), 30 * store.rng.randint(1, 4), zones[index % len(zones)])},
+            {
+                "subject": f"Meeting {index + 1}",
+                **_slot(
+                    day, store.rng.randint(8, 17), 30 * store.rng.randint(1, 4), zones[index % len(zones)]
+                ),
+            },
         )

@@ -15,7 +15,7 @@ from chronapilot.sandbox.shared.faults import FaultRegistry
 from chronapilot.sandbox.shared.state_file import StateFileSaver
 
 from .grants import Identity
-from .store import Calendar, StoredEvent, Store, User
+from .store import Calendar, Store, StoredEvent, User
 
 TENANT_ALIASES = ("common", "organizations", "consumers")
 SANDBOX_DOMAIN = "sandbox.chronapilot.dev"

@@ -150,7 +150,9 @@ class Store:
         if self.user_by_email(email) is not None:
             raise InvalidEvent(f"user {email} exists")
         given, _, surname = display_name.partition(" ")
-        user = User(self.new_guid(), display_name, given, surname, email if mail_visible else None, email, password)
+        user = User(
+            self.new_guid(), display_name, given, surname, email if mail_visible else None, email, password
+        )
         self.users[user.id] = user
         self.add_calendar(user.id, "Calendar", is_default=True)
         return user
@@ -200,7 +202,9 @@ class Store:
             raise NotFound(event_id)
         return ev
 
-    def create_event(self, calendar_id: str, body: dict[str, Any], *, user_id: str | None = None) -> StoredEvent:
+    def create_event(
+        self, calendar_id: str, body: dict[str, Any], *, user_id: str | None = None
+    ) -> StoredEvent:
         cal = self.calendar(calendar_id, user_id)
         fields = _clean(body, WRITABLE_FIELDS)
         owner = self.users[cal.user_id]
@@ -213,7 +217,8 @@ class Store:
             id=self.new_item_id("AAMkADEv"),
             calendar_id=cal.id,
             user_id=cal.user_id,
-            ical_uid="040000008200E00074C5B7101A82E008" + self.rng.getrandbits(128).to_bytes(16).hex().upper(),
+            ical_uid="040000008200E00074C5B7101A82E008"
+            + self.rng.getrandbits(128).to_bytes(16).hex().upper(),
             created=now,
             modified=now,
             change_key="",
@@ -224,7 +229,9 @@ class Store:
         self._record(cal, ev, None, "created", ev.id)
         return ev
 
-    def update_event(self, item_id: str, patch: dict[str, Any], *, user_id: str | None = None) -> tuple[StoredEvent, str]:
+    def update_event(
+        self, item_id: str, patch: dict[str, Any], *, user_id: str | None = None
+    ) -> tuple[StoredEvent, str]:
         """Apply a PATCH to an event or one occurrence; returns (event, id of the item changed)."""
         ev, key = self._resolve(item_id, user_id)
         before = ev.snapshot()
@@ -318,5 +325,3 @@ def _validate(fields: dict[str, Any]) -> None:
         for wall in (start, end):
             if (wall.hour, wall.minute, wall.second, wall.microsecond) != (0, 0, 0, 0):
                 raise InvalidEvent("An all-day event must start and end at midnight.")
-
-

@@ -28,7 +28,9 @@ NOT_OK = (
     "Subscription validation request failed. Notification endpoint must respond with 200 OK to "
     "validation request."
 )
-NOT_ECHOED = "Subscription validation request failed. Response must exactly match validationToken query parameter."
+NOT_ECHOED = (
+    "Subscription validation request failed. Response must exactly match validationToken query parameter."
+)
 TIMED_OUT = "Subscription validation request timed out."
 
 
@@ -141,7 +143,9 @@ async def create_subscription(request: web.Request) -> web.Response:
     body = await _body(request)
     change_types = [c.strip() for c in str(body.get("changeType") or "").split(",") if c.strip()]
     if not change_types or any(c not in CHANGE_TYPES for c in change_types):
-        raise _fail(400, "InvalidRequest", "changeType must be a comma-separated list of created, updated, deleted.")
+        raise _fail(
+            400, "InvalidRequest", "changeType must be a comma-separated list of created, updated, deleted."
+        )
     notification_url = _check_url(body.get("notificationUrl"), "notificationUrl")
     lifecycle_url = body.get("lifecycleNotificationUrl")
     if lifecycle_url is not None:
@@ -154,7 +158,9 @@ async def create_subscription(request: web.Request) -> web.Response:
         raise _fail(400, "InvalidRequest", "clientState must be a string of at most 128 characters.")
     if body.get("includeResourceData"):
         raise _fail(
-            400, "InvalidRequest", "includeResourceData requires an encryptionCertificate (not supported by this sandbox)."
+            400,
+            "InvalidRequest",
+            "includeResourceData requires an encryptionCertificate (not supported by this sandbox).",
         )
     calendar_id = _resolve_resource(state, user.id, resource)
     expiration = _expiration(state, body.get("expirationDateTime"))
@@ -204,32 +210,50 @@ def _subscription(request: web.Request) -> Subscription:
 async def list_subscriptions(request: web.Request) -> web.Response:
     state = _state(request)
     token = _token(request)
-    subs = [s for s in live_subscriptions(state) if s.user_id == token.user_id and s.client_id == token.client_id]
-    return _json({"@odata.context": _context(state, "subscriptions"), "value": [subscription_json(state, s) for s in subs]})
+    subs = [
+        s for s in live_subscriptions(state) if s.user_id == token.user_id and s.client_id == token.client_id
+    ]
+    return _json(
+        {
+            "@odata.context": _context(state, "subscriptions"),
+            "value": [subscription_json(state, s) for s in subs],
+        }
+    )
 
 
 async def get_subscription(request: web.Request) -> web.Response:
     state = _state(request)
     sub = _subscription(request)
-    return _json({"@odata.context": _context(state, "subscriptions/$entity"), **subscription_json(state, sub)})
+    return _json(
+        {"@odata.context": _context(state, "subscriptions/$entity"), **subscription_json(state, sub)}
+    )
 
 
 async def renew_subscription(request: web.Request) -> web.Response:
     state = _state(request)
     sub = _subscription(request)
     body = await _body(request)
-    if "lifecycleNotificationUrl" in body and body["lifecycleNotificationUrl"] != sub.lifecycle_notification_url:
+    if (
+        "lifecycleNotificationUrl" in body
+        and body["lifecycleNotificationUrl"] != sub.lifecycle_notification_url
+    ):
         raise _fail(
-            400, "InvalidRequest", "lifecycleNotificationUrl can only be set when the subscription is created."
+            400,
+            "InvalidRequest",
+            "lifecycleNotificationUrl can only be set when the subscription is created.",
         )
-    expiration = _expiration(state, body["expirationDateTime"]) if "expirationDateTime" in body else sub.expiration
+    expiration = (
+        _expiration(state, body["expirationDateTime"]) if "expirationDateTime" in body else sub.expiration
+    )
     if "notificationUrl" in body and body["notificationUrl"] != sub.notification_url:
         url = _check_url(body["notificationUrl"], "notificationUrl")
         await _handshake(state, url)
         sub.notification_url = url
     sub.expiration = expiration
     state.changed()
-    return _json({"@odata.context": _context(state, "subscriptions/$entity"), **subscription_json(state, sub)})
+    return _json(
+        {"@odata.context": _context(state, "subscriptions/$entity"), **subscription_json(state, sub)}
+    )
 
 
 async def delete_subscription(request: web.Request) -> web.Response:
