@@ -26,8 +26,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from .recurrence import Instance, expand
-from .state import MicrosoftState
 from .resources import event_json
+from .state import MicrosoftState
 from .store import Calendar, StoredEvent, User
 
 DEFAULT_PAGE_SIZE = 10

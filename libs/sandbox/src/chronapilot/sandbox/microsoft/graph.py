@@ -453,7 +453,9 @@ async def _delta(request: web.Request, cal: Calendar) -> web.Response:
     applied = ([f"odata.maxpagesize={size}"] if size_applied else []) + (
         [f'outlook.timezone="{tz}"'] if tz else []
     )
-    return web.Response(body=body, content_type="application/json", charset="utf-8", headers=_applied(applied))
+    return web.Response(
+        body=body, content_type="application/json", charset="utf-8", headers=_applied(applied)
+    )
 
 
 async def calendar_delta(request: web.Request) -> web.Response:

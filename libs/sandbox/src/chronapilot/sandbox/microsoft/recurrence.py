@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 from dateutil import rrule
@@ -67,7 +68,12 @@ def bounds(fields: dict[str, Any]) -> tuple[datetime, datetime]:
 
 
 def _instant(value: dict[str, Any]) -> datetime:
-    return localize(parse_local(value["dateTime"]), zone(value.get("timeZone")))
+    return _parsed_instant(value["dateTime"], value.get("timeZone"))
+
+
+@lru_cache(maxsize=65_536)
+def _parsed_instant(wall: str, tz_name: str | None) -> datetime:
+    return localize(parse_local(wall), zone(tz_name))
 
 
 def occurrence_key(original_start: datetime, all_day: bool, tz_name: str | None) -> str:
