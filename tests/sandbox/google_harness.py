@@ -92,7 +92,6 @@ class WebhookReceiver:
         return self._queue.qsize()
 
 
-
 @dataclass
 class ApiAnswer:
     """Status, parsed JSON body (None if empty) and headers of an API call."""

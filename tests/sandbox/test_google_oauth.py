@@ -115,7 +115,9 @@ async def test_a_wrong_password_shows_the_page_again(google: GoogleSandbox) -> N
     async with google.http.get(url) as page:
         form = read_consent_form(await page.text())
     body = form.submission("allow", password="not-the-password")
-    async with google.http.post(f"{google.base_url}{form.action}", data=body, allow_redirects=False) as answer:
+    async with google.http.post(
+        f"{google.base_url}{form.action}", data=body, allow_redirects=False
+    ) as answer:
         assert answer.status == 200
         assert "Wrong password" in await answer.text()
 
@@ -125,7 +127,9 @@ async def test_unticking_the_calendar_scope_grants_less_and_the_api_refuses(goog
     answer = await google.consent(url, untick=(CALENDAR,))
     assert CALENDAR not in answer["scope"].split()
     async with google.oauth_client() as client:
-        token = await client.fetch_token(f"{google.base_url}/token", code=answer["code"], code_verifier=VERIFIER)
+        token = await client.fetch_token(
+            f"{google.base_url}/token", code=answer["code"], code_verifier=VERIFIER
+        )
     listed = await google.api("GET", "/users/me/calendarList", token["access_token"])
     assert listed.status == 403
     assert listed.body["error"]["errors"][0]["reason"] == "insufficientPermissions"
@@ -201,7 +205,10 @@ async def test_client_authentication_failures_are_401_invalid_client(google: Goo
     code = (await google.consent(url))["code"]
     unknown = await token_request(google, code_form(code, client_id="nobody"))
     assert unknown.status_code == 401
-    assert unknown.json() == {"error": "invalid_client", "error_description": "The OAuth client was not found."}
+    assert unknown.json() == {
+        "error": "invalid_client",
+        "error_description": "The OAuth client was not found.",
+    }
     wrong = await token_request(google, code_form(code, client_secret="wrong"))
     assert wrong.status_code == 401
     assert wrong.json() == {"error": "invalid_client", "error_description": "Unauthorized"}
@@ -209,7 +216,10 @@ async def test_client_authentication_failures_are_401_invalid_client(google: Goo
 
 async def test_missing_parameters_and_unknown_grant_types(google: GoogleSandbox) -> None:
     missing = await token_request(google, code_form(""))
-    assert missing.json() == {"error": "invalid_request", "error_description": "Missing required parameter: code"}
+    assert missing.json() == {
+        "error": "invalid_request",
+        "error_description": "Missing required parameter: code",
+    }
     unknown = await token_request(google, code_form("c", grant_type="password"))
     assert unknown.status_code == 400
     assert unknown.json() == {
@@ -221,13 +231,16 @@ async def test_missing_parameters_and_unknown_grant_types(google: GoogleSandbox)
 async def test_refresh_gives_a_new_access_token_and_keeps_the_refresh_token(google: GoogleSandbox) -> None:
     token = await google.sign_in()
     async with google.oauth_client() as client:
-        refreshed = await client.refresh_token(f"{google.base_url}/token", refresh_token=token["refresh_token"])
+        refreshed = await client.refresh_token(
+            f"{google.base_url}/token", refresh_token=token["refresh_token"]
+        )
         again = await client.refresh_token(f"{google.base_url}/token", refresh_token=token["refresh_token"])
     assert refreshed["access_token"] != token["access_token"]
     assert again["access_token"] != refreshed["access_token"]
-    assert "refresh_token" not in refreshed.get("_raw", refreshed) or refreshed["refresh_token"] == token[
-        "refresh_token"
-    ]
+    assert (
+        "refresh_token" not in refreshed.get("_raw", refreshed)
+        or refreshed["refresh_token"] == token["refresh_token"]
+    )
     listed = await google.api("GET", "/users/me/calendarList", refreshed["access_token"])
     assert listed.status == 200
 
@@ -292,7 +305,9 @@ async def test_access_tokens_expire_after_their_lifetime(google: GoogleSandbox) 
     assert expired.status == 401
     assert expired.body["error"]["errors"][0]["reason"] == "authError"
     async with google.oauth_client() as client:
-        refreshed = await client.refresh_token(f"{google.base_url}/token", refresh_token=token["refresh_token"])
+        refreshed = await client.refresh_token(
+            f"{google.base_url}/token", refresh_token=token["refresh_token"]
+        )
     assert (await google.api("GET", "/users/me/calendarList", refreshed["access_token"])).status == 200
 
 
