@@ -8,7 +8,6 @@ import aiohttp
 import pytest
 from aiohttp import web
 from chronapilot.sandbox.google import build_app
-
 from google_harness import GoogleSandbox, WebhookReceiver, serve_app
 
 

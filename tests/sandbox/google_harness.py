@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -25,7 +25,6 @@ from chronapilot.sandbox.google import (
     DEMO_PASSWORD,
     SANDBOX_CLIENT_ID,
     SANDBOX_CLIENT_SECRET,
-    build_app,
 )
 from chronapilot.sandbox.google.emulator import EMULATOR, GoogleEmulator
 from chronapilot.sandbox.shared.consent import read_consent_form

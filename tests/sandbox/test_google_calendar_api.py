@@ -9,7 +9,6 @@ from urllib.parse import quote
 import aiohttp
 import pytest
 from chronapilot.sandbox.google import DEMO_EMAIL
-
 from google_harness import GoogleSandbox
 
 PRIMARY = f"/calendars/{quote(DEMO_EMAIL)}/events"
@@ -425,14 +424,16 @@ async def test_calendar_ids_with_at_and_hash_work_url_encoded(
 
 
 async def test_gzip_is_served_when_asked(google: GoogleSandbox, google_token: str) -> None:
-    async with aiohttp.ClientSession(auto_decompress=False) as raw:
-        async with raw.get(
+    async with (
+        aiohttp.ClientSession(auto_decompress=False) as raw,
+        raw.get(
             f"{google.base_url}/calendar/v3{PRIMARY}",
             params={"alt": "json"},
             headers={"Authorization": f"Bearer {google_token}", "Accept-Encoding": "gzip"},
-        ) as response:
-            assert response.headers["Content-Encoding"] == "gzip"
-            assert b'"calendar#events"' in gzip.decompress(await response.read())
+        ) as response,
+    ):
+        assert response.headers["Content-Encoding"] == "gzip"
+        assert b'"calendar#events"' in gzip.decompress(await response.read())
 
 
 async def test_injected_faults_answer_with_googles_errors_and_retry_after(

@@ -8,7 +8,6 @@ from typing import Any
 from urllib.parse import quote
 
 from chronapilot.sandbox.google import DEMO_EMAIL
-
 from google_harness import GoogleSandbox, ReceivedRequest, WebhookReceiver
 
 EVENTS = f"/calendars/{quote(DEMO_EMAIL)}/events"
