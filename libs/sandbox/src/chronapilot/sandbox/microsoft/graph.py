@@ -35,6 +35,7 @@ def routes() -> list[web.RouteDef]:
     me = "/v1.0/me"
     cal = me + "/calendars/{calendar_id}"
     return [
+        web.get("/oidc/userinfo", userinfo),
         web.get(me, get_me),
         web.get(me + "/calendars", list_calendars),
         web.get(me + "/calendar", get_default_calendar),
@@ -70,7 +71,7 @@ def unauthorized(state: MicrosoftState, message: str) -> web.Response:
 @web.middleware
 async def bearer_auth(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Authenticate every `/v1.0/` request; the token record is put on the request."""
-    if not request.path.startswith("/v1.0/"):
+    if not request.path.startswith(("/v1.0/", "/oidc/")):
         return await handler(request)
     state = request.app[state_key]
     header = request.headers.get("Authorization", "")
@@ -141,6 +142,20 @@ def _context(state: MicrosoftState, fragment: str) -> str:
 
 async def get_me(request: web.Request) -> web.Response:
     return _json(user_json(_me(request), _state(request).base_url))
+
+
+async def userinfo(request: web.Request) -> web.Response:
+    """OpenID Connect userinfo (Graph serves it at `/oidc/userinfo`)."""
+    user = _me(request)
+    return _json(
+        {
+            "sub": user.id,
+            "name": user.display_name,
+            "family_name": user.surname,
+            "given_name": user.given_name,
+            "email": user.mail or user.user_principal_name,
+        }
+    )
 
 
 def _calendar(request: web.Request) -> Calendar:

@@ -95,7 +95,7 @@ def _check_request(state: MicrosoftState, tenant: str, params: dict[str, str]) -
             700016,
             f"Application with identifier '{params.get('client_id', '')}' was not found in the directory.",
         )
-    if params.get("redirect_uri") not in app.redirect_uris:
+    if not redirect_allowed(app.redirect_uris, params.get("redirect_uri", "")):
         return _error_page(
             400,
             50011,
@@ -103,6 +103,12 @@ def _check_request(state: MicrosoftState, tenant: str, params: dict[str, str]) -
             f"the redirect URIs configured for the application '{app.client_id}'.",
         )
     return None
+
+
+def redirect_allowed(registered: list[str], uri: str) -> bool:
+    """Exact match, as Entra requires; a registered value ending in `*` (a sandbox extension,
+    used by the default app so any callback path of ChronaPilot's API works) matches by prefix."""
+    return any(uri == r or (r.endswith("*") and uri.startswith(r[:-1])) for r in registered)
 
 
 def _protocol_error(params: dict[str, str]) -> tuple[str, int, str] | None:

@@ -90,7 +90,9 @@ def localize(wall: datetime, tz: ZoneInfo) -> datetime:
 def format_local(value: datetime) -> str:
     """A Graph wall time: `2026-03-01T09:00:00.0000000`."""
     v = value
-    return f"{v.year:04d}-{v.month:02d}-{v.day:02d}T{v.hour:02d}:{v.minute:02d}:{v.second:02d}.{v.microsecond:06d}0"
+    day = f"{v.year:04d}-{v.month:02d}-{v.day:02d}"
+    clock = f"{v.hour:02d}:{v.minute:02d}:{v.second:02d}"
+    return f"{day}T{clock}.{v.microsecond:06d}0"
 
 
 def format_stamp(value: datetime) -> str:
