@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -259,3 +260,20 @@ async def test_authlib_from_the_discovery_document_pkce_refresh_rotation(emulato
     me = await graph_client(emulator.base_url, second["access_token"]).me.get()
     assert me is not None
     assert me.mail == "demo.microsoft@sandbox.chronapilot.dev"
+
+
+README = Path(__file__).resolve().parents[2] / "libs" / "sandbox" / "README.md"
+
+
+def _readme_example() -> str:
+    text = README.read_text(encoding="utf-8")
+    after = text.split("<!-- microsoft-sdk-example -->", 1)[1]
+    return after.split("```python\n", 1)[1].split("```", 1)[0]
+
+
+async def test_the_readme_example_runs_against_the_emulator(emulator: Emulator) -> None:
+    namespace: dict[str, Any] = {}
+    exec(compile(_readme_example(), str(README), "exec"), namespace)
+    token = await emulator.sign_in()
+    names = await namespace["calendar_names"](emulator.base_url, token["access_token"])
+    assert names == ["Calendar", "Family", "Work"]
