@@ -278,3 +278,47 @@ async def test_discovery_lists_the_emulators_own_endpoints(emulator: Emulator) -
     assert doc["authorization_endpoint"] == f"{emulator.base_url}/common/oauth2/v2.0/authorize"
     assert doc["token_endpoint"] == f"{emulator.base_url}/common/oauth2/v2.0/token"
     assert "S256" in doc["code_challenge_methods_supported"]
+
+
+async def test_refresh_for_scopes_never_consented_is_consent_required(emulator: Emulator) -> None:
+    token = await emulator.sign_in(scope="offline_access openid User.Read Calendars.Read")
+    status, body = await _token_error(
+        emulator,
+        {
+            "grant_type": "refresh_token",
+            "client_id": SANDBOX_CLIENT_ID,
+            "client_secret": SANDBOX_CLIENT_SECRET,
+            "refresh_token": token["refresh_token"],
+            "scope": "https://graph.microsoft.com/Calendars.ReadWrite offline_access",
+        },
+    )
+    assert status == 400
+    _assert_aadsts(body, "invalid_grant", 65001)
+    assert body["suberror"] == "consent_required"
+
+
+async def test_an_unknown_refresh_token_is_invalid_grant(emulator: Emulator) -> None:
+    status, body = await _token_error(
+        emulator,
+        {
+            "grant_type": "refresh_token",
+            "client_id": SANDBOX_CLIENT_ID,
+            "client_secret": SANDBOX_CLIENT_SECRET,
+            "refresh_token": "1.AVEA-never-issued",
+        },
+    )
+    assert status == 400
+    _assert_aadsts(body, "invalid_grant", 70000)
+
+
+async def test_an_injected_fault_on_the_token_endpoint_has_the_identity_shape(emulator: Emulator) -> None:
+    await emulator.admin(
+        "POST",
+        "faults",
+        {"route": "/{tenant}/oauth2/v2.0/token", "status": 503, "retry_after": 3, "times": 1},
+    )
+    async with httpx.AsyncClient() as client:
+        response = await client.post(f"{emulator.base_url}/common/oauth2/v2.0/token", data={})
+    assert response.status_code == 503
+    assert response.headers["Retry-After"] == "3"
+    assert response.json()["error"] == "temporarily_unavailable"

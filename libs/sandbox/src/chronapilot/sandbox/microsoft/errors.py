@@ -67,7 +67,7 @@ def render_fault(request: web.Request, status: int) -> web.StreamResponse:
     return graph_error(status)
 
 
-def aadsts_error(status: int, error: str, code: int, text: str) -> web.Response:
+def aadsts_error(status: int, error: str, code: int, text: str, suberror: str | None = None) -> web.Response:
     """An identity platform error: `error_description` starts `AADSTS<code>:`."""
     now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%SZ")
     trace_id = str(uuid.uuid4())
@@ -83,6 +83,8 @@ def aadsts_error(status: int, error: str, code: int, text: str) -> web.Response:
         "correlation_id": correlation_id,
         "error_uri": f"https://login.microsoftonline.com/error?code={code}",
     }
+    if suberror:
+        body["suberror"] = suberror
     return web.Response(
         status=status,
         text=json.dumps(body),
@@ -94,12 +96,15 @@ def aadsts_error(status: int, error: str, code: int, text: str) -> web.Response:
 class AadstsError(Exception):
     """Raised inside the identity handlers; rendered by `aadsts_error`."""
 
-    def __init__(self, error: str, code: int, text: str, status: int = 400) -> None:
+    def __init__(
+        self, error: str, code: int, text: str, status: int = 400, suberror: str | None = None
+    ) -> None:
         super().__init__(f"AADSTS{code}: {text}")
         self.error = error
         self.code = code
         self.text = text
         self.status = status
+        self.suberror = suberror
 
     def response(self) -> web.Response:
-        return aadsts_error(self.status, self.error, self.code, self.text)
+        return aadsts_error(self.status, self.error, self.code, self.text, self.suberror)

@@ -3,7 +3,7 @@
 Rules the emulator enforces (each refusal is an `AadstsError` with the code of the reference):
 codes last 10 minutes, are single-use (54005) and bound to client, redirect URI (500112),
 tenant (700005) and PKCE challenge (501481); refresh tokens rotate strictly (the old one fails at
-once, 70000), die with their grant (50173) or after `refresh_token_ttl` (700082); access tokens
+once, 70000), die with their grant (50173) or after REFRESH_TOKEN_TTL (700082); access tokens
 last `access_token_ttl` seconds.
 """
 
@@ -220,21 +220,19 @@ class Identity:
     def rotate_refresh_token(self, token: str, client_id: str, tenant: str, now: float) -> Grant:
         record = self.refresh_tokens.get(token)
         grant = self.grants.get(record.grant_id) if record is not None else None
-        if record is None or grant is None or grant.client_id != client_id:
-            raise AadstsError("invalid_grant", 9002313, "Invalid request. Request is malformed or invalid.")
+        if record is None or grant is None or grant.client_id != client_id or record.state == "rotated":
+            # Entra's wording for a refresh token it does not accept; strict rotation lands here too.
+            raise AadstsError(
+                "invalid_grant",
+                70000,
+                "The provided value for the input parameter 'refresh_token' or 'assertion' is not valid.",
+            )
         if record.state == "revoked" or grant.revoked:
             raise AadstsError(
                 "invalid_grant",
                 50173,
                 "The provided grant has expired due to it being revoked, a fresh auth token is needed. "
                 "The user might have changed or reset their password.",
-            )
-        if record.state == "rotated":
-            raise AadstsError(
-                "invalid_grant",
-                70000,
-                "Provided grant is invalid or malformed. The refresh token was already redeemed and "
-                "replaced by a newer one (sandbox: strict rotation).",
             )
         if record.state == "expired" or now >= record.expires_at:
             record.state = "expired"

@@ -295,7 +295,7 @@ async def _token(request: web.Request, state: MicrosoftState, tenant: str) -> we
             )
         state.identity.authenticate_client(client_id, secret)
         grant = state.identity.rotate_refresh_token(refresh, client_id, tenant, now)
-        _check_refresh_scopes(form.get("scope"), grant)
+        _check_refresh_scopes(form.get("scope"), grant, state.identity.apps[client_id].name)
     else:
         raise AadstsError(
             "unsupported_grant_type",
@@ -315,7 +315,7 @@ async def _token(request: web.Request, state: MicrosoftState, tenant: str) -> we
     return web.json_response(body, headers={"Cache-Control": "no-store", "Pragma": "no-cache"})
 
 
-def _check_refresh_scopes(raw: str | None, grant: Grant) -> None:
+def _check_refresh_scopes(raw: str | None, grant: Grant, app_name: str) -> None:
     if not raw:
         return
     asked = [s for s in normalize_scopes(raw) if s not in ("openid", "profile", "email", "offline_access")]
@@ -325,8 +325,9 @@ def _check_refresh_scopes(raw: str | None, grant: Grant) -> None:
             "invalid_grant",
             65001,
             "The user or administrator has not consented to use the application with ID "
-            f"'{grant.client_id}'. "
-            f"Send an interactive authorization request for this user and resource ({' '.join(missing)}).",
+            f"'{grant.client_id}' named '{app_name}'. "
+            "Send an interactive authorization request for this user and resource.",
+            suberror="consent_required",
         )
 
 
