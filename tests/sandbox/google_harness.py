@@ -25,6 +25,7 @@ from chronapilot.sandbox.google import (
     DEMO_PASSWORD,
     SANDBOX_CLIENT_ID,
     SANDBOX_CLIENT_SECRET,
+    build_app,
 )
 from chronapilot.sandbox.google.emulator import EMULATOR, GoogleEmulator
 from chronapilot.sandbox.shared.consent import read_consent_form
@@ -89,6 +90,29 @@ class WebhookReceiver:
     def pending(self) -> int:
         """Requests received but not yet taken with :meth:`next`."""
         return self._queue.qsize()
+
+
+async def start_webhook_receiver() -> tuple[WebhookReceiver, RunningServer]:
+    """A receiver listening at ``receiver.url``; clean it up with ``server.runner.cleanup()``."""
+    receiver = WebhookReceiver()
+
+    def build(base_url: str) -> web.Application:
+        receiver.url = f"{base_url}/hooks/notify"
+        app = web.Application()
+        app.router.add_post("/hooks/notify", receiver.handle)
+        return app
+
+    return receiver, await serve_app(build)
+
+
+async def start_google(**options: Any) -> tuple[GoogleSandbox, RunningServer]:
+    """A Google emulator (``build_app(**options)``, seed 7 by default) and an HTTP session.
+
+    Close ``sandbox.http`` and clean up ``server.runner`` when done.
+    """
+    options.setdefault("seed", 7)
+    server = await serve_app(lambda base_url: build_app(base_url=base_url, **options))
+    return GoogleSandbox(server.base_url, server.app, aiohttp.ClientSession()), server
 
 
 @dataclass

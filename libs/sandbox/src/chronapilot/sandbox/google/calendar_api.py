@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
+from aiohttp.web_response import ContentCoding
 from chronapilot.sandbox.google.emulator import EMULATOR
 from chronapilot.sandbox.google.errors import (
     ApiError,
@@ -54,9 +55,14 @@ async def api_errors(request: web.Request, handler: Handler) -> web.StreamRespon
         response = await handler(request)
     except ApiError as error:
         response = api_error_response(error)
-    if isinstance(response, web.Response) and response.content_length and response.content_length > 1024:
-        response.enable_compression()
+    if _wants_gzip(request) and isinstance(response, web.Response) and (response.content_length or 0) > 1024:
+        response.enable_compression(ContentCoding.gzip)
     return response
+
+
+def _wants_gzip(request: web.Request) -> bool:
+    accepted = request.headers.get("Accept-Encoding", "")
+    return "gzip" in (coding.split(";")[0].strip().lower() for coding in accepted.split(","))
 
 
 def authorize(request: web.Request, scopes: frozenset[str]) -> Bearer:
