@@ -268,3 +268,21 @@ async def test_calendar_view_lists_occurrences_and_exceptions(emulator: Emulator
     kinds = {item["type"] for item in body["value"]}
     assert {"occurrence", "exception", "singleInstance"} <= kinds
     assert "seriesMaster" not in kinds
+
+
+async def test_a_change_outside_the_window_surfaces_as_removed(emulator: Emulator, token: str) -> None:
+    work = await _calendar(emulator, token, "Work")
+    narrow = "startDateTime=2026-03-01T00:00:00Z&endDateTime=2026-03-08T00:00:00Z"
+    _, delta_link, _ = await _full_round(
+        emulator, token, f"/me/calendars/{work}/calendarView/delta?{narrow}", 1000
+    )
+    _, inside, _ = await emulator.graph(
+        "POST", f"/me/calendars/{work}/events", token, _event("In", "2026-03-02")
+    )
+    _, outside, _ = await emulator.graph(
+        "POST", f"/me/calendars/{work}/events", token, _event("Out", "2026-09-01")
+    )
+    changes, _, _ = await _full_round(emulator, token, delta_link, 1000)
+    by_id = {c["id"]: c for c in changes}
+    assert by_id[inside["id"]]["subject"] == "In"
+    assert by_id[outside["id"]]["@removed"] == {"reason": "deleted"}

@@ -7,7 +7,8 @@ signed, opaque encodings of (calendar, window, sequence range, offset):
 - an initial round lists the window as of sequence `upto` (the calendar's state when it began);
 - a later round reads the calendar's change log in `(after, upto]` and, per changed event,
   compares the items it had before the first change with the items it has now: current items are
-  returned, vanished ones as `@removed`.
+  returned, vanished ones as `@removed`; an event changed entirely outside the window comes back
+  as `@removed` too, as Graph documents.
 
 The full list of a round is computed once and cached, so each page is a slice. A token that does
 not verify, names another user's calendar, or is older than the calendar's `min_valid_seq`
@@ -187,6 +188,9 @@ class DeltaEngine:
                 )
                 entries.extend((current, inst) for inst in now_items)
             now_ids = {inst.item_id for inst in now_items}
+            if not before_ids and not now_ids:
+                # Graph's documented quirk: a change outside the window surfaces as `@removed`.
+                entries.append(event_id)
             entries.extend(sorted(before_ids - now_ids))
         return entries
 
