@@ -286,3 +286,23 @@ async def test_a_change_outside_the_window_surfaces_as_removed(emulator: Emulato
     by_id = {c["id"]: c for c in changes}
     assert by_id[inside["id"]]["subject"] == "In"
     assert by_id[outside["id"]]["@removed"] == {"reason": "deleted"}
+
+
+async def test_instances_of_a_series_and_attendee_defaults(emulator: Emulator, token: str) -> None:
+    series = {
+        **_event("Weekly", "2026-03-03"),
+        "attendees": [{"emailAddress": {"address": "x@example.com", "name": "X"}}],
+        "recurrence": {
+            "pattern": {"type": "weekly", "interval": 1, "daysOfWeek": ["tuesday"]},
+            "range": {"type": "numbered", "startDate": "2026-03-03", "numberOfOccurrences": 4},
+        },
+    }
+    status, master, _ = await emulator.graph("POST", "/me/events", token, series)
+    assert status == 201
+    assert master["type"] == "seriesMaster"
+    assert master["attendees"][0]["type"] == "required"
+    assert master["attendees"][0]["status"]["response"] == "none"
+    status, body, _ = await emulator.graph("GET", f"/me/events/{master['id']}/instances?{WINDOW}", token)
+    assert status == 200
+    assert [i["type"] for i in body["value"]] == ["occurrence"] * 4
+    assert {i["seriesMasterId"] for i in body["value"]} == {master["id"]}

@@ -16,7 +16,7 @@ from aiohttp import web
 from .delta import Cursor, DeltaEngine, DeltaStateNotFound, page_size, parse_prefer
 from .errors import graph_error
 from .grants import AccessToken
-from .recurrence import Instance, find_occurrence, split_occurrence_id
+from .recurrence import Instance, expand, find_occurrence, split_occurrence_id
 from .resources import calendar_json, event_json, removed_json, user_json
 from .state import MicrosoftState, state_key
 from .store import Calendar, InvalidEvent, NotFound, StoredEvent, User
@@ -49,6 +49,7 @@ def routes() -> list[web.RouteDef]:
         web.post(me + "/events", create_default_event),
         web.post(cal + "/events", create_event),
         web.get(me + "/events/{event_id}", get_event),
+        web.get(me + "/events/{event_id}/instances", event_instances),
         web.get(cal + "/events/{event_id}", get_event),
         web.patch(me + "/events/{event_id}", update_event),
         web.patch(cal + "/events/{event_id}", update_event),
@@ -408,6 +409,25 @@ async def _view(request: web.Request, cal: Calendar) -> web.Response:
         start_q, end_q = quote(request.query["startDateTime"]), quote(request.query["endDateTime"])
         query = f"startDateTime={start_q}&endDateTime={end_q}"
         data["@odata.nextLink"] = f"{state.base_url}{request.path}?{query}&$top={top}&$skip={skip + top}"
+    return _json(data, headers=_applied([f'outlook.timezone="{tz}"'] if tz else []))
+
+
+async def event_instances(request: web.Request) -> web.Response:
+    """`GET /me/events/{id}/instances?startDateTime=&endDateTime=`: a series' items in a window."""
+    _require(request, READ_SCOPES)
+    state = _state(request)
+    user = _me(request)
+    ev, inst = _find_item(request)
+    start, end = _window(request)
+    tz, _ = _time_zone_preference(request)
+    if inst is not None:
+        items = [inst] if inst.start < end and inst.end > start else []
+    else:
+        items = expand(ev.id, ev.fields, ev.exceptions, frozenset(ev.cancelled), start, end)
+    data = {
+        "@odata.context": _context(state, "Collection(event)"),
+        "value": [_render(state, user, ev, item, tz) for item in items],
+    }
     return _json(data, headers=_applied([f'outlook.timezone="{tz}"'] if tz else []))
 
 

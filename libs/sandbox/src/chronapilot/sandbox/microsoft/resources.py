@@ -119,7 +119,7 @@ def event_json(
         "location": location,
         "locations": fields.get("locations") or ([location] if location.get("displayName") else []),
         "recurrence": fields.get("recurrence") if instance is None else None,
-        "attendees": fields.get("attendees") or [],
+        "attendees": [_attendee(a) for a in fields.get("attendees") or []],
         "organizer": organizer,
         "onlineMeeting": None,
     }
@@ -158,6 +158,15 @@ def _response_status(fields: dict[str, Any], owner: User, is_organizer: bool) ->
         if ((attendee.get("emailAddress") or {}).get("address") or "").lower() == me:
             return attendee.get("status") or {"response": "none", "time": "0001-01-01T00:00:00Z"}
     return {"response": "none", "time": "0001-01-01T00:00:00Z"}
+
+
+def _attendee(attendee: dict[str, Any]) -> dict[str, Any]:
+    """An attendee as Graph returns it: `type` and `status` are always there."""
+    return {
+        "type": attendee.get("type") or "required",
+        "status": attendee.get("status") or {"response": "none", "time": "0001-01-01T00:00:00Z"},
+        "emailAddress": attendee.get("emailAddress") or {},
+    }
 
 
 def removed_json(item_id: str) -> dict[str, Any]:
