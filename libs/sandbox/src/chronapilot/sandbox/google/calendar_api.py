@@ -18,6 +18,7 @@ from aiohttp import web
 from aiohttp.web_response import ContentCoding
 from chronapilot.sandbox.google.emulator import EMULATOR
 from chronapilot.sandbox.google.errors import (
+    JSON_CONTENT_TYPE,
     ApiError,
     api_error_response,
     bad_request,
@@ -223,7 +224,7 @@ async def events_list(request: web.Request) -> web.Response:
     calendar = calendar_for(request, authorize(request, EVENTS_READ_SCOPES))
     query = EventQuery.from_params(request.query)
     listing = EventListing(calendar, query, request.app[EMULATOR].clock.now())
-    return json_response(listing.page())
+    return web.Response(body=listing.render(), headers={"Content-Type": JSON_CONTENT_TYPE})
 
 
 @routes.post(f"{API_PREFIX}/calendars/{{calendarId}}/events")

@@ -172,6 +172,20 @@ class EventListing:
         self._query = query
         self._horizon = datetime.fromtimestamp(now, UTC) + EXPANSION_HORIZON
 
+    def render(self) -> bytes:
+        """The response body as JSON; stored events reuse their cached encoding."""
+        body = self.page()
+        items = body.pop("items")
+        envelope = json.dumps(body, separators=(",", ":")).encode()
+        encoded = b",".join(self._encode(item) for item in items)
+        return b'%s,"items":[%s]}' % (envelope[:-1], encoded)
+
+    def _encode(self, item: dict[str, Any]) -> bytes:
+        stored = self._log.events.get(item["id"])
+        if stored is not None and stored.resource is item:
+            return stored.encoded()
+        return json.dumps(item, separators=(",", ":")).encode()
+
     def page(self) -> dict[str, Any]:
         """The response body."""
         if self._query.order_by == "startTime":

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 import secrets
 from bisect import bisect_right
 from collections.abc import Iterator
@@ -32,6 +33,13 @@ class StoredEvent:
     resource: dict[str, Any]
     seq: int
     span: tuple[datetime, datetime] | None = field(default=None, compare=False, repr=False)
+    _encoded: bytes | None = field(default=None, compare=False, repr=False)
+
+    def encoded(self) -> bytes:
+        """The resource as compact JSON, computed once (stored resources never change)."""
+        if self._encoded is None:
+            self._encoded = json.dumps(self.resource, separators=(",", ":")).encode()
+        return self._encoded
 
     @property
     def id(self) -> str:
