@@ -297,6 +297,14 @@ def _build_emulator(
     Imported here, not at the top: a sandbox started for iCloud alone does not load them.
     """
     state_file = _state_file(config, provider)
+    if provider == "google":
+        from chronapilot.sandbox import google
+
+        app = google.build_app(
+            base_url=base_url, access_token_ttl=config.access_token_ttl, state_file=state_file, seed=seed
+        )
+        client = OAuthClient(google.SANDBOX_CLIENT_ID, google.SANDBOX_CLIENT_SECRET)
+        return app, client, DemoAccount("google", google.DEMO_EMAIL, google.DEMO_PASSWORD)
     if provider == "microsoft":
         from chronapilot.sandbox import microsoft
         from chronapilot.sandbox.microsoft import seed as microsoft_seed
