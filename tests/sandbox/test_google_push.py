@@ -228,3 +228,46 @@ async def test_failing_receivers_are_retried_with_backoff(
     first = await webhook_receiver.next()
     retried = await webhook_receiver.next()
     assert first.headers["X-Goog-Message-Number"] == retried.headers["X-Goog-Message-Number"] == "1"
+
+
+async def test_calendar_list_watch_reports_added_and_removed_calendars(
+    google: GoogleSandbox, google_token: str, webhook_receiver: WebhookReceiver
+) -> None:
+    list_body = {"id": "list-1", "type": "web_hook", "address": webhook_receiver.url}
+    listed = await google.api("POST", "/users/me/calendarList/watch", google_token, body=list_body)
+    assert listed.status == 200
+    assert listed.body["resourceUri"] == f"{google.base_url}/calendar/v3/users/me/calendarList?alt=json"
+    assert (await webhook_receiver.next()).headers["X-Goog-Resource-State"] == "sync"
+    _, list_token = await calendar_list(google, google_token)
+    created = await google.admin(
+        "POST", f"users/{DEMO_EMAIL}/calendars", {"summary": "Side project"}, expect=201
+    )
+    added = await webhook_receiver.next()
+    assert (added.headers["X-Goog-Channel-ID"], added.headers["X-Goog-Resource-State"]) == (
+        "list-1",
+        "exists",
+    )
+    events_path = f"/calendars/{quote(created['id'], safe='')}/events"
+    events_body = {"id": "events-1", "type": "web_hook", "address": webhook_receiver.url}
+    assert (await google.api("POST", f"{events_path}/watch", google_token, body=events_body)).status == 200
+    assert (await webhook_receiver.next()).headers["X-Goog-Channel-ID"] == "events-1"
+    await google.admin("DELETE", f"calendars/{quote(created['id'], safe='')}", expect=204)
+    gone = [await webhook_receiver.next() for _ in range(2)]
+    states = {(r.headers["X-Goog-Channel-ID"], r.headers["X-Goog-Resource-State"]) for r in gone}
+    assert states == {("events-1", "not_exists"), ("list-1", "exists")}
+    assert (await google.api("GET", events_path, google_token)).status == 404
+    changes, _ = await calendar_list(google, google_token, syncToken=list_token)
+    assert changes == [
+        {
+            "kind": "calendar#calendarListEntry",
+            "etag": changes[0]["etag"],
+            "id": created["id"],
+            "deleted": True,
+        }
+    ]
+
+
+async def calendar_list(google: GoogleSandbox, token: str, **params: str) -> tuple[list[Any], str]:
+    answer = await google.api("GET", "/users/me/calendarList", token, params=params)
+    assert answer.status == 200
+    return answer.body["items"], answer.body["nextSyncToken"]

@@ -4,7 +4,8 @@
   uses (``client_id``, ``client_secret``, ``redirect_uris``, ``allow_loopback_redirects``).
 - ``GET /_admin/users``; ``POST /_admin/users`` ``{"email", "name"?, "password"?, "timeZone"?}``
   creates an account and its primary calendar (id = e-mail).
-- ``POST /_admin/users/{email}/calendars`` ``{"summary", "timeZone"?, "description"?}``.
+- ``POST /_admin/users/{email}/calendars`` ``{"summary", "timeZone"?, "description"?, "id"?}``;
+  ``DELETE /_admin/calendars/{calendarId}`` removes a secondary calendar.
 - ``GET|POST /_admin/calendars/{calendarId}/events`` and
   ``PATCH|PUT|DELETE /_admin/calendars/{calendarId}/events/{eventId}``: changes made as the
   calendar's owner would make them (new etag, next sync sequence, push notifications);
@@ -80,7 +81,6 @@ def create_account(
     store = emulator.store
     account = store.add_account(email, name, password, sub)
     store.add_calendar(account, Calendar(email, account.sub, email, time_zone, EventLog()))
-    store.changed()
     return account
 
 
@@ -175,10 +175,20 @@ async def create_calendar(request: web.Request) -> web.Response:
         description=str(body.get("description", "")),
     )
     emulator.store.add_calendar(account, calendar)
-    emulator.store.changed()
     return json_response(
         {"id": calendar.id, "summary": calendar.summary, "timeZone": calendar.time_zone}, 201
     )
+
+
+@routes.delete(f"{ADMIN_PREFIX}calendars/{{calendarId}}")
+async def delete_calendar(request: web.Request) -> web.Response:
+    """The owner deletes a secondary calendar: its watchers get ``not_exists``, the API 404."""
+    emulator = request.app[EMULATOR]
+    calendar = _calendar(emulator, request.match_info["calendarId"])
+    if emulator.store.primary_calendar(emulator.store.accounts[calendar.owner_sub]) is calendar:
+        raise admin_error(400, "the primary calendar cannot be deleted")
+    emulator.store.remove_calendar(calendar)
+    return web.Response(status=204)
 
 
 @routes.get(f"{ADMIN_PREFIX}calendars/{{calendarId}}/events")

@@ -15,7 +15,7 @@ from chronapilot.sandbox.google.event_writes import EventWriter
 from chronapilot.sandbox.google.grants import Authority
 from chronapilot.sandbox.google.id_tokens import IdTokenSigner
 from chronapilot.sandbox.google.push import Channels
-from chronapilot.sandbox.google.store import Calendar, GoogleStore, OAuthClient
+from chronapilot.sandbox.google.store import Change, GoogleStore, OAuthClient
 from chronapilot.sandbox.shared.admin_routes import shared_admin_routes
 from chronapilot.sandbox.shared.clock import SandboxClock
 from chronapilot.sandbox.shared.counters import RequestCounters, counting_middleware
@@ -121,9 +121,8 @@ def _lifecycle(emulator: GoogleEmulator, state_file: pathlib.Path | None) -> Any
         await emulator.dispatcher.start()
         saver = StateFileSaver(state_file, lambda: snapshot(emulator)) if state_file is not None else None
 
-        def on_change(calendar: Calendar | None) -> None:
-            if calendar is not None:
-                emulator.channels.calendar_changed(calendar)
+        def on_change(change: Change) -> None:
+            emulator.channels.announce(change)
             if saver is not None:
                 saver.mark_changed()
 

@@ -163,14 +163,27 @@ async def calendar_list(request: web.Request) -> web.Response:
     if since is not None and since > emulator.store.list_seq:
         raise full_sync_required()
     show_hidden = params.get("showHidden") == "true" or since is not None
+    show_deleted = params.get("showDeleted") == "true" or since is not None
     size = min(_positive_int(params.get("maxResults"), 100), 250)
     offset = _read_list_token(params["pageToken"], "page") if "pageToken" in params else 0
+    account = bearer.account
     entries = [
         calendar_list_entry(emulator.store.calendars[calendar_id], primary=index == 0)
-        for index, calendar_id in enumerate(bearer.account.calendar_ids)
+        for index, calendar_id in enumerate(account.calendar_ids)
         if (show_hidden or not emulator.store.calendars[calendar_id].hidden)
         and emulator.store.calendars[calendar_id].list_seq > (since or 0)
     ]
+    if show_deleted:
+        entries += [
+            {
+                "kind": "calendar#calendarListEntry",
+                "etag": f'"{seq:016d}"',
+                "id": calendar_id,
+                "deleted": True,
+            }
+            for calendar_id, seq in account.removed_calendars.items()
+            if seq > (since or 0)
+        ]
     body: dict[str, Any] = {"kind": "calendar#calendarList", "etag": f'"p{emulator.store.list_seq:016d}"'}
     page = entries[offset : offset + size]
     if offset + size < len(entries):
@@ -191,6 +204,16 @@ def _positive_int(value: str | None, default: int) -> int:
     if number < 1:
         raise invalid_value(f"Invalid value '{value}'.")
     return number
+
+
+@routes.post(f"{API_PREFIX}/users/me/calendarList/watch")
+async def calendar_list_watch(request: web.Request) -> web.Response:
+    """calendarList.watch: be told when calendars are added to or removed from the list."""
+    bearer = authorize(request, CALENDAR_LIST_SCOPES)
+    emulator = request.app[EMULATOR]
+    channel = emulator.channels.watch_calendar_list(bearer.account.sub, await json_body(request))
+    emulator.store.changed()
+    return json_response(channel.to_json())
 
 
 @routes.get(f"{API_PREFIX}/users/me/calendarList/{{calendarId}}")
@@ -241,7 +264,7 @@ async def events_watch(request: web.Request) -> web.Response:
     bearer = authorize(request, EVENTS_READ_SCOPES)
     calendar = calendar_for(request, bearer)
     emulator = request.app[EMULATOR]
-    channel = emulator.channels.watch(calendar, bearer.account.sub, await json_body(request))
+    channel = emulator.channels.watch_events(calendar, bearer.account.sub, await json_body(request))
     emulator.store.changed()
     return json_response(channel.to_json())
 

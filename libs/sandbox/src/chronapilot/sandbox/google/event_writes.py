@@ -26,7 +26,7 @@ from chronapilot.sandbox.google.errors import (
 )
 from chronapilot.sandbox.google.event_times import EventTime, format_timestamp, read_event_time
 from chronapilot.sandbox.google.recurrence import find_occurrence, instance_resource, validate_recurrence
-from chronapilot.sandbox.google.store import Calendar, GoogleStore
+from chronapilot.sandbox.google.store import Calendar, Change, GoogleStore
 from chronapilot.sandbox.shared.clock import SandboxClock
 
 _CLIENT_ID = re.compile(r"^[a-v0-9]{5,1024}$")
@@ -141,7 +141,7 @@ class EventWriter:
         else:
             self._put(calendar, _cancelled(current, now, keep_instance=False, etag=self._etag(calendar, now)))
             self._cancel_exceptions(calendar, event_id, now)
-        self._store.changed(calendar)
+        self._store.changed(Change(events_of=calendar))
 
     def _writable(self, calendar: Calendar, event_id: str, if_match: str | None) -> dict[str, Any]:
         stored = calendar.log.get(event_id)
@@ -171,7 +171,7 @@ class EventWriter:
         now = self._clock.now()
         resource = self._compose(calendar, event_id, fields, now=now, created=created)
         self._put(calendar, resource)
-        self._store.changed(calendar)
+        self._store.changed(Change(events_of=calendar))
         return resource
 
     def _put(self, calendar: Calendar, resource: dict[str, Any]) -> None:

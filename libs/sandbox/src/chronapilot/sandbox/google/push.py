@@ -1,7 +1,9 @@
 """Push notifications: watch channels on a calendar's events and the notifications they send.
 
-``events.watch`` creates a :class:`Channel` and sends the ``sync`` message (number 1); every
-later change to the calendar sends ``exists`` with the next message number. A notification is
+``events.watch`` (a calendar's events) and ``calendarList.watch`` (an account's calendar list)
+create a :class:`Channel` and send the ``sync`` message (number 1); every later change to the
+watched collection sends ``exists`` with the next message number, and removing a watched
+calendar sends ``not_exists`` and ends its channels. A notification is
 ``POST <address>`` with an empty body and the ``X-Goog-*`` headers of Google's push guide.
 Nothing is sent after the channel's expiration or after ``channels.stop``. Delivery goes through
 the shared :class:`NotificationDispatcher` (background tasks, faults applied).
@@ -17,7 +19,7 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 from chronapilot.sandbox.google.errors import ApiError, bad_request, not_found, required_field
-from chronapilot.sandbox.google.store import Calendar
+from chronapilot.sandbox.google.store import Calendar, Change
 from chronapilot.sandbox.shared.clock import SandboxClock
 from chronapilot.sandbox.shared.delivery import Delivery, NotificationDispatcher
 
@@ -37,7 +39,7 @@ class Channel:
     address: str
     token: str | None
     expiration_ms: int
-    calendar_id: str
+    watched: str
     owner_sub: str
     message_number: int = 0
 
@@ -65,8 +67,17 @@ class Channels:
         self.channels: dict[str, Channel] = {}
         self._resource_ids: dict[str, str] = {}
 
-    def watch(self, calendar: Calendar, owner_sub: str, body: dict[str, Any]) -> Channel:
-        """events.watch: validate the request, create the channel, send ``sync``."""
+    def watch_events(self, calendar: Calendar, owner_sub: str, body: dict[str, Any]) -> Channel:
+        """events.watch on ``calendar``."""
+        path = f"/calendar/v3/calendars/{quote(calendar.id, safe='')}/events"
+        return self._watch(f"events:{calendar.id}", path, owner_sub, body)
+
+    def watch_calendar_list(self, owner_sub: str, body: dict[str, Any]) -> Channel:
+        """calendarList.watch on the caller's calendar list."""
+        return self._watch(f"calendarList:{owner_sub}", "/calendar/v3/users/me/calendarList", owner_sub, body)
+
+    def _watch(self, watched: str, path: str, owner_sub: str, body: dict[str, Any]) -> Channel:
+        """Validate the request, create the channel, send ``sync``."""
         channel_id = body.get("id")
         if not channel_id:
             raise required_field("Required")
@@ -85,12 +96,12 @@ class Channels:
             raise ApiError(400, "channelIdNotUnique", f"Channel id {channel_id} not unique")
         channel = Channel(
             id=channel_id,
-            resource_id=self._resource_id(calendar.id),
-            resource_uri=self._resource_uri(calendar.id),
+            resource_id=self._resource_id(watched),
+            resource_uri=f"{self._base_url}{path}?alt=json",
             address=address,
             token=token,
             expiration_ms=self._expiration_ms(body),
-            calendar_id=calendar.id,
+            watched=watched,
             owner_sub=owner_sub,
         )
         self.channels[channel.id] = channel
@@ -106,11 +117,22 @@ class Channels:
             raise not_found()
         del self.channels[channel.id]
 
-    def calendar_changed(self, calendar: Calendar) -> None:
-        """Send ``exists`` on every live channel watching ``calendar``."""
+    def announce(self, change: Change) -> None:
+        """Send what ``change`` means to the channels watching what changed."""
         self._forget_expired()
-        for channel in [c for c in self.channels.values() if c.calendar_id == calendar.id]:
-            self._notify(channel, "exists")
+        if change.events_of is not None:
+            self._notify_all(f"events:{change.events_of.id}", "exists")
+        if change.calendar_list_of is not None:
+            self._notify_all(f"calendarList:{change.calendar_list_of.sub}", "exists")
+        if change.removed is not None:
+            watched = f"events:{change.removed.id}"
+            self._notify_all(watched, "not_exists")
+            for channel_id in [c.id for c in self.channels.values() if c.watched == watched]:
+                del self.channels[channel_id]
+
+    def _notify_all(self, watched: str, state: str) -> None:
+        for channel in [c for c in self.channels.values() if c.watched == watched]:
+            self._notify(channel, state)
 
     def _notify(self, channel: Channel, state: str) -> None:
         channel.message_number += 1
@@ -144,13 +166,10 @@ class Channels:
             raise bad_request(f"Invalid ttl value: {ttl}", "invalid")
         return now_ms + min(ttl, MAX_TTL_SECONDS) * 1000
 
-    def _resource_uri(self, calendar_id: str) -> str:
-        return f"{self._base_url}/calendar/v3/calendars/{quote(calendar_id, safe='')}/events?alt=json"
-
-    def _resource_id(self, calendar_id: str) -> str:
-        if calendar_id not in self._resource_ids:
-            self._resource_ids[calendar_id] = secrets.token_urlsafe(20).replace("-", "a").replace("_", "b")
-        return self._resource_ids[calendar_id]
+    def _resource_id(self, watched: str) -> str:
+        if watched not in self._resource_ids:
+            self._resource_ids[watched] = secrets.token_urlsafe(20).replace("-", "a").replace("_", "b")
+        return self._resource_ids[watched]
 
     def _forget_expired(self) -> None:
         now_ms = self._clock.now_ms()

@@ -2,8 +2,8 @@
 
 Plain dataclasses held by :class:`GoogleStore`; behaviour lives in the modules that own each
 concept (``grants``, ``event_writes``, ``event_listing``, ``push``). Every mutation ends with
-:meth:`GoogleStore.changed`, which tells the listeners (push notifications for event changes,
-the state-file saver for everything).
+:meth:`GoogleStore.changed` and a :class:`Change`, which tells the listeners (push notifications
+for events and calendar-list changes, the state-file saver for everything).
 """
 
 from __future__ import annotations
@@ -15,8 +15,6 @@ from typing import Any
 
 from chronapilot.sandbox.google.event_log import EventLog
 
-ChangeListener = Callable[["Calendar | None"], None]
-
 
 @dataclass
 class Account:
@@ -27,6 +25,7 @@ class Account:
     name: str
     password: str | None = None
     calendar_ids: list[str] = field(default_factory=list)
+    removed_calendars: dict[str, int] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         """State-file form."""
@@ -116,6 +115,21 @@ class AccessToken:
     expires_at: float
 
 
+@dataclass(frozen=True)
+class Change:
+    """What changed: a calendar's events, an account's calendar list, or a calendar's removal.
+
+    A ``Change()`` with nothing set is any other state change (tokens, grants, channels).
+    """
+
+    events_of: Calendar | None = None
+    calendar_list_of: Account | None = None
+    removed: Calendar | None = None
+
+
+ChangeListener = Callable[[Change], None]
+
+
 @dataclass
 class GoogleStore:
     """Everything the emulator knows, indexed for the lookups the endpoints make."""
@@ -146,7 +160,18 @@ class GoogleStore:
         calendar.list_seq = self.list_seq
         self.calendars[calendar.id] = calendar
         account.calendar_ids.append(calendar.id)
+        self.changed(Change(calendar_list_of=account))
         return calendar
+
+    def remove_calendar(self, calendar: Calendar) -> None:
+        """Delete a secondary calendar (the owner removed it)."""
+        account = self.accounts[calendar.owner_sub]
+        account.calendar_ids.remove(calendar.id)
+        del self.calendars[calendar.id]
+        self.list_seq += 1
+        account.removed_calendars[calendar.id] = self.list_seq
+        self.changed(Change(removed=calendar))
+        self.changed(Change(calendar_list_of=account))
 
     def primary_calendar(self, account: Account) -> Calendar:
         """The account's primary calendar (its id is the account e-mail)."""
@@ -156,10 +181,10 @@ class GoogleStore:
         """The grant holding refresh token ``token``."""
         return next((grant for grant in self.grants.values() if grant.refresh_token == token), None)
 
-    def changed(self, calendar: Calendar | None = None) -> None:
-        """Tell listeners that state changed (``calendar``: whose events changed)."""
+    def changed(self, change: Change | None = None) -> None:
+        """Tell listeners that state changed (``Change()`` when nothing more specific)."""
         for listener in self.listeners:
-            listener(calendar)
+            listener(change or Change())
 
     def to_json(self) -> dict[str, Any]:
         """State-file form (listeners excluded)."""
