@@ -111,6 +111,26 @@ async def test_discovery_goes_from_the_root_to_the_principal(
     assert path(principal.url) == f"/{account.email}/"
 
 
+async def test_the_calendar_home_set_is_the_principal_itself(
+    radicale: RadicaleServer, account: ICloudAccount
+) -> None:
+    """providers.md 3.2 step 2; on iCloud the home is a partition-host URL instead."""
+    body = (
+        '<d:propfind xmlns:d="DAV:" xmlns:c="urn:ietf:params:xml:ns:caldav">'
+        "<d:prop><c:calendar-home-set/></d:prop></d:propfind>"
+    )
+    auth = {"Authorization": aiohttp.encode_basic_auth(account.email, account.app_password)}
+    async with (
+        aiohttp.ClientSession(headers=auth) as session,
+        session.request("PROPFIND", account.principal_url, data=body, headers=DEPTH_0) as response,
+    ):
+        text = await response.text()
+    assert response.status == 207
+    home = re.search(r"calendar-home-set[^>]*>\s*<[^>]*href[^>]*>([^<]+)<", text)
+    assert home is not None, text
+    assert path(home.group(1)) == f"/{account.email}/"
+
+
 async def test_well_known_caldav_redirects_to_the_root(radicale: RadicaleServer) -> None:
     async with (
         aiohttp.ClientSession() as session,
@@ -348,7 +368,7 @@ async def test_conditional_writes_fail_with_412_on_a_stale_precondition(account:
             assert again.status == 412
         async with session.put(url, data=ical, headers={"If-Match": '"stale"'}) as stale:
             assert stale.status == 412
-        changed = ical.replace("SUMMARY:Conditional", "SUMMARY:Conditional, changed")
+        changed = ical.replace("SUMMARY:Conditional", "SUMMARY:Changed")
         async with session.put(url, data=changed, headers={"If-Match": etag}) as updated:
             assert updated.status in (200, 201, 204)
             assert updated.headers["ETag"] != etag
