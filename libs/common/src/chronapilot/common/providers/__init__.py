@@ -1,0 +1,62 @@
+"""Calendar providers: one interface (:mod:`.base`), three implementations, one registry.
+
+Services import from here::
+
+    from chronapilot.common.providers import build_providers, CalendarProvider, TokenSet
+
+and never from a provider's module: provider differences stay inside ``google/``,
+``microsoft/`` and ``icloud/``.
+"""
+
+from chronapilot.common.providers.base import (
+    READ,
+    SCOPES,
+    WRITE,
+    Account,
+    CalendarInfo,
+    CalendarProvider,
+    Capabilities,
+    CredentialVerifier,
+    TokenSet,
+    TokenSource,
+    basic_credentials,
+    split_basic_credentials,
+)
+from chronapilot.common.providers.errors import (
+    CursorExpired,
+    InvalidCredentials,
+    InvalidGrant,
+    NotSupported,
+    ProviderError,
+    Throttled,
+    Unavailable,
+)
+from chronapilot.common.providers.oauth import code_challenge, new_code_verifier, new_state
+from chronapilot.common.providers.registry import PROVIDER_NAMES, build_providers
+
+__all__ = [
+    "PROVIDER_NAMES",
+    "READ",
+    "SCOPES",
+    "WRITE",
+    "Account",
+    "CalendarInfo",
+    "CalendarProvider",
+    "Capabilities",
+    "CredentialVerifier",
+    "CursorExpired",
+    "InvalidCredentials",
+    "InvalidGrant",
+    "NotSupported",
+    "ProviderError",
+    "Throttled",
+    "TokenSet",
+    "TokenSource",
+    "Unavailable",
+    "basic_credentials",
+    "build_providers",
+    "code_challenge",
+    "new_code_verifier",
+    "new_state",
+    "split_basic_credentials",
+]

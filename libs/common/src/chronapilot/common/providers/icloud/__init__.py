@@ -1,0 +1,1 @@
+"""iCloud: CalDAV with an app-specific password (see ``caldav.py``)."""

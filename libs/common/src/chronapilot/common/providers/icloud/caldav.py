@@ -1,0 +1,278 @@
+"""iCloud: CalDAV with the Apple ID e-mail and an app-specific password (HTTP Basic).
+
+There is no OAuth: the user types the Apple ID and an app-specific password into ChronaPilot's
+hosted page, and :meth:`ICloudProvider.verify` checks them by CalDAV discovery before a
+connection is created. Afterwards the credentials travel like a token: **the token source
+returns** ``"<apple id>:<app-specific password>"`` (build it with
+:func:`~chronapilot.common.providers.base.basic_credentials`; the Apple ID holds no ``:``, the
+password may). ``force_refresh=True`` just asks for the stored credentials again.
+
+Discovery (RFC 6764/5397/4791, as iCloud answers it): ``PROPFIND`` the server root for
+``current-user-principal``, the principal for ``calendar-home-set`` (an absolute URL on a
+partition host for iCloud: later requests go there), then the home with ``Depth: 1``. Only
+calendar collections supporting ``VEVENT`` are calendars (iCloud keeps one component type per
+collection; legacy VTODO lists, inbox/outbox and notifications are left out). A collection is
+read-only without ``DAV:write``/``write-content``/``all`` in ``current-user-privilege-set``.
+
+- account id: the principal URL (it carries iCloud's DSID); e-mail: the Apple ID;
+- calendar id: the collection's absolute URL; CalDAV has no primary calendar (``primary`` is
+  False), colours are Apple's ``calendar-color`` (``#RRGGBBAA``);
+- :meth:`revoke` and the OAuth methods raise ``NotSupported``: the user revokes the password
+  at account.apple.com.
+
+Requests go through the caldav library's async client (caldav 3.6), one client per operation,
+each request bounded by ``ProviderSettings.http_timeout_s``. Its errors and the HTTP statuses
+are translated by :func:`translate_error` (401 → ``InvalidCredentials``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import re
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any, TypeVar
+
+from caldav.async_davclient import AsyncDAVClient
+from caldav.lib import error as dav_error
+from caldav.lib.url import URL
+from chronapilot.common.errors import ProviderError
+from chronapilot.common.providers.base import (
+    SCOPES,
+    Account,
+    CalendarInfo,
+    Capabilities,
+    TokenSet,
+    TokenSource,
+    basic_credentials,
+    check_scopes,
+    split_basic_credentials,
+)
+from chronapilot.common.providers.errors import (
+    CursorExpired,
+    InvalidCredentials,
+    NotSupported,
+    Throttled,
+    Unavailable,
+    retry_after_seconds,
+)
+from chronapilot.common.providers.http import header
+from chronapilot.common.settings import ProviderSettings
+
+T = TypeVar("T")
+
+_DAV = "{DAV:}"
+_CALDAV = "{urn:ietf:params:xml:ns:caldav}"
+_APPLE = "{http://apple.com/ns/ical/}"
+_WRITE_PRIVILEGES = frozenset({f"{_DAV}write", f"{_DAV}write-content", f"{_DAV}all"})
+_CALENDAR_LIST_BODY = (
+    '<?xml version="1.0" encoding="utf-8"?>'
+    '<d:propfind xmlns:d="DAV:" xmlns:c="urn:ietf:params:xml:ns:caldav" '
+    'xmlns:cs="http://calendarserver.org/ns/" xmlns:ic="http://apple.com/ns/ical/">'
+    "<d:prop><d:displayname/><d:resourcetype/><c:supported-calendar-component-set/>"
+    "<cs:getctag/><d:sync-token/><ic:calendar-color/><ic:calendar-order/>"
+    "<d:current-user-privilege-set/><c:calendar-timezone/></d:prop></d:propfind>"
+)
+_TZID = re.compile(r"^TZID:(.+)$", re.MULTILINE)
+#: Discovery is three requests; its overall budget is that many request timeouts.
+_DISCOVERY_REQUESTS = 3
+
+
+def translate_error(status: int, headers: Mapping[str, str], body: bytes = b"") -> ProviderError:
+    """A CalDAV answer ``status``/``headers``/``body`` as the ChronaPilot error it means."""
+    retry_after = retry_after_seconds(header(headers, "Retry-After"))
+    message = f"icloud: CalDAV answered {status}"
+    if status == 401:
+        return InvalidCredentials("icloud: the Apple ID or app-specific password was refused")
+    if status in (403, 409) and b"valid-sync-token" in body:
+        return CursorExpired(message + " (valid-sync-token)", status=status)
+    if status == 429 or (status == 503 and retry_after is not None):
+        return Throttled(message, status=status, retry_after=retry_after)
+    if status >= 500:
+        return Unavailable(message, status=status)
+    return ProviderError(message, status=status)
+
+
+def _from_dav_error(exc: dav_error.DAVError) -> ProviderError:
+    if isinstance(exc, dav_error.RateLimitError):
+        return Throttled(
+            "icloud: rate limited", status=exc.status or 429, retry_after=exc.retry_after_seconds
+        )
+    body = exc.body if isinstance(exc.body, bytes) else str(exc.body or "").encode()
+    if exc.status is None:
+        return ProviderError(f"icloud: CalDAV request failed: {type(exc).__name__}")
+    return translate_error(exc.status, {}, body)
+
+
+class ICloudProvider:
+    """iCloud calendars over CalDAV, behind the ``CalendarProvider`` protocol, plus :meth:`verify`."""
+
+    name = "icloud"
+    capabilities = Capabilities(oauth=False, push=False, renewable_subscriptions=False, revocation=False)
+
+    def __init__(self, settings: ProviderSettings) -> None:
+        self._root = settings.icloud_caldav_url.rstrip("/") + "/"
+        self._timeout_s = settings.http_timeout_s
+
+    # consent: none, credentials instead ----------------------------------------------------
+
+    def provider_scopes(self, scopes: Sequence[str]) -> list[str]:
+        """No scopes: an app-specific password opens the whole account."""
+        check_scopes(scopes)
+        return []
+
+    def granted_scopes(self, tokens: TokenSet) -> tuple[str, ...]:
+        return SCOPES
+
+    def authorization_url(
+        self,
+        *,
+        redirect_uri: str,
+        state: str,
+        code_verifier: str,
+        scopes: Sequence[str],
+        login_hint: str | None = None,
+    ) -> str:
+        raise NotSupported("icloud: no OAuth; the user enters an app-specific password (verify)")
+
+    async def exchange_code(self, *, code: str, redirect_uri: str, code_verifier: str) -> TokenSet:
+        raise NotSupported("icloud: no OAuth")
+
+    async def refresh(self, refresh_token: str) -> TokenSet:
+        raise NotSupported("icloud: app-specific passwords do not expire and cannot be refreshed")
+
+    async def revoke(self, token: str) -> None:
+        raise NotSupported("icloud: the user revokes the app-specific password at account.apple.com")
+
+    async def verify(self, username: str, app_password: str) -> tuple[Account, list[CalendarInfo]]:
+        """Discover the account and its calendars; wrong credentials raise ``InvalidCredentials``."""
+        return await self._discover(basic_credentials(username, app_password), calendars=True)
+
+    # account -------------------------------------------------------------------------------
+
+    async def account(self, token: TokenSource) -> Account:
+        """The principal URL and the Apple ID."""
+        account, _ = await self._with_credentials(token, lambda creds: self._discover(creds, calendars=False))
+        return account
+
+    async def list_calendars(self, token: TokenSource) -> list[CalendarInfo]:
+        """The VEVENT calendar collections of the calendar home."""
+        _, calendars = await self._with_credentials(
+            token, lambda creds: self._discover(creds, calendars=True)
+        )
+        return calendars
+
+    async def _with_credentials(self, token: TokenSource, operation: Callable[[str], Awaitable[T]]) -> T:
+        """Run ``operation``; after a 401, once more with credentials asked again (force_refresh)."""
+        try:
+            return await operation(await token(False))
+        except InvalidCredentials:
+            return await operation(await token(True))
+
+    async def _discover(self, credentials: str, *, calendars: bool) -> tuple[Account, list[CalendarInfo]]:
+        username, password = split_basic_credentials(credentials)
+        try:
+            async with asyncio.timeout(self._timeout_s * _DISCOVERY_REQUESTS):
+                async with AsyncDAVClient(
+                    url=self._root,
+                    username=username,
+                    password=password,
+                    auth_type="basic",
+                    timeout=math.ceil(self._timeout_s),
+                    enable_rfc6764=False,
+                    rate_limit_handle=False,
+                    features={"http.multiplexing": {"support": "unsupported"}},
+                ) as client:
+                    principal = await _principal_url(client, self._root)
+                    account = Account(id=principal, email=username)
+                    if not calendars:
+                        return account, []
+                    home = await _calendar_home_url(client, principal)
+                    return account, await _calendars(client, home)
+        except dav_error.DAVError as exc:
+            raise _from_dav_error(exc) from exc
+        except TimeoutError:
+            raise Unavailable("icloud: CalDAV discovery timed out") from None
+        except OSError as exc:  # niquests' connection errors and timeouts are OSErrors
+            raise Unavailable(f"icloud: CalDAV request failed: {type(exc).__name__}") from None
+
+
+async def _propfind(
+    client: AsyncDAVClient, url: str, *, depth: int, props: list[str] | None = None, body: str = ""
+) -> list[Any]:
+    response = await client.propfind(url, body=body, depth=depth, props=props)
+    if response.status not in (200, 207):
+        raise translate_error(response.status, dict(response.headers or {}), bytes(response._raw_body or b""))
+    return list(response.results or [])
+
+
+async def _principal_url(client: AsyncDAVClient, root: str) -> str:
+    """RFC 5397 ``current-user-principal`` of the server root, as an absolute URL."""
+    results = await _propfind(client, root, depth=0, props=[f"{_DAV}current-user-principal"])
+    for result in results:
+        href = result.properties.get(f"{_DAV}current-user-principal")
+        if isinstance(href, str) and href:
+            return str(URL.objectify(root).join(href))
+    raise ProviderError("icloud: the server named no current-user-principal")
+
+
+async def _calendar_home_url(client: AsyncDAVClient, principal: str) -> str:
+    """RFC 4791 ``calendar-home-set`` of the principal (iCloud: on a partition host)."""
+    results = await _propfind(client, principal, depth=0, props=[f"{_CALDAV}calendar-home-set"])
+    for result in results:
+        home = result.properties.get(f"{_CALDAV}calendar-home-set")
+        if isinstance(home, list):
+            home = home[0] if home else None
+        if isinstance(home, str) and home:
+            return str(URL.objectify(principal).join(home))
+    raise ProviderError("icloud: the principal named no calendar-home-set")
+
+
+async def _calendars(client: AsyncDAVClient, home: str) -> list[CalendarInfo]:
+    """The home's members that are calendars holding events, in the user's order."""
+    results = await _propfind(client, home, depth=1, body=_CALENDAR_LIST_BODY)
+    found: list[tuple[int, CalendarInfo]] = []
+    base = URL.objectify(home)
+    for result in results:
+        props: dict[str, Any] = result.properties
+        if f"{_CALDAV}calendar" not in (props.get(f"{_DAV}resourcetype") or []):
+            continue
+        components = props.get(f"{_CALDAV}supported-calendar-component-set")
+        if components is not None and "VEVENT" not in _as_list(components):
+            continue
+        privileges = props.get(f"{_DAV}current-user-privilege-set")
+        url = str(base.join(result.href))
+        found.append(
+            (
+                _as_int(props.get(f"{_APPLE}calendar-order")),
+                CalendarInfo(
+                    provider_calendar_id=url,
+                    name=str(props.get(f"{_DAV}displayname") or url.rstrip("/").rsplit("/", 1)[-1]),
+                    primary=False,
+                    read_only=privileges is not None and not (_WRITE_PRIVILEGES & set(_as_list(privileges))),
+                    timezone=_tzid(props.get(f"{_CALDAV}calendar-timezone")),
+                    color=str(props[f"{_APPLE}calendar-color"])
+                    if props.get(f"{_APPLE}calendar-color")
+                    else None,
+                ),
+            )
+        )
+    return [calendar for _, calendar in sorted(found, key=lambda pair: (pair[0], pair[1].name))]
+
+
+def _as_list(value: object) -> list[str]:
+    if isinstance(value, list):
+        return [str(item) for item in value]
+    return [str(value)] if value else []
+
+
+def _as_int(value: object) -> int:
+    try:
+        return int(str(value))
+    except ValueError:
+        return 1 << 30
+
+
+def _tzid(value: object) -> str | None:
+    match = _TZID.search(str(value)) if isinstance(value, str) else None
+    return match.group(1).strip() if match else None

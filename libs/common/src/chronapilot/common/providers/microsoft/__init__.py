@@ -1,0 +1,1 @@
+"""Microsoft: identity platform v2 and Microsoft Graph (see ``client.py``)."""

@@ -1,0 +1,33 @@
+"""Provider name → implementation: the only place that branches on the name.
+
+:func:`build_providers` is called once by a service's composition root with the settings and
+the service's shared ``aiohttp.ClientSession``; everything else receives the mapping (or one
+provider from it) and reads ``provider.capabilities``.
+"""
+
+from __future__ import annotations
+
+import aiohttp
+from chronapilot.common.providers.base import CalendarProvider
+from chronapilot.common.providers.google.client import GoogleProvider
+from chronapilot.common.providers.icloud.caldav import ICloudProvider
+from chronapilot.common.providers.microsoft.client import MicrosoftProvider
+from chronapilot.common.settings import ProviderSettings
+
+#: Every provider ChronaPilot knows, in the order the API lists them.
+PROVIDER_NAMES = ("google", "microsoft", "icloud")
+
+
+def build_providers(settings: ProviderSettings, http: aiohttp.ClientSession) -> dict[str, CalendarProvider]:
+    """The configured providers by name.
+
+    Google and Microsoft are present only when their OAuth client id and secret are set (an
+    unconfigured provider is absent, not broken); iCloud needs no client and is always present.
+    """
+    providers: dict[str, CalendarProvider] = {}
+    if settings.google_client_id and settings.google_client_secret is not None:
+        providers["google"] = GoogleProvider(settings, http)
+    if settings.microsoft_client_id and settings.microsoft_client_secret is not None:
+        providers["microsoft"] = MicrosoftProvider(settings, http)
+    providers["icloud"] = ICloudProvider(settings)
+    return providers
