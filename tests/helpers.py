@@ -30,3 +30,6 @@ async def eventually(
 
 def spawn_python(name: str, script: Path, env: dict[str, str], log_dir: Path) -> Child:
     return Child.start(name, [sys.executable, str(script)], env=env, log_path=log_dir / f"{name}.log")
+
+
+RETURN_PREFIX = "http://localhost:4000/return/"

@@ -18,5 +18,6 @@ class Credentials(Document):
     refresh_token: str | None = None  # ciphertext (iCloud: the app-specific password)
     access_expires_at: datetime | None = None
     scopes: list[str] = Field(default_factory=list)
+    username: str | None = None  # iCloud: the Apple Account e-mail (Basic auth user)
     updated_at: datetime
     version: int = 0

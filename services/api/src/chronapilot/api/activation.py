@@ -1,0 +1,186 @@
+"""Creating or re-activating a connection once the provider said yes.
+
+One MongoDB transaction writes the connection, its sealed credentials, its calendars and
+two events (``connection.activated`` and the initial ``sync.requested``). The same user
+re-linking the same provider account gets the same ``con_`` id back, active, with the new
+tokens: a unique index on (application, user, provider, provider account) makes a
+duplicate impossible even when two callbacks race.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from chronapilot.common.bus.catalogue import (
+    ConnectionActivated,
+    SyncMode,
+    SyncReason,
+    SyncRequested,
+)
+from chronapilot.common.errors import Conflict
+from chronapilot.common.ids import new_id
+from chronapilot.common.models import ConnectionStatus
+from chronapilot.common.models import SyncMode as ConnectionSyncMode
+from chronapilot.common.providers.base import Account, CalendarInfo, TokenSet
+from chronapilot.common.runtime import Runtime
+from chronapilot.common.store import Document
+from pymongo import ReturnDocument
+from pymongo.asynchronous.client_session import AsyncClientSession
+
+
+@dataclass(frozen=True)
+class Grant:
+    """What consent produced: who the account is, its calendars, and the credentials."""
+
+    provider: str
+    account: Account
+    calendars: list[CalendarInfo]
+    tokens: TokenSet
+    username: str | None = None  # iCloud: the Apple Account e-mail used for Basic auth
+
+
+async def activate(runtime: Runtime, *, application_id: str, user_id: str, grant: Grant) -> Document:
+    """Create or re-activate the connection for ``grant``; return the connection document."""
+    for attempt in range(2):
+        try:
+            return await runtime.db.in_transaction(
+                lambda session: _activate(runtime, session, application_id, user_id, grant)
+            )
+        except Conflict:
+            if attempt == 1:
+                raise  # a concurrent activation inserted it; the second pass re-activates it
+    raise AssertionError("unreachable")
+
+
+async def _activate(
+    runtime: Runtime, session: AsyncClientSession, application_id: str, user_id: str, grant: Grant
+) -> Document:
+    db = runtime.db.db
+    now = runtime.clock.now()
+    key = {
+        "application_id": application_id,
+        "user_id": user_id,
+        "provider": grant.provider,
+        "provider_account_id": grant.account.id,
+    }
+    existing = await db.connections.find_one(key, {"_id": 1}, session=session)
+    connection_id = existing["_id"] if existing else new_id("con")
+    calendar_ids = await _sync_calendars(
+        runtime, session, connection_id, application_id, grant.calendars, now
+    )
+    update: dict[str, Any] = {
+        "$set": {
+            "email": grant.account.email,
+            "status": ConnectionStatus.ACTIVE.value,
+            "calendar_ids": calendar_ids,
+            "error": None,
+            "disconnected_at": None,
+            "revoked_at": None,
+            "updated_at": now,
+            "token_refresh.failures_count": 0,
+            "token_refresh.last_error": None,
+        },
+        "$setOnInsert": {
+            **key,
+            "sync_mode": ConnectionSyncMode.POLLING.value,
+            "last_synced_at": None,
+            "webhook_subscription": None,
+            "token_refresh.last_at": None,
+            "token_refresh.next_at": None,
+            "created_at": now,
+            "manual_refresh_at": None,
+        },
+        "$inc": {"version": 1},
+    }
+    connection = await db.connections.find_one_and_update(
+        {"_id": connection_id, **key},
+        update,
+        upsert=True,
+        return_document=ReturnDocument.AFTER,
+        session=session,
+    )
+    await _store_credentials(runtime, session, connection_id, grant, now)
+    await runtime.emit(
+        session,
+        ConnectionActivated(
+            application_id=application_id,
+            user_id=user_id,
+            provider=grant.provider,
+            email=grant.account.email,
+            relinked=existing is not None,
+        ),
+        connection_id=connection_id,
+    )
+    await runtime.emit(
+        session, SyncRequested(mode=SyncMode.FULL, reason=SyncReason.INITIAL), connection_id=connection_id
+    )
+    assert connection is not None
+    return connection
+
+
+async def _sync_calendars(
+    runtime: Runtime,
+    session: AsyncClientSession,
+    connection_id: str,
+    application_id: str,
+    calendars: list[CalendarInfo],
+    now: datetime,
+) -> list[str]:
+    """Upsert the provider's calendars; mark the ones it no longer lists as removed."""
+    db = runtime.db.db
+    ordered = sorted(calendars, key=lambda c: (not c.primary, c.name.lower(), c.provider_calendar_id))
+    ids = []
+    for calendar in ordered:
+        doc = await db.calendars.find_one_and_update(
+            {"connection_id": connection_id, "provider_calendar_id": calendar.provider_calendar_id},
+            {
+                "$set": {
+                    "name": calendar.name,
+                    "primary": calendar.primary,
+                    "read_only": calendar.read_only,
+                    "timezone": calendar.timezone,
+                    "color": calendar.color,
+                    "removed": False,
+                    "updated_at": now,
+                },
+                "$setOnInsert": {"_id": new_id("cal"), "application_id": application_id, "created_at": now},
+            },
+            upsert=True,
+            return_document=ReturnDocument.AFTER,
+            session=session,
+        )
+        assert doc is not None
+        ids.append(doc["_id"])
+    await db.calendars.update_many(
+        {"connection_id": connection_id, "_id": {"$nin": ids}, "removed": False},
+        {"$set": {"removed": True, "updated_at": now}},
+        session=session,
+    )
+    return ids
+
+
+async def _store_credentials(
+    runtime: Runtime, session: AsyncClientSession, connection_id: str, grant: Grant, now: datetime
+) -> None:
+    def seal(value: str | None) -> str | None:
+        return None if value is None else runtime.cipher.encrypt(value, associated_data=connection_id)
+
+    await runtime.db.db.credentials.update_one(
+        {"_id": connection_id},
+        {
+            "$set": {
+                "provider": grant.provider,
+                "access_token": seal(grant.tokens.access_token or None),
+                "refresh_token": seal(grant.tokens.refresh_token),
+                "access_expires_at": grant.tokens.expires_at,
+                "scopes": list(grant.tokens.scopes),
+                "username": grant.username,
+                "updated_at": now,
+            },
+            "$inc": {"version": 1},
+        },
+        upsert=True,
+        session=session,
+    )

@@ -1,0 +1,74 @@
+"""Applications (tenants) and their API keys.
+
+A key is shown once, when created, and stored only as its SHA-256; the caller presents it as
+``Authorization: Bearer cpk_…``. Keys are 192 random bits, so a fast hash is the right tool
+(there is nothing to brute-force).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from urllib.parse import urlsplit
+
+from chronapilot.common.clock import Clock
+from chronapilot.common.errors import InvalidRequest
+from chronapilot.common.ids import new_id
+from chronapilot.common.models import ApiKey, Application
+from chronapilot.common.store import Document
+from pymongo.asynchronous.database import AsyncDatabase
+
+COLLECTION = "applications"
+
+
+def hash_key(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def new_key(live: bool) -> str:
+    return f"cpk_{'live' if live else 'test'}_{secrets.token_urlsafe(24)}"
+
+
+def validate_prefix(prefix: str) -> str:
+    parts = urlsplit(prefix)
+    local = parts.hostname in {"localhost", "127.0.0.1", "::1"}
+    if parts.scheme != "https" and not (parts.scheme == "http" and local):
+        raise InvalidRequest(
+            f"return URL prefix must be https (http only for localhost): {prefix}", param="return_url_prefix"
+        )
+    if not parts.netloc or parts.username or parts.password or parts.query or parts.fragment:
+        raise InvalidRequest(
+            f"return URL prefix must be scheme://host[:port]/path: {prefix}", param="return_url_prefix"
+        )
+    return prefix
+
+
+async def create_application(
+    db: AsyncDatabase[Document],
+    *,
+    name: str,
+    return_url_prefixes: list[str],
+    live: bool,
+    clock: Clock,
+) -> tuple[Application, str]:
+    """Create an application with one API key; return it and the key (shown once)."""
+    key = new_key(live)
+    now = clock.now()
+    application = Application(
+        id=new_id("app"),
+        name=name,
+        api_keys=[ApiKey(id=new_id("key"), hash=hash_key(key), prefix=key[:12], created_at=now)],
+        return_url_prefixes=[validate_prefix(p) for p in return_url_prefixes],
+        created_at=now,
+    )
+    await db[COLLECTION].insert_one(application.to_mongo())
+    return application, key
+
+
+async def application_for_key(db: AsyncDatabase[Document], key: str) -> Application | None:
+    raw = await db[COLLECTION].find_one({"api_keys.hash": hash_key(key)})
+    if raw is None:
+        return None
+    application = Application.from_mongo(raw)
+    live = [k for k in application.api_keys if k.hash == hash_key(key) and k.revoked_at is None]
+    return application if live else None

@@ -1,0 +1,352 @@
+"""Consent: ``POST /v1/connections/start``, the OAuth callbacks and the hosted iCloud page.
+
+A consent session (``oauth_states``) is created by ``start``: single use, ten minutes, with
+the PKCE verifier (sealed), the customer's ``return_url`` and ``state``. The provider gets an
+unguessable session ``state`` of ours; the callback consumes the session atomically, so a
+replayed or forged callback finds nothing and gets an error page, never a connection.
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+from datetime import timedelta
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from aiohttp import web
+from authlib.common.security import generate_token
+from chronapilot.api.activation import Grant, activate
+from chronapilot.api.auth import current_application
+from chronapilot.api.errors import ApiError
+from chronapilot.api.requests import read_json
+from chronapilot.api.schemas import ConnectionStartObject, StartConnectionBody, dump
+from chronapilot.api.users import user_exists
+from chronapilot.api.views import render_page
+from chronapilot.common.errors import ProviderError
+from chronapilot.common.ids import new_id
+from chronapilot.common.logging import get_logger
+from chronapilot.common.models import Application
+from chronapilot.common.providers.base import TokenSet
+from chronapilot.common.providers.errors import InvalidCredentials
+from chronapilot.common.runtime import RUNTIME, Runtime
+from chronapilot.common.store import Document
+from pymongo import ReturnDocument
+
+COLLECTION = "oauth_states"
+SESSION_TTL = timedelta(minutes=10)
+MAX_PASSWORD_ATTEMPTS = 5
+CSRF_COOKIE = "chronapilot_csrf"
+DEFAULT_SCOPES = ("calendar.read", "calendar.write")
+PROVIDERS = web.AppKey("providers", dict)
+log = get_logger(__name__)
+
+
+# -- start ------------------------------------------------------------------------------------
+
+
+def check_return_url(url: str, application: Application) -> str:
+    """Absolute https (http only for localhost), under one of the application's prefixes."""
+    parts = urlsplit(url)
+    local = parts.hostname in {"localhost", "127.0.0.1", "::1"}
+    problem = None
+    if parts.scheme not in {"http", "https"} or not parts.netloc:
+        problem = "must be an absolute https URL"
+    elif parts.scheme == "http" and not local:
+        problem = "must use https (http is allowed for localhost only)"
+    elif parts.username or parts.password:
+        problem = "must not carry credentials"
+    elif parts.fragment:
+        problem = "must not have a fragment"
+    elif not any(_under(parts, prefix) for prefix in application.return_url_prefixes):
+        problem = "is not under any of your application's allowed return URL prefixes"
+    if problem:
+        raise ApiError(400, "parameter_invalid", f"return_url {problem}.", param="return_url")
+    return url
+
+
+def _under(url: Any, prefix: str) -> bool:
+    allowed = urlsplit(prefix)
+    if (url.scheme, url.hostname, url.port) != (allowed.scheme, allowed.hostname, allowed.port):
+        return False
+    base = allowed.path or "/"
+    path = url.path or "/"
+    return path == base.rstrip("/") or path.startswith(base if base.endswith("/") else base + "/")
+
+
+def with_params(url: str, params: dict[str, str]) -> str:
+    parts = urlsplit(url)
+    query = [*parse_qsl(parts.query, keep_blank_values=True), *params.items()]
+    return urlunsplit(parts._replace(query=urlencode(query)))
+
+
+def callback_url(runtime: Runtime, provider: str) -> str:
+    return f"{runtime.settings.api_base_url}/oauth/{provider}/callback"
+
+
+async def start_connection(request: web.Request) -> web.Response:
+    body = await read_json(request, StartConnectionBody)
+    application = current_application(request)
+    runtime = request.app[RUNTIME]
+    provider = request.app[PROVIDERS].get(body.provider)
+    if provider is None:
+        raise ApiError(
+            400,
+            "provider_unavailable",
+            f"{body.provider} is not configured on this ChronaPilot.",
+            param="provider",
+        )
+    if not await user_exists(request, body.user_id):
+        raise ApiError(400, "resource_missing", f"No such user: {body.user_id}.", param="user_id")
+    check_return_url(body.return_url, application)
+    now = runtime.clock.now()
+    session_id = new_id("cst")
+    state = secrets.token_urlsafe(32)
+    verifier = generate_token(64)
+    client_state = body.state if body.state is not None else secrets.token_urlsafe(16)
+    scopes = list(body.scopes or DEFAULT_SCOPES)
+    if provider.capabilities.oauth:
+        redirect_url = provider.authorization_url(
+            redirect_uri=callback_url(runtime, body.provider),
+            state=state,
+            code_verifier=verifier,
+            scopes=scopes,
+        )
+    else:
+        redirect_url = f"{runtime.settings.api_base_url}/connect/{body.provider}/{state}"
+    await runtime.db.db[COLLECTION].insert_one(
+        {
+            "_id": session_id,
+            "state": state,
+            "application_id": application.id,
+            "user_id": body.user_id,
+            "provider": body.provider,
+            "return_url": body.return_url,
+            "client_state": client_state,
+            "scopes": scopes,
+            "code_verifier": runtime.cipher.encrypt(verifier, associated_data=session_id),
+            "csrf_token": secrets.token_urlsafe(32),
+            "attempts": 0,
+            "created_at": now,
+            "expires_at": now + SESSION_TTL,
+            "used_at": None,
+        }
+    )
+    answer = ConnectionStartObject(
+        redirect_url=redirect_url, state=client_state, expires_at=now + SESSION_TTL
+    )
+    return web.json_response(dump(answer), status=201)
+
+
+# -- OAuth callback ---------------------------------------------------------------------------
+
+
+async def _consume(runtime: Runtime, state: str, provider: str) -> Document | None:
+    """Take the consent session for ``state``: once, and only while it is fresh."""
+    if not state or len(state) > 200:
+        return None
+    now = runtime.clock.now()
+    return await runtime.db.db[COLLECTION].find_one_and_update(
+        {"state": state, "provider": provider, "used_at": None, "expires_at": {"$gt": now}},
+        {"$set": {"used_at": now}},
+        return_document=ReturnDocument.AFTER,
+    )
+
+
+def _invalid_session_page() -> web.Response:
+    return render_page(
+        "error.html",
+        status=400,
+        title="This sign-in link can't be used",
+        message="It has expired, was already used, or is not one of ours.",
+    )
+
+
+def _back(session: Document, **params: str) -> web.Response:
+    url = with_params(session["return_url"], {**params, "state": session["client_state"]})
+    raise web.HTTPFound(url)
+
+
+async def oauth_callback(request: web.Request) -> web.Response:
+    provider_name = request.match_info["provider"]
+    runtime = request.app[RUNTIME]
+    provider = request.app[PROVIDERS].get(provider_name)
+    if provider is None or not provider.capabilities.oauth:
+        return _invalid_session_page()
+    session = await _consume(runtime, request.query.get("state", ""), provider_name)
+    if session is None:
+        log.warning("consent.callback_rejected", provider=provider_name)
+        return _invalid_session_page()
+    error = request.query.get("error")
+    if error:
+        kind = "access_denied" if error == "access_denied" else "provider_error"
+        description = request.query.get("error_description") or (
+            "The user declined access." if kind == "access_denied" else f"Provider error: {error}"
+        )
+        return _back(session, error=kind, error_description=description[:300])
+    code = request.query.get("code", "")
+    if not code:
+        return _back(session, error="provider_error", error_description="No code was returned.")
+    verifier = runtime.cipher.decrypt(session["code_verifier"], associated_data=session["_id"])
+    try:
+        tokens = await provider.exchange_code(
+            code=code, redirect_uri=callback_url(runtime, provider_name), code_verifier=verifier
+        )
+        token_source = _static_token(tokens)
+        account = await provider.account(token_source)
+        calendars = await provider.list_calendars(token_source)
+    except ProviderError as exc:
+        log.warning("consent.exchange_failed", provider=provider_name, error_code=exc.code, status=exc.status)
+        return _back(
+            session, error="provider_error", error_description="The provider refused to complete the sign-in."
+        )
+    connection = await activate(
+        runtime,
+        application_id=session["application_id"],
+        user_id=session["user_id"],
+        grant=Grant(provider_name, account, calendars, tokens),
+    )
+    log.info("consent.completed", provider=provider_name, connection_id=connection["_id"])
+    return _back(session, connection_id=connection["_id"])
+
+
+def _static_token(tokens: TokenSet) -> Any:
+    async def token(force_refresh: bool) -> str:
+        return tokens.access_token
+
+    return token
+
+
+# -- hosted credential page (iCloud) ----------------------------------------------------------
+
+
+async def _open_session(request: web.Request) -> Document | None:
+    runtime = request.app[RUNTIME]
+    provider = request.match_info["provider"]
+    found = await runtime.db.db[COLLECTION].find_one(
+        {
+            "state": request.match_info["state"],
+            "provider": provider,
+            "used_at": None,
+            "expires_at": {"$gt": runtime.clock.now()},
+        }
+    )
+    if found is None or request.app[PROVIDERS][provider].capabilities.oauth:
+        return None
+    return found
+
+
+def _form(
+    request: web.Request, session: Document, *, error: str | None = None, email: str = "", status: int = 200
+) -> web.Response:
+    left = MAX_PASSWORD_ATTEMPTS - session.get("attempts", 0)
+    response = render_page(
+        "icloud.html",
+        status=status,
+        action=request.path,
+        csrf_token=session["csrf_token"],
+        error=error,
+        email=email,
+        attempts_left=left if session.get("attempts") else None,
+    )
+    response.set_cookie(
+        CSRF_COOKIE,
+        session["csrf_token"],
+        httponly=True,
+        samesite="Strict",
+        path="/connect/",
+        max_age=int(SESSION_TTL.total_seconds()),
+        secure=request.app[RUNTIME].settings.api_base_url.startswith("https"),
+    )
+    return response
+
+
+async def credential_page(request: web.Request) -> web.Response:
+    session = await _open_session(request)
+    if session is None:
+        return _invalid_session_page()
+    return _form(request, session)
+
+
+async def submit_credentials(request: web.Request) -> web.Response:
+    runtime = request.app[RUNTIME]
+    session = await _open_session(request)
+    if session is None:
+        return _invalid_session_page()
+    form = await request.post()
+    token = str(form.get("csrf_token", ""))
+    cookie = request.cookies.get(CSRF_COOKIE, "")
+    expected = session["csrf_token"]
+    if not (hmac.compare_digest(token, expected) and hmac.compare_digest(cookie, expected)):
+        return render_page(
+            "error.html",
+            status=403,
+            title="Please try again",
+            message="This form expired or was not sent from this page.",
+        )
+    email = str(form.get("email", "")).strip()[:320]
+    password = str(form.get("password", "")).strip()
+    if not email or "@" not in email or not password:
+        return _form(
+            request,
+            session,
+            email=email,
+            status=400,
+            error="Enter your Apple Account e-mail and an app-specific password.",
+        )
+    counted = await runtime.db.db[COLLECTION].find_one_and_update(
+        {"_id": session["_id"], "used_at": None, "attempts": {"$lt": MAX_PASSWORD_ATTEMPTS}},
+        {"$inc": {"attempts": 1}},
+        return_document=ReturnDocument.AFTER,
+    )
+    if counted is None:
+        return _invalid_session_page()
+    provider_name = session["provider"]
+    provider = request.app[PROVIDERS][provider_name]
+    try:
+        account, calendars = await provider.verify(email, password)
+    except InvalidCredentials:
+        if counted["attempts"] >= MAX_PASSWORD_ATTEMPTS:
+            consumed = await _consume(runtime, session["state"], provider_name)
+            if consumed is not None:
+                return _back(consumed, error="access_denied", error_description="Too many wrong passwords.")
+            return _invalid_session_page()
+        return _form(
+            request,
+            counted,
+            email=email,
+            status=401,
+            error="That Apple Account e-mail and app-specific password don't match. "
+            "Check both and try again.",
+        )
+    except ProviderError as exc:
+        log.warning("consent.icloud_unavailable", error_code=exc.code, status=exc.status)
+        return _form(
+            request,
+            counted,
+            email=email,
+            status=503,
+            error="iCloud could not be reached just now. Please try again in a minute.",
+        )
+    consumed = await _consume(runtime, session["state"], provider_name)
+    if consumed is None:
+        return _invalid_session_page()
+    connection = await activate(
+        runtime,
+        application_id=session["application_id"],
+        user_id=session["user_id"],
+        grant=Grant(
+            provider_name,
+            account,
+            calendars,
+            TokenSet(
+                access_token="", refresh_token=password, expires_at=None, scopes=tuple(session["scopes"])
+            ),
+            username=email,
+        ),
+    )
+    log.info("consent.completed", provider=provider_name, connection_id=connection["_id"])
+    url = with_params(
+        consumed["return_url"], {"connection_id": connection["_id"], "state": consumed["client_state"]}
+    )
+    raise web.HTTPSeeOther(url)

@@ -1,0 +1,64 @@
+"""Reading requests into the API's models: JSON bodies, query strings and path ids."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, TypeVar
+
+from aiohttp import web
+from chronapilot.api.errors import ApiError, from_validation
+from chronapilot.common.ids import is_valid_id
+from pydantic import BaseModel, ValidationError
+
+M = TypeVar("M", bound=BaseModel)
+LIST_PARAMS = {"expand[]", "expand"}
+MAX_BODY_BYTES = 64 * 1024
+
+
+async def read_json(request: web.Request, model: type[M]) -> M:
+    if request.content_type != "application/json":
+        raise ApiError(415, "content_type_invalid", "Send a JSON body with Content-Type: application/json.")
+    try:
+        raw = await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        raise ApiError(
+            413, "body_too_large", f"Request body too large (max {MAX_BODY_BYTES} bytes)."
+        ) from None
+    try:
+        body = json.loads(raw or b"{}")
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ApiError(400, "json_invalid", f"The body is not valid JSON: {exc}.") from None
+    if not isinstance(body, dict):
+        raise ApiError(400, "json_invalid", "The body must be a JSON object.")
+    try:
+        return model.model_validate(body)
+    except ValidationError as exc:
+        raise from_validation(exc) from None
+
+
+def read_query(request: web.Request, model: type[M]) -> M:
+    values: dict[str, Any] = {}
+    for key in request.query:
+        items = request.query.getall(key)
+        if key in LIST_PARAMS:
+            values["expand[]"] = [*values.get("expand[]", []), *items]
+        elif len(items) > 1:
+            raise ApiError(400, "parameter_invalid", f"Parameter {key} given more than once.", param=key)
+        else:
+            values[key] = items[0]
+    try:
+        return model.model_validate(values)
+    except ValidationError as exc:
+        raise from_validation(exc, location="query") from None
+
+
+def path_id(request: web.Request, prefix: str, what: str) -> str:
+    value = request.match_info["id"]
+    if not is_valid_id(value, prefix):
+        raise ApiError(
+            400,
+            "parameter_invalid",
+            f"Invalid {what} id {value[:40]!r}: expected `{prefix}_` and 26 characters.",
+            param="id",
+        )
+    return value

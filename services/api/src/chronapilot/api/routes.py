@@ -1,0 +1,132 @@
+"""The route table: every public operation, with the models the OpenAPI document shows."""
+
+from __future__ import annotations
+
+from aiohttp import web
+from chronapilot.api import connections, consent, users
+from chronapilot.api.openapi import Operation, docs_page, openapi_json
+from chronapilot.api.schemas import (
+    ConnectionList,
+    ConnectionObject,
+    ConnectionStartObject,
+    CreateUserBody,
+    ExpandQuery,
+    ListConnectionsQuery,
+    ListUsersQuery,
+    StartConnectionBody,
+    UserList,
+    UserObject,
+)
+from chronapilot.api.views import render_page
+
+OPERATIONS = [
+    Operation(
+        "POST",
+        "/v1/users",
+        users.create_user,
+        "createUser",
+        "Create a user",
+        "Users",
+        UserObject,
+        status=201,
+        body=CreateUserBody,
+    ),
+    Operation(
+        "GET",
+        "/v1/users",
+        users.list_users,
+        "listUsers",
+        "List users",
+        "Users",
+        UserList,
+        query=ListUsersQuery,
+    ),
+    Operation(
+        "GET",
+        "/v1/users/{id}",
+        users.get_user,
+        "getUser",
+        "Retrieve a user",
+        "Users",
+        UserObject,
+        path_id="usr",
+    ),
+    Operation(
+        "POST",
+        "/v1/connections/start",
+        consent.start_connection,
+        "startConnection",
+        "Start a connection",
+        "Connections",
+        ConnectionStartObject,
+        status=201,
+        body=StartConnectionBody,
+        description="Returns a `redirect_url` to send the end-user to. After consent "
+        "ChronaPilot redirects to your `return_url` with `connection_id` and `state`, or "
+        "with `error` (`access_denied`, `provider_error`), `error_description` and `state`.",
+    ),
+    Operation(
+        "GET",
+        "/v1/connections",
+        connections.list_connections,
+        "listConnections",
+        "List connections",
+        "Connections",
+        ConnectionList,
+        query=ListConnectionsQuery,
+    ),
+    Operation(
+        "GET",
+        "/v1/connections/{id}",
+        connections.get_connection,
+        "getConnection",
+        "Retrieve a connection",
+        "Connections",
+        ConnectionObject,
+        query=ExpandQuery,
+        path_id="con",
+    ),
+    Operation(
+        "DELETE",
+        "/v1/connections/{id}",
+        connections.delete_connection,
+        "deleteConnection",
+        "Disconnect a connection",
+        "Connections",
+        ConnectionObject,
+        path_id="con",
+        description="Status becomes `disconnected` at once. Tokens are revoked with the "
+        "provider, webhook subscriptions torn down and syncing stopped by the services "
+        "that own them. Mirrored events remain. Repeating the call changes nothing.",
+    ),
+    Operation(
+        "POST",
+        "/v1/connections/{id}/refresh",
+        connections.refresh_connection,
+        "refreshConnection",
+        "Force a full resync",
+        "Connections",
+        ConnectionObject,
+        status=202,
+        path_id="con",
+        errors=(400, 401, 409, 429),
+        description="Rate-limited to one per minute per connection (429 with "
+        "`Retry-After`); 409 on a disconnected connection.",
+    ),
+]
+
+
+async def demo_return(request: web.Request) -> web.Response:
+    return render_page("demo_return.html", params=sorted(request.query.items()))
+
+
+def add_routes(app: web.Application, *, development: bool) -> None:
+    for op in OPERATIONS:
+        app.router.add_route(op.method, op.path, op.handler)
+    app.router.add_get("/v1/openapi.json", openapi_json)
+    app.router.add_get("/docs", docs_page)
+    app.router.add_get("/oauth/{provider}/callback", consent.oauth_callback)
+    app.router.add_get("/connect/{provider}/{state}", consent.credential_page)
+    app.router.add_post("/connect/{provider}/{state}", consent.submit_credentials)
+    if development:
+        app.router.add_get("/demo/return", demo_return)

@@ -1,0 +1,203 @@
+"""The public API's shapes: request bodies, query parameters and the objects it returns.
+
+Handlers validate with these models and render with them, and ``openapi.py`` builds the
+OpenAPI document from the same models, so the document matches what the server does.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Generic, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+ProviderName = Literal["google", "microsoft", "icloud"]
+ConnectionStatusName = Literal["active", "disconnected", "error"]
+SyncModeName = Literal["realtime", "polling"]
+Scope = Literal["calendar.read", "calendar.write"]
+
+ExternalId = Annotated[str, StringConstraints(min_length=1, max_length=255)]
+UserId = Annotated[str, StringConstraints(pattern=r"^usr_[0-9a-z]{26}$")]
+
+
+class Strict(BaseModel):
+    """Request models refuse unknown fields: a typo is an error, not silently ignored."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
+
+
+# -- requests ---------------------------------------------------------------------------------
+
+
+class CreateUserBody(Strict):
+    external_id: ExternalId | None = Field(
+        default=None, description="Your own id for this user (not unique-enforced)."
+    )
+    metadata: dict[str, Annotated[str, StringConstraints(max_length=500)]] = Field(
+        default_factory=dict,
+        max_length=50,
+        description="Up to 50 string key-value pairs for your use.",
+    )
+
+
+class StartConnectionBody(Strict):
+    provider: ProviderName = Field(description="`google`, `microsoft` or `icloud` (beta).")
+    user_id: UserId = Field(description="The ChronaPilot user the connection belongs to.")
+    return_url: Annotated[str, StringConstraints(min_length=1, max_length=2048)] = Field(
+        description="Where the end-user's browser goes after consent: absolute `https` "
+        "(`http` only for localhost), under one of your application's allowed prefixes."
+    )
+    scopes: list[Scope] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=2,
+        description="Restrict the requested access (default: read and write).",
+    )
+    state: Annotated[str, StringConstraints(max_length=500)] | None = Field(
+        default=None, description="Opaque value echoed to `return_url` (default: generated)."
+    )
+
+
+class ListQuery(Strict):
+    limit: int = Field(default=10, ge=1, le=100, description="Page size, 1 to 100.")
+    starting_after: str | None = Field(default=None, description="Cursor: an id from the list.")
+    ending_before: str | None = Field(default=None, description="Cursor: an id from the list.")
+
+
+class ListUsersQuery(ListQuery):
+    external_id: ExternalId | None = None
+
+
+class ListConnectionsQuery(ListQuery):
+    user_id: UserId | None = None
+    provider: ProviderName | None = None
+    status: ConnectionStatusName | None = None
+
+
+class ExpandQuery(Strict):
+    expand: list[Literal["calendars"]] = Field(
+        default_factory=list, alias="expand[]", description="`calendars` to inline them."
+    )
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+# -- objects ----------------------------------------------------------------------------------
+
+
+class UserObject(BaseModel):
+    id: str
+    object: Literal["user"] = "user"
+    external_id: str | None
+    metadata: dict[str, str]
+    created_at: datetime
+
+
+class CalendarObject(BaseModel):
+    id: str = Field(description="Prefixed `cal_`.")
+    object: Literal["calendar"] = "calendar"
+    connection_id: str
+    provider_calendar_id: str
+    name: str
+    primary: bool
+    read_only: bool
+    timezone: str | None
+    color: str | None
+    removed: bool = Field(description="Gone at the provider; its mirrored events are kept.")
+    created_at: datetime
+    updated_at: datetime
+
+
+class WebhookSubscriptionObject(BaseModel):
+    id: str
+    expires_at: datetime
+
+
+class TokenRefreshObject(BaseModel):
+    last_at: datetime | None
+    failures_count: int
+    next_at: datetime | None = None
+    last_error: str | None = None
+
+
+class ConnectionErrorObject(BaseModel):
+    code: str = Field(description="`sync_failed`, `reauth_required`, …")
+    message: str
+    at: datetime
+
+
+class ConnectionObject(BaseModel):
+    id: str = Field(description="Prefixed `con_`.")
+    object: Literal["connection"] = "connection"
+    provider: ProviderName
+    status: ConnectionStatusName
+    email: str = Field(description="The provider account's e-mail address.")
+    sync_mode: SyncModeName
+    last_synced_at: datetime | None
+    calendars: list[str] | list[CalendarObject] = Field(
+        description="Calendar ids, or calendar objects with `expand[]=calendars`."
+    )
+    webhook_subscription: WebhookSubscriptionObject | None
+    token_refresh: TokenRefreshObject
+    created_at: datetime
+    user_id: str
+    error: ConnectionErrorObject | None
+    disconnected_at: datetime | None
+    revoked_at: datetime | None
+
+
+class ConnectionStartObject(BaseModel):
+    object: Literal["connection_start"] = "connection_start"
+    redirect_url: str = Field(description="Send the end-user's browser here.")
+    state: str = Field(description="Echoed to `return_url` with the outcome.")
+    expires_at: datetime = Field(description="The consent session's end (10 minutes).")
+
+
+T = TypeVar("T")
+
+
+class ListObject(BaseModel, Generic[T]):
+    object: Literal["list"] = "list"
+    data: list[T]
+    has_more: bool
+    url: str
+
+
+class ErrorDetail(BaseModel):
+    type: Literal[
+        "invalid_request_error",
+        "authentication_error",
+        "rate_limit_error",
+        "idempotency_error",
+        "api_error",
+    ]
+    code: str
+    message: str
+    param: str | None = None
+
+
+class ErrorObject(BaseModel):
+    error: ErrorDetail
+
+
+def dump(model: BaseModel) -> dict[str, Any]:
+    """JSON-ready dict, datetimes as ISO 8601 UTC with ``Z``."""
+    from chronapilot.common.clock import isoformat_z
+
+    def convert(value: Any) -> Any:
+        if isinstance(value, datetime):
+            return isoformat_z(value)
+        if isinstance(value, dict):
+            return {k: convert(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [convert(v) for v in value]
+        return value
+
+    return convert(model.model_dump(mode="python"))  # type: ignore[no-any-return]
+
+
+class UserList(ListObject[UserObject]):
+    """A page of users, newest first."""
+
+
+class ConnectionList(ListObject[ConnectionObject]):
+    """A page of connections, newest first."""

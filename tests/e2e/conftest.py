@@ -1,0 +1,37 @@
+"""Fixtures for driving the API against the provider sandbox (see api_harness.py)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import aiohttp
+import pytest
+from api_harness import Api, Browser, start_api
+from chronapilot.sandbox.launcher import Sandbox, SandboxConfig
+
+
+@pytest.fixture(scope="session")
+async def sandbox() -> AsyncIterator[Sandbox]:
+    config = SandboxConfig(google_port=0, microsoft_port=0, radicale_port=0, seed=20261125)
+    async with Sandbox(config) as started:
+        yield started
+
+
+@pytest.fixture
+async def api(isolated, sandbox) -> AsyncIterator[Api]:
+    runner, started = await start_api(isolated, sandbox)
+    try:
+        yield started
+    finally:
+        await runner.cleanup()
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as session:
+        yield session
+
+
+@pytest.fixture
+def browser(http, api, sandbox) -> Browser:
+    return Browser(http, api, sandbox)
