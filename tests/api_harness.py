@@ -37,8 +37,9 @@ async def register_callbacks(sandbox: Sandbox, api_base_url: str) -> None:
         async with http.get(f"{microsoft}/_admin/apps") as response:
             apps = {a["client_id"]: a for a in await response.json()}
         uris = [*apps[client_id]["redirect_uris"], f"{api_base_url}/oauth/microsoft/callback"]
-        async with http.patch(f"{microsoft}/_admin/apps/{client_id}",
-                              json={"redirect_uris": uris}) as response:
+        async with http.patch(
+            f"{microsoft}/_admin/apps/{client_id}", json={"redirect_uris": uris}
+        ) as response:
             assert response.status == 200, await response.text()
 
 
@@ -73,7 +74,7 @@ async def start_api(isolated, sandbox: Sandbox) -> tuple[web.AppRunner, Api]:
     application, key = await create_application(
         app[RUNTIME].db.db,
         name="test app",
-        return_url_prefixes=[RETURN_PREFIX],
+        return_url_prefixes=[RETURN_PREFIX, f"{settings.api_base_url}/demo/"],
         live=False,
         clock=SystemClock(),
     )

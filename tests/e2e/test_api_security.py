@@ -77,7 +77,7 @@ async def test_a_replayed_or_forged_callback_gets_an_error_page_and_no_connectio
     async with browser.http.get(callback, allow_redirects=False) as replay:
         assert replay.status == 400
         assert "text/html" in replay.headers["Content-Type"]
-        assert "can't be used" in await replay.text()
+        assert "This sign-in link" in await replay.text()
     forged = callback.split("state=")[0] + "state=forged&code=whatever"
     async with browser.http.get(forged, allow_redirects=False) as response:
         assert response.status == 400
