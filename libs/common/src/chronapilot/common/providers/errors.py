@@ -7,7 +7,7 @@
      │                             consent missing): re-authentication required, never retried
      ├── InvalidCredentials        the provider refused the credentials (iCloud 401, an API's
      │                             401 after a forced refresh): re-authentication required
-     ├── Throttled                 429, or 503/403-quota with a back-off hint: retry after ``retry_after``
+     ├── Throttled                 429, 503 with Retry-After, 403 quota: retry after ``retry_after``
      ├── Unavailable               5xx, timeouts, connection failures: retry with backoff
      ├── CursorExpired             a sync cursor is no longer valid: run a full sync
      └── NotSupported              the provider has no such capability (e.g. revocation)

@@ -86,6 +86,8 @@ def _oauth_error(status: int, error: str, description: str, retry_after: float |
     message = f"google: {error}: {description}".rstrip(": ")
     if error == "invalid_grant":
         return InvalidGrant(message, status=status, provider_code=error)
+    if status == 401 and error != "invalid_client":  # userinfo: a refused access token
+        return InvalidCredentials(message, status=status)
     if status == 429 or (status == 503 and retry_after is not None):
         return Throttled(message, status=status, retry_after=retry_after)
     if status >= 500 or error == "temporarily_unavailable":
