@@ -30,10 +30,27 @@ async def read_json(request: web.Request, model: type[M]) -> M:
         raise ApiError(400, "json_invalid", f"The body is not valid JSON: {exc}.") from None
     if not isinstance(body, dict):
         raise ApiError(400, "json_invalid", "The body must be a JSON object.")
+    if not _encodable(body):
+        raise ApiError(400, "json_invalid", "The body contains invalid Unicode (a lone surrogate).")
     try:
         return model.model_validate(body)
     except ValidationError as exc:
         raise from_validation(exc) from None
+
+
+def _encodable(value: Any) -> bool:
+    """True when every string in ``value`` is valid Unicode (JSON allows lone surrogates)."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return False
+        return True
+    if isinstance(value, dict):
+        return all(_encodable(k) and _encodable(v) for k, v in value.items())
+    if isinstance(value, list):
+        return all(_encodable(v) for v in value)
+    return True
 
 
 def read_query(request: web.Request, model: type[M]) -> M:

@@ -18,6 +18,7 @@ Scope = Literal["calendar.read", "calendar.write"]
 
 ExternalId = Annotated[str, StringConstraints(min_length=1, max_length=255)]
 UserId = Annotated[str, StringConstraints(pattern=r"^usr_[0-9a-z]{26}$")]
+MetadataKey = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_\-]{1,40}$")]
 
 
 class Strict(BaseModel):
@@ -33,10 +34,11 @@ class CreateUserBody(Strict):
     external_id: ExternalId | None = Field(
         default=None, description="Your own id for this user (not unique-enforced)."
     )
-    metadata: dict[str, Annotated[str, StringConstraints(max_length=500)]] = Field(
+    metadata: dict[MetadataKey, Annotated[str, StringConstraints(max_length=500)]] = Field(
         default_factory=dict,
         max_length=50,
-        description="Up to 50 string key-value pairs for your use.",
+        description="Up to 50 key-value pairs for your use: keys of 1 to 40 letters, digits, "
+        "`_` or `-`; string values up to 500 characters.",
     )
 
 
