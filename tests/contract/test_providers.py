@@ -32,6 +32,8 @@ from chronapilot.common.providers import (
     new_code_verifier,
     new_state,
 )
+from chronapilot.common.settings import ProviderSettings
+from chronapilot.sandbox.launcher import Sandbox, SandboxConfig
 from contract.providers_fixtures import (
     REDIRECT_URI,
     World,
@@ -367,3 +369,32 @@ class TestICloud(ProviderContract):
             await provider.exchange_code(code="c", redirect_uri=REDIRECT_URI, code_verifier="v")
         with pytest.raises(NotSupported):
             await provider.refresh("r")
+
+
+class TestTheSandboxLaunchersSettings:
+    """The settings `Sandbox.env()` writes (what `make run` uses) reach each provider."""
+
+    @staticmethod
+    def settings_from(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> ProviderSettings:
+        for name in ProviderSettings.model_fields:
+            monkeypatch.delenv(f"CHRONAPILOT_{name.upper()}", raising=False)
+        for key, value in env.items():
+            monkeypatch.setenv(key, value)
+        return ProviderSettings()
+
+    @pytest.mark.parametrize("name", ["google", "microsoft", "icloud"])
+    async def test_a_consented_account_is_the_sandbox_demo_account(
+        self, name: str, http: aiohttp.ClientSession, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        config = SandboxConfig(google_port=0, microsoft_port=0, radicale_port=0, providers=(name,), seed=7)
+        async with Sandbox(config) as sandbox:
+            settings = self.settings_from(sandbox.env(), monkeypatch)
+            demo = sandbox.accounts[name]
+            world = World(name, sandbox.urls[name], settings, http, demo.email, demo.password, {}, None)
+            connection = await world.connect()
+
+            account = await connection.provider.account(connection.token)
+            calendars = await connection.provider.list_calendars(connection.token)
+
+        assert account.email == demo.email
+        assert calendars

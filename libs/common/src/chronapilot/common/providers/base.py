@@ -43,8 +43,12 @@ TokenSource = Callable[[bool], Awaitable[str]]
 
 @dataclass(frozen=True)
 class TokenSet:
-    """What a token endpoint answered. ``refresh_token`` is None when none was issued (Google
-    refreshes); Microsoft rotates it on every refresh: store the new one, replacing the old."""
+    """What a token endpoint answered, tokens in clear: encrypt before storing, never log.
+
+    ``refresh_token`` is None when none was issued (consent without offline access). After a
+    refresh it is the one to keep (see :meth:`CalendarProvider.refresh`). ``scopes`` are the
+    provider's granted scopes; :meth:`CalendarProvider.granted_scopes` maps them back.
+    """
 
     access_token: str
     refresh_token: str | None
@@ -124,7 +128,9 @@ class CalendarProvider(Protocol):
         ...
 
     async def refresh(self, refresh_token: str) -> TokenSet:
-        """A new access token. The grant is gone: ``InvalidGrant`` (never retry it)."""
+        """A new access token, and the refresh token to keep: a rotated one (Microsoft; store it
+        atomically, replacing the old) or ``refresh_token`` itself (Google). The grant is gone:
+        ``InvalidGrant`` (never retry it)."""
         ...
 
     async def revoke(self, token: str) -> None:
