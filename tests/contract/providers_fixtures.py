@@ -14,7 +14,7 @@
 from __future__ import annotations
 
 import socket
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from datetime import date
@@ -116,8 +116,8 @@ class World:
         assert location.startswith(REDIRECT_URI), location
         return dict(parse_qsl(urlsplit(location).query))
 
-    async def connect(self) -> Connection:
-        """A full consent: authorization URL, consent page, code exchange."""
+    async def connect(self, scopes: Sequence[str] = SCOPES) -> Connection:
+        """A full consent to ChronaPilot ``scopes``: authorization URL, consent page, code exchange."""
         provider = self.provider
         if not provider.capabilities.oauth:
             tokens = TokenSet("", None, None, ())
@@ -128,7 +128,7 @@ class World:
             return connection
         state, verifier = new_state(), new_code_verifier()
         url = provider.authorization_url(
-            redirect_uri=REDIRECT_URI, state=state, code_verifier=verifier, scopes=SCOPES
+            redirect_uri=REDIRECT_URI, state=state, code_verifier=verifier, scopes=scopes
         )
         query = await self.consent(url)
         assert query.get("state") == state

@@ -195,6 +195,22 @@ class OAuthContract(ProviderContract):
 
         assert (await provider.account(new_token)).email == world.email
 
+    async def test_read_only_consent_gives_read_only_access_that_refreshes(self, world: World) -> None:
+        connection = await world.connect([READ])
+        provider = connection.provider
+
+        assert provider.granted_scopes(connection.tokens) == (READ,)
+        assert await provider.list_calendars(connection.token)
+        refreshed = await provider.refresh(connection.tokens.refresh_token or "", scopes=[READ])
+        assert provider.granted_scopes(refreshed) == (READ,)
+
+    async def test_a_refresh_without_scopes_keeps_what_was_consented(self, world: World) -> None:
+        connection = await world.connect([READ])
+
+        refreshed = await connection.provider.refresh(connection.tokens.refresh_token or "")
+
+        assert connection.provider.granted_scopes(refreshed) == (READ,)
+
     async def test_refusing_consent_redirects_with_access_denied(self, world: World) -> None:
         state = new_state()
         url = world.provider.authorization_url(
@@ -324,6 +340,13 @@ class TestMicrosoft(OAuthContract):
             await connection.provider.refresh(old)
         assert caught.value.reauth_required
         assert (await connection.provider.refresh(refreshed.refresh_token)).refresh_token
+
+    @pytest.mark.xfail(
+        reason="emulator deviation: a refresh refused for its scopes (AADSTS65001) still rotates the "
+        "refresh token away, so the read-only retry meets AADSTS70000; Entra keeps the token"
+    )
+    async def test_a_refresh_without_scopes_keeps_what_was_consented(self, world: World) -> None:
+        await super().test_a_refresh_without_scopes_keeps_what_was_consented(world)
 
     async def test_revoke_is_not_supported(self, world: World) -> None:
         connection = await world.connect()

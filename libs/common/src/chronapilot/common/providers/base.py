@@ -127,10 +127,13 @@ class CalendarProvider(Protocol):
         ``InvalidGrant``."""
         ...
 
-    async def refresh(self, refresh_token: str) -> TokenSet:
+    async def refresh(self, refresh_token: str, *, scopes: Sequence[str] | None = None) -> TokenSet:
         """A new access token, and the refresh token to keep: a rotated one (Microsoft; store it
         atomically, replacing the old) or ``refresh_token`` itself (Google). The grant is gone:
-        ``InvalidGrant`` (never retry it)."""
+        ``InvalidGrant`` (never retry it).
+
+        ``scopes``: the ChronaPilot scopes the connection was granted, for providers that must
+        name them again (Microsoft); None means "whatever was consented"."""
         ...
 
     async def revoke(self, token: str) -> None:

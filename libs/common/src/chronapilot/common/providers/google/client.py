@@ -156,8 +156,9 @@ class GoogleProvider:
             code=code, redirect_uri=redirect_uri, code_verifier=code_verifier
         )
 
-    async def refresh(self, refresh_token: str) -> TokenSet:
-        """A new access token; the refresh token stays the same (Google does not rotate it)."""
+    async def refresh(self, refresh_token: str, *, scopes: Sequence[str] | None = None) -> TokenSet:
+        """A new access token; the refresh token stays the same (Google does not rotate it).
+        ``scopes`` are not needed: Google refreshes the grant as consented."""
         tokens = await self._oauth.refresh(refresh_token)
         if tokens.refresh_token is None:
             tokens = TokenSet(tokens.access_token, refresh_token, tokens.expires_at, tokens.scopes)

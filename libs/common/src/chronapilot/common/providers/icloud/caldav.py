@@ -138,7 +138,7 @@ class ICloudProvider:
     async def exchange_code(self, *, code: str, redirect_uri: str, code_verifier: str) -> TokenSet:
         raise NotSupported("icloud: no OAuth")
 
-    async def refresh(self, refresh_token: str) -> TokenSet:
+    async def refresh(self, refresh_token: str, *, scopes: Sequence[str] | None = None) -> TokenSet:
         raise NotSupported("icloud: app-specific passwords do not expire and cannot be refreshed")
 
     async def revoke(self, token: str) -> None:

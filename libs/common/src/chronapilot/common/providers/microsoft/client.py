@@ -9,8 +9,11 @@ Quirks kept here:
 - ``offline_access`` is what yields a refresh token; every refresh **rotates** it: the caller
   must store the returned one, replacing the old, before using the new access token
   (learn.microsoft.com/entra/identity-platform/refresh-tokens);
-- a refresh must name scopes again: it asks for ``offline_access`` and Graph's ``.default``
-  (every Graph permission the user consented to), so read-only grants stay read-only;
+- a refresh must name the scopes again, and may not ask for more than was consented: it asks
+  for the connection's ChronaPilot scopes when the caller passes them; without them it asks for
+  read-write and, if that was never consented (AADSTS65001), for read-only. (Graph's
+  ``.default`` is not used: it means the app registration's static permissions, not what the
+  user consented to dynamically);
 - there is no revocation endpoint for third-party apps (``revokeSignInSessions`` would sign
   the user out of every app): :meth:`revoke` raises ``NotSupported``;
 - ``/me`` ``mail`` may be null (personal accounts): the e-mail is then ``userPrincipalName``;
@@ -54,7 +57,8 @@ from chronapilot.common.settings import ProviderSettings
 
 GRAPH_RESOURCE = "https://graph.microsoft.com/"
 SIGN_IN_SCOPES = ("openid", "email", "offline_access", "User.Read")
-REFRESH_SCOPES = ("offline_access", f"{GRAPH_RESOURCE}.default")
+#: "The user or administrator has not consented to use the application" (scopes asked on refresh).
+CONSENT_MISSING = "AADSTS65001"
 #: ``error`` values of the token endpoint that mean "the user must sign in and consent again".
 _REAUTH_ERRORS = frozenset({"invalid_grant", "interaction_required", "consent_required"})
 _MAX_PAGES = 100
@@ -161,9 +165,19 @@ class MicrosoftProvider:
             code=code, redirect_uri=redirect_uri, code_verifier=code_verifier
         )
 
-    async def refresh(self, refresh_token: str) -> TokenSet:
+    async def refresh(self, refresh_token: str, *, scopes: Sequence[str] | None = None) -> TokenSet:
         """A new access token **and a new refresh token**: store it, replacing ``refresh_token``."""
-        return await self._oauth.refresh(refresh_token, scopes=REFRESH_SCOPES)
+        if scopes is not None:
+            return await self._oauth.refresh(refresh_token, scopes=self._refresh_scopes(scopes))
+        try:
+            return await self._oauth.refresh(refresh_token, scopes=self._refresh_scopes(SCOPES))
+        except InvalidGrant as exc:
+            if exc.provider_code != CONSENT_MISSING:
+                raise
+        return await self._oauth.refresh(refresh_token, scopes=self._refresh_scopes([READ]))
+
+    def _refresh_scopes(self, scopes: Sequence[str]) -> list[str]:
+        return [scope for scope in self.provider_scopes(scopes) if scope not in ("openid", "email")]
 
     async def revoke(self, token: str) -> None:
         raise NotSupported(
