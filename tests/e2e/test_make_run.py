@@ -89,6 +89,26 @@ def test_make_run_is_ready_within_a_minute_and_leaves_nothing_behind_after_sigte
         demo = (tmp_path / "run" / "demo.env").read_text()
         assert f"CHRONAPILOT_API_URL=http://127.0.0.1:{ports['API']}" in demo
         assert "MONGODB_URI=" in demo and "KAFKA_BOOTSTRAP_SERVERS=" in demo
+        values = dict(
+            line.split("=", 1) for line in demo.splitlines() if "=" in line and not line.startswith("#")
+        )
+        for name in (
+            "CHRONAPILOT_DEMO_API_KEY",
+            "CHRONAPILOT_DEMO_USER_ID",
+            "CHRONAPILOT_GOOGLE_CLIENT_ID",
+            "CHRONAPILOT_GOOGLE_CLIENT_SECRET",
+            "CHRONAPILOT_MICROSOFT_CLIENT_ID",
+            "CHRONAPILOT_MICROSOFT_CLIENT_SECRET",
+            "CHRONAPILOT_DEMO_GOOGLE_EMAIL",
+            "CHRONAPILOT_DEMO_ICLOUD_APP_PASSWORD",
+        ):
+            assert values.get(name), name
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{ports['API']}/v1/users/{values['CHRONAPILOT_DEMO_USER_ID']}",
+            headers={"Authorization": f"Bearer {values['CHRONAPILOT_DEMO_API_KEY']}"},
+        )
+        with urllib.request.urlopen(request, timeout=5) as r:
+            assert r.status == 200
         family = descendants(make.pid)
         assert len(family) >= 7, family  # devstack, broker, MongoDB, sandbox, four services
         print(f"make run ready in {elapsed:.1f}s with {len(family)} processes")

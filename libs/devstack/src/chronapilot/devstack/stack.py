@@ -269,7 +269,10 @@ def run() -> int:
         for name, url in stack.urls().items():
             say(f"  {name:<16} {url}")
         say(f"  API reference    {stack.urls()['api']}/docs")
-        say(f"demo credentials in {demo_env}; stop with Ctrl-C")
+        say(f"demo credentials in {demo_env}; try:")
+        api = stack.urls()["api"]
+        say(f"  curl -H 'Authorization: Bearer $CHRONAPILOT_DEMO_API_KEY' {api}/v1/connections")
+        say("stop with Ctrl-C")
         while (dead := stack.dead_child()) is None:
             time.sleep(0.5)
         say(f"{dead.name} exited unexpectedly (code {dead.process.returncode}); stopping")
