@@ -461,7 +461,7 @@ async def test_stopping_leaves_no_process_and_no_temporary_directory() -> None:
 
 
 async def test_a_given_data_directory_survives_a_restart(tmp_path: Path) -> None:
-    config = RadicaleConfig(port=0, data_dir=tmp_path / "radicale")
+    config = RadicaleConfig(port=0, data_dir=tmp_path / "radicale", auth_delay=0.05)
     async with RadicaleServer(config) as server:
         account = await seed_account(server, seed=1, anchor=ANCHOR)
     async with (
