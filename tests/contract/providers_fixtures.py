@@ -103,13 +103,13 @@ class World:
         return build_providers(settings, self.http)[self.name]
 
     async def consent(
-        self, url: str, *, decision: str = "allow", password: str | None = None
+        self, url: str, *, decision: str = "allow", password: str | None = None, untick: Sequence[str] = ()
     ) -> dict[str, str]:
         """Open ``url``, submit the consent form, return the redirect's query parameters."""
         async with self.http.get(url, allow_redirects=False) as page:
             assert page.status == 200, await page.text()
             form = read_consent_form(await page.text())
-        body = form.submission(decision, email=self.email, password=password or self.password)
+        body = form.submission(decision, email=self.email, password=password or self.password, untick=untick)
         async with self.http.post(urljoin(url, form.action), data=body, allow_redirects=False) as answer:
             assert answer.status in (302, 303), await answer.text()
             location = answer.headers["Location"]

@@ -32,6 +32,7 @@ from chronapilot.common.providers import (
     new_code_verifier,
     new_state,
 )
+from chronapilot.common.providers.google.client import CALENDAR_SCOPE
 from chronapilot.common.settings import ProviderSettings
 from chronapilot.sandbox.launcher import Sandbox, SandboxConfig
 from contract.providers_fixtures import (
@@ -42,6 +43,7 @@ from contract.providers_fixtures import (
     microsoft_world,
     silent_server,
 )
+from structlog.testing import capture_logs
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -211,6 +213,25 @@ class OAuthContract(ProviderContract):
 
         assert connection.provider.granted_scopes(refreshed) == (READ,)
 
+    async def test_no_token_code_or_password_reaches_the_logs(self, world: World) -> None:
+        with capture_logs() as logs:
+            connection = await world.connect()
+            connection.serve_refused_first = True
+            await connection.provider.account(connection.token)
+            await connection.provider.list_calendars(connection.token)
+            refreshed = await connection.provider.refresh(connection.tokens.refresh_token or "")
+
+        text = repr(logs)
+        assert any(entry.get("event") == "provider_call" for entry in logs)
+        secrets = [
+            world.password,
+            refreshed.access_token,
+            refreshed.refresh_token or "",
+            "expired.access.token",
+        ]
+        assert not [secret for secret in secrets if secret and secret in text]
+        assert "code=" not in text and "Bearer" not in text
+
     async def test_refusing_consent_redirects_with_access_denied(self, world: World) -> None:
         state = new_state()
         url = world.provider.authorization_url(
@@ -315,6 +336,21 @@ class TestGoogle(OAuthContract):
         with pytest.raises(InvalidGrant):
             await connection.provider.refresh(refresh_token)
         await connection.provider.revoke(refresh_token)  # already gone counts as done
+
+    async def test_unticking_the_calendar_scope_leaves_no_calendar_access(self, world: World) -> None:
+        provider = world.provider
+        state, verifier = new_state(), new_code_verifier()
+        url = provider.authorization_url(
+            redirect_uri=REDIRECT_URI, state=state, code_verifier=verifier, scopes=SCOPES
+        )
+
+        callback = await world.consent(url, untick=[CALENDAR_SCOPE])
+        tokens = await provider.exchange_code(
+            code=callback["code"], redirect_uri=REDIRECT_URI, code_verifier=verifier
+        )
+
+        assert CALENDAR_SCOPE not in callback["scope"].split()
+        assert provider.granted_scopes(tokens) == ()
 
 
 class TestMicrosoft(OAuthContract):
