@@ -259,6 +259,28 @@ async def test_the_api_exposes_urls_accounts_and_the_env_mapping(tmp_path: Path)
     assert not is_running(radicale_pid)
 
 
+@pytest.mark.skipif("microsoft" not in PROVIDERS, reason="the Microsoft emulator is not there yet")
+async def test_redirect_uris_are_registered_with_the_sandbox_oauth_clients() -> None:
+    callback = "http://127.0.0.1:18080/oauth/microsoft/callback"
+    config = SandboxConfig(microsoft_port=0, seed=1, providers=("microsoft",), redirect_uris=(callback,))
+    async with Sandbox(config) as sandbox, aiohttp.ClientSession() as session:
+        env = sandbox.env()
+        params = {
+            "client_id": env["CHRONAPILOT_MICROSOFT_CLIENT_ID"],
+            "response_type": "code",
+            "scope": "openid offline_access Calendars.Read",
+            "state": "launcher-test",
+            "code_challenge": "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+            "code_challenge_method": "S256",
+        }
+        authorize = env["CHRONAPILOT_MICROSOFT_LOGIN_URL"] + "/common/oauth2/v2.0/authorize"
+        async with session.get(authorize, params=params | {"redirect_uri": callback}) as registered:
+            assert registered.status == 200
+        elsewhere = "http://127.0.0.1:18081/oauth/microsoft/callback"
+        async with session.get(authorize, params=params | {"redirect_uri": elsewhere}) as unregistered:
+            assert unregistered.status != 200
+
+
 async def test_the_same_seed_gives_the_same_demo_passwords() -> None:
     config = SandboxConfig(radicale_port=0, seed=5, anchor=ANCHOR, providers=("icloud",))
     async with Sandbox(config) as first:

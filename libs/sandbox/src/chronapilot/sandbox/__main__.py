@@ -44,6 +44,13 @@ def parse_args(argv: list[str] | None = None) -> tuple[SandboxConfig, Path | Non
         help="comma-separated subset of %(default)s to start",
     )
     parser.add_argument("--anchor", type=date.fromisoformat, help="Monday the iCloud demo events centre on")
+    parser.add_argument(
+        "--redirect-uri",
+        action="append",
+        default=[],
+        metavar="URI",
+        help="register with the emulators' sandbox OAuth clients (repeatable; default: their own)",
+    )
     args = parser.parse_args(argv)
     providers = tuple(p.strip() for p in args.providers.split(",") if p.strip())
     try:
@@ -58,6 +65,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[SandboxConfig, Path | Non
             access_token_ttl=args.access_token_ttl,
             providers=providers,
             anchor=args.anchor,
+            redirect_uris=tuple(args.redirect_uri),
         )
     except ValueError as error:
         parser.error(str(error))

@@ -47,7 +47,8 @@ class SandboxConfig:
     on stop). `state_file_dir` keeps each emulator's JSON state (`google.json`,
     `microsoft.json`; None: memory only). `seed` makes the demo data and passwords reproducible
     (None: a random seed per start). `anchor` is the Monday the iCloud demo events are built
-    around (None: this week's).
+    around (None: this week's). `redirect_uris` are registered for the emulators' sandbox OAuth
+    clients (empty: each emulator's defaults, which cover ChronaPilot's API on port 8080).
     """
 
     host: str = "127.0.0.1"
@@ -60,6 +61,7 @@ class SandboxConfig:
     access_token_ttl: int = 3600
     providers: tuple[str, ...] = PROVIDERS
     anchor: date | None = None
+    redirect_uris: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         unknown = set(self.providers) - set(PROVIDERS)
@@ -301,7 +303,11 @@ def _build_emulator(
         from chronapilot.sandbox import google
 
         app = google.build_app(
-            base_url=base_url, access_token_ttl=config.access_token_ttl, state_file=state_file, seed=seed
+            base_url=base_url,
+            access_token_ttl=config.access_token_ttl,
+            state_file=state_file,
+            seed=seed,
+            redirect_uris=config.redirect_uris,
         )
         client = OAuthClient(google.SANDBOX_CLIENT_ID, google.SANDBOX_CLIENT_SECRET)
         return app, client, DemoAccount("google", google.DEMO_EMAIL, google.DEMO_PASSWORD)
@@ -310,7 +316,11 @@ def _build_emulator(
         from chronapilot.sandbox.microsoft import seed as microsoft_seed
 
         app = microsoft.build_app(
-            base_url=base_url, access_token_ttl=config.access_token_ttl, state_file=state_file, seed=seed
+            base_url=base_url,
+            access_token_ttl=config.access_token_ttl,
+            state_file=state_file,
+            seed=seed,
+            redirect_uris=list(config.redirect_uris) or None,
         )
         client = OAuthClient(microsoft_seed.SANDBOX_CLIENT_ID, microsoft_seed.SANDBOX_CLIENT_SECRET)
         account = DemoAccount("microsoft", microsoft_seed.DEMO_EMAIL, microsoft_seed.DEMO_PASSWORD)
