@@ -21,6 +21,7 @@ from urllib.parse import unquote
 
 import aiohttp
 from aiohttp import web
+
 from chronapilot.sandbox.google import (
     DEMO_EMAIL,
     DEMO_PASSWORD,

@@ -19,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 
 import aiohttp
 from aiohttp.test_utils import TestServer
+
 from chronapilot.sandbox.microsoft import build_app
 from chronapilot.sandbox.microsoft.grants import Grant
 from chronapilot.sandbox.microsoft.seed import SANDBOX_CLIENT_ID

@@ -9,6 +9,7 @@ from urllib.parse import parse_qs, urljoin, urlsplit
 
 import aiohttp
 from aiohttp import web
+
 from chronapilot.api.app import create_app
 from chronapilot.api.applications import create_application
 from chronapilot.common.clock import SystemClock
@@ -17,6 +18,7 @@ from chronapilot.common.settings import ProviderSettings, ServiceSettings, Setti
 from chronapilot.devstack.processes import free_port
 from chronapilot.sandbox.launcher import Sandbox
 from chronapilot.sandbox.shared.consent import read_consent_form
+
 from helpers import RETURN_PREFIX
 
 

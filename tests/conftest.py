@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+
 from chronapilot.common.bus.admin import ensure_topics
 from chronapilot.common.settings import (
     Environment,

@@ -23,6 +23,7 @@ from urllib.parse import parse_qsl, unquote, urljoin, urlsplit
 
 import aiohttp
 from aiohttp import web
+
 from chronapilot.common.providers import (
     SCOPES,
     CalendarProvider,

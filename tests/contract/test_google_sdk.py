@@ -16,12 +16,13 @@ from typing import Any
 import httpx
 import pytest
 from authlib.integrations.httpx_client import AsyncOAuth2Client
-from chronapilot.sandbox.google import DEMO_EMAIL, SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET
 from google.auth.transport.requests import Request
 from google.oauth2.credentials import Credentials
 from googleapiclient.discovery import build
 from googleapiclient.errors import HttpError
 from sandbox.google_harness import GoogleSandbox, WebhookReceiver, start_google, start_webhook_receiver
+
+from chronapilot.sandbox.google import DEMO_EMAIL, SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET
 
 CALENDAR_SCOPE = "https://www.googleapis.com/auth/calendar"
 HOLIDAYS = "en.german#holiday@group.v.calendar.google.com"

@@ -16,7 +16,6 @@ import httpx
 import pytest
 from authlib.integrations.base_client.errors import OAuthError
 from authlib.integrations.httpx_client import AsyncOAuth2Client
-from chronapilot.sandbox.microsoft.seed import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET
 from kiota_abstractions.authentication import (
     AccessTokenProvider,
     AllowedHostsValidator,
@@ -39,6 +38,8 @@ from sandbox.microsoft_harness import (
     running_emulator,
     running_receiver,
 )
+
+from chronapilot.sandbox.microsoft.seed import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET
 
 
 class StaticTokenProvider(AccessTokenProvider):

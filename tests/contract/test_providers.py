@@ -19,6 +19,16 @@ from urllib.parse import parse_qs, urlsplit
 
 import aiohttp
 import pytest
+from contract.providers_fixtures import (
+    REDIRECT_URI,
+    World,
+    google_world,
+    icloud_world,
+    microsoft_world,
+    silent_server,
+)
+from structlog.testing import capture_logs
+
 from chronapilot.common.providers import (
     READ,
     SCOPES,
@@ -35,15 +45,6 @@ from chronapilot.common.providers import (
 from chronapilot.common.providers.google.client import CALENDAR_SCOPE
 from chronapilot.common.settings import ProviderSettings
 from chronapilot.sandbox.launcher import Sandbox, SandboxConfig
-from contract.providers_fixtures import (
-    REDIRECT_URI,
-    World,
-    google_world,
-    icloud_world,
-    microsoft_world,
-    silent_server,
-)
-from structlog.testing import capture_logs
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -6,8 +6,10 @@ from collections.abc import AsyncIterator
 
 import aiohttp
 import pytest
-from api_harness import Api, Browser, start_api
+
 from chronapilot.sandbox.launcher import Sandbox, SandboxConfig
+
+from api_harness import Api, Browser, start_api
 
 
 @pytest.fixture(scope="session")

@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from api_harness import start_api
+
 from chronapilot.common.ids import new_id
 from chronapilot.common.runtime import RUNTIME
+
+from api_harness import start_api
 
 pytestmark = pytest.mark.e2e
 

@@ -7,10 +7,12 @@ import json
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+
 from chronapilot.api.applications import create_application
 from chronapilot.common.clock import SystemClock
 from chronapilot.common.logging import configure_logging
 from chronapilot.common.runtime import RUNTIME
+
 from helpers import RETURN_PREFIX
 
 pytestmark = pytest.mark.e2e

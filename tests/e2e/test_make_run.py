@@ -10,6 +10,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+
 from chronapilot.devstack.processes import free_port
 
 REPO = Path(__file__).resolve().parents[2]

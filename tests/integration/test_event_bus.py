@@ -8,9 +8,11 @@ from pathlib import Path
 
 import pytest
 from aiokafka import AIOKafkaConsumer
+
 from chronapilot.common.bus import DeadLetter, EventProducer, OutboxRelay, Topic, emit, topic_name
 from chronapilot.common.bus.catalogue import ConnectionActivated, ConnectionStatusChanged
 from chronapilot.common.store.client import Store
+
 from helpers import eventually, spawn_python
 
 PROCS = Path(__file__).parent / "procs"

@@ -10,6 +10,7 @@ import time
 
 import aiohttp
 import pytest
+
 from chronapilot.devstack.processes import Child, free_port
 
 pytestmark = pytest.mark.integration

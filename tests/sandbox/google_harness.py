@@ -20,6 +20,7 @@ from urllib.parse import parse_qs, urlsplit
 import aiohttp
 from aiohttp import web
 from authlib.integrations.httpx_client import AsyncOAuth2Client
+
 from chronapilot.sandbox.google import (
     DEMO_EMAIL,
     DEMO_PASSWORD,

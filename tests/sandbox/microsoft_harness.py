@@ -22,6 +22,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 from authlib.common.security import generate_token
 from authlib.integrations.httpx_client import AsyncOAuth2Client
+
 from chronapilot.sandbox.microsoft import build_app
 from chronapilot.sandbox.microsoft.seed import (
     DEMO_EMAIL,

@@ -8,8 +8,9 @@ from urllib.parse import quote
 
 import aiohttp
 import pytest
-from chronapilot.sandbox.google import DEMO_EMAIL
 from google_harness import GoogleSandbox
+
+from chronapilot.sandbox.google import DEMO_EMAIL
 
 PRIMARY = f"/calendars/{quote(DEMO_EMAIL)}/events"
 UNAUTHENTICATED_MESSAGE = (

@@ -6,9 +6,10 @@ import httpx
 import pytest
 from authlib.integrations.base_client.errors import OAuthError
 from authlib.jose import JsonWebKey, jwt
+from google_harness import GOOGLE_REDIRECT_URI, GoogleSandbox
+
 from chronapilot.sandbox.google import DEMO_EMAIL, SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET
 from chronapilot.sandbox.shared.consent import read_consent_form
-from google_harness import GOOGLE_REDIRECT_URI, GoogleSandbox
 
 CALENDAR = "https://www.googleapis.com/auth/calendar"
 VERIFIER = "a-sufficiently-long-pkce-code-verifier-0123456789abcdef"

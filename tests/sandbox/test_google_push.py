@@ -7,8 +7,9 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import quote
 
-from chronapilot.sandbox.google import DEMO_EMAIL
 from google_harness import GoogleSandbox, ReceivedRequest, WebhookReceiver
+
+from chronapilot.sandbox.google import DEMO_EMAIL
 
 EVENTS = f"/calendars/{quote(DEMO_EMAIL)}/events"
 GOOG_HEADERS = {
@@ -75,6 +76,8 @@ async def test_sync_then_exists_notifications_carry_every_goog_header(
     channel = await watch(google, google_token, webhook_receiver)
     sync = await webhook_receiver.next()
     assert sync.method == "POST" and sync.body == b""
+    assert sync.headers["User-Agent"].startswith("APIs-Google;")
+    assert sync.headers["Content-Length"] == "0" and "Content-Type" not in sync.headers
     assert set(goog_headers(sync)) == GOOG_HEADERS
     assert sync.headers["X-Goog-Resource-State"] == "sync"
     assert sync.headers["X-Goog-Message-Number"] == "1"

@@ -6,9 +6,10 @@ import json
 from pathlib import Path
 from urllib.parse import quote
 
+from google_harness import start_google
+
 from chronapilot.sandbox.google import DEMO_EMAIL, build_app
 from chronapilot.sandbox.google.emulator import EMULATOR
-from google_harness import start_google
 
 
 async def test_state_survives_a_restart_with_a_state_file(tmp_path: Path) -> None:

@@ -20,6 +20,7 @@ import caldav.lib.error as caldav_error
 import icalendar
 import pytest
 from caldav import aio
+
 from chronapilot.sandbox.icloud import (
     DEMO_EMAIL,
     AppleIdCredentials,

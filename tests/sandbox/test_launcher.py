@@ -20,6 +20,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 from caldav import aio
+
 from chronapilot.sandbox.launcher import Sandbox, SandboxConfig, read_dotenv
 
 READY_TIMEOUT_S = 60.0

@@ -9,8 +9,9 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
-from chronapilot.sandbox.microsoft.seed import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET
 from microsoft_harness import Emulator, running_emulator
+
+from chronapilot.sandbox.microsoft.seed import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET
 
 
 def _window(days_back: int, days_ahead: int) -> str:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from microsoft_harness import Emulator, running_emulator
+from microsoft_harness import Emulator, running_emulator, running_receiver
 
 WINDOW = "startDateTime=2020-01-01T00:00:00Z&endDateTime=2035-01-01T00:00:00Z"
 
@@ -306,3 +307,37 @@ async def test_instances_of_a_series_and_attendee_defaults(emulator: Emulator, t
     assert status == 200
     assert [i["type"] for i in body["value"]] == ["occurrence"] * 4
     assert {i["seriesMasterId"] for i in body["value"]} == {master["id"]}
+
+
+async def test_mailbox_limits_throttle_with_retry_after_when_enabled(emulator: Emulator, token: str) -> None:
+    await emulator.admin("PATCH", "settings", {"mailbox_requests_per_10_minutes": 2})
+    statuses = [(await emulator.graph("GET", "/me", token))[0] for _ in range(3)]
+    assert statuses == [200, 200, 429]
+    status, body, headers = await emulator.graph("GET", "/me", token)
+    assert status == 429 and body["error"]["code"] == "ApplicationThrottled"
+    assert int(headers["Retry-After"]) > 0
+    await emulator.admin("POST", "clock/advance", {"seconds": 601})
+    assert (await emulator.graph("GET", "/me", token))[0] == 200
+    await emulator.admin("PATCH", "settings", {"mailbox_requests_per_10_minutes": None})
+
+
+async def test_mailbox_concurrency_limit(emulator: Emulator, token: str) -> None:
+    await emulator.admin(
+        "PATCH", "settings", {"mailbox_concurrency_limit": 1, "validation_timeout_seconds": 0.5}
+    )
+    async with running_receiver("silent") as slow_receiver:
+        subscription = {
+            "changeType": "created",
+            "notificationUrl": slow_receiver.url,
+            "resource": "me/events",
+            "expirationDateTime": "2099-01-01T00:00:00Z",
+        }
+        # A subscription whose handshake hangs keeps one request in flight for 0.5 s.
+        slow = asyncio.create_task(emulator.graph("POST", "/subscriptions", token, subscription))
+        while not slow_receiver.handshakes:
+            await asyncio.sleep(0.01)
+        status, _, headers = await emulator.graph("GET", "/me", token)
+        assert status == 429
+        assert headers["Retry-After"] == "1"
+        assert (await slow)[0] == 400
+    assert (await emulator.graph("GET", "/me", token))[0] == 200

@@ -1,4 +1,5 @@
 import pytest
+
 from chronapilot.common.backoff import Backoff, retry_until
 
 

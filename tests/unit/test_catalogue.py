@@ -1,4 +1,5 @@
 import pytest
+
 from chronapilot.common.bus import catalogue
 from chronapilot.common.bus.catalogue import (
     CATALOGUE,

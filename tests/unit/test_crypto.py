@@ -1,6 +1,7 @@
 import base64
 
 import pytest
+
 from chronapilot.common.crypto import TokenCipher, load_or_create_dev_keys
 from chronapilot.common.errors import ConfigurationError, CryptoError
 from chronapilot.common.settings import CryptoSettings, Environment, Settings

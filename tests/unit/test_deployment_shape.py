@@ -5,6 +5,7 @@ import re
 from pathlib import Path
 
 import yaml
+
 from chronapilot.common.settings import Settings, setting_env_names
 from chronapilot.devstack.stack import DevstackSettings
 

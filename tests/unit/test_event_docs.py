@@ -5,6 +5,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import jsonschema
+
 from chronapilot.common.bus import catalogue, docs
 from chronapilot.common.bus.catalogue import wrap
 

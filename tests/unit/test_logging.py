@@ -2,6 +2,7 @@ import json
 import logging
 
 import structlog
+
 from chronapilot.common.logging import REDACTED, bind_context, configure_logging, get_logger
 
 SECRETS = ["ya29.a0AfH6SMB", "1//0gLrefresh", "4/0AX4XfWcode", "hunter2-app-pw", "cpk_test_Zk9x2mQ"]

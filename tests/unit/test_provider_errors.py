@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+
 from chronapilot.common.errors import ProviderError
 from chronapilot.common.providers import (
     CursorExpired,

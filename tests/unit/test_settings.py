@@ -1,7 +1,8 @@
 import pytest
+from pydantic import ValidationError
+
 from chronapilot.common.service import describe_validation_error
 from chronapilot.common.settings import KafkaSettings, MongoSettings, Settings, setting_env_names
-from pydantic import ValidationError
 
 
 def test_standard_names_and_prefixed_names_are_read(monkeypatch):

@@ -19,10 +19,11 @@ import os
 import secrets
 from pathlib import Path
 
-from chronapilot.common.errors import ConfigurationError, CryptoError
-from chronapilot.common.settings import Environment, Settings, parse_key_ring
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from chronapilot.common.errors import ConfigurationError, CryptoError
+from chronapilot.common.settings import Environment, Settings, parse_key_ring
 
 _VERSION = "v1"
 DEV_KEY_FILE = "encryption-keys"

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
+from pymongo.asynchronous.client_session import AsyncClientSession
+
 from chronapilot.common.bus.admin import ensure_topics
 from chronapilot.common.bus.catalogue import Event
 from chronapilot.common.bus.consumer import ConsumerRunner, Handler
@@ -33,7 +35,6 @@ from chronapilot.common.logging import bind_context, get_logger
 from chronapilot.common.settings import Settings
 from chronapilot.common.store.client import Store
 from chronapilot.common.store.indexes import ensure_indexes
-from pymongo.asynchronous.client_session import AsyncClientSession
 
 log = get_logger(__name__)
 

@@ -12,10 +12,11 @@ from collections.abc import Callable
 from typing import NoReturn
 
 from aiohttp import web
+from pydantic import ValidationError
+
 from chronapilot.common.errors import ConfigurationError, StartupError
 from chronapilot.common.logging import configure_logging, get_logger
 from chronapilot.common.settings import Settings
-from pydantic import ValidationError
 
 
 def describe_validation_error(exc: ValidationError) -> str:

@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from chronapilot.common.service import describe_validation_error
 from pydantic import ValidationError
+
+from chronapilot.common.service import describe_validation_error
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -19,11 +19,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
 from chronapilot.common.settings import Settings
 from chronapilot.devstack.embedded import Embedded, start_embedded
 from chronapilot.devstack.processes import Child, die_with_parent
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
 SERVICES: dict[str, str] = {
     "api": "chronapilot.api",

@@ -28,6 +28,7 @@ from types import TracebackType
 from typing import Self
 
 from aiohttp import web
+
 from chronapilot.sandbox.icloud import (
     ICloudAccount,
     RadicaleConfig,

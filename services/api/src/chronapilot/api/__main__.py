@@ -11,12 +11,13 @@ import asyncio
 import json
 import sys
 
+from pydantic import ValidationError
+
 from chronapilot.api.app import create_app
 from chronapilot.common.clock import SystemClock
 from chronapilot.common.errors import ChronaPilotError
 from chronapilot.common.service import describe_validation_error, run_service
 from chronapilot.common.settings import Environment, Settings
-from pydantic import ValidationError
 
 
 async def _create_app_command(args: argparse.Namespace) -> int:

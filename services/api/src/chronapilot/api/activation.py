@@ -13,6 +13,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from pymongo import ReturnDocument
+from pymongo.asynchronous.client_session import AsyncClientSession
+
 from chronapilot.common.bus.catalogue import (
     ConnectionActivated,
     SyncMode,
@@ -26,8 +29,6 @@ from chronapilot.common.models import SyncMode as ConnectionSyncMode
 from chronapilot.common.providers.base import Account, CalendarInfo, TokenSet
 from chronapilot.common.runtime import Runtime
 from chronapilot.common.store import Document
-from pymongo import ReturnDocument
-from pymongo.asynchronous.client_session import AsyncClientSession
 
 
 @dataclass(frozen=True)

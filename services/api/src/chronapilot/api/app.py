@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 
 import aiohttp
 from aiohttp import web
+
 from chronapilot.api import auth
 from chronapilot.api.consent import PROVIDERS
 from chronapilot.api.errors import error_envelope

@@ -11,12 +11,13 @@ import hashlib
 import secrets
 from urllib.parse import urlsplit
 
+from pymongo.asynchronous.database import AsyncDatabase
+
 from chronapilot.common.clock import Clock
 from chronapilot.common.errors import InvalidRequest
 from chronapilot.common.ids import new_id
 from chronapilot.common.models import ApiKey, Application
 from chronapilot.common.store import Document
-from pymongo.asynchronous.database import AsyncDatabase
 
 COLLECTION = "applications"
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 
 from aiohttp import web
+
 from chronapilot.api.applications import application_for_key, hash_key
 from chronapilot.api.errors import ApiError, Handler
 from chronapilot.common.logging import bind_context

@@ -6,6 +6,9 @@ from datetime import timedelta
 from typing import Any
 
 from aiohttp import web
+from pymongo import ReturnDocument
+from pymongo.asynchronous.client_session import AsyncClientSession
+
 from chronapilot.api.auth import current_application
 from chronapilot.api.errors import ApiError, not_found
 from chronapilot.api.pagination import page
@@ -29,8 +32,6 @@ from chronapilot.common.bus.catalogue import (
 from chronapilot.common.models import Connection, ConnectionStatus
 from chronapilot.common.runtime import RUNTIME, Runtime
 from chronapilot.common.store import Document
-from pymongo import ReturnDocument
-from pymongo.asynchronous.client_session import AsyncClientSession
 
 COLLECTION = "connections"
 REFRESH_INTERVAL = timedelta(seconds=60)

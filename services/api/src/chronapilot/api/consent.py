@@ -16,6 +16,8 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from aiohttp import web
 from authlib.common.security import generate_token
+from pymongo import ReturnDocument
+
 from chronapilot.api.activation import Grant, activate
 from chronapilot.api.auth import current_application
 from chronapilot.api.errors import ApiError
@@ -31,7 +33,6 @@ from chronapilot.common.providers.base import TokenSet
 from chronapilot.common.providers.errors import InvalidCredentials
 from chronapilot.common.runtime import RUNTIME, Runtime
 from chronapilot.common.store import Document
-from pymongo import ReturnDocument
 
 COLLECTION = "oauth_states"
 SESSION_TTL = timedelta(minutes=10)
@@ -192,6 +193,13 @@ async def oauth_callback(request: web.Request) -> web.Response:
         tokens = await provider.exchange_code(
             code=code, redirect_uri=callback_url(runtime, provider_name), code_verifier=verifier
         )
+        missing = set(session["scopes"]) - set(provider.granted_scopes(tokens))
+        if missing:
+            return _back(
+                session,
+                error="access_denied",
+                error_description=f"Calendar access was not granted ({', '.join(sorted(missing))}).",
+            )
         token_source = _static_token(tokens)
         account = await provider.account(token_source)
         calendars = await provider.list_calendars(token_source)

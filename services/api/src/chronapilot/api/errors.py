@@ -8,6 +8,8 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
+from pydantic import ValidationError
+
 from chronapilot.common.errors import (
     ChronaPilotError,
     Conflict,
@@ -18,7 +20,6 @@ from chronapilot.common.errors import (
     StoreError,
 )
 from chronapilot.common.logging import get_logger
-from pydantic import ValidationError
 
 log = get_logger(__name__)
 

@@ -12,10 +12,11 @@ import hashlib
 from datetime import timedelta
 
 from aiohttp import web
+from pymongo.errors import DuplicateKeyError
+
 from chronapilot.api.auth import APPLICATION
 from chronapilot.api.errors import ApiError, Handler
 from chronapilot.common.runtime import RUNTIME
-from pymongo.errors import DuplicateKeyError
 
 COLLECTION = "idempotency_keys"
 TTL = timedelta(hours=24)

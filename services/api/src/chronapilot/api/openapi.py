@@ -7,10 +7,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
-from chronapilot.api.schemas import ErrorObject
-from chronapilot.api.views import render_page
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
+
+from chronapilot.api.schemas import ErrorObject
+from chronapilot.api.views import render_page
 
 ERROR_TEXT = {
     400: "Invalid request: see `error.code` and `error.param`.",

@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from pymongo.asynchronous.collection import AsyncCollection
+
 from chronapilot.api.errors import ApiError
 from chronapilot.api.schemas import ListQuery
 from chronapilot.common.store import Document
-from pymongo.asynchronous.collection import AsyncCollection
 
 T = TypeVar("T")
 

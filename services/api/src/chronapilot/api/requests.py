@@ -6,9 +6,10 @@ import json
 from typing import Any, TypeVar
 
 from aiohttp import web
+from pydantic import BaseModel, ValidationError
+
 from chronapilot.api.errors import ApiError, from_validation
 from chronapilot.common.ids import is_valid_id
-from pydantic import BaseModel, ValidationError
 
 M = TypeVar("M", bound=BaseModel)
 LIST_PARAMS = {"expand[]", "expand"}

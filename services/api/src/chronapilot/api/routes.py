@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from aiohttp import web
+
 from chronapilot.api import connections, consent, users
 from chronapilot.api.openapi import Operation, docs_page, openapi_json
 from chronapilot.api.schemas import (

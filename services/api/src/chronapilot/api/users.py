@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from aiohttp import web
+
 from chronapilot.api.auth import current_application
 from chronapilot.api.errors import not_found
 from chronapilot.api.pagination import page

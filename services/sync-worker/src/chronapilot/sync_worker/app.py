@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from aiohttp import web
+
 from chronapilot.common.bus import Topic
 from chronapilot.common.runtime import add_consumer, install_runtime
 from chronapilot.common.settings import Settings

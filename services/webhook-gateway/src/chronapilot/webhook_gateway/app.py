@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from aiohttp import web
+
 from chronapilot.common.runtime import install_runtime
 from chronapilot.common.settings import Settings
 

@@ -6,6 +6,7 @@ import contextlib
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+
 from chronapilot.common.bus.producer import start_with_budget
 from chronapilot.common.bus.topics import Topic, topic_name
 from chronapilot.common.errors import StartupError

@@ -14,10 +14,11 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any, ClassVar, TypeVar
 
+from pydantic import BaseModel, ConfigDict, Field
+
 from chronapilot.common.bus.envelope import Envelope
 from chronapilot.common.bus.topics import Topic
 from chronapilot.common.errors import ChronaPilotError
-from pydantic import BaseModel, ConfigDict, Field
 
 
 class UnknownEvent(ChronaPilotError):

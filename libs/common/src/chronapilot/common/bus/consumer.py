@@ -23,6 +23,9 @@ from datetime import UTC, datetime
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaError
+from pydantic import BaseModel, Field, ValidationError
+from pymongo.errors import ConnectionFailure
+
 from chronapilot.common.backoff import Backoff
 from chronapilot.common.bus.envelope import Envelope
 from chronapilot.common.bus.producer import EventProducer, start_with_budget
@@ -31,8 +34,6 @@ from chronapilot.common.errors import BusError, StoreError
 from chronapilot.common.logging import bind_context, get_logger
 from chronapilot.common.metrics import DEAD_LETTERED, HANDLER_SECONDS, MESSAGES_HANDLED
 from chronapilot.common.settings import KafkaSettings
-from pydantic import BaseModel, Field, ValidationError
-from pymongo.errors import ConnectionFailure
 
 Handler = Callable[[Envelope], Awaitable[None]]
 log = get_logger(__name__)

@@ -9,8 +9,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from chronapilot.common.ids import new_id
 from pydantic import BaseModel, ConfigDict, Field
+
+from chronapilot.common.ids import new_id
 
 
 class Envelope(BaseModel):

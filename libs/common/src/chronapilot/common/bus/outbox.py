@@ -18,6 +18,9 @@ import contextlib
 from datetime import UTC, datetime
 from typing import Any
 
+from pymongo.asynchronous.client_session import AsyncClientSession
+from pymongo.asynchronous.database import AsyncDatabase
+
 from chronapilot.common.bus.catalogue import Event, wrap
 from chronapilot.common.bus.envelope import Envelope
 from chronapilot.common.bus.producer import EventProducer
@@ -29,8 +32,6 @@ from chronapilot.common.logging import get_logger
 from chronapilot.common.metrics import OUTBOX_LAG_SECONDS, OUTBOX_LEADER, OUTBOX_PUBLISHED
 from chronapilot.common.store.client import Document, translate_errors
 from chronapilot.common.store.leases import Lease
-from pymongo.asynchronous.client_session import AsyncClientSession
-from pymongo.asynchronous.database import AsyncDatabase
 
 COLLECTION = "outbox"
 log = get_logger(__name__)

@@ -9,6 +9,7 @@ from typing import Protocol
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
+
 from chronapilot.common.backoff import Backoff, retry_until
 from chronapilot.common.bus.envelope import Envelope
 from chronapilot.common.errors import BusError, StartupError

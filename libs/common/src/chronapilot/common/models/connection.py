@@ -5,8 +5,9 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from chronapilot.common.models.base import Document
 from pydantic import BaseModel, Field
+
+from chronapilot.common.models.base import Document
 
 
 class Provider(enum.StrEnum):

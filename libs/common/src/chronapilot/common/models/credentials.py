@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from chronapilot.common.models.base import Document
 from pydantic import Field
+
+from chronapilot.common.models.base import Document
 
 
 class Credentials(Document):

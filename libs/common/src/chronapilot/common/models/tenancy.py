@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from chronapilot.common.models.base import Document
 from pydantic import BaseModel, Field
+
+from chronapilot.common.models.base import Document
 
 
 class ApiKey(BaseModel):

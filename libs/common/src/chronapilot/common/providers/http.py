@@ -21,6 +21,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
+
 from chronapilot.common.errors import ProviderError
 from chronapilot.common.logging import get_logger
 from chronapilot.common.providers.base import TokenSource

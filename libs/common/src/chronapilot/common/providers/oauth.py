@@ -24,6 +24,7 @@ from authlib.oauth2.rfc6749.parameters import prepare_grant_uri, prepare_token_r
 from authlib.oauth2.rfc6749.util import scope_to_list
 from authlib.oauth2.rfc6749.wrappers import OAuth2Token
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
+
 from chronapilot.common.errors import ProviderError
 from chronapilot.common.providers.base import TokenSet
 from chronapilot.common.providers.http import ProviderHttp

@@ -8,6 +8,7 @@ provider from it) and reads ``provider.capabilities``.
 from __future__ import annotations
 
 import aiohttp
+
 from chronapilot.common.providers.base import CalendarProvider
 from chronapilot.common.providers.google.client import GoogleProvider
 from chronapilot.common.providers.icloud.caldav import ICloudProvider

@@ -11,10 +11,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from typing import Any, TypeVar
 
-from chronapilot.common.backoff import Backoff, retry_until
-from chronapilot.common.errors import Conflict, StartupError, StoreError
-from chronapilot.common.logging import get_logger
-from chronapilot.common.settings import MongoSettings
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
@@ -26,6 +22,11 @@ from pymongo.errors import (
     ServerSelectionTimeoutError,
 )
 from pymongo.uri_parser import parse_uri
+
+from chronapilot.common.backoff import Backoff, retry_until
+from chronapilot.common.errors import Conflict, StartupError, StoreError
+from chronapilot.common.logging import get_logger
+from chronapilot.common.settings import MongoSettings
 
 T = TypeVar("T")
 Document = dict[str, Any]

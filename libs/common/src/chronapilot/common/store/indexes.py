@@ -7,9 +7,10 @@ with ``explain``. Creating an index that exists is a no-op, so every process may
 
 from __future__ import annotations
 
-from chronapilot.common.store.client import Document, translate_errors
 from pymongo import ASCENDING, DESCENDING, IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
+
+from chronapilot.common.store.client import Document, translate_errors
 
 INDEXES: dict[str, list[IndexModel]] = {
     "applications": [

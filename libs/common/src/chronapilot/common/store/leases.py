@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from chronapilot.common.clock import Clock
-from chronapilot.common.store.client import Document, translate_errors
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
+
+from chronapilot.common.clock import Clock
+from chronapilot.common.store.client import Document, translate_errors
 
 COLLECTION = "leases"
 

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from chronapilot.common.errors import NotFound, VersionConflict
-from chronapilot.common.store.client import Document, translate_errors
 from pymongo import ReturnDocument
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.collection import AsyncCollection
+
+from chronapilot.common.errors import NotFound, VersionConflict
+from chronapilot.common.store.client import Document, translate_errors
 
 
 async def update_versioned(

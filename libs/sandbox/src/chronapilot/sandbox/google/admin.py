@@ -25,6 +25,7 @@ from dataclasses import asdict
 from typing import Any
 
 from aiohttp import web
+
 from chronapilot.sandbox.google.emulator import EMULATOR, GoogleEmulator
 from chronapilot.sandbox.google.errors import ApiError, json_response
 from chronapilot.sandbox.google.event_log import EventLog

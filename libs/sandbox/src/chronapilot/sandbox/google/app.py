@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from aiohttp import web
+
 from chronapilot.sandbox.google import admin, calendar_api, discovery, oauth
 from chronapilot.sandbox.google.demo_data import seed_demo_account
 from chronapilot.sandbox.google.emulator import EMULATOR, GoogleEmulator

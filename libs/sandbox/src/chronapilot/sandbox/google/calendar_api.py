@@ -16,6 +16,7 @@ from typing import Any
 
 from aiohttp import web
 from aiohttp.web_response import ContentCoding
+
 from chronapilot.sandbox.google.emulator import EMULATOR
 from chronapilot.sandbox.google.errors import (
     JSON_CONTENT_TYPE,

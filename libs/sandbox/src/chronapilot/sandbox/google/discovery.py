@@ -7,6 +7,7 @@ it (authlib's, for one) talks to the emulator only.
 from __future__ import annotations
 
 from aiohttp import web
+
 from chronapilot.sandbox.google.emulator import EMULATOR
 from chronapilot.sandbox.google.errors import json_response
 

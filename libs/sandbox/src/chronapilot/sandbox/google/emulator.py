@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from aiohttp import web
+
 from chronapilot.sandbox.google.event_writes import EventWriter
 from chronapilot.sandbox.google.grants import Authority
 from chronapilot.sandbox.google.id_tokens import IdTokenSigner

@@ -19,6 +19,7 @@ from html import escape
 from urllib.parse import parse_qsl, unquote_plus, urlencode, urlsplit, urlunsplit
 
 from aiohttp import web
+
 from chronapilot.sandbox.google.emulator import EMULATOR, GoogleEmulator
 from chronapilot.sandbox.google.errors import OAuthError, json_response
 from chronapilot.sandbox.google.grants import CALENDAR, SCOPE_ALIASES, normalize_scopes

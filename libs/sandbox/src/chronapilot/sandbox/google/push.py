@@ -4,7 +4,8 @@
 create a :class:`Channel` and send the ``sync`` message (number 1); every later change to the
 watched collection sends ``exists`` with the next message number, and removing a watched
 calendar sends ``not_exists`` and ends its channels. A notification is
-``POST <address>`` with an empty body and the ``X-Goog-*`` headers of Google's push guide.
+``POST <address>`` with an empty body (no ``Content-Type``), Google's ``User-Agent`` and the
+``X-Goog-*`` headers of Google's push guide.
 Nothing is sent after the channel's expiration or after ``channels.stop``. Delivery goes through
 the shared :class:`NotificationDispatcher` (background tasks, faults applied).
 """
@@ -23,6 +24,7 @@ from chronapilot.sandbox.google.store import Calendar, Change
 from chronapilot.sandbox.shared.clock import SandboxClock
 from chronapilot.sandbox.shared.delivery import Delivery, NotificationDispatcher
 
+PUSH_USER_AGENT = "APIs-Google; (+https://developers.google.com/webmasters/APIs-Google.html)"
 DEFAULT_TTL_SECONDS = 604800
 MAX_TTL_SECONDS = 30 * 86400
 _CHANNEL_ID = re.compile(r"^[A-Za-z0-9\-_+/=]{1,64}$")
@@ -137,6 +139,8 @@ class Channels:
     def _notify(self, channel: Channel, state: str) -> None:
         channel.message_number += 1
         headers = {
+            "User-Agent": PUSH_USER_AGENT,
+            "Accept": "*/*",
             "X-Goog-Channel-ID": channel.id,
             "X-Goog-Channel-Expiration": formatdate(channel.expiration_ms / 1000, usegmt=True),
             "X-Goog-Resource-ID": channel.resource_id,

@@ -15,9 +15,10 @@ from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
 from typing import Any
 
+from dateutil.rrule import rruleset, rrulestr
+
 from chronapilot.sandbox.google.errors import ApiError, required_field
 from chronapilot.sandbox.google.event_times import EventTime, read_event_time, zone
-from dateutil.rrule import rruleset, rrulestr
 
 MAX_INSTANCES = 1000
 _DATE_ONLY_UNTIL = re.compile(r"UNTIL=(\d{8})(?=;|$)")

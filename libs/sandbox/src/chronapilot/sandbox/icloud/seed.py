@@ -16,6 +16,7 @@ from urllib.parse import quote
 from xml.sax.saxutils import escape
 
 import aiohttp
+
 from chronapilot.sandbox.icloud.demo_data import DemoCalendar, DemoDataset, build_demo_dataset
 from chronapilot.sandbox.icloud.server import RadicaleServer
 from chronapilot.sandbox.icloud.users import AppleIdCredentials, new_app_specific_password

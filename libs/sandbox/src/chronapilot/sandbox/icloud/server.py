@@ -24,6 +24,7 @@ from types import TracebackType
 from typing import Self
 
 import aiohttp
+
 from chronapilot.sandbox.icloud.users import UsersFile
 
 _START_TIMEOUT_S = 20.0

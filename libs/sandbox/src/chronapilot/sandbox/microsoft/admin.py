@@ -10,7 +10,8 @@
 - `POST /_admin/tokens/expire` `{"kind": "access"|"refresh"|"code"|"all", "user": email?}`.
 - `POST /_admin/grants/revoke` `{"user": email, "client_id"?, "remove_subscriptions": false}`.
 - `GET|PATCH /_admin/settings` `{"max_subscription_minutes" | "max_subscription_seconds",
-  "validation_timeout_seconds", "access_token_ttl"}`.
+  "validation_timeout_seconds", "access_token_ttl", "mailbox_concurrency_limit",
+  "mailbox_requests_per_10_minutes"}` (the two limits: null = off, the default).
 - `GET /_admin/subscriptions`, `POST /_admin/subscriptions/{id}/lifecycle` `{"lifecycleEvent"}`.
 - `POST /_admin/delta/expire` `{"calendar_id"?}`: every delta/skip token issued so far answers 410.
 - `POST /_admin/notifications/drain`: wait until every queued notification was sent.
@@ -24,6 +25,7 @@ from dataclasses import asdict
 from typing import Any
 
 from aiohttp import web
+
 from chronapilot.sandbox.shared.admin_routes import admin_error, read_json_object, shared_admin_routes
 
 from .grants import OAuthApp
@@ -265,6 +267,8 @@ def _settings_json(state: MicrosoftState) -> dict[str, Any]:
         "max_subscription_seconds": state.settings.max_subscription_seconds,
         "validation_timeout_seconds": state.settings.validation_timeout_seconds,
         "access_token_ttl": state.identity.access_token_ttl,
+        "mailbox_concurrency_limit": state.settings.mailbox_concurrency_limit,
+        "mailbox_requests_per_10_minutes": state.settings.mailbox_requests_per_10_minutes,
     }
 
 
@@ -290,6 +294,9 @@ async def change_settings(request: web.Request) -> web.Response:
         state.settings.validation_timeout_seconds = _positive(data, "validation_timeout_seconds")
     if "access_token_ttl" in data:
         state.identity.access_token_ttl = int(_positive(data, "access_token_ttl"))
+    for limit in ("mailbox_concurrency_limit", "mailbox_requests_per_10_minutes"):
+        if limit in data:
+            setattr(state.settings, limit, None if data[limit] is None else int(_positive(data, limit)))
     state.changed()
     return web.json_response(_settings_json(state))
 

@@ -6,13 +6,14 @@ import pathlib
 from collections.abc import AsyncIterator, Sequence
 
 from aiohttp import web
+
 from chronapilot.sandbox.shared.clock import SandboxClock
 from chronapilot.sandbox.shared.counters import RequestCounters, counting_middleware
 from chronapilot.sandbox.shared.delivery import NotificationDispatcher
 from chronapilot.sandbox.shared.faults import FaultRegistry, fault_middleware
 from chronapilot.sandbox.shared.state_file import StateFileSaver, load_state
 
-from . import admin, discovery, graph, identity, subscriptions
+from . import admin, discovery, graph, identity, subscriptions, throttling
 from .delta import DeltaEngine
 from .errors import render_fault
 from .grants import Identity
@@ -72,10 +73,12 @@ def build_app(
             fault_middleware(faults, render_fault),
             graph.graph_failures,
             graph.bearer_auth,
+            throttling.mailbox_limits,
         ]
     )
     app[state_key] = state
     app[graph.delta_key] = DeltaEngine(state)
+    app[throttling.limits_key] = throttling.MailboxLimits()
     app.add_routes(admin.routes(state))
     app.add_routes(discovery.routes())
     app.add_routes(identity.routes())

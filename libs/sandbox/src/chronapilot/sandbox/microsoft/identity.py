@@ -17,6 +17,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from aiohttp import web
+
 from chronapilot.sandbox.shared.consent import ConsentPage, ScopeChoice, render_consent_page
 
 from .errors import AadstsError

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
+
 from chronapilot.sandbox.shared.clock import SandboxClock
 from chronapilot.sandbox.shared.counters import RequestCounters
 from chronapilot.sandbox.shared.delivery import NotificationDispatcher
@@ -44,6 +45,8 @@ class Settings:
 
     max_subscription_seconds: float = 10080 * 60.0
     validation_timeout_seconds: float = 10.0
+    mailbox_concurrency_limit: int | None = None  # Outlook: 4
+    mailbox_requests_per_10_minutes: int | None = None  # Outlook: 10,000
 
 
 @dataclass

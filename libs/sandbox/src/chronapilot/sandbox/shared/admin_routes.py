@@ -22,6 +22,7 @@ from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
+
 from chronapilot.sandbox.shared.clock import SandboxClock
 from chronapilot.sandbox.shared.counters import RequestCounters
 from chronapilot.sandbox.shared.faults import FaultRegistry, InvalidFault, NotificationFault, RouteFault

@@ -17,6 +17,7 @@ from typing import Any
 
 from aiohttp import web
 from aiohttp.typedefs import Middleware
+
 from chronapilot.sandbox.shared.faults import Handler, route_template
 
 

@@ -9,6 +9,7 @@ subscription id) leave in dispatch order, each after the previous one finished, 
 until the next one on its stream has been sent (or ``reorder_hold_seconds`` passed).
 Answers in ``retry_statuses`` (and connection errors) are retried with exponential backoff up to
 ``attempts`` POSTs. ``await drain()`` waits until everything dispatched so far has been sent.
+A delivery's headers are sent as given; no ``Content-Type`` is added unless they carry one.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import aiohttp
+
 from chronapilot.sandbox.shared.counters import RequestCounters
 from chronapilot.sandbox.shared.faults import FaultRegistry
 
@@ -104,6 +106,11 @@ class NotificationDispatcher:
         if self._session is not None:
             await self._session.close()
 
+    @staticmethod
+    def _skipped_headers(delivery: Delivery) -> tuple[str, ...]:
+        has_type = any(name.lower() == "content-type" for name in delivery.headers)
+        return () if has_type else ("Content-Type",)
+
     def _hold(self, delivery: Delivery) -> None:
         loop = asyncio.get_running_loop()
         timer = loop.call_later(self._reorder_hold_seconds, self._release_held, delivery.stream)
@@ -140,7 +147,10 @@ class NotificationDispatcher:
             self._counters.record_notification_sent()
             try:
                 async with self.session.post(
-                    delivery.url, data=delivery.body, headers=dict(delivery.headers)
+                    delivery.url,
+                    data=delivery.body,
+                    headers=dict(delivery.headers),
+                    skip_auto_headers=self._skipped_headers(delivery),
                 ) as response:
                     await response.read()
                     if response.status not in self._retry_statuses:

@@ -24,6 +24,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import aiohttp
+
 from chronapilot.common.errors import ConfigurationError, ProviderError
 from chronapilot.common.providers.base import (
     READ,

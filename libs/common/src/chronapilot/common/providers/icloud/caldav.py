@@ -36,6 +36,7 @@ from typing import Any, TypeVar
 from caldav.async_davclient import AsyncDAVClient
 from caldav.lib import error as dav_error
 from caldav.lib.url import URL
+
 from chronapilot.common.errors import ProviderError
 from chronapilot.common.providers.base import (
     SCOPES,

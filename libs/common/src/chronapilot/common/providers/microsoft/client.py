@@ -30,6 +30,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
+
 from chronapilot.common.errors import ConfigurationError, ProviderError
 from chronapilot.common.providers.base import (
     READ,
