@@ -1,0 +1,123 @@
+"""Event sync: the value types every provider returns and the :class:`SyncingProvider` protocol.
+
+Sync
+----
+``provider.sync_events(token, calendar_id, cursor)`` is an async iterator of :class:`EventPage`.
+
+- **Full sync** (``cursor=None``): every event of the calendar, page by page. Google: masters,
+  single events, exceptions and cancelled instances (``singleEvents=false``,
+  ``showDeleted=true``). Microsoft: the calendar-view delta over a window (by default one
+  year back to two years ahead, fixed when the full sync starts): single events, and the
+  occurrences and exceptions of series (``recurring_event_id`` = the series master's id), never
+  the master itself; an occurrence cancelled from a series comes as a deletion. CalDAV: every
+  resource, each VEVENT of it (master and ``RECURRENCE-ID`` overrides) as its own
+  :class:`EventData`.
+- **Incremental sync** (a cursor from a previous run): only what changed since; deleted events
+  come as ``deletions`` (provider event ids). Applying a page twice is harmless.
+- **Cursor**: opaque, stored per calendar, set on the *last* page only (``next_cursor`` is None
+  on the others, so a sync interrupted midway restarts from the old cursor). Google: the
+  ``nextSyncToken``; Microsoft: the whole ``@odata.deltaLink`` URL; CalDAV: ``"dav:"`` + the
+  sync-token, or, for a server without sync-collection, ``"ctag:"`` + a digest of the ctag and
+  every ``href → etag`` (the fallback's state lives in the cursor).
+- **Dead cursor**: :class:`~chronapilot.common.providers.errors.CursorExpired` is raised before
+  anything is yielded (Google 410 ``fullSyncRequired``, Graph 410 ``syncStateNotFound``, DAV
+  403/409 ``valid-sync-token``). The caller drops the cursor and runs a full sync, then marks
+  everything the full sync did not return as deleted.
+
+Ids
+---
+``provider_event_id`` is what the provider calls the event: Google's event id (instances:
+``<master>_<start>``), Graph's event id, CalDAV's resource href for a master (or a lone event) and
+``href + "#" + RECURRENCE-ID`` (UTC ``YYYYMMDDTHHMMSSZ``, or ``YYYYMMDD`` when all-day) for an
+override. ``recurring_event_id`` is the master's ``provider_event_id`` on exceptions and
+cancelled instances. A CalDAV deletion of a resource is its href: the caller deletes the
+master *and* every id starting with ``href + "#"``.
+
+Times are aware UTC instants (``EventTime.date_time``) or dates (all-day, end exclusive);
+``EventTime.timezone`` is the IANA zone the event was written in (Windows zone names mapped),
+when the provider names one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any, Protocol, runtime_checkable
+
+from chronapilot.common.providers.base import TokenSource
+
+__all__ = ["Attendee", "EventData", "EventPage", "EventTime", "SyncingProvider"]
+
+#: ``EventData.status`` values.
+EVENT_STATUSES = ("confirmed", "tentative", "cancelled")
+#: ``Attendee.response_status`` values.
+RESPONSE_STATUSES = ("needsAction", "accepted", "declined", "tentative")
+
+
+@dataclass(frozen=True)
+class EventTime:
+    """A start or end: an aware UTC instant for timed events, a date for all-day ones."""
+
+    date_time: datetime | None
+    date: date | None
+    timezone: str | None
+
+
+@dataclass(frozen=True)
+class Attendee:
+    """An attendee or the organizer; ``response_status`` is one of :data:`RESPONSE_STATUSES`."""
+
+    email: str
+    name: str | None
+    response_status: str
+    optional: bool
+    organizer: bool
+
+
+@dataclass(frozen=True)
+class EventData:
+    """One event as a provider holds it, normalised. See the module docstring for ids."""
+
+    provider_event_id: str
+    ical_uid: str | None
+    title: str | None
+    description: str | None
+    location: str | None
+    start: EventTime | None
+    end: EventTime | None
+    all_day: bool
+    status: str
+    recurrence: tuple[str, ...]
+    recurring_event_id: str | None
+    original_start: EventTime | None
+    organizer: Attendee | None
+    attendees: tuple[Attendee, ...]
+    etag: str | None
+    updated_at: datetime | None
+    raw: Mapping[str, Any] = field(compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class EventPage:
+    """A page of changes; ``next_cursor`` is set on the last page only."""
+
+    upserts: tuple[EventData, ...]
+    deletions: tuple[str, ...]
+    next_cursor: str | None
+
+
+@runtime_checkable
+class SyncingProvider(Protocol):
+    """A provider that can mirror a calendar's events (all three do)."""
+
+    def sync_events(
+        self, token: TokenSource, calendar_id: str, cursor: str | None
+    ) -> AsyncIterator[EventPage]:
+        """Pages of upserts and deletions; the last page carries the next cursor.
+
+        ``cursor`` None = full sync. A dead cursor raises ``CursorExpired`` before any page;
+        429/503 raise ``Throttled`` (``retry_after`` set when the provider gave one); a 401
+        after one forced refresh raises ``InvalidGrant``/``InvalidCredentials``.
+        """
+        ...
