@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -330,11 +331,13 @@ async def test_mailbox_concurrency_limit(emulator: Emulator, token: str) -> None
             "changeType": "created",
             "notificationUrl": slow_receiver.url,
             "resource": "me/events",
-            "expirationDateTime": "2099-01-01T00:00:00Z",
+            "expirationDateTime": (datetime.now(UTC) + timedelta(hours=1)).isoformat(),
         }
         # A subscription whose handshake hangs keeps one request in flight for 0.5 s.
         slow = asyncio.create_task(emulator.graph("POST", "/subscriptions", token, subscription))
-        while not slow_receiver.handshakes:
+        for _ in range(200):
+            if slow_receiver.handshakes:
+                break
             await asyncio.sleep(0.01)
         status, _, headers = await emulator.graph("GET", "/me", token)
         assert status == 429
