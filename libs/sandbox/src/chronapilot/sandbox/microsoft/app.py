@@ -13,7 +13,7 @@ from chronapilot.sandbox.shared.delivery import NotificationDispatcher
 from chronapilot.sandbox.shared.faults import FaultRegistry, fault_middleware
 from chronapilot.sandbox.shared.state_file import StateFileSaver, load_state
 
-from . import admin, discovery, graph, identity, subscriptions, throttling
+from . import admin, context, discovery, graph, identity, subscriptions, throttling, views
 from .delta import DeltaEngine
 from .errors import render_fault
 from .grants import Identity
@@ -71,18 +71,19 @@ def build_app(
         middlewares=[
             counting_middleware(counters),
             fault_middleware(faults, render_fault),
-            graph.graph_failures,
-            graph.bearer_auth,
+            context.graph_failures,
+            context.bearer_auth,
             throttling.mailbox_limits,
         ]
     )
     app[state_key] = state
-    app[graph.delta_key] = DeltaEngine(state)
+    app[views.delta_key] = DeltaEngine(state)
     app[throttling.limits_key] = throttling.MailboxLimits()
     app.add_routes(admin.routes(state))
     app.add_routes(discovery.routes())
     app.add_routes(identity.routes())
     app.add_routes(graph.routes())
+    app.add_routes(views.routes())
     app.add_routes(subscriptions.routes())
     app.cleanup_ctx.append(_lifecycle)
     return app

@@ -17,7 +17,18 @@ from urllib.parse import quote, urlsplit
 import aiohttp
 from aiohttp import web
 
-from .graph import READ_SCOPES, GraphFailure, _body, _context, _fail, _json, _me, _require, _state, _token
+from .context import (
+    READ_SCOPES,
+    GraphFailure,
+    access_token_of,
+    context_url,
+    current_user,
+    fail,
+    json_response,
+    read_body,
+    require_scope,
+    state_of,
+)
 from .notifications import live_subscriptions
 from .state import MicrosoftState, Subscription
 from .store import NotFound
@@ -73,7 +84,7 @@ def _resolve_resource(state: MicrosoftState, user_id: str, resource: str) -> str
     user = state.store.user(user_id)
     if lowered[:1] == ["users"] and len(parts) >= 2:
         if parts[1].lower() not in (user.id.lower(), user.user_principal_name.lower()):
-            raise _fail(403, "ErrorAccessDenied", "Access is denied. Check credentials and try again.")
+            raise fail(403, "ErrorAccessDenied", "Access is denied. Check credentials and try again.")
         lowered, parts = ["me", *lowered[2:]], ["me", *parts[2:]]
     if lowered == ["me", "events"]:
         return None
@@ -83,23 +94,23 @@ def _resolve_resource(state: MicrosoftState, user_id: str, resource: str) -> str
         try:
             return state.store.calendar(parts[2], user_id).id
         except NotFound:
-            raise _fail(404) from None
-    raise _fail(400, "InvalidRequest", f"Resource '{resource}' is not supported by this sandbox.")
+            raise fail(404) from None
+    raise fail(400, "InvalidRequest", f"Resource '{resource}' is not supported by this sandbox.")
 
 
 def _expiration(state: MicrosoftState, raw: Any) -> float:
     if not isinstance(raw, str) or not raw:
-        raise _fail(400, "InvalidRequest", "expirationDateTime is a required property.")
+        raise fail(400, "InvalidRequest", "expirationDateTime is a required property.")
     try:
         when = parse_instant(raw).timestamp()
     except InvalidTime:
-        raise _fail(400, "InvalidRequest", f"Cannot convert '{raw}' to DateTimeOffset.") from None
+        raise fail(400, "InvalidRequest", f"Cannot convert '{raw}' to DateTimeOffset.") from None
     now = state.clock.now()
     if when <= now:
-        raise _fail(400, "InvalidRequest", "Subscription expiration date time must be in the future.")
+        raise fail(400, "InvalidRequest", "Subscription expiration date time must be in the future.")
     limit = state.settings.max_subscription_seconds
     if when - now > limit:
-        raise _fail(
+        raise fail(
             400,
             "ExtensionError",
             f"Subscription expiration can only be {limit / 60:g} minutes in the future.",
@@ -121,29 +132,29 @@ async def _handshake(state: MicrosoftState, url: str) -> None:
             content_type = response.content_type
             status = response.status
     except TimeoutError:
-        raise _fail(400, "InvalidRequest", TIMED_OUT) from None
+        raise fail(400, "InvalidRequest", TIMED_OUT) from None
     except aiohttp.ClientError:
-        raise _fail(400, "ValidationError", NOT_OK) from None
+        raise fail(400, "ValidationError", NOT_OK) from None
     if status != 200:
-        raise _fail(400, "ValidationError", NOT_OK)
+        raise fail(400, "ValidationError", NOT_OK)
     if content_type != "text/plain" or text != token:
-        raise _fail(400, "ValidationError", NOT_ECHOED)
+        raise fail(400, "ValidationError", NOT_ECHOED)
 
 
 def _check_url(raw: Any, name: str) -> str:
     if not isinstance(raw, str) or urlsplit(raw).scheme not in ("http", "https") or not urlsplit(raw).netloc:
-        raise _fail(400, "InvalidRequest", f"{name} must be an absolute URL.")
+        raise fail(400, "InvalidRequest", f"{name} must be an absolute URL.")
     return raw
 
 
 async def create_subscription(request: web.Request) -> web.Response:
-    _require(request, READ_SCOPES)
-    state = _state(request)
-    user = _me(request)
-    body = await _body(request)
+    require_scope(request, READ_SCOPES)
+    state = state_of(request)
+    user = current_user(request)
+    body = await read_body(request)
     change_types = [c.strip() for c in str(body.get("changeType") or "").split(",") if c.strip()]
     if not change_types or any(c not in CHANGE_TYPES for c in change_types):
-        raise _fail(
+        raise fail(
             400, "InvalidRequest", "changeType must be a comma-separated list of created, updated, deleted."
         )
     notification_url = _check_url(body.get("notificationUrl"), "notificationUrl")
@@ -152,12 +163,12 @@ async def create_subscription(request: web.Request) -> web.Response:
         lifecycle_url = _check_url(lifecycle_url, "lifecycleNotificationUrl")
     resource = body.get("resource")
     if not isinstance(resource, str) or not resource:
-        raise _fail(400, "InvalidRequest", "resource is a required property.")
+        raise fail(400, "InvalidRequest", "resource is a required property.")
     client_state = body.get("clientState")
     if client_state is not None and (not isinstance(client_state, str) or len(client_state) > 128):
-        raise _fail(400, "InvalidRequest", "clientState must be a string of at most 128 characters.")
+        raise fail(400, "InvalidRequest", "clientState must be a string of at most 128 characters.")
     if body.get("includeResourceData"):
-        raise _fail(
+        raise fail(
             400,
             "InvalidRequest",
             "includeResourceData requires an encryptionCertificate (not supported by this sandbox).",
@@ -171,7 +182,7 @@ async def create_subscription(request: web.Request) -> web.Response:
     sub = Subscription(
         id=str(uuid.uuid4()),
         user_id=user.id,
-        client_id=_token(request).client_id,
+        client_id=access_token_of(request).client_id,
         resource=resource,
         calendar_id=calendar_id,
         change_types=change_types,
@@ -184,8 +195,8 @@ async def create_subscription(request: web.Request) -> web.Response:
     )
     state.subscriptions[sub.id] = sub
     state.changed()
-    data = {"@odata.context": _context(state, "subscriptions/$entity"), **subscription_json(state, sub)}
-    return _json(data, status=201)
+    data = {"@odata.context": context_url(state, "subscriptions/$entity"), **subscription_json(state, sub)}
+    return json_response(data, status=201)
 
 
 async def _all_or_first_failure(checks: list[Any]) -> None:
@@ -198,46 +209,46 @@ async def _all_or_first_failure(checks: list[Any]) -> None:
 
 
 def _subscription(request: web.Request) -> Subscription:
-    state = _state(request)
+    state = state_of(request)
     live_subscriptions(state)
     sub = state.subscriptions.get(request.match_info["subscription_id"])
-    token = _token(request)
+    token = access_token_of(request)
     if sub is None or sub.user_id != token.user_id or sub.client_id != token.client_id:
-        raise _fail(404)
+        raise fail(404)
     return sub
 
 
 async def list_subscriptions(request: web.Request) -> web.Response:
-    state = _state(request)
-    token = _token(request)
+    state = state_of(request)
+    token = access_token_of(request)
     subs = [
         s for s in live_subscriptions(state) if s.user_id == token.user_id and s.client_id == token.client_id
     ]
-    return _json(
+    return json_response(
         {
-            "@odata.context": _context(state, "subscriptions"),
+            "@odata.context": context_url(state, "subscriptions"),
             "value": [subscription_json(state, s) for s in subs],
         }
     )
 
 
 async def get_subscription(request: web.Request) -> web.Response:
-    state = _state(request)
+    state = state_of(request)
     sub = _subscription(request)
-    return _json(
-        {"@odata.context": _context(state, "subscriptions/$entity"), **subscription_json(state, sub)}
+    return json_response(
+        {"@odata.context": context_url(state, "subscriptions/$entity"), **subscription_json(state, sub)}
     )
 
 
 async def renew_subscription(request: web.Request) -> web.Response:
-    state = _state(request)
+    state = state_of(request)
     sub = _subscription(request)
-    body = await _body(request)
+    body = await read_body(request)
     if (
         "lifecycleNotificationUrl" in body
         and body["lifecycleNotificationUrl"] != sub.lifecycle_notification_url
     ):
-        raise _fail(
+        raise fail(
             400,
             "InvalidRequest",
             "lifecycleNotificationUrl can only be set when the subscription is created.",
@@ -251,13 +262,13 @@ async def renew_subscription(request: web.Request) -> web.Response:
         sub.notification_url = url
     sub.expiration = expiration
     state.changed()
-    return _json(
-        {"@odata.context": _context(state, "subscriptions/$entity"), **subscription_json(state, sub)}
+    return json_response(
+        {"@odata.context": context_url(state, "subscriptions/$entity"), **subscription_json(state, sub)}
     )
 
 
 async def delete_subscription(request: web.Request) -> web.Response:
-    state = _state(request)
+    state = state_of(request)
     sub = _subscription(request)
     del state.subscriptions[sub.id]
     state.changed()

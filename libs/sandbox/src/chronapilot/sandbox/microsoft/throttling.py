@@ -14,8 +14,8 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
+from .context import token_key
 from .errors import graph_error
-from .graph import token_key
 from .state import state_key
 
 WINDOW_SECONDS = 600.0
