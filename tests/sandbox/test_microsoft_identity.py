@@ -323,3 +323,37 @@ async def test_an_injected_fault_on_the_token_endpoint_has_the_identity_shape(em
     assert response.status_code == 503
     assert response.headers["Retry-After"] == "3"
     assert response.json()["error"] == "temporarily_unavailable"
+
+
+async def test_prompt_none_answers_login_required(emulator: Emulator) -> None:
+    url = (
+        f"{emulator.base_url}/common/oauth2/v2.0/authorize?client_id={SANDBOX_CLIENT_ID}"
+        f"&response_type=code&redirect_uri={REDIRECT_URI}&scope=openid&state=s1&prompt=none"
+    )
+    async with httpx.AsyncClient() as browser:
+        answer = await browser.get(url)
+    assert answer.status_code == 302
+    query = parse_qs(urlsplit(answer.headers["Location"]).query)
+    assert query["error"] == ["login_required"]
+    assert query["state"] == ["s1"]
+
+
+async def test_form_post_response_mode_posts_the_code_back(emulator: Emulator) -> None:
+    from chronapilot.sandbox.shared.consent import read_consent_form
+
+    url = (
+        f"{emulator.base_url}/common/oauth2/v2.0/authorize?client_id={SANDBOX_CLIENT_ID}"
+        f"&response_type=code&redirect_uri={REDIRECT_URI}&scope=openid&state=s2&response_mode=form_post"
+    )
+    async with httpx.AsyncClient() as browser:
+        page = await browser.get(url)
+        form = read_consent_form(page.text)
+        answer = await browser.post(
+            str(httpx.URL(url).join(form.action)),
+            data=dict(form.submission("allow", password="demo-password")),
+        )
+    assert answer.status_code == 200
+    posted = read_consent_form(answer.text)
+    assert posted.action == REDIRECT_URI
+    fields = dict(posted.fields)
+    assert fields["state"] == "s2" and fields["code"]
