@@ -249,6 +249,54 @@ class ServiceSettings(BaseSettings):
     )
 
 
+class TokenSettings(BaseSettings):
+    """Token health: proactive refresh, on-demand refresh, backoff, revocation on disconnect."""
+
+    model_config = _config(ENV_PREFIX + "TOKEN_")
+
+    refresh_margin_s: float = Field(
+        default=600.0, gt=0, description="Refresh an access token when less than this is left."
+    )
+    min_validity_s: float = Field(
+        default=60.0,
+        ge=0,
+        description="On-demand access: a stored token with less than this left is refreshed first.",
+    )
+    refresh_tick_interval_s: float = Field(
+        default=15.0, gt=0, description="How often the refresher looks for tokens due."
+    )
+    refresh_batch_size: int = Field(
+        default=100, ge=1, description="Tokens one refresher takes (leases) per query."
+    )
+    refresh_concurrency: int = Field(
+        default=16, ge=1, description="Refreshes one refresher process runs at once."
+    )
+    refresh_lease_s: float = Field(
+        default=45.0,
+        gt=0,
+        description="How long a process holds a connection's refresh (longer than a provider call).",
+    )
+    refresh_failure_threshold: int = Field(
+        default=5,
+        ge=1,
+        description="Consecutive transient refresh failures before a connection goes to `error`.",
+    )
+    refresh_backoff_base_s: float = Field(
+        default=30.0,
+        gt=0,
+        description="First retry delay after a transient refresh failure (doubles, jittered).",
+    )
+    refresh_backoff_cap_s: float = Field(
+        default=900.0, gt=0, description="Longest retry delay after transient refresh failures."
+    )
+    revoke_attempts: int = Field(
+        default=4, ge=1, description="Attempts at the provider's revocation endpoint on disconnect."
+    )
+    revoke_backoff_s: float = Field(
+        default=1.0, gt=0, description="First retry delay of a failed revocation (doubles, jittered)."
+    )
+
+
 class LogSettings(BaseSettings):
     """Logging."""
 
@@ -291,6 +339,7 @@ class Settings(BaseSettings):
     providers: ProviderSettings = Field(default_factory=ProviderSettings)
     service: ServiceSettings = Field(default_factory=ServiceSettings)
     log: LogSettings = Field(default_factory=LogSettings)
+    tokens: TokenSettings = Field(default_factory=TokenSettings)
 
     @model_validator(mode="after")
     def _keys_required_outside_development(self) -> Settings:
@@ -327,6 +376,7 @@ def setting_env_names() -> dict[str, tuple[str, str]]:
         ProviderSettings,
         ServiceSettings,
         LogSettings,
+        TokenSettings,
     ]
     for group in groups:
         for name, field in group.model_fields.items():
