@@ -271,3 +271,21 @@ async def test_notifications_are_sent_after_the_write_answers(
     ids = [(await receiver.next())["value"][0]["resourceData"]["id"] for _ in range(2)]
     assert ids == [b["id"], a["id"]]
     await asyncio.sleep(0)
+
+
+async def test_reauthorization_is_required_when_the_authorizing_token_expires(
+    emulator: Emulator, token: str, receiver: Receiver
+) -> None:
+    _, sub, _ = await emulator.graph(
+        "POST", "/subscriptions", token, _subscription(receiver, expirationDateTime=_in(180))
+    )
+    await emulator.admin("POST", "clock/advance", {"seconds": 3601})
+    body = await receiver.next()
+    assert body["value"][0]["lifecycleEvent"] == "reauthorizationRequired"
+    assert body["value"][0]["subscriptionId"] == sub["id"]
+    fresh = (await emulator.sign_in())["access_token"]
+    status, _, _ = await emulator.graph("POST", f"/subscriptions/{sub['id']}/reauthorize", fresh)
+    assert status == 204
+    await emulator.admin("POST", "clock/advance", {"seconds": 60})
+    await emulator.admin("POST", "notifications/drain")
+    assert receiver.notifications.empty()

@@ -8,7 +8,7 @@
   changes made as the mailbox owner would make them (they feed delta and notifications);
   `{event_id}` may be an occurrence id (PATCH makes an exception, DELETE cancels it).
 - `POST /_admin/tokens/expire` `{"kind": "access"|"refresh"|"code"|"all", "user": email?}`.
-- `POST /_admin/grants/revoke` `{"user": email, "client_id"?, "remove_subscriptions": false}`.
+- `POST /_admin/grants/revoke` `{"user": email, "client_id"?, "remove_subscriptions": true}`.
 - `GET|PATCH /_admin/settings` `{"max_subscription_minutes" | "max_subscription_seconds",
   "validation_timeout_seconds", "access_token_ttl", "mailbox_concurrency_limit",
   "mailbox_requests_per_10_minutes"}` (the two limits: null = off, the default).
@@ -29,7 +29,7 @@ from aiohttp import web
 from chronapilot.sandbox.shared.admin_routes import admin_error, read_json_object, shared_admin_routes
 
 from .grants import OAuthApp
-from .notifications import LIFECYCLE_EVENTS, live_subscriptions, send_lifecycle
+from .notifications import LIFECYCLE_EVENTS, check_subscriptions, live_subscriptions, send_lifecycle
 from .resources import calendar_json, event_json
 from .state import MicrosoftState, state_key
 from .store import InvalidEvent, NotFound, User
@@ -60,7 +60,9 @@ def routes(state: MicrosoftState) -> list[web.RouteDef]:
         web.post(p + "subscriptions/{subscription_id}/lifecycle", trigger_lifecycle),
         web.post(p + "delta/expire", expire_delta_tokens),
         web.post(p + "notifications/drain", drain_notifications),
-        *shared_admin_routes(p, state.faults, state.counters, state.clock),
+        *shared_admin_routes(
+            p, state.faults, state.counters, state.clock, lambda: check_subscriptions(state)
+        ),
     ]
 
 
@@ -251,7 +253,7 @@ async def revoke_grants(request: web.Request) -> web.Response:
     client_id = data.get("client_id")
     revoked = state.identity.revoke(user.id, client_id if isinstance(client_id, str) else None)
     removed = 0
-    if data.get("remove_subscriptions"):
+    if data.get("remove_subscriptions", True):
         clients = {g.client_id for g in revoked}
         for sub in live_subscriptions(state):
             if sub.user_id == user.id and sub.client_id in clients:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import pathlib
 from collections.abc import AsyncIterator, Sequence
 
@@ -17,7 +19,7 @@ from . import admin, context, discovery, graph, identity, subscriptions, throttl
 from .delta import DeltaEngine
 from .errors import render_fault
 from .grants import Identity
-from .notifications import notify_change
+from .notifications import notify_change, watch_subscriptions
 from .seed import register_sandbox_app, seed_demo
 from .state import MicrosoftState, Settings, state_key
 from .store import Store
@@ -92,7 +94,11 @@ def build_app(
 async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     state = app[state_key]
     await state.dispatcher.start()
+    watcher = asyncio.create_task(watch_subscriptions(state))
     yield
+    watcher.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await watcher
     await state.dispatcher.close()
     if state.saver is not None:
         await state.saver.flush()

@@ -82,6 +82,24 @@ def notify_change(state: MicrosoftState, change: Change) -> None:
         _send(state, sub.notification_url, sub, change_item(state, sub, change))
 
 
+def check_subscriptions(state: MicrosoftState) -> None:
+    """Forget expired subscriptions; send `reauthorizationRequired` once the access token that
+    authorized a subscription has expired (until it is renewed or reauthorized)."""
+    now = state.clock.now()
+    for sub in live_subscriptions(state):
+        if not sub.reauthorization_sent and sub.authorized_until and now >= sub.authorized_until:
+            sub.reauthorization_sent = True
+            send_lifecycle(state, sub, "reauthorizationRequired")
+            state.changed()
+
+
+async def watch_subscriptions(state: MicrosoftState, interval: float = 0.5) -> None:
+    """Run `check_subscriptions` every `interval` seconds (cancelled on shutdown)."""
+    while True:
+        await asyncio.sleep(interval)
+        check_subscriptions(state)
+
+
 def send_lifecycle(state: MicrosoftState, sub: Subscription, event: str) -> bool:
     """Queue a lifecycle notification (False: no lifecycle URL); `subscriptionRemoved` also
     deletes the subscription."""

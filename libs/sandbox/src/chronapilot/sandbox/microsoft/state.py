@@ -37,6 +37,8 @@ class Subscription:
     latest_supported_tls_version: str = "v1_2"
     include_resource_data: bool = False
     notification_url_app_id: str | None = None
+    authorized_until: float = 0.0  # expiry of the access token that last authorized it
+    reauthorization_sent: bool = False
 
 
 @dataclass

@@ -192,6 +192,7 @@ async def create_subscription(request: web.Request) -> web.Response:
         expiration=expiration,
         latest_supported_tls_version=str(body.get("latestSupportedTlsVersion") or "v1_2"),
         notification_url_app_id=body.get("notificationUrlAppId"),
+        authorized_until=access_token_of(request).expires_at,
     )
     state.subscriptions[sub.id] = sub
     state.changed()
@@ -261,6 +262,7 @@ async def renew_subscription(request: web.Request) -> web.Response:
         await _handshake(state, url)
         sub.notification_url = url
     sub.expiration = expiration
+    _authorize(sub, request)
     state.changed()
     return json_response(
         {"@odata.context": context_url(state, "subscriptions/$entity"), **subscription_json(state, sub)}
@@ -276,5 +278,12 @@ async def delete_subscription(request: web.Request) -> web.Response:
 
 
 async def reauthorize_subscription(request: web.Request) -> web.Response:
-    _subscription(request)
+    _authorize(_subscription(request), request)
+    state_of(request).changed()
     return web.Response(status=204)
+
+
+def _authorize(sub: Subscription, request: web.Request) -> None:
+    """The caller's access token now authorizes the subscription (re-arms reauthorizationRequired)."""
+    sub.authorized_until = access_token_of(request).expires_at
+    sub.reauthorization_sent = False
