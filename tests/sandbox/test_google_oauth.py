@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import httpx
 import pytest
 from authlib.integrations.base_client.errors import OAuthError
@@ -325,3 +327,62 @@ async def test_userinfo_refuses_an_unknown_token(google: GoogleSandbox) -> None:
         assert response.status == 401
         assert (await response.json())["error"] == "invalid_request"
         assert 'error="invalid_token"' in response.headers["WWW-Authenticate"]
+
+
+async def test_an_expired_refresh_token_is_an_invalid_grant(google: GoogleSandbox) -> None:
+    token = await google.sign_in()
+    body = {"kind": "refresh", "refresh_token": token["refresh_token"]}
+    assert await google.admin("POST", "tokens/expire", body) == {"expired": 1}
+    async with google.oauth_client() as client:
+        with pytest.raises(OAuthError) as refused:
+            await client.refresh_token(f"{google.base_url}/token", refresh_token=token["refresh_token"])
+    assert (refused.value.error, refused.value.description) == (
+        "invalid_grant",
+        "Token has been expired or revoked.",
+    )
+
+
+async def test_the_101st_refresh_token_silently_invalidates_the_oldest(google: GoogleSandbox) -> None:
+    form = {
+        "client_id": SANDBOX_CLIENT_ID,
+        "redirect_uri": GOOGLE_REDIRECT_URI,
+        "response_type": "code",
+        "scope": CALENDAR,
+        "access_type": "offline",
+        "prompt": "consent",
+        "email": DEMO_EMAIL,
+        "password": "sandbox-demo",
+        "decision": "allow",
+    }
+    refresh_tokens = []
+    async with httpx.AsyncClient() as http:
+        for _ in range(101):
+            consent = await http.post(f"{google.base_url}/o/oauth2/v2/auth", data=form)
+            code = httpx.URL(consent.headers["Location"]).params["code"]
+            exchange = {**code_form(code), "code_verifier": ""}
+            answer = await http.post(
+                f"{google.base_url}/token", data={k: v for k, v in exchange.items() if v}
+            )
+            refresh_tokens.append(answer.json()["refresh_token"])
+        refresh = {
+            "grant_type": "refresh_token",
+            "client_id": SANDBOX_CLIENT_ID,
+            "client_secret": SANDBOX_CLIENT_SECRET,
+        }
+        oldest = await http.post(
+            f"{google.base_url}/token", data={**refresh, "refresh_token": refresh_tokens[0]}
+        )
+        second = await http.post(
+            f"{google.base_url}/token", data={**refresh, "refresh_token": refresh_tokens[1]}
+        )
+    assert oldest.status_code == 400 and oldest.json()["error"] == "invalid_grant"
+    assert second.status_code == 200
+
+
+async def test_a_latency_fault_delays_the_answer(google: GoogleSandbox, google_token: str) -> None:
+    await google.admin(
+        "POST", "faults", {"route": "/calendar/v3/users/me/calendarList", "latency_ms": 60, "times": 1}
+    )
+    started = time.perf_counter()
+    answer = await google.api("GET", "/users/me/calendarList", google_token)
+    assert answer.status == 200 and time.perf_counter() - started >= 0.06

@@ -12,7 +12,9 @@
   ``organizer`` may be set, to model invitations.
 - ``POST /_admin/calendars/{calendarId}/sync-tokens/expire``: every sync token issued so far
   answers 410 from now on.
-- ``POST /_admin/tokens/expire`` ``{"access_token"?, "email"?}``: access tokens expire now.
+- ``POST /_admin/tokens/expire`` ``{"kind": "access"|"refresh"|"code"|"all", "access_token"?,
+  "refresh_token"?, "email"?}`` (default kind ``access``): those tokens or codes expire now; an
+  expired refresh token answers ``invalid_grant`` "Token has been expired or revoked.".
 - ``POST /_admin/grants/revoke`` ``{"email", "client_id"?}``: the user removes the app's access.
 - ``GET /_admin/channels``; ``POST /_admin/notifications/drain`` waits for pending deliveries.
 - plus the shared ``faults``, ``counters`` and ``clock`` endpoints (see ``shared.admin_routes``).
@@ -247,11 +249,21 @@ async def expire_sync_tokens(request: web.Request) -> web.Response:
 
 @routes.post(f"{ADMIN_PREFIX}tokens/expire")
 async def expire_tokens(request: web.Request) -> web.Response:
-    """Expire one access token, an account's, or all."""
+    """Expire access tokens, refresh tokens or codes: one token, an account's, or all."""
     emulator = request.app[EMULATOR]
     body = await read_json_object(request)
+    kind = body.get("kind", "access")
+    if kind not in ("access", "refresh", "code", "all"):
+        raise admin_error(400, "kind must be access, refresh, code or all")
     account_sub = _account(emulator, str(body["email"])).sub if body.get("email") else None
-    expired = emulator.authority.expire_access_tokens(token=body.get("access_token"), account_sub=account_sub)
+    authority = emulator.authority
+    expired = 0
+    if kind in ("access", "all"):
+        expired += authority.expire_access_tokens(token=body.get("access_token"), account_sub=account_sub)
+    if kind in ("refresh", "all"):
+        expired += authority.expire_refresh_tokens(token=body.get("refresh_token"), account_sub=account_sub)
+    if kind in ("code", "all"):
+        expired += authority.expire_codes(account_sub=account_sub)
     return json_response({"expired": expired})
 
 

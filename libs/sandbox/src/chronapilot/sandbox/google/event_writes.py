@@ -151,7 +151,7 @@ class EventWriter:
             raise deleted()
         else:
             current = stored.resource
-        if if_match is not None and if_match.strip() not in ("*", current["etag"]):
+        if if_match is not None and if_match.strip().removeprefix("W/") not in ("*", current["etag"]):
             raise condition_not_met()
         return current
 

@@ -186,7 +186,7 @@ class Authority:
         if not refresh_token:
             raise missing_parameter("refresh_token")
         grant = self._store.grant_by_refresh_token(refresh_token)
-        if grant is None or grant.revoked:
+        if grant is None or not grant.refreshable:
             raise OAuthError(400, "invalid_grant", "Token has been expired or revoked.")
         if grant.client_id != client.client_id:
             raise OAuthError(400, "unauthorized_client", "Unauthorized")
@@ -197,7 +197,7 @@ class Authority:
     def revoke(self, token: str | None) -> None:
         """Revoke the client's access for the account owning ``token`` (refresh or access)."""
         grant = self._grant_for_token(token or "")
-        if grant is None or grant.revoked:
+        if grant is None or grant.revoked or (token == grant.refresh_token and grant.refresh_expired):
             raise OAuthError(400, "invalid_token", "Token expired or revoked")
         self.revoke_access(grant.account_sub, grant.client_id)
 
@@ -234,6 +234,29 @@ class Authority:
             owner = grant.account_sub if grant else None
             if token in (None, access.token) and account_sub in (None, owner) and access.expires_at > now:
                 access.expires_at = now
+                expired += 1
+        self._store.changed()
+        return expired
+
+    def expire_refresh_tokens(self, *, token: str | None = None, account_sub: str | None = None) -> int:
+        """Make refresh tokens expire now, as unused or "Testing" tokens do; the count."""
+        expired = 0
+        for grant in self._store.grants.values():
+            if not grant.refreshable:
+                continue
+            if token in (None, grant.refresh_token) and account_sub in (None, grant.account_sub):
+                grant.refresh_expired = True
+                expired += 1
+        self._store.changed()
+        return expired
+
+    def expire_codes(self, *, account_sub: str | None = None) -> int:
+        """Make unused authorization codes expire now; the count."""
+        now = self._clock.now()
+        expired = 0
+        for code in self._store.codes.values():
+            if not code.used and code.expires_at > now and account_sub in (None, code.account_sub):
+                code.expires_at = now
                 expired += 1
         self._store.changed()
         return expired
@@ -292,10 +315,7 @@ class Authority:
         return [
             grant
             for grant in self._store.grants.values()
-            if grant.account_sub == account_sub
-            and grant.client_id == client_id
-            and grant.refresh_token
-            and not grant.revoked
+            if grant.account_sub == account_sub and grant.client_id == client_id and grant.refreshable
         ]
 
     def _enforce_refresh_token_limit(self, grant: Grant) -> None:

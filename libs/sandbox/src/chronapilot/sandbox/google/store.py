@@ -104,6 +104,12 @@ class Grant:
     created_at: float
     refresh_token: str | None = None
     revoked: bool = False
+    refresh_expired: bool = False
+
+    @property
+    def refreshable(self) -> bool:
+        """True while the grant's refresh token (if any) still works."""
+        return self.refresh_token is not None and not self.revoked and not self.refresh_expired
 
 
 @dataclass
