@@ -45,6 +45,7 @@ from chronapilot.common.providers.errors import (
     Unavailable,
     retry_after_seconds,
 )
+from chronapilot.common.providers.google.push import GooglePush
 from chronapilot.common.providers.http import ProviderHttp, header, parse_json_object
 from chronapilot.common.providers.oauth import OAuthClientConfig, OAuthCodeFlow
 from chronapilot.common.settings import ProviderSettings
@@ -96,7 +97,7 @@ def _oauth_error(status: int, error: str, description: str, retry_after: float |
     return ProviderError(message, status=status)
 
 
-class GoogleProvider:
+class GoogleProvider(GooglePush):
     """Google Calendar behind the :class:`~chronapilot.common.providers.base.CalendarProvider` protocol."""
 
     name = "google"

@@ -53,6 +53,7 @@ from chronapilot.common.providers.errors import (
     retry_after_seconds,
 )
 from chronapilot.common.providers.http import ProviderHttp, header, parse_json_object
+from chronapilot.common.providers.microsoft.push import MicrosoftPush
 from chronapilot.common.providers.oauth import OAuthClientConfig, OAuthCodeFlow
 from chronapilot.common.settings import ProviderSettings
 
@@ -105,7 +106,7 @@ def _short_scope(scope: str) -> str:
     return scope[len(GRAPH_RESOURCE) :] if scope.lower().startswith(GRAPH_RESOURCE) else scope
 
 
-class MicrosoftProvider:
+class MicrosoftProvider(MicrosoftPush):
     """Outlook calendars through Graph, behind the ``CalendarProvider`` protocol."""
 
     name = "microsoft"
