@@ -321,6 +321,35 @@ class LogSettings(BaseSettings):
         return value
 
 
+class SyncSettings(BaseSettings):
+    """The sync worker: concurrency, retries and the polling schedule."""
+
+    model_config = _config(ENV_PREFIX + "SYNC_")
+
+    concurrency: int = Field(
+        default=8, ge=1, le=256, description="Connections one sync worker syncs at once."
+    )
+    max_attempts: int = Field(
+        default=5, ge=1, description="Attempts of a calendar sync on retryable provider errors."
+    )
+    backoff_s: float = Field(
+        default=1.0, gt=0, description="First retry delay (doubles, jittered; Retry-After wins)."
+    )
+    lease_s: float = Field(
+        default=60.0, gt=0, description="Lease that keeps one connection on one worker at a time."
+    )
+    poll_interval_s: float = Field(
+        default=300.0, gt=0, description="How often connections in polling mode are synced."
+    )
+    poll_tick_s: float = Field(
+        default=15.0, gt=0, description="How often the polling schedule looks for due connections."
+    )
+    polling_enabled: bool = Field(default=True, description="Run the polling schedule.")
+    raw_max_bytes: int = Field(
+        default=32768, ge=1024, description="Size cap of the provider payload kept per event."
+    )
+
+
 class Settings(BaseSettings):
     """All of ChronaPilot's settings, validated at start."""
 
@@ -340,6 +369,7 @@ class Settings(BaseSettings):
     service: ServiceSettings = Field(default_factory=ServiceSettings)
     log: LogSettings = Field(default_factory=LogSettings)
     tokens: TokenSettings = Field(default_factory=TokenSettings)
+    sync: SyncSettings = Field(default_factory=SyncSettings)
 
     @model_validator(mode="after")
     def _keys_required_outside_development(self) -> Settings:
@@ -377,6 +407,7 @@ def setting_env_names() -> dict[str, tuple[str, str]]:
         ServiceSettings,
         LogSettings,
         TokenSettings,
+        SyncSettings,
     ]
     for group in groups:
         for name, field in group.model_fields.items():
