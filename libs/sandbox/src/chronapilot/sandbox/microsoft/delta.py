@@ -24,6 +24,7 @@ import json
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from operator import itemgetter
 from typing import Any
 
 from .recurrence import Instance, expand
@@ -35,6 +36,7 @@ DEFAULT_PAGE_SIZE = 10
 MAX_PAGE_SIZE = 1000
 _CACHE_SIZE = 64
 _RENDER_CACHE_SIZE = 50_000
+_EXPANSION_CACHE_SIZE = 200_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +64,7 @@ class DeltaEngine:
         self._rounds: OrderedDict[tuple[Any, ...], list[Entry]] = OrderedDict()
         self._views: OrderedDict[tuple[Any, ...], list[tuple[StoredEvent, Instance]]] = OrderedDict()
         self._rendered: OrderedDict[tuple[str, str, str], bytes] = OrderedDict()
+        self._expansions: OrderedDict[tuple[str, str, float, float], list[Instance]] = OrderedDict()
 
     def rendered(self, ev: StoredEvent, inst: Instance, owner: User, tz: str) -> bytes:
         """One calendar-view item as JSON bytes, cached until the event changes."""
@@ -149,17 +152,28 @@ class DeltaEngine:
         if cached is not None:
             self._views.move_to_end(key)
             return cached
-        lo, hi = _utc(start), _utc(end)
-        items = [
-            (ev, inst)
+        keyed = [
+            ((inst.start.timestamp(), inst.item_id), ev, inst)
             for ev in self.state.store.live_events(calendar_id)
-            for inst in expand(ev.id, ev.fields, ev.exceptions, frozenset(ev.cancelled), lo, hi)
+            for inst in self._expanded(ev, start, end)
         ]
-        items.sort(key=lambda pair: (pair[1].start, pair[1].item_id))
+        keyed.sort(key=itemgetter(0))
+        items = [(ev, inst) for _, ev, inst in keyed]
         self._views[key] = items
         if len(self._views) > _CACHE_SIZE:
             self._views.popitem(last=False)
         return items
+
+    def _expanded(self, ev: StoredEvent, start: float, end: float) -> list[Instance]:
+        """An event's items in a window, cached until the event changes."""
+        key = (ev.id, ev.change_key, start, end)
+        cached = self._expansions.get(key)
+        if cached is None:
+            cached = expand(ev.id, ev.fields, ev.exceptions, frozenset(ev.cancelled), _utc(start), _utc(end))
+            self._expansions[key] = cached
+            if len(self._expansions) > _EXPANSION_CACHE_SIZE:
+                self._expansions.popitem(last=False)
+        return cached
 
     def _changes(self, cursor: Cursor) -> list[Entry]:
         store = self.state.store
@@ -183,9 +197,7 @@ class DeltaEngine:
             current = store.events.get(event_id)
             now_items: list[Instance] = []
             if current is not None and not current.deleted:
-                now_items = expand(
-                    current.id, current.fields, current.exceptions, frozenset(current.cancelled), lo, hi
-                )
+                now_items = self._expanded(current, cursor.start, cursor.end)
                 entries.extend((current, inst) for inst in now_items)
             now_ids = {inst.item_id for inst in now_items}
             if not before_ids and not now_ids:
