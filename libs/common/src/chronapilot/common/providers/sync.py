@@ -100,11 +100,18 @@ class EventData:
 
 @dataclass(frozen=True)
 class EventPage:
-    """A page of changes; ``next_cursor`` is set on the last page only."""
+    """A page of changes; ``next_cursor`` is set on the last page only.
+
+    ``deletions``: provider event ids that are gone; deleting a master deletes the events whose
+    ``recurring_event_id`` is that master too. ``series_replaced``: masters whose every exception
+    is among this page's upserts, so mirrored exceptions of theirs that are not are gone (CalDAV,
+    where one resource holds a whole series; empty for the other providers).
+    """
 
     upserts: tuple[EventData, ...]
     deletions: tuple[str, ...]
     next_cursor: str | None
+    series_replaced: tuple[str, ...] = ()
 
 
 @runtime_checkable

@@ -20,7 +20,7 @@ Quirks kept here:
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
 import aiohttp
@@ -46,8 +46,10 @@ from chronapilot.common.providers.errors import (
     retry_after_seconds,
 )
 from chronapilot.common.providers.google.push import GooglePush
+from chronapilot.common.providers.google import sync as event_sync
 from chronapilot.common.providers.http import ProviderHttp, header, parse_json_object
 from chronapilot.common.providers.oauth import OAuthClientConfig, OAuthCodeFlow
+from chronapilot.common.providers.sync import EventPage
 from chronapilot.common.settings import ProviderSettings
 
 CALENDAR_SCOPE = "https://www.googleapis.com/auth/calendar"
@@ -199,6 +201,19 @@ class GoogleProvider(GooglePush):
                 return calendars
             params = {"maxResults": "250", "pageToken": str(next_page)}
         raise ProviderError(f"google: calendarList has more than {_MAX_PAGES} pages")
+
+    # events ------------------------------------------------------------------------------
+
+    #: ``maxResults`` of each events.list page during a sync (tests make it small).
+    sync_page_size = event_sync.MAX_PAGE_SIZE
+
+    def sync_events(
+        self, token: TokenSource, calendar_id: str, cursor: str | None
+    ) -> AsyncIterator[EventPage]:
+        """Full or incremental event sync; see :mod:`chronapilot.common.providers.google.sync`."""
+        return event_sync.sync_events(
+            self._http, self._api_url, token, calendar_id, cursor, page_size=self.sync_page_size
+        )
 
 
 def _calendar(item: Mapping[str, Any]) -> CalendarInfo:

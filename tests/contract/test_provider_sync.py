@@ -1,0 +1,205 @@
+"""One event-sync contract for every provider, against the Google and Microsoft emulators and a
+real Radicale (the iCloud stand-in).
+
+:class:`SyncContract` says what ``sync_events`` must do: a full sync returns exactly the
+calendar's events (compared field by field with the provider's own view of them), paging
+changes nothing but the number of pages, an incremental sync returns exactly what changed, a
+dead cursor raises ``CursorExpired`` before any page, a refused credential is refreshed once,
+and the neutral dataset (:mod:`contract.sync_dataset`) normalises to the same occurrences for
+every provider. Each ``Test*`` class only names its server and its driver.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+
+import aiohttp
+import pytest
+from contract.providers_fixtures import Connection, World, google_world
+from contract.sync_dataset import expected_occurrences, occurrences
+from contract.sync_drivers import Driver, GoogleDriver, OwnView
+
+from chronapilot.common.providers import CursorExpired, InvalidCredentials, TokenSource
+from chronapilot.common.providers.sync import EventData, EventPage, SyncingProvider
+
+pytestmark = pytest.mark.timeout(120)
+
+#: Inside every provider's sync window (Microsoft's calendar view: a year back, two ahead).
+SOON = datetime.now(UTC).replace(hour=10, minute=0, second=0, microsecond=0) + timedelta(days=7)
+
+
+@pytest.fixture(scope="module")
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as session:
+        yield session
+
+
+async def collect(
+    provider: object,
+    connection: Connection,
+    calendar_id: str,
+    cursor: str | None,
+    token: TokenSource | None = None,
+) -> list[EventPage]:
+    assert isinstance(provider, SyncingProvider)
+    pages = provider.sync_events(token or connection.token, calendar_id, cursor)
+    return [page async for page in pages]
+
+
+def upserts(pages: list[EventPage]) -> dict[str, EventData]:
+    return {event.provider_event_id: event for page in pages for event in page.upserts}
+
+
+def deletions(pages: list[EventPage]) -> set[str]:
+    return {event_id for page in pages for event_id in page.deletions}
+
+
+class SyncContract:
+    """What every provider's ``sync_events`` does. Subclasses provide ``world`` and ``driver_type``."""
+
+    driver_type: type[Driver]
+
+    @pytest.fixture
+    async def driver(self, world: World) -> Driver:
+        driver = self.driver_type(world, await world.connect())
+        await driver.new_calendar()
+        return driver
+
+    async def sync(self, driver: Driver, cursor: str | None = None) -> list[EventPage]:
+        return await collect(driver.connection.provider, driver.connection, driver.calendar_id, cursor)
+
+    def assert_matches_provider(self, events: dict[str, EventData], own: OwnView) -> None:
+        assert set(events) == set(own)
+        for event_id, (etag, title, status) in own.items():
+            event = events[event_id]
+            assert (event.etag, event.title, event.status) == (etag, title, status), event_id
+
+    async def test_the_provider_implements_the_sync_protocol(self, driver: Driver) -> None:
+        assert isinstance(driver.connection.provider, SyncingProvider)
+
+    async def test_a_full_sync_returns_exactly_the_calendars_events(self, driver: Driver) -> None:
+        await driver.write_dataset()
+        for n in range(3):
+            await driver.create(f"single {n}", SOON + timedelta(hours=n))
+
+        pages = await self.sync(driver)
+
+        self.assert_matches_provider(upserts(pages), await driver.own_view())
+        assert [page.next_cursor is not None for page in pages] == [False] * (len(pages) - 1) + [True]
+
+    async def test_the_dataset_normalises_to_the_same_occurrences_for_every_provider(
+        self, driver: Driver
+    ) -> None:
+        await driver.write_dataset()
+
+        events = upserts(await self.sync(driver))
+
+        assert occurrences(events.values()) == expected_occurrences()
+        for event in events.values():
+            assert event.all_day == (event.start is not None and event.start.date is not None)
+            for time in (event.start, event.end, event.original_start):
+                if time is not None and time.date_time is not None:
+                    assert time.date_time.utcoffset() == timedelta(0)
+
+    async def test_small_pages_return_the_same_events_and_the_cursor_on_the_last(
+        self, driver: Driver
+    ) -> None:
+        ids = {await driver.create(f"paged {n}", SOON + timedelta(hours=n)) for n in range(7)}
+        driver.set_page_size(3)
+
+        pages = await self.sync(driver)
+
+        assert len(pages) >= 3
+        assert set(upserts(pages)) == ids
+        assert sum(len(page.upserts) for page in pages) == len(ids)
+        assert all(page.next_cursor is None for page in pages[:-1])
+        assert pages[-1].next_cursor is not None
+
+    async def test_an_incremental_sync_returns_exactly_the_changes(self, driver: Driver) -> None:
+        kept = await driver.create("kept", SOON)
+        changed = await driver.create("to change", SOON + timedelta(hours=1))
+        gone = await driver.create("to delete", SOON + timedelta(hours=2))
+        cursor = (await self.sync(driver))[-1].next_cursor
+
+        created = await driver.create("created", SOON + timedelta(hours=3))
+        await driver.retitle(changed, "changed")
+        await driver.delete(gone)
+        pages = await self.sync(driver, cursor)
+
+        events = upserts(pages)
+        assert set(events) == {created, changed}
+        assert events[changed].title == "changed" and events[created].title == "created"
+        assert deletions(pages) == {gone}
+        assert kept not in events
+        self.assert_matches_provider(
+            events, {k: v for k, v in (await driver.own_view()).items() if k in events}
+        )
+        assert pages[-1].next_cursor is not None
+
+        nothing = await self.sync(driver, pages[-1].next_cursor)
+        assert not upserts(nothing) and not deletions(nothing)
+
+    async def test_a_dead_cursor_raises_cursor_expired_before_any_page(self, driver: Driver) -> None:
+        await driver.create("one", SOON)
+        cursor = (await self.sync(driver))[-1].next_cursor
+        await driver.expire_cursors()
+
+        pages: list[EventPage] = []
+
+        async def consume() -> None:
+            async for page in driver.connection.provider.sync_events(  # type: ignore[attr-defined]
+                driver.connection.token, driver.calendar_id, cursor
+            ):
+                pages.append(page)
+
+        with pytest.raises(CursorExpired):
+            await consume()
+        assert pages == []
+        full = await self.sync(driver)
+        assert len(upserts(full)) == 1
+
+    async def test_a_refused_credential_is_refreshed_once_during_a_sync(self, driver: Driver) -> None:
+        await driver.create("one", SOON)
+        driver.connection.serve_refused_first = True
+
+        pages = await self.sync(driver)
+
+        assert len(upserts(pages)) == 1
+        assert driver.connection.forced_refreshes >= 1
+
+    async def test_a_credential_refused_after_a_refresh_needs_reauthentication(self, driver: Driver) -> None:
+        calls: list[bool] = []
+
+        async def always_refused(force_refresh: bool) -> str:
+            calls.append(force_refresh)
+            return driver.connection.refused
+
+        with pytest.raises(InvalidCredentials):
+            await collect(
+                driver.connection.provider, driver.connection, driver.calendar_id, None, always_refused
+            )
+        assert calls == [False, True]
+
+
+class TestGoogleSync(SyncContract):
+    driver_type = GoogleDriver
+
+    @pytest.fixture(scope="class")
+    @classmethod
+    async def world(cls, http: aiohttp.ClientSession) -> AsyncIterator[World]:
+        async with google_world(http) as world:
+            yield world
+
+    async def test_a_full_sync_keeps_recurring_masters_exceptions_and_cancelled_instances(
+        self, driver: Driver
+    ) -> None:
+        await driver.write_dataset()
+
+        events = upserts(await self.sync(driver))
+
+        masters = [e for e in events.values() if e.recurrence]
+        assert len(masters) == 1 and masters[0].recurrence[0].startswith("RRULE:FREQ=WEEKLY")
+        exceptions = [e for e in events.values() if e.recurring_event_id == masters[0].provider_event_id]
+        assert sorted(e.status for e in exceptions) == ["cancelled", "confirmed"]
+        assert all(e.original_start is not None for e in exceptions)
