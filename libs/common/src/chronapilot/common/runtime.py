@@ -14,12 +14,14 @@ import asyncio
 import contextlib
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+import aiohttp
 from aiohttp import web
 from pymongo.asynchronous.client_session import AsyncClientSession
 
+from chronapilot.common.backoff import Backoff
 from chronapilot.common.bus.admin import ensure_topics
 from chronapilot.common.bus.catalogue import Event
 from chronapilot.common.bus.consumer import ConsumerRunner, Handler
@@ -32,9 +34,12 @@ from chronapilot.common.crypto import TokenCipher
 from chronapilot.common.health import add_health_routes, add_readiness_check
 from chronapilot.common.ids import new_id
 from chronapilot.common.logging import bind_context, get_logger
+from chronapilot.common.providers.base import CalendarProvider
+from chronapilot.common.providers.registry import build_providers
 from chronapilot.common.settings import Settings
 from chronapilot.common.store.client import Store
 from chronapilot.common.store.indexes import ensure_indexes
+from chronapilot.common.tokens import TokenService
 
 log = get_logger(__name__)
 
@@ -50,6 +55,15 @@ class Runtime:
     store: Store | None = None
     producer: EventProducer | None = None
     relay: OutboxRelay | None = None
+    http: aiohttp.ClientSession | None = None
+    providers: dict[str, CalendarProvider] = field(default_factory=dict)
+    tokens: TokenService | None = None
+
+    @property
+    def token_service(self) -> TokenService:
+        """The process's one :class:`TokenService` (needs :func:`add_token_service`)."""
+        assert self.tokens is not None, "add_token_service(app) not called, or the runtime not started"
+        return self.tokens
 
     @property
     def db(self) -> Store:
@@ -206,3 +220,37 @@ def add_background_loop(
                 log.warning("loop.stop_timeout", loop=name)
 
     app.cleanup_ctx.append(loop_ctx)
+
+
+def add_token_service(app: web.Application) -> None:
+    """Give the runtime provider clients (one shared HTTP session) and the :class:`TokenService`
+    for the life of ``app``: ``runtime.providers`` and ``runtime.token_service``."""
+    app.cleanup_ctx.append(_token_service_ctx)
+
+
+async def _token_service_ctx(app: web.Application) -> AsyncIterator[None]:
+    runtime = app[RUNTIME]
+    settings = runtime.settings
+    tokens = settings.tokens
+    timeout = aiohttp.ClientTimeout(total=settings.providers.http_timeout_s)
+    async with aiohttp.ClientSession(timeout=timeout) as http:
+        runtime.http = http
+        runtime.providers = build_providers(settings.providers, http)
+        runtime.tokens = TokenService(
+            db=runtime.db,
+            cipher=runtime.cipher,
+            providers=runtime.providers,
+            clock=runtime.clock,
+            emit=runtime,
+            refresh_margin_s=tokens.refresh_margin_s,
+            min_validity_s=tokens.min_validity_s,
+            lease_s=tokens.refresh_lease_s,
+            failure_threshold=tokens.refresh_failure_threshold,
+            backoff=Backoff(base_s=tokens.refresh_backoff_base_s, cap_s=tokens.refresh_backoff_cap_s),
+        )
+        try:
+            yield
+        finally:
+            runtime.tokens = None
+            runtime.providers = {}
+            runtime.http = None

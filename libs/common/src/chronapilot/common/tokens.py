@@ -1,0 +1,597 @@
+"""The one way any service gets a provider token: :class:`TokenService`.
+
+Every service asks :meth:`TokenService.access_token` (or hands a provider client
+:meth:`TokenService.token_source`) and gets a valid access token, refreshed on demand when
+less than ``min_validity_s`` is left. The token refresher runs :meth:`TokenService.refresh`
+ahead of expiry for the tokens due, so on-demand refreshes are the exception.
+
+Refresh policy lives here and nowhere else:
+
+- **One spender per refresh token.** Before calling the provider a process takes a short
+  refresh lease on the credentials document (``refreshing_until`` / ``refreshing_by``, set by
+  an atomic ``find_one_and_update`` on the ``version`` read). A process that finds the lease
+  taken waits for the holder and uses the token it stored. Microsoft rotates refresh tokens
+  (the emulator invalidates the old one at once), so two spenders would lose the grant.
+- **Stored atomically.** The new access token and the rotated refresh token are written in
+  one update guarded by ``version`` (compare-and-set), in the same transaction as the
+  connection's ``token_refresh`` telemetry and the ``token.refreshed`` event.
+- **Permanent failures** (``InvalidGrant``, ``InvalidCredentials``: the provider says the grant
+  or password is gone) move the connection to ``error`` / ``reauth_required`` with a
+  ``connection.status_changed`` and a ``token.refresh_failed`` (``permanent``) event, in one
+  transaction, and raise :class:`ReauthRequired`. The credentials stay (a disconnect still
+  revokes them) but are marked unusable until the account is re-linked (re-linking writes new
+  credentials and bumps ``version``, which clears the mark).
+- **Transient failures** (5xx, timeouts, 429, anything not saying "the grant is gone") count
+  in ``token_refresh.failures_count`` and push the next background attempt out by a jittered
+  backoff (``refresh_retry_at``); at ``failure_threshold`` consecutive failures the connection
+  goes to ``error`` / ``token_refresh_failed`` and comes back ``active`` on the next success.
+- **Password providers** (iCloud, ``capabilities.oauth`` False) have nothing to refresh: the
+  "token" is :func:`~chronapilot.common.providers.base.basic_credentials`. A forced refresh
+  (the client saw a 401) checks the stored password with the provider; a refusal is a
+  permanent failure as above.
+
+Tokens and passwords are never logged, returned in errors, or put in events.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from prometheus_client import Counter
+from pymongo import ReturnDocument
+from pymongo.asynchronous.client_session import AsyncClientSession
+
+from chronapilot.common.backoff import Backoff
+from chronapilot.common.bus.catalogue import (
+    ConnectionStatusChanged,
+    Event,
+    TokenRefreshed,
+    TokenRefreshFailed,
+)
+from chronapilot.common.bus.envelope import Envelope
+from chronapilot.common.clock import Clock
+from chronapilot.common.crypto import TokenCipher
+from chronapilot.common.errors import ProviderError
+from chronapilot.common.ids import new_id
+from chronapilot.common.logging import get_logger
+from chronapilot.common.providers.base import (
+    CalendarProvider,
+    CredentialVerifier,
+    TokenSet,
+    TokenSource,
+    basic_credentials,
+)
+from chronapilot.common.store.client import Document, Store, translate_errors
+
+log = get_logger(__name__)
+
+CREDENTIALS = "credentials"
+CONNECTIONS = "connections"
+REAUTH_REQUIRED = "reauth_required"
+REFRESH_FAILING = "token_refresh_failed"
+
+REFRESHES = Counter(
+    "chronapilot_token_refreshes_total",
+    "Access tokens refreshed and stored, by provider and trigger (due, on_demand).",
+    ["provider", "trigger"],
+)
+REFRESH_FAILURES = Counter(
+    "chronapilot_token_refresh_failures_total",
+    "Failed refreshes by provider and reason (the error code), and whether permanent.",
+    ["provider", "reason", "permanent"],
+)
+
+
+class ReauthRequired(ProviderError):
+    """The provider no longer accepts this connection's grant or password: re-link it."""
+
+    code = REAUTH_REQUIRED
+
+    def __init__(self, message: str = "the connection must be re-authorized") -> None:
+        super().__init__(message, reauth_required=True)
+
+
+class CredentialsMissing(ProviderError):
+    """The connection has no stored credentials (never linked, or disconnected and revoked)."""
+
+    code = "credentials_missing"
+
+
+class EventSink(Protocol):
+    """Where events go: the transactional outbox (a :class:`~chronapilot.common.runtime.Runtime`)."""
+
+    async def emit(
+        self, session: AsyncClientSession | None, event: Event, *, connection_id: str
+    ) -> Envelope: ...
+
+
+@dataclass(frozen=True)
+class RefreshOutcome:
+    """What :meth:`TokenService.refresh` did for one connection.
+
+    ``result``: ``refreshed``; ``busy`` (another process holds the refresh lease); ``not_due``
+    (someone refreshed it already, or it waits for its backoff); ``skipped`` (disconnected,
+    gone, or nothing to refresh); ``failed`` (transient, retried later); ``reauth_required``.
+    """
+
+    connection_id: str
+    result: str
+    expires_at: datetime | None = None
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class _Token:
+    value: str
+    version: int
+
+
+def _free(field: str, now: datetime) -> dict[str, Any]:
+    """``field`` is unset, null or in the past (a lease or backoff that no longer holds)."""
+    return {field: {"$not": {"$gt": now}}}
+
+
+class TokenService:
+    """Valid tokens for any connection, refreshed under a lease and a compare-and-set."""
+
+    def __init__(
+        self,
+        *,
+        db: Store,
+        cipher: TokenCipher,
+        providers: Mapping[str, CalendarProvider],
+        clock: Clock,
+        emit: EventSink,
+        refresh_margin_s: float = 600,
+        min_validity_s: float = 60,
+        lease_s: float = 45,
+        failure_threshold: int = 5,
+        backoff: Backoff | None = None,
+    ) -> None:
+        self._store = db
+        self._credentials = db.db[CREDENTIALS]
+        self._connections = db.db[CONNECTIONS]
+        self._cipher = cipher
+        self._providers = providers
+        self._clock = clock
+        self._events = emit
+        self.refresh_margin = timedelta(seconds=refresh_margin_s)
+        self._min_validity = timedelta(seconds=min_validity_s)
+        self._lease = timedelta(seconds=lease_s)
+        self._failure_threshold = failure_threshold
+        self._backoff = backoff or Backoff(base_s=30.0, cap_s=900.0)
+        self.owner = new_id("req")
+
+    # -- the API services use ------------------------------------------------------------------
+
+    async def access_token(self, connection_id: str, *, force_refresh: bool = False) -> str:
+        """A valid access token (iCloud: ``"<apple id>:<app password>"``).
+
+        Refreshes first when less than ``min_validity_s`` is left, or when ``force_refresh``
+        (the provider answered 401 to the stored token). Raises :class:`ReauthRequired`,
+        :class:`CredentialsMissing`, or the provider's retryable error when a needed refresh
+        failed transiently.
+        """
+        return (await self._token(connection_id, force=force_refresh, seen_version=None)).value
+
+    def token_source(self, connection_id: str) -> TokenSource:
+        """``async (force_refresh) -> str`` for a provider client. A forced call refreshes only
+        if nobody stored a newer token since this source last handed one out."""
+        seen: int | None = None
+
+        async def source(force_refresh: bool) -> str:
+            nonlocal seen
+            token = await self._token(connection_id, force=force_refresh, seen_version=seen)
+            seen = token.version
+            return token.value
+
+        return source
+
+    async def refresh(self, connection_id: str, *, due_before: datetime | None = None) -> RefreshOutcome:
+        """Refresh now, unless another process is at it (``busy``).
+
+        ``due_before`` (the refresher's use): refresh only if the access token expires before
+        it and no backoff is pending; else ``not_due``. Failures are recorded, not raised.
+        """
+        doc = await self._read(connection_id, missing_ok=True)
+        if doc is None:
+            return RefreshOutcome(connection_id, "skipped", reason="no credentials")
+        provider = self._provider(doc)
+        if not provider.capabilities.oauth or self._marked_reauth(doc):
+            return RefreshOutcome(connection_id, "skipped", reason="nothing to refresh")
+        return await self._refresh(doc, provider, due_before=due_before, trigger="due")
+
+    async def record_reauth_required(self, connection_id: str, error: ProviderError) -> None:
+        """For a caller whose provider call said the grant is gone (``error.reauth_required``):
+        move the connection to ``error`` / ``reauth_required`` as a failed refresh would."""
+        doc = await self._read(connection_id, missing_ok=True)
+        if doc is not None and not self._marked_reauth(doc):
+            await self._record_permanent(doc, self._provider(doc), error)
+
+    # -- reading -------------------------------------------------------------------------------
+
+    async def _read(self, connection_id: str, *, missing_ok: bool = False) -> Document | None:
+        with translate_errors():
+            doc = await self._credentials.find_one({"_id": connection_id})
+        if doc is None and not missing_ok:
+            raise CredentialsMissing(f"no credentials for connection {connection_id}")
+        return doc
+
+    def _provider(self, doc: Document) -> CalendarProvider:
+        provider = self._providers.get(doc["provider"])
+        if provider is None:
+            raise ProviderError(f"provider {doc['provider']!r} is not configured in this process")
+        return provider
+
+    def _open(self, doc: Document, field: str) -> str | None:
+        sealed = doc.get(field)
+        return None if sealed is None else self._cipher.decrypt(sealed, associated_data=doc["_id"])
+
+    def _seal(self, connection_id: str, value: str | None) -> str | None:
+        return None if value is None else self._cipher.encrypt(value, associated_data=connection_id)
+
+    @staticmethod
+    def _marked_reauth(doc: Document) -> bool:
+        return "reauth_required_version" in doc and doc["reauth_required_version"] == doc.get("version")
+
+    def _valid_for(self, doc: Document, at_least: timedelta) -> bool:
+        expires_at = doc.get("access_expires_at")
+        if doc.get("access_token") is None:
+            return False
+        return expires_at is None or expires_at - self._clock.now() > at_least
+
+    # -- on demand -----------------------------------------------------------------------------
+
+    async def _token(self, connection_id: str, *, force: bool, seen_version: int | None) -> _Token:
+        doc = await self._read(connection_id)
+        assert doc is not None
+        provider = self._provider(doc)
+        if self._marked_reauth(doc):
+            raise ReauthRequired()
+        if not provider.capabilities.oauth:
+            return await self._password(doc, provider, force=force)
+        newer = seen_version is not None and doc.get("version", 0) != seen_version
+        if (not force or newer) and self._valid_for(doc, self._min_validity):
+            return self._current(doc)  # forced, but someone stored a newer token meanwhile
+        for _ in range(3):
+            outcome = await self._refresh(doc, provider, due_before=None, trigger="on_demand")
+            doc = await self._read(connection_id)
+            assert doc is not None
+            if self._marked_reauth(doc):
+                raise ReauthRequired()
+            if outcome.result in ("refreshed", "busy", "not_due") and self._valid_for(doc, timedelta(0)):
+                return self._current(doc)
+            if outcome.result == "failed":
+                if not force and self._valid_for(doc, timedelta(0)):
+                    return self._current(doc)  # still usable; the refresher retries later
+                raise ProviderError(
+                    f"token refresh failed ({outcome.reason})", code=outcome.reason, retryable=True
+                )
+            if outcome.result == "skipped":
+                raise CredentialsMissing(f"connection {connection_id}: {outcome.reason}")
+        raise ProviderError("token refresh did not settle", retryable=True)
+
+    def _current(self, doc: Document) -> _Token:
+        value = self._open(doc, "access_token")
+        assert value is not None
+        return _Token(value, int(doc.get("version", 0)))
+
+    async def _password(self, doc: Document, provider: CalendarProvider, *, force: bool) -> _Token:
+        password = self._open(doc, "refresh_token")
+        username = doc.get("username")
+        if password is None or not username:
+            raise CredentialsMissing(f"connection {doc['_id']} has no stored password")
+        if force and isinstance(provider, CredentialVerifier):
+            try:
+                await provider.verify(username, password)
+            except ProviderError as exc:
+                if exc.reauth_required:
+                    await self._record_permanent(doc, provider, exc)
+                    raise ReauthRequired() from None
+                log.warning("token.verify_failed", connection_id=doc["_id"], reason=exc.code)
+        return _Token(basic_credentials(username, password), int(doc.get("version", 0)))
+
+    # -- refreshing ----------------------------------------------------------------------------
+
+    async def _refresh(
+        self, doc: Document, provider: CalendarProvider, *, due_before: datetime | None, trigger: str
+    ) -> RefreshOutcome:
+        connection_id = doc["_id"]
+        claimed = await self._claim(doc, due_before)
+        connection: Document | None = None
+        if claimed is None:
+            if due_before is not None:
+                return RefreshOutcome(connection_id, "not_due")
+            return await self._wait_for_holder(doc)
+        try:
+            connection = await self._connections.find_one({"_id": connection_id})
+            if connection is None or connection.get("status") == "disconnected":
+                await self._release(connection_id)
+                return RefreshOutcome(connection_id, "skipped", reason="disconnected")
+            refresh_token = self._open(claimed, "refresh_token")
+            if refresh_token is None:
+                error: ProviderError = ReauthRequired("no refresh token was issued for this connection")
+                await self._record_permanent(claimed, provider, error)
+                return RefreshOutcome(connection_id, "reauth_required", reason=error.code)
+            tokens = await provider.refresh(refresh_token, scopes=self._scopes(claimed, provider))
+        except ProviderError as exc:
+            return await self._failed(claimed, provider, exc, connection)
+        except BaseException:
+            await asyncio.shield(self._release(connection_id))
+            raise
+        return await self._store_refreshed(claimed, provider, tokens, refresh_token, connection, trigger)
+
+    async def _claim(self, doc: Document, due_before: datetime | None) -> Document | None:
+        now = self._clock.now()
+        query: dict[str, Any] = {"_id": doc["_id"], "version": doc.get("version", 0)}
+        query |= _free("refreshing_until", now)
+        if due_before is not None:
+            query |= {"access_expires_at": {"$lte": due_before}, **_free("refresh_retry_at", now)}
+        with translate_errors():
+            return await self._credentials.find_one_and_update(
+                query,
+                {"$set": {"refreshing_until": now + self._lease, "refreshing_by": self.owner}},
+                return_document=ReturnDocument.AFTER,
+            )
+
+    async def _release(self, connection_id: str) -> None:
+        with translate_errors():
+            await self._credentials.update_one(
+                {"_id": connection_id, "refreshing_by": self.owner},
+                {"$unset": {"refreshing_until": "", "refreshing_by": ""}},
+            )
+
+    async def _wait_for_holder(self, doc: Document) -> RefreshOutcome:
+        """Another process holds the lease: wait until it stored a token or let go."""
+        connection_id, version = doc["_id"], doc.get("version", 0)
+        deadline = asyncio.get_running_loop().time() + self._lease.total_seconds() + 1
+        delay = 0.05
+        while asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 0.5)
+            current = await self._read(connection_id, missing_ok=True)
+            if current is None:
+                return RefreshOutcome(connection_id, "skipped", reason="no credentials")
+            if current.get("version", 0) != version:
+                return RefreshOutcome(connection_id, "busy", expires_at=current.get("access_expires_at"))
+            lease = current.get("refreshing_until")
+            if lease is None or lease <= self._clock.now():
+                return RefreshOutcome(connection_id, "not_due")  # the holder gave up; caller retries
+        return RefreshOutcome(connection_id, "busy")
+
+    @staticmethod
+    def _scopes(doc: Document, provider: CalendarProvider) -> tuple[str, ...] | None:
+        granted = provider.granted_scopes(TokenSet("", None, None, tuple(doc.get("scopes") or ())))
+        return granted or None
+
+    async def _store_refreshed(
+        self,
+        doc: Document,
+        provider: CalendarProvider,
+        tokens: TokenSet,
+        old_refresh_token: str,
+        connection: Document,
+        trigger: str,
+    ) -> RefreshOutcome:
+        connection_id = doc["_id"]
+        now = self._clock.now()
+        rotated = tokens.refresh_token is not None and tokens.refresh_token != old_refresh_token
+        keep = tokens.refresh_token or old_refresh_token
+        changes: dict[str, Any] = {
+            "access_token": self._seal(connection_id, tokens.access_token),
+            "refresh_token": self._seal(connection_id, keep),
+            "access_expires_at": tokens.expires_at,
+            "updated_at": now,
+        }
+        if tokens.scopes:
+            changes["scopes"] = list(tokens.scopes)
+        next_at = tokens.expires_at - self.refresh_margin if tokens.expires_at else None
+
+        async def write(session: AsyncClientSession) -> bool:
+            stored = await self._credentials.update_one(
+                {"_id": connection_id, "version": doc.get("version", 0)},
+                {
+                    "$set": changes,
+                    "$unset": {"refreshing_until": "", "refreshing_by": "", "refresh_retry_at": ""},
+                    "$inc": {"version": 1},
+                },
+                session=session,
+            )
+            if stored.matched_count == 0:
+                return False  # re-linked meanwhile: the new grant's tokens win
+            telemetry = {
+                "token_refresh.last_at": now,
+                "token_refresh.failures_count": 0,
+                "token_refresh.next_at": next_at,
+                "token_refresh.last_error": None,
+                "updated_at": now,
+            }
+            recovered = (connection.get("error") or {}).get("code") == REFRESH_FAILING
+            if recovered:
+                telemetry |= {"status": "active", "error": None}
+            await self._connections.update_one(
+                {"_id": connection_id}, {"$set": telemetry, "$inc": {"version": 1}}, session=session
+            )
+            if recovered and connection.get("status") == "error":
+                await self._events.emit(
+                    session,
+                    ConnectionStatusChanged(status="active", previous_status="error"),
+                    connection_id=connection_id,
+                )
+            await self._events.emit(
+                session,
+                TokenRefreshed(expires_at=tokens.expires_at, rotated=rotated),
+                connection_id=connection_id,
+            )
+            return True
+
+        if not await self._store.in_transaction(write):
+            log.warning("token.refresh_superseded", connection_id=connection_id, provider=provider.name)
+            return RefreshOutcome(connection_id, "not_due", reason="superseded")
+        REFRESHES.labels(provider.name, trigger).inc()
+        log.info(
+            "token.refreshed",
+            connection_id=connection_id,
+            provider=provider.name,
+            rotated=rotated,
+            trigger=trigger,
+            expires_at=tokens.expires_at.isoformat() if tokens.expires_at else None,
+        )
+        return RefreshOutcome(connection_id, "refreshed", expires_at=tokens.expires_at)
+
+    async def _failed(
+        self, doc: Document, provider: CalendarProvider, error: ProviderError, connection: Document | None
+    ) -> RefreshOutcome:
+        connection_id = doc["_id"]
+        if error.reauth_required:
+            current = await self._read(connection_id, missing_ok=True)
+            if current is not None and current.get("version") != doc.get("version"):
+                # Someone stored a newer grant meanwhile (a re-link): the old token's refusal
+                # says nothing about it.
+                await self._release(connection_id)
+                return RefreshOutcome(connection_id, "not_due", reason="superseded")
+            await self._record_permanent(doc, provider, error)
+            return RefreshOutcome(connection_id, "reauth_required", reason=error.code)
+        await self._record_transient(doc, provider, error, connection or {})
+        return RefreshOutcome(connection_id, "failed", reason=error.code)
+
+    async def _record_transient(
+        self, doc: Document, provider: CalendarProvider, error: ProviderError, connection: Document
+    ) -> None:
+        connection_id = doc["_id"]
+        now = self._clock.now()
+        failures = int((connection.get("token_refresh") or {}).get("failures_count", 0)) + 1
+        delay = self._backoff.delay(failures - 1, retry_after=error.retry_after)
+        retry_at = now + timedelta(seconds=delay)
+        reason = error.code
+        failing = failures >= self._failure_threshold and connection.get("status") == "active"
+
+        async def write(session: AsyncClientSession) -> None:
+            await self._credentials.update_one(
+                {"_id": connection_id, "refreshing_by": self.owner},
+                {
+                    "$set": {"refresh_retry_at": retry_at},
+                    "$unset": {"refreshing_until": "", "refreshing_by": ""},
+                },
+                session=session,
+            )
+            changes: dict[str, Any] = {
+                "token_refresh.failures_count": failures,
+                "token_refresh.last_error": reason,
+                "token_refresh.next_at": retry_at,
+                "updated_at": now,
+            }
+            if failing:
+                changes |= {
+                    "status": "error",
+                    "error": {"code": REFRESH_FAILING, "message": _message(error), "at": now},
+                }
+            updated = await self._connections.update_one(
+                {"_id": connection_id, "status": {"$ne": "disconnected"}},
+                {"$set": changes, "$inc": {"version": 1}},
+                session=session,
+            )
+            if failing and updated.modified_count:
+                await self._events.emit(
+                    session,
+                    ConnectionStatusChanged(
+                        status="error",
+                        previous_status="active",
+                        error_code=REFRESH_FAILING,
+                        error_message=_message(error),
+                    ),
+                    connection_id=connection_id,
+                )
+            await self._events.emit(
+                session,
+                TokenRefreshFailed(reason=reason, permanent=False, failures_count=failures),
+                connection_id=connection_id,
+            )
+
+        await self._store.in_transaction(write)
+        REFRESH_FAILURES.labels(provider.name, reason, "false").inc()
+        log.warning(
+            "token.refresh_failed",
+            connection_id=connection_id,
+            provider=provider.name,
+            reason=reason,
+            failures_count=failures,
+            retry_in_s=round(delay, 1),
+        )
+
+    async def _record_permanent(
+        self, doc: Document, provider: CalendarProvider, error: ProviderError
+    ) -> None:
+        connection_id = doc["_id"]
+        now = self._clock.now()
+        reason = getattr(error, "provider_code", None) or error.code
+        message = _message(error)
+
+        async def write(session: AsyncClientSession) -> None:
+            marked = await self._credentials.update_one(
+                {"_id": connection_id, "version": doc.get("version", 0)},
+                {
+                    "$set": {
+                        "access_token": None,
+                        "access_expires_at": None,
+                        "reauth_required_version": doc.get("version", 0) + 1,
+                        "updated_at": now,
+                    },
+                    "$unset": {"refreshing_until": "", "refreshing_by": "", "refresh_retry_at": ""},
+                    "$inc": {"version": 1},
+                },
+                session=session,
+            )
+            if marked.matched_count == 0:
+                return  # re-linked or already recorded meanwhile
+            before = await self._connections.find_one_and_update(
+                {"_id": connection_id, "status": {"$ne": "disconnected"}},
+                {
+                    "$set": {
+                        "status": "error",
+                        "error": {"code": REAUTH_REQUIRED, "message": message, "at": now},
+                        "token_refresh.last_error": reason,
+                        "token_refresh.next_at": None,
+                        "updated_at": now,
+                    },
+                    "$inc": {"version": 1, "token_refresh.failures_count": 1},
+                },
+                return_document=ReturnDocument.BEFORE,
+                session=session,
+            )
+            if before is None:
+                return
+            failures = int((before.get("token_refresh") or {}).get("failures_count", 0)) + 1
+            if (before.get("error") or {}).get("code") != REAUTH_REQUIRED:
+                await self._events.emit(
+                    session,
+                    ConnectionStatusChanged(
+                        status="error",
+                        previous_status=str(before.get("status")),
+                        error_code=REAUTH_REQUIRED,
+                        error_message=message,
+                    ),
+                    connection_id=connection_id,
+                )
+            await self._events.emit(
+                session,
+                TokenRefreshFailed(reason=reason, permanent=True, failures_count=failures),
+                connection_id=connection_id,
+            )
+
+        await self._store.in_transaction(write)
+        REFRESH_FAILURES.labels(provider.name, reason, "true").inc()
+        log.warning(
+            "token.reauth_required", connection_id=connection_id, provider=provider.name, reason=reason
+        )
+
+
+def _message(error: ProviderError) -> str:
+    """A user-facing reason: the error's code, never the provider's text (it may echo input)."""
+    if error.reauth_required:
+        return "The provider no longer accepts this connection's authorization; re-link the account."
+    return f"Refreshing the access token keeps failing ({error.code})."
