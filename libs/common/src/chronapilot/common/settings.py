@@ -350,6 +350,53 @@ class SyncSettings(BaseSettings):
     )
 
 
+class RealtimeSettings(BaseSettings):
+    """Webhook subscriptions and notifications (the webhook gateway)."""
+
+    model_config = _config()
+
+    subscription_ttl_s: float = Field(
+        default=604800.0,
+        gt=0,
+        description="Lifetime asked for each webhook subscription; providers may grant less "
+        "(Microsoft: at most 10,080 minutes).",
+    )
+    subscription_renew_margin_s: float = Field(
+        default=3600.0,
+        gt=0,
+        description="Renew a subscription this long before it expires (at most half its lifetime).",
+    )
+    subscription_scan_interval_s: float = Field(
+        default=1.0, gt=0, description="How often the gateway looks for subscriptions due for work."
+    )
+    subscription_batch_size: int = Field(
+        default=50, ge=1, description="Subscriptions one gateway process claims per scan."
+    )
+    subscription_lease_s: float = Field(
+        default=60.0, gt=0, description="How long a claimed subscription is reserved for its claimer."
+    )
+    subscription_retry_base_s: float = Field(
+        default=5.0, gt=0, description="First retry delay after a failed create or renew (doubles, jittered)."
+    )
+    subscription_retry_cap_s: float = Field(
+        default=300.0, gt=0, description="Longest retry delay after failed creates or renews."
+    )
+    webhook_debounce_s: float = Field(
+        default=1.0,
+        ge=0,
+        description="Per-calendar window in which further notifications fold into one more sync request.",
+    )
+    webhook_secret_cache_s: float = Field(
+        default=60.0, ge=0, description="How long the gateway caches a subscription's secret hash."
+    )
+    webhook_unknown_cache_s: float = Field(
+        default=1.0, ge=0, description="How long an unknown subscription id stays known as unknown."
+    )
+    webhook_dedupe_s: float = Field(
+        default=600.0, ge=0, description="How long a notification is remembered to drop its duplicates."
+    )
+
+
 class Settings(BaseSettings):
     """All of ChronaPilot's settings, validated at start."""
 
@@ -370,6 +417,7 @@ class Settings(BaseSettings):
     log: LogSettings = Field(default_factory=LogSettings)
     tokens: TokenSettings = Field(default_factory=TokenSettings)
     sync: SyncSettings = Field(default_factory=SyncSettings)
+    realtime: RealtimeSettings = Field(default_factory=RealtimeSettings)
 
     @model_validator(mode="after")
     def _keys_required_outside_development(self) -> Settings:
@@ -408,6 +456,7 @@ def setting_env_names() -> dict[str, tuple[str, str]]:
         LogSettings,
         TokenSettings,
         SyncSettings,
+        RealtimeSettings,
     ]
     for group in groups:
         for name, field in group.model_fields.items():
