@@ -32,6 +32,9 @@ SAMPLES = [
     catalogue.SubscriptionCreated(subscription_id="sub_1", calendar_id="primary", expires_at=NOW),
     catalogue.SubscriptionRenewed(subscription_id="sub_1", calendar_id="primary", expires_at=NOW),
     catalogue.SubscriptionRemoved(subscription_id="sub_1", calendar_id="primary", reason="disconnected"),
+    catalogue.SubscriptionLifecycleNotified(
+        subscription_id="sub_1", calendar_id="primary", lifecycle_event="missed"
+    ),
 ]
 
 

@@ -183,6 +183,18 @@ class SubscriptionRemoved(Event):
     reason: str
 
 
+class SubscriptionLifecycleNotified(Event):
+    """The provider sent a lifecycle notification about a subscription (Microsoft:
+    ``reauthorizationRequired``, ``subscriptionRemoved``, ``missed``); the gateway acts on it
+    off the request path."""
+
+    TYPE = "subscription.lifecycle_notified"
+    TOPIC = Topic.SUBSCRIPTIONS
+    subscription_id: str
+    calendar_id: str
+    lifecycle_event: str = Field(description="`reauthorizationRequired`, `subscriptionRemoved` or `missed`.")
+
+
 EVENT_TYPES: tuple[type[Event], ...] = (
     ConnectionActivated,
     ConnectionDisconnected,
@@ -195,6 +207,7 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     SubscriptionCreated,
     SubscriptionRenewed,
     SubscriptionRemoved,
+    SubscriptionLifecycleNotified,
 )
 
 CATALOGUE: dict[str, type[Event]] = {event.TYPE: event for event in EVENT_TYPES}
