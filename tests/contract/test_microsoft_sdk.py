@@ -30,7 +30,7 @@ from msgraph.generated.models.subscription import Subscription
 from msgraph.generated.users.item.calendars.item.calendar_view.delta.delta_request_builder import (
     DeltaRequestBuilder,
 )
-from sandbox.microsoft_harness import (
+from sandbox.test_microsoft_harness import (
     REDIRECT_URI,
     SCOPES,
     Emulator,

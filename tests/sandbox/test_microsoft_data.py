@@ -9,7 +9,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
-from microsoft_harness import Emulator, running_emulator
+from test_microsoft_harness import Emulator, running_emulator
 
 from chronapilot.sandbox.microsoft.seed import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET
 

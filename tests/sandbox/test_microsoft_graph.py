@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from microsoft_harness import Emulator, running_emulator, running_receiver
+from test_microsoft_harness import Emulator, running_emulator, running_receiver
 
 WINDOW = "startDateTime=2020-01-01T00:00:00Z&endDateTime=2035-01-01T00:00:00Z"
 

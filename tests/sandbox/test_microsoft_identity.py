@@ -10,7 +10,7 @@ import httpx
 import pytest
 from authlib.integrations.base_client.errors import OAuthError
 from authlib.jose import jwt
-from microsoft_harness import REDIRECT_URI, Emulator, running_emulator
+from test_microsoft_harness import REDIRECT_URI, Emulator, running_emulator
 
 from chronapilot.sandbox.microsoft.seed import DEMO_EMAIL, SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET
 

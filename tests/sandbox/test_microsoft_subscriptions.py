@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from microsoft_harness import Emulator, Receiver, running_emulator, running_receiver
+from test_microsoft_harness import Emulator, Receiver, running_emulator, running_receiver
 
 
 @pytest.fixture

@@ -1,4 +1,5 @@
-"""Test harness for the Microsoft emulator: a running server, a webhook receiver, a signed-in client.
+"""Harness for the Microsoft emulator tests (no tests here): a running server, a webhook receiver,
+a signed-in client.
 
 Everything here talks HTTP to real servers: the emulator on a free port, a receiver that answers
 Graph's validation handshake (correctly or, on purpose, wrongly) and records notifications, and
@@ -18,8 +19,7 @@ from urllib.parse import urlencode
 
 import aiohttp
 import httpx
-from aiohttp import web
-from aiohttp.test_utils import TestServer
+from aiohttp import test_utils, web
 from authlib.common.security import generate_token
 from authlib.integrations.httpx_client import AsyncOAuth2Client
 
@@ -129,7 +129,7 @@ async def running_emulator(**kwargs: Any) -> AsyncIterator[Emulator]:
     kwargs.setdefault("seed", 7)
     kwargs.setdefault("redirect_uris", [REDIRECT_URI])
     app = build_app(base_url=base_url, **kwargs)
-    server = TestServer(app, host="127.0.0.1", port=port)
+    server = test_utils.TestServer(app, host="127.0.0.1", port=port)
     await server.start_server()
     try:
         async with aiohttp.ClientSession() as http:
@@ -178,7 +178,7 @@ async def running_receiver(mode: str = "echo") -> AsyncIterator[Receiver]:
     app = web.Application()
     app.router.add_route("POST", "/{tail:.*}", receiver.handle)
     port = free_port()
-    server = TestServer(app, host="127.0.0.1", port=port)
+    server = test_utils.TestServer(app, host="127.0.0.1", port=port)
     await server.start_server()
     receiver.url = f"http://127.0.0.1:{port}"
     try:
