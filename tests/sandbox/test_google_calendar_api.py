@@ -474,3 +474,63 @@ async def test_a_thousand_event_page_is_served(google: GoogleSandbox, google_tok
         )
     page = await google.api("GET", PRIMARY, google_token, params={"maxResults": "1000"})
     assert len(page.body["items"]) == 1000 and "nextPageToken" in page.body
+
+
+async def test_patch_merges_nested_objects_and_switches_between_all_day_and_timed(
+    google: GoogleSandbox, google_token: str
+) -> None:
+    created = (
+        await google.api(
+            "POST",
+            PRIMARY,
+            google_token,
+            body={
+                "summary": "Weekly",
+                "start": timed("2026-11-02T08:00:00"),
+                "end": timed("2026-11-02T09:00:00"),
+                "recurrence": ["RRULE:FREQ=WEEKLY"],
+                "reminders": {"useDefault": False, "overrides": [{"method": "popup", "minutes": 5}]},
+            },
+        )
+    ).body
+    path = f"{PRIMARY}/{created['id']}"
+    moved = await google.api(
+        "PATCH",
+        path,
+        google_token,
+        body={"start": {"dateTime": "2026-11-02T08:30:00+01:00"}, "reminders": {"useDefault": True}},
+    )
+    assert moved.status == 200, moved.body
+    assert moved.body["start"] == {"dateTime": "2026-11-02T08:30:00+01:00", "timeZone": "Europe/Berlin"}
+    assert moved.body["reminders"] == {"useDefault": True, "overrides": [{"method": "popup", "minutes": 5}]}
+    all_day = await google.api(
+        "PATCH",
+        path,
+        google_token,
+        body={"start": {"date": "2026-11-03"}, "end": {"date": "2026-11-04"}, "description": None},
+    )
+    assert all_day.status == 200, all_day.body
+    assert all_day.body["start"] == {"date": "2026-11-03"}
+
+
+async def test_updated_min_includes_deletions_since_then(google: GoogleSandbox, google_token: str) -> None:
+    created = (
+        await google.api(
+            "POST",
+            PRIMARY,
+            google_token,
+            body={"start": {"date": "2026-11-25"}, "end": {"date": "2026-11-26"}},
+        )
+    ).body
+    await google.api("DELETE", f"{PRIMARY}/{created['id']}", google_token)
+    items, _ = await list_all(google, google_token, updatedMin=created["updated"])
+    assert [(item["id"], item["status"]) for item in items] == [(created["id"], "cancelled")]
+
+
+async def test_calendar_list_sync_tokens_from_elsewhere_answer_410(
+    google: GoogleSandbox, google_token: str
+) -> None:
+    foreign = "c3luYzpmZmZmZmZmZmZmZmY6MQ=="
+    answer = await google.api("GET", "/users/me/calendarList", google_token, params={"syncToken": foreign})
+    assert answer.status == 410
+    assert answer.body["error"]["errors"][0]["reason"] == "fullSyncRequired"

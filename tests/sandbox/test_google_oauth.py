@@ -386,3 +386,14 @@ async def test_a_latency_fault_delays_the_answer(google: GoogleSandbox, google_t
     started = time.perf_counter()
     answer = await google.api("GET", "/users/me/calendarList", google_token)
     assert answer.status == 200 and time.perf_counter() - started >= 0.06
+
+
+async def test_include_granted_scopes_adds_earlier_grants(google: GoogleSandbox) -> None:
+    await google.sign_in()
+    url, _ = await authorize(google, include_granted_scopes="true")
+    narrow = url.replace(
+        "scope=openid+email+https%3A%2F%2Fwww.googleapis.com%2Fauth%2Fcalendar", "scope=openid"
+    )
+    assert narrow != url
+    answer = await google.consent(narrow)
+    assert CALENDAR in answer["scope"].split()

@@ -135,14 +135,14 @@ def calendar_list_entry(calendar: Calendar, primary: bool) -> dict[str, Any]:
     return entry
 
 
-def _list_token(kind: str, value: int) -> str:
-    return base64.urlsafe_b64encode(f"{kind}:{value}".encode()).decode()
+def _list_token(kind: str, epoch: str, value: int) -> str:
+    return base64.urlsafe_b64encode(f"{kind}:{epoch}:{value}".encode()).decode()
 
 
-def _read_list_token(token: str, kind: str) -> int:
+def _read_list_token(token: str, kind: str, epoch: str) -> int:
     try:
-        found, _, value = base64.urlsafe_b64decode(token.encode()).decode().partition(":")
-        if found != kind:
+        found, found_epoch, value = base64.urlsafe_b64decode(token.encode()).decode().split(":")
+        if (found, found_epoch) != (kind, epoch):
             raise ValueError(token)
         return int(value)
     except (binascii.Error, UnicodeDecodeError, ValueError):
@@ -160,13 +160,14 @@ async def calendar_list(request: web.Request) -> web.Response:
     sync_token = params.get("syncToken")
     if sync_token is not None and "minAccessRole" in params:
         raise bad_request("The parameter minAccessRole is not allowed together with syncToken.")
-    since = _read_list_token(sync_token, "sync") if sync_token is not None else None
+    epoch = emulator.store.list_epoch
+    since = _read_list_token(sync_token, "sync", epoch) if sync_token is not None else None
     if since is not None and since > emulator.store.list_seq:
         raise full_sync_required()
     show_hidden = params.get("showHidden") == "true" or since is not None
     show_deleted = params.get("showDeleted") == "true" or since is not None
     size = min(_positive_int(params.get("maxResults"), 100), 250)
-    offset = _read_list_token(params["pageToken"], "page") if "pageToken" in params else 0
+    offset = _read_list_token(params["pageToken"], "page", epoch) if "pageToken" in params else 0
     account = bearer.account
     entries = [
         calendar_list_entry(emulator.store.calendars[calendar_id], primary=index == 0)
@@ -188,9 +189,9 @@ async def calendar_list(request: web.Request) -> web.Response:
     body: dict[str, Any] = {"kind": "calendar#calendarList", "etag": f'"p{emulator.store.list_seq:016d}"'}
     page = entries[offset : offset + size]
     if offset + size < len(entries):
-        body["nextPageToken"] = _list_token("page", offset + size)
+        body["nextPageToken"] = _list_token("page", epoch, offset + size)
     else:
-        body["nextSyncToken"] = _list_token("sync", emulator.store.list_seq)
+        body["nextSyncToken"] = _list_token("sync", epoch, emulator.store.list_seq)
     body["items"] = page
     return json_response(body)
 

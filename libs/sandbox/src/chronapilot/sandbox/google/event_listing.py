@@ -251,7 +251,11 @@ class EventListing:
     def _items_for(self, stored: StoredEvent, incremental: bool) -> Iterable[dict[str, Any]]:
         resource = stored.resource
         if stored.cancelled:
-            return [resource] if incremental or self._keeps_cancelled(stored) else []
+            if incremental:
+                return [resource]
+            if self._query.updated_min is not None:
+                return [resource] if self._updated_since(resource) else []
+            return [resource] if self._keeps_cancelled(stored) else []
         if not incremental and not self._matches_filters(resource):
             return []
         if "recurrence" in resource:
@@ -282,12 +286,16 @@ class EventListing:
         query = self._query
         if query.ical_uid is not None and resource.get("iCalUID") != query.ical_uid:
             return False
-        if query.updated_min is not None and parse_rfc3339(resource["updated"]) < query.updated_min:
+        if query.updated_min is not None and not self._updated_since(resource):
             return False
         if query.q:
             text = " ".join(str(resource.get(key, "")) for key in ("summary", "description", "location"))
             return query.q.lower() in text.lower()
         return True
+
+    def _updated_since(self, resource: dict[str, Any]) -> bool:
+        minimum = self._query.updated_min
+        return minimum is None or parse_rfc3339(resource["updated"]) >= minimum
 
     def _in_window(self, stored: StoredEvent) -> bool:
         query = self._query

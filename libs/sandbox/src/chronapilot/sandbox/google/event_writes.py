@@ -115,11 +115,11 @@ class EventWriter:
     def patch(
         self, calendar: Calendar, event_id: str, body: dict[str, Any], if_match: str | None = None
     ) -> dict[str, Any]:
-        """events.patch: change the given fields, keep the others."""
+        """events.patch: merge the given fields into the event (``null`` removes a field)."""
         current = self._writable(calendar, event_id, if_match)
         fields = {key: current[key] for key in (*_COPIED_FIELDS, "status", "organizer") if key in current}
-        fields.update({key: body[key] for key in (*_COPIED_FIELDS, "status") if key in body})
-        return self._rewrite(calendar, event_id, current, fields)
+        changes = {key: body[key] for key in (*_COPIED_FIELDS, "status") if key in body}
+        return self._rewrite(calendar, event_id, current, merge_patch(fields, changes))
 
     def update(
         self, calendar: Calendar, event_id: str, body: dict[str, Any], if_match: str | None = None
@@ -245,6 +245,28 @@ class EventWriter:
         ]
         for resource in exceptions:
             self._put(calendar, _cancelled(resource, now, keep_instance=True, etag=self._etag(calendar, now)))
+
+
+def merge_patch(current: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
+    """Patch semantics: objects merge recursively, arrays and scalars replace, ``null`` removes.
+
+    Giving ``date`` in ``start``/``end`` drops the old ``dateTime`` (and the reverse), so an event
+    can switch between all-day and timed.
+    """
+    merged = dict(current)
+    for key, value in patch.items():
+        if value is None:
+            merged.pop(key, None)
+        elif isinstance(value, dict) and isinstance(merged.get(key), dict):
+            base = dict(merged[key])
+            if "date" in value:
+                base.pop("dateTime", None)
+            if "dateTime" in value:
+                base.pop("date", None)
+            merged[key] = merge_patch(base, value)
+        else:
+            merged[key] = value
+    return merged
 
 
 def _check_range(start: EventTime, end: EventTime) -> None:

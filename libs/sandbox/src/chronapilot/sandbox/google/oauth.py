@@ -149,6 +149,8 @@ def _approve(
 ) -> web.Response:
     prompts = params.get("prompt", "").split()
     offline = params.get("access_type") == "offline"
+    if params.get("include_granted_scopes") == "true":
+        scopes = sorted(set(scopes) | _granted_scopes(emulator, client, account))
     code = emulator.authority.issue_code(
         client,
         account,
@@ -192,19 +194,20 @@ def _answer_without_prompt(
     emulator: GoogleEmulator, client: OAuthClient, account: Account | None, params: Mapping[str, str]
 ) -> web.Response:
     scopes = normalize_scopes(params["scope"])
-    granted = {
-        scope
-        for grant in emulator.store.grants.values()
-        if account
-        and grant.account_sub == account.sub
-        and grant.client_id == client.client_id
-        and not grant.revoked
-        for scope in grant.scopes
-    }
-    if account is None or not set(scopes) <= granted:
+    if account is None or not set(scopes) <= _granted_scopes(emulator, client, account):
         error = "login_required" if account is None else "consent_required"
         return _redirect(params["redirect_uri"], [*_state(params), ("error", error)])
     return _approve(emulator, client, account, params, scopes)
+
+
+def _granted_scopes(emulator: GoogleEmulator, client: OAuthClient, account: Account) -> set[str]:
+    """Scopes ``account`` has granted ``client`` and not revoked."""
+    return {
+        scope
+        for grant in emulator.store.grants.values()
+        if grant.account_sub == account.sub and grant.client_id == client.client_id and not grant.revoked
+        for scope in grant.scopes
+    }
 
 
 @routes.post(AUTHORIZATION_PATH)

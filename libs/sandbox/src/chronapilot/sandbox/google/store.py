@@ -147,6 +147,7 @@ class GoogleStore:
     grants: dict[str, Grant] = field(default_factory=dict)
     access_tokens: dict[str, AccessToken] = field(default_factory=dict)
     list_seq: int = 0
+    list_epoch: str = field(default_factory=lambda: secrets.token_hex(6))
     listeners: list[ChangeListener] = field(default_factory=list)
 
     def account_by_email(self, email: str) -> Account | None:
@@ -202,12 +203,13 @@ class GoogleStore:
             "grants": [asdict(grant) for grant in self.grants.values()],
             "access_tokens": [asdict(token) for token in self.access_tokens.values()],
             "list_seq": self.list_seq,
+            "list_epoch": self.list_epoch,
         }
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> GoogleStore:
         """Rebuild from :meth:`to_json`."""
-        store = cls(list_seq=data["list_seq"])
+        store = cls(list_seq=data["list_seq"], list_epoch=data["list_epoch"])
         store.accounts = {item["sub"]: Account(**item) for item in data["accounts"]}
         store.clients = {item["client_id"]: OAuthClient(**item) for item in data["clients"]}
         store.calendars = {item["id"]: Calendar.from_json(item) for item in data["calendars"]}
