@@ -66,6 +66,11 @@ INDEXES: dict[str, list[IndexModel]] = {
     "webhook_subscriptions": [
         IndexModel([("expires_at", ASCENDING)], name="by_expiry"),
         IndexModel([("connection_id", ASCENDING)], name="by_connection"),
+        IndexModel(
+            [("connection_id", ASCENDING), ("calendar_id", ASCENDING)], name="one_per_calendar", unique=True
+        ),
+        IndexModel([("channels.id", ASCENDING)], name="by_channel"),
+        IndexModel([("due_at", ASCENDING)], name="by_due"),
     ],
     "oauth_states": [
         IndexModel([("expires_at", ASCENDING)], name="expire", expireAfterSeconds=3600),
