@@ -40,6 +40,14 @@ INDEXES: dict[str, list[IndexModel]] = {
     ],
     "credentials": [
         IndexModel([("access_expires_at", ASCENDING)], name="by_access_expiry"),
+        IndexModel(  # the token refresher's tick: due, not in backoff, not being refreshed
+            [
+                ("access_expires_at", ASCENDING),
+                ("refresh_retry_at", ASCENDING),
+                ("refreshing_until", ASCENDING),
+            ],
+            name="refresh_due",
+        ),
     ],
     "calendars": [
         IndexModel(
