@@ -44,6 +44,7 @@ from typing import Any, Protocol
 from prometheus_client import Counter
 from pymongo import ReturnDocument
 from pymongo.asynchronous.client_session import AsyncClientSession
+from pymongo.asynchronous.collection import AsyncCollection
 
 from chronapilot.common.backoff import Backoff
 from chronapilot.common.bus.catalogue import (
@@ -165,6 +166,11 @@ class TokenService:
         self._failure_threshold = failure_threshold
         self._backoff = backoff or Backoff(base_s=30.0, cap_s=900.0)
         self.owner = new_id("req")
+
+    @property
+    def credentials(self) -> AsyncCollection[Document]:
+        """The ``credentials`` collection (the refresher queries it for tokens due)."""
+        return self._credentials
 
     # -- the API services use ------------------------------------------------------------------
 
@@ -297,16 +303,47 @@ class TokenService:
 
     # -- refreshing ----------------------------------------------------------------------------
 
+    async def lease_due(self, candidates: list[Document], *, due_before: datetime) -> list[Document]:
+        """Take the refresh lease of each candidate still due (``access_expires_at`` before
+        ``due_before``, no backoff pending, nobody else at it); return the ones taken.
+
+        The refresher leases a whole batch first, so other refresher processes querying at the
+        same time skip these and take the next ones.
+        """
+        leased = []
+        for candidate in candidates:
+            claimed = await self._claim(candidate, due_before)
+            if claimed is not None:
+                leased.append(claimed)
+        return leased
+
+    async def refresh_leased(self, doc: Document) -> RefreshOutcome:
+        """Refresh a document taken by :meth:`lease_due` (its lease is renewed first: a batch
+        may wait behind slow provider calls)."""
+        renewed = await self._renew(doc)
+        if renewed is None:
+            return RefreshOutcome(doc["_id"], "busy", reason="lease lost")
+        provider = self._provider(renewed)
+        if not provider.capabilities.oauth or self._marked_reauth(renewed):
+            await self._release(doc["_id"])
+            return RefreshOutcome(doc["_id"], "skipped", reason="nothing to refresh")
+        return await self._refresh_claimed(renewed, provider, trigger="due")
+
     async def _refresh(
         self, doc: Document, provider: CalendarProvider, *, due_before: datetime | None, trigger: str
     ) -> RefreshOutcome:
-        connection_id = doc["_id"]
         claimed = await self._claim(doc, due_before)
-        connection: Document | None = None
         if claimed is None:
             if due_before is not None:
-                return RefreshOutcome(connection_id, "not_due")
+                return RefreshOutcome(doc["_id"], "not_due")
             return await self._wait_for_holder(doc)
+        return await self._refresh_claimed(claimed, provider, trigger=trigger)
+
+    async def _refresh_claimed(
+        self, claimed: Document, provider: CalendarProvider, *, trigger: str
+    ) -> RefreshOutcome:
+        connection_id = claimed["_id"]
+        connection: Document | None = None
         try:
             connection = await self._connections.find_one({"_id": connection_id})
             if connection is None or connection.get("status") == "disconnected":
@@ -324,6 +361,15 @@ class TokenService:
             await asyncio.shield(self._release(connection_id))
             raise
         return await self._store_refreshed(claimed, provider, tokens, refresh_token, connection, trigger)
+
+    async def _renew(self, doc: Document) -> Document | None:
+        now = self._clock.now()
+        with translate_errors():
+            return await self._credentials.find_one_and_update(
+                {"_id": doc["_id"], "version": doc.get("version", 0), "refreshing_by": self.owner},
+                {"$set": {"refreshing_until": now + self._lease}},
+                return_document=ReturnDocument.AFTER,
+            )
 
     async def _claim(self, doc: Document, due_before: datetime | None) -> Document | None:
         now = self._clock.now()

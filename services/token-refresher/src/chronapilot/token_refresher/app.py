@@ -1,14 +1,22 @@
-"""The token refresher's composition root."""
+"""The token refresher's composition root: the refresh loop and the disconnect consumer."""
 
 from __future__ import annotations
 
 from aiohttp import web
 
-from chronapilot.common.runtime import install_runtime
+from chronapilot.common.bus import Topic
+from chronapilot.common.runtime import add_background_loop, add_consumer, add_token_service, install_runtime
 from chronapilot.common.settings import Settings
+from chronapilot.token_refresher.refresh_due import run_refresh_loop
+from chronapilot.token_refresher.revoke import disconnect_handler
+
+GROUP_ID = "chronapilot.token-refresher"
 
 
 def create_app(settings: Settings) -> web.Application:
     app = web.Application()
     install_runtime(app, settings, "token_refresher")
+    add_token_service(app)
+    add_consumer(app, group_id=GROUP_ID, topics=[Topic.CONNECTIONS], make_handler=disconnect_handler)
+    add_background_loop(app, "token-refresh", run_refresh_loop)
     return app

@@ -1,0 +1,135 @@
+"""Disconnect: revoke the grant at the provider, delete the stored credentials, record it.
+
+On ``connection.disconnected`` the refresher revokes the grant where the provider can
+(``capabilities.revocation``: Google's revocation endpoint, with the refresh token, which ends
+the whole grant), retrying a provider that is down or throttling with a jittered backoff. Then,
+whatever the provider said, one transaction deletes the credentials and sets the connection's
+``revoked_at`` and ``revocation`` (``revoked``, ``not_supported`` — Microsoft and iCloud have
+no client revocation — or ``failed`` with the error code). Mirrored calendars and events are
+left alone.
+
+The handler is idempotent (a redelivered event finds no credentials and keeps the first
+record), and a stale event does nothing: if the connection was re-linked since, it is no
+longer ``disconnected`` and its new credentials stay.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from pymongo.asynchronous.client_session import AsyncClientSession
+
+from chronapilot.common.backoff import Backoff
+from chronapilot.common.bus import Envelope, Handler, parse
+from chronapilot.common.bus.catalogue import ConnectionDisconnected
+from chronapilot.common.errors import CryptoError, ProviderError
+from chronapilot.common.logging import get_logger
+from chronapilot.common.providers.base import CalendarProvider
+from chronapilot.common.runtime import Runtime
+from chronapilot.common.store.client import Document
+from chronapilot.token_refresher.telemetry import REVOCATIONS
+
+log = get_logger(__name__)
+
+REVOKED = "revoked"
+NOT_SUPPORTED = "not_supported"
+FAILED = "failed"
+NO_CREDENTIALS = "no_credentials"
+
+
+def disconnect_handler(runtime: Runtime) -> Handler:
+    """The consumer handler: tear down the credentials of each disconnected connection."""
+
+    async def handle(envelope: Envelope) -> None:
+        event = parse(envelope)
+        if isinstance(event, ConnectionDisconnected):
+            await revoke_credentials(runtime, envelope.connection_id)
+
+    return handle
+
+
+async def revoke_credentials(runtime: Runtime, connection_id: str) -> str | None:
+    """Revoke, delete and record for one disconnected connection; the outcome, or None when
+    there was nothing to do (re-linked since, or already torn down)."""
+    db = runtime.db.db
+    connection = await db.connections.find_one({"_id": connection_id}, {"status": 1, "revoked_at": 1})
+    if connection is None or connection.get("status") != "disconnected":
+        return None
+    credentials = await db.credentials.find_one({"_id": connection_id})
+    if credentials is None:
+        if connection.get("revoked_at") is None:
+            await _record(runtime, connection_id, None, {"outcome": NO_CREDENTIALS})
+        return None
+    provider = runtime.providers.get(credentials["provider"])
+    revocation = await _revoke_at_provider(runtime, provider, credentials)
+    if await _record(runtime, connection_id, credentials, revocation):
+        REVOCATIONS.labels(credentials["provider"], revocation["outcome"]).inc()
+        log.info(
+            "token.revoked",
+            connection_id=connection_id,
+            provider=credentials["provider"],
+            outcome=revocation["outcome"],
+            error=revocation.get("error"),
+        )
+    return str(revocation["outcome"])
+
+
+async def _revoke_at_provider(
+    runtime: Runtime, provider: CalendarProvider | None, credentials: Document
+) -> dict[str, Any]:
+    if provider is None or not provider.capabilities.revocation:
+        return {"outcome": NOT_SUPPORTED}
+    try:
+        token = _open(runtime, credentials, "refresh_token") or _open(runtime, credentials, "access_token")
+    except CryptoError:
+        return {"outcome": FAILED, "error": CryptoError.code}
+    if token is None:
+        return {"outcome": FAILED, "error": "no token stored"}
+    settings = runtime.settings.tokens
+    backoff = Backoff(base_s=settings.revoke_backoff_s, cap_s=30.0)
+    for attempt in range(settings.revoke_attempts):
+        try:
+            await provider.revoke(token)
+            return {"outcome": REVOKED}
+        except ProviderError as exc:
+            if exc.code == "not_supported":
+                return {"outcome": NOT_SUPPORTED}
+            if not exc.retryable or attempt + 1 == settings.revoke_attempts:
+                return {"outcome": FAILED, "error": exc.code, "attempts": attempt + 1}
+            delay = backoff.delay(attempt, retry_after=exc.retry_after)
+            log.warning(
+                "token.revoke_retry", provider=provider.name, reason=exc.code, retry_in_s=round(delay, 2)
+            )
+            await asyncio.sleep(delay)
+    raise AssertionError("unreachable")
+
+
+def _open(runtime: Runtime, credentials: Document, field: str) -> str | None:
+    sealed = credentials.get(field)
+    return None if sealed is None else runtime.cipher.decrypt(sealed, associated_data=credentials["_id"])
+
+
+async def _record(
+    runtime: Runtime, connection_id: str, credentials: Document | None, revocation: dict[str, Any]
+) -> bool:
+    """Delete the credentials and record the teardown, if the connection is still disconnected."""
+    db = runtime.db.db
+    now = runtime.clock.now()
+
+    async def write(session: AsyncClientSession) -> bool:
+        updated = await db.connections.update_one(
+            {"_id": connection_id, "status": "disconnected"},
+            {
+                "$set": {"revoked_at": now, "revocation": {**revocation, "at": now}, "updated_at": now},
+                "$inc": {"version": 1},
+            },
+            session=session,
+        )
+        if updated.matched_count == 0:
+            return False  # re-linked meanwhile: its new credentials stay
+        if credentials is not None:
+            await db.credentials.delete_one({"_id": connection_id}, session=session)
+        return True
+
+    return await runtime.db.in_transaction(write)

@@ -1,0 +1,61 @@
+"""Token health as numbers: what the refresher exports to Prometheus.
+
+Per connection, the telemetry lives on the connection document (``token_refresh.last_at``,
+``failures_count`` — consecutive, reset by a success —, ``next_at``, ``last_error``), written
+by :class:`~chronapilot.common.tokens.TokenService` in the same transaction as the tokens,
+whichever process refreshed. The counters of refreshes and of failures by reason are
+:data:`~chronapilot.common.tokens.REFRESHES` and
+:data:`~chronapilot.common.tokens.REFRESH_FAILURES` (every process that refreshes exports
+its own). Here: the fleet-wide gauges, computed from indexed queries after each tick, and the
+revocation outcomes.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from prometheus_client import Counter, Gauge, Histogram
+
+from chronapilot.common.settings import TokenSettings
+from chronapilot.common.store.client import translate_errors
+from chronapilot.common.tokens import TokenService
+
+EXPIRING_WITHIN_HOUR = Gauge(
+    "chronapilot_tokens_expiring_within_hour",
+    "Stored access tokens that expire within the next hour (refreshable ones only).",
+)
+OLDEST_OVERDUE_SECONDS = Gauge(
+    "chronapilot_token_oldest_overdue_refresh_seconds",
+    "How long ago the most overdue refresh became due (expiry minus margin); 0 when none is.",
+)
+TICK_SECONDS = Histogram(
+    "chronapilot_token_refresh_tick_seconds",
+    "Duration of one refresher tick (query, leases and refreshes).",
+)
+REVOCATIONS = Counter(
+    "chronapilot_token_revocations_total",
+    "Disconnects handled, by provider and outcome (revoked, not_supported, failed).",
+    ["provider", "outcome"],
+)
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+async def record_fleet_health(tokens: TokenService, settings: TokenSettings, now: datetime) -> None:
+    """Set the fleet gauges: both read only the ``access_expires_at`` index."""
+    credentials = tokens.credentials
+    with translate_errors():
+        expiring = await credentials.count_documents(
+            {"access_expires_at": {"$gte": _EPOCH, "$lte": now + timedelta(hours=1)}}
+        )
+        soonest = await credentials.find_one(
+            {"access_expires_at": {"$gte": _EPOCH}},
+            {"access_expires_at": 1},
+            sort=[("access_expires_at", 1)],
+        )
+    EXPIRING_WITHIN_HOUR.set(expiring)
+    overdue = 0.0
+    if soonest is not None:
+        due_at = soonest["access_expires_at"] - timedelta(seconds=settings.refresh_margin_s)
+        overdue = max(0.0, (now - due_at).total_seconds())
+    OLDEST_OVERDUE_SECONDS.set(overdue)
