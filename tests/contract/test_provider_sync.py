@@ -16,9 +16,9 @@ from datetime import UTC, datetime, timedelta
 
 import aiohttp
 import pytest
-from contract.providers_fixtures import Connection, World, google_world
+from contract.providers_fixtures import Connection, World, google_world, microsoft_world
 from contract.sync_dataset import expected_occurrences, occurrences
-from contract.sync_drivers import Driver, GoogleDriver, OwnView
+from contract.sync_drivers import Driver, GoogleDriver, MicrosoftDriver, OwnView
 
 from chronapilot.common.providers import CursorExpired, InvalidCredentials, TokenSource
 from chronapilot.common.providers.sync import EventData, EventPage, SyncingProvider
@@ -203,3 +203,35 @@ class TestGoogleSync(SyncContract):
         exceptions = [e for e in events.values() if e.recurring_event_id == masters[0].provider_event_id]
         assert sorted(e.status for e in exceptions) == ["cancelled", "confirmed"]
         assert all(e.original_start is not None for e in exceptions)
+
+
+class TestMicrosoftSync(SyncContract):
+    driver_type = MicrosoftDriver
+
+    @pytest.fixture(scope="class")
+    @classmethod
+    async def world(cls, http: aiohttp.ClientSession) -> AsyncIterator[World]:
+        async with microsoft_world(http) as world:
+            yield world
+
+    async def test_occurrences_and_exceptions_name_their_series_master(self, driver: Driver) -> None:
+        await driver.write_dataset()
+
+        events = upserts(await self.sync(driver))
+
+        series = [e for e in events.values() if e.recurring_event_id is not None]
+        assert len(series) == 7
+        assert len({e.recurring_event_id for e in series}) == 1
+        assert all(e.original_start is not None and e.recurrence == () for e in series)
+        assert {e.start.timezone for e in series if e.start} == {"Europe/Berlin"}
+
+    async def test_a_cancelled_occurrence_comes_as_a_deletion(self, driver: Driver) -> None:
+        await driver.write_dataset()
+        cursor = (await self.sync(driver))[-1].next_cursor
+        events = upserts(await self.sync(driver))
+        victim = next(e for e in events.values() if e.recurring_event_id and e.title == "Weekly planning")
+
+        await driver.delete(victim.provider_event_id)
+        pages = await self.sync(driver, cursor)
+
+        assert victim.provider_event_id in deletions(pages)

@@ -25,7 +25,7 @@ Quirks kept here:
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -53,8 +53,10 @@ from chronapilot.common.providers.errors import (
     retry_after_seconds,
 )
 from chronapilot.common.providers.http import ProviderHttp, header, parse_json_object
+from chronapilot.common.providers.microsoft import sync as event_sync
 from chronapilot.common.providers.microsoft.push import MicrosoftPush
 from chronapilot.common.providers.oauth import OAuthClientConfig, OAuthCodeFlow
+from chronapilot.common.providers.sync import EventPage
 from chronapilot.common.settings import ProviderSettings
 
 GRAPH_RESOURCE = "https://graph.microsoft.com/"
@@ -209,6 +211,28 @@ class MicrosoftProvider(MicrosoftPush):
                 return calendars
             url = self._same_origin(str(next_link))
         raise ProviderError(f"microsoft: /me/calendars has more than {_MAX_PAGES} pages")
+
+    # events ------------------------------------------------------------------------------
+
+    #: ``odata.maxpagesize`` of each delta page during a sync (tests make it small).
+    sync_page_size = event_sync.MAX_PAGE_SIZE
+    #: How far back and ahead of now a full sync's calendar view reaches.
+    sync_window = (event_sync.WINDOW_PAST, event_sync.WINDOW_FUTURE)
+
+    def sync_events(
+        self, token: TokenSource, calendar_id: str, cursor: str | None
+    ) -> AsyncIterator[EventPage]:
+        """Full or incremental event sync; see :mod:`chronapilot.common.providers.microsoft.sync`."""
+        return event_sync.sync_events(
+            self._http,
+            self._graph_url,
+            token,
+            calendar_id,
+            cursor,
+            same_origin=self._same_origin,
+            page_size=self.sync_page_size,
+            window=self.sync_window,
+        )
 
     def _same_origin(self, link: str) -> str:
         """``link`` if it points at Graph: a bearer token is never sent anywhere else."""
