@@ -344,3 +344,19 @@ async def test_mailbox_concurrency_limit(emulator: Emulator, token: str) -> None
         assert headers["Retry-After"] == "1"
         assert (await slow)[0] == 400
     assert (await emulator.graph("GET", "/me", token))[0] == 200
+
+
+async def test_combined_prefer_header_applies_page_size_zone_and_text_body(
+    emulator: Emulator, token: str
+) -> None:
+    work = await _calendar(emulator, token, "Work")
+    prefer = 'odata.maxpagesize=3, outlook.timezone="UTC", outlook.body-content-type="text"'
+    status, body, headers = await emulator.graph(
+        "GET", f"/me/calendars/{work}/calendarView/delta?{WINDOW}", token, headers={"Prefer": prefer}
+    )
+    assert status == 200 and len(body["value"]) == 3
+    applied = {p.strip() for p in headers["Preference-Applied"].split(",")}
+    assert applied == {"odata.maxpagesize=3", 'outlook.timezone="UTC"', 'outlook.body-content-type="text"'}
+    stand_up = next(i for i in body["value"] if i["subject"].startswith("Team stand-up"))
+    assert stand_up["body"] == {"contentType": "text", "content": "Daily sync. Keep it short."}
+    assert all(i["start"]["timeZone"] == "UTC" for i in body["value"])

@@ -30,7 +30,7 @@ from chronapilot.sandbox.shared.admin_routes import admin_error, read_json_objec
 
 from .grants import OAuthApp
 from .notifications import LIFECYCLE_EVENTS, check_subscriptions, live_subscriptions, send_lifecycle
-from .resources import calendar_json, event_json
+from .resources import Presentation, calendar_json, event_json
 from .state import MicrosoftState, state_key
 from .store import InvalidEvent, NotFound, User
 from .subscriptions import subscription_json
@@ -193,7 +193,7 @@ async def list_events(request: web.Request) -> web.Response:
         raise admin_error(404, "no such calendar") from None
     owner = state.store.user(cal.user_id)
     events = state.store.live_events(cal.id)
-    return web.json_response([event_json(e, owner, state.base_url, "UTC") for e in events])
+    return web.json_response([event_json(e, owner, state.base_url, Presentation()) for e in events])
 
 
 async def create_event(request: web.Request) -> web.Response:
@@ -206,7 +206,9 @@ async def create_event(request: web.Request) -> web.Response:
     except InvalidEvent as exc:
         raise admin_error(400, str(exc)) from None
     state.changed()
-    return web.json_response(event_json(ev, state.store.user(ev.user_id), state.base_url, "UTC"), status=201)
+    return web.json_response(
+        event_json(ev, state.store.user(ev.user_id), state.base_url, Presentation()), status=201
+    )
 
 
 async def update_event(request: web.Request) -> web.Response:
@@ -219,7 +221,7 @@ async def update_event(request: web.Request) -> web.Response:
     except InvalidEvent as exc:
         raise admin_error(400, str(exc)) from None
     state.changed()
-    body = event_json(ev, state.store.user(ev.user_id), state.base_url, "UTC")
+    body = event_json(ev, state.store.user(ev.user_id), state.base_url, Presentation())
     body["id"] = item_id
     return web.json_response(body)
 

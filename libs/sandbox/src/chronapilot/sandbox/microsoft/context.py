@@ -16,6 +16,7 @@ from aiohttp import web
 from .delta import parse_prefer
 from .errors import graph_error
 from .grants import AccessToken
+from .resources import Presentation
 from .state import MicrosoftState, state_key
 from .store import User
 from .times import InvalidTime, zone
@@ -117,7 +118,8 @@ def paging(request: web.Request, default_top: int) -> tuple[int, int]:
     return min(top, 1000), skip
 
 
-def time_zone_preference(request: web.Request) -> tuple[str, dict[str, str]]:
+def presentation(request: web.Request) -> tuple[Presentation, dict[str, str]]:
+    """The `Prefer` header's presentation preferences, and all its preferences."""
     prefs = parse_prefer(request.headers.getall("Prefer", []))
     tz = prefs.get("outlook.timezone", "")
     if tz:
@@ -125,7 +127,8 @@ def time_zone_preference(request: web.Request) -> tuple[str, dict[str, str]]:
             zone(tz)
         except InvalidTime:
             tz = ""
-    return tz, prefs
+    text_body = prefs.get("outlook.body-content-type", "").lower() == "text"
+    return Presentation(tz, text_body), prefs
 
 
 def applied(prefs_applied: list[str]) -> dict[str, str]:

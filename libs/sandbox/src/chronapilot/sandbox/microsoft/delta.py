@@ -28,7 +28,7 @@ from operator import itemgetter
 from typing import Any
 
 from .recurrence import Instance, expand
-from .resources import event_json
+from .resources import Presentation, event_json
 from .state import MicrosoftState
 from .store import Calendar, StoredEvent, User
 
@@ -63,15 +63,15 @@ class DeltaEngine:
         self.state = state
         self._rounds: OrderedDict[tuple[Any, ...], list[Entry]] = OrderedDict()
         self._views: OrderedDict[tuple[Any, ...], list[tuple[StoredEvent, Instance]]] = OrderedDict()
-        self._rendered: OrderedDict[tuple[str, str, str], bytes] = OrderedDict()
+        self._rendered: OrderedDict[tuple[str, str, Presentation], bytes] = OrderedDict()
         self._expansions: OrderedDict[tuple[str, str, float, float], list[Instance]] = OrderedDict()
 
-    def rendered(self, ev: StoredEvent, inst: Instance, owner: User, tz: str) -> bytes:
+    def rendered(self, ev: StoredEvent, inst: Instance, owner: User, shown: Presentation) -> bytes:
         """One calendar-view item as JSON bytes, cached until the event changes."""
-        key = (inst.item_id, ev.change_key, tz)
+        key = (inst.item_id, ev.change_key, shown)
         cached = self._rendered.get(key)
         if cached is None:
-            data = event_json(ev, owner, self.state.base_url, tz, inst)
+            data = event_json(ev, owner, self.state.base_url, shown, inst)
             cached = json.dumps(data, separators=(",", ":")).encode()
             self._rendered[key] = cached
             if len(self._rendered) > _RENDER_CACHE_SIZE:

@@ -20,13 +20,13 @@ from .context import (
     fail,
     json_response,
     paging,
+    presentation,
     read_body,
     require_scope,
     state_of,
-    time_zone_preference,
 )
 from .recurrence import Instance, find_occurrence, split_occurrence_id
-from .resources import calendar_json, event_json, user_json
+from .resources import Presentation, calendar_json, event_json, user_json
 from .state import MicrosoftState
 from .store import Calendar, InvalidEvent, NotFound, StoredEvent, User
 
@@ -122,9 +122,9 @@ async def get_default_calendar(request: web.Request) -> web.Response:
 
 
 def render(
-    state: MicrosoftState, user: User, ev: StoredEvent, inst: Instance | None, tz: str
+    state: MicrosoftState, user: User, ev: StoredEvent, inst: Instance | None, shown: Presentation
 ) -> dict[str, Any]:
-    return event_json(ev, user, state.base_url, tz, inst)
+    return event_json(ev, user, state.base_url, shown, inst)
 
 
 def find_item(request: web.Request) -> tuple[StoredEvent, Instance | None]:
@@ -154,12 +154,12 @@ async def get_event(request: web.Request) -> web.Response:
     require_scope(request, READ_SCOPES)
     state = state_of(request)
     ev, inst = find_item(request)
-    tz, _ = time_zone_preference(request)
+    shown, _ = presentation(request)
     data = {
         "@odata.context": context_url(state, "users('me')/events/$entity"),
-        **render(state, current_user(request), ev, inst, tz),
+        **render(state, current_user(request), ev, inst, shown),
     }
-    return json_response(data, headers=applied([f'outlook.timezone="{tz}"'] if tz else []))
+    return json_response(data, headers=applied(shown.preferences_applied()))
 
 
 async def _create(request: web.Request, cal: Calendar) -> web.Response:
@@ -171,10 +171,10 @@ async def _create(request: web.Request, cal: Calendar) -> web.Response:
     except InvalidEvent as exc:
         raise fail(400, "ErrorInvalidParameter", str(exc)) from None
     state.changed()
-    tz, _ = time_zone_preference(request)
+    shown, _ = presentation(request)
     data = {
         "@odata.context": context_url(state, "users('me')/events/$entity"),
-        **render(state, current_user(request), ev, None, tz),
+        **render(state, current_user(request), ev, None, shown),
     }
     return json_response(
         data, status=201, headers={"Location": f"{state.base_url}/v1.0/me/events('{ev.id}')"}
@@ -203,10 +203,10 @@ async def update_event(request: web.Request) -> web.Response:
         raise fail(400, "ErrorInvalidParameter", str(exc)) from None
     state.changed()
     _, inst = find_item(request)
-    tz, _ = time_zone_preference(request)
+    shown, _ = presentation(request)
     data = {
         "@odata.context": context_url(state, "users('me')/events/$entity"),
-        **render(state, user, ev, inst, tz),
+        **render(state, user, ev, inst, shown),
     }
     return json_response(data)
 
@@ -227,16 +227,16 @@ async def _list_events(request: web.Request, cal: Calendar) -> web.Response:
     require_scope(request, READ_SCOPES)
     state = state_of(request)
     user = current_user(request)
-    tz, _ = time_zone_preference(request)
+    shown, _ = presentation(request)
     events = sorted(state.store.live_events(cal.id), key=lambda e: e.created)
     top, skip = paging(request, default_top=10)
     data: dict[str, Any] = {
         "@odata.context": context_url(state, "users('me')/calendars('" + cal.id + "')/events"),
-        "value": [render(state, user, ev, None, tz) for ev in events[skip : skip + top]],
+        "value": [render(state, user, ev, None, shown) for ev in events[skip : skip + top]],
     }
     if skip + top < len(events):
         data["@odata.nextLink"] = f"{state.base_url}{request.path}?$top={top}&$skip={skip + top}"
-    return json_response(data, headers=applied([f'outlook.timezone="{tz}"'] if tz else []))
+    return json_response(data, headers=applied(shown.preferences_applied()))
 
 
 async def list_events(request: web.Request) -> web.Response:

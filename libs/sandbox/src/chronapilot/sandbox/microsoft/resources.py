@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import re
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -50,11 +51,23 @@ def calendar_json(cal: Calendar, owner: User) -> dict[str, Any]:
     }
 
 
+@dataclass(frozen=True, slots=True)
+class Presentation:
+    """How the client asked to see events (`Prefer: outlook.timezone`, `outlook.body-content-type`)."""
+
+    time_zone: str = ""  # empty: UTC, unnamed in Preference-Applied
+    text_body: bool = False
+
+    def preferences_applied(self) -> list[str]:
+        applied = [f'outlook.timezone="{self.time_zone}"'] if self.time_zone else []
+        return applied + (['outlook.body-content-type="text"'] if self.text_body else [])
+
+
 def event_json(
     ev: StoredEvent,
     owner: User,
     base: str,
-    tz_pref: str,
+    shown: Presentation,
     instance: Instance | None = None,
 ) -> dict[str, Any]:
     """An event: the master or single itself (`instance` None) or one calendar-view item."""
@@ -113,9 +126,9 @@ def event_json(
         "isDraft": False,
         "hideAttendees": bool(fields.get("hideAttendees")),
         "responseStatus": _response_status(fields, owner, is_organizer),
-        "body": body,
-        "start": _shown(start, fields, tz_pref, "start"),
-        "end": _shown(end, fields, tz_pref, "end"),
+        "body": _as_text(body) if shown.text_body else body,
+        "start": _shown(start, fields, shown.time_zone, "start"),
+        "end": _shown(end, fields, shown.time_zone, "end"),
         "location": location,
         "locations": fields.get("locations") or ([location] if location.get("displayName") else []),
         "recurrence": fields.get("recurrence") if instance is None else None,
@@ -139,6 +152,13 @@ def _shown(instant: datetime, fields: dict[str, Any], tz_pref: str, which: str) 
 
 def _offset_stamp(value: datetime) -> str:
     return format_stamp(value)[:-9] + "Z"
+
+
+def _as_text(body: dict[str, Any]) -> dict[str, Any]:
+    if body.get("contentType") != "html":
+        return body
+    text = html.unescape(_TAGS.sub(" ", str(body.get("content") or "")))
+    return {"contentType": "text", "content": " ".join(text.split())}
 
 
 def _preview(body: dict[str, Any]) -> str:

@@ -18,9 +18,9 @@ from .context import (
     fail,
     json_response,
     paging,
+    presentation,
     require_scope,
     state_of,
-    time_zone_preference,
 )
 from .delta import Cursor, DeltaEngine, DeltaStateNotFound, page_size
 from .graph import calendar_of, find_item, render
@@ -71,16 +71,16 @@ async def event_instances(request: web.Request) -> web.Response:
     user = current_user(request)
     ev, inst = find_item(request)
     start, end = _window(request)
-    tz, _ = time_zone_preference(request)
+    shown, _ = presentation(request)
     if inst is not None:
         items = [inst] if inst.start < end and inst.end > start else []
     else:
         items = expand(ev.id, ev.fields, ev.exceptions, frozenset(ev.cancelled), start, end)
     data = {
         "@odata.context": context_url(state, "Collection(event)"),
-        "value": [render(state, user, ev, item, tz) for item in items],
+        "value": [render(state, user, ev, item, shown) for item in items],
     }
-    return json_response(data, headers=applied([f'outlook.timezone="{tz}"'] if tz else []))
+    return json_response(data, headers=applied(shown.preferences_applied()))
 
 
 async def _view(request: web.Request, cal: Calendar) -> web.Response:
@@ -88,18 +88,18 @@ async def _view(request: web.Request, cal: Calendar) -> web.Response:
     state = state_of(request)
     user = current_user(request)
     start, end = _window(request)
-    tz, _ = time_zone_preference(request)
+    shown, _ = presentation(request)
     items = request.app[delta_key].view(cal.id, start.timestamp(), end.timestamp())
     top, skip = paging(request, default_top=10)
     data: dict[str, Any] = {
         "@odata.context": context_url(state, "users('me')/calendarView"),
-        "value": [render(state, user, ev, inst, tz) for ev, inst in items[skip : skip + top]],
+        "value": [render(state, user, ev, inst, shown) for ev, inst in items[skip : skip + top]],
     }
     if skip + top < len(items):
         start_q, end_q = quote(request.query["startDateTime"]), quote(request.query["endDateTime"])
         query = f"startDateTime={start_q}&endDateTime={end_q}"
         data["@odata.nextLink"] = f"{state.base_url}{request.path}?{query}&$top={top}&$skip={skip + top}"
-    return json_response(data, headers=applied([f'outlook.timezone="{tz}"'] if tz else []))
+    return json_response(data, headers=applied(shown.preferences_applied()))
 
 
 async def calendar_view(request: web.Request) -> web.Response:
@@ -122,7 +122,7 @@ async def _delta(request: web.Request, cal: Calendar) -> web.Response:
                 "BadRequest",
                 f"The query parameter '{name}' is not supported with delta on calendarView.",
             )
-    tz, prefs = time_zone_preference(request)
+    shown, prefs = presentation(request)
     size, size_applied = page_size(prefs)
     token = request.query.get("$deltatoken") or request.query.get("$skiptoken")
     if token:
@@ -146,7 +146,7 @@ async def _delta(request: web.Request, cal: Calendar) -> web.Response:
     value = b",".join(
         json.dumps(removed_json(entry)).encode()
         if isinstance(entry, str)
-        else engine.rendered(entry[0], entry[1], user, tz)
+        else engine.rendered(entry[0], entry[1], user, shown)
         for entry in entries
     )
     link_base = f"{state.base_url}{request.path}"
@@ -156,9 +156,7 @@ async def _delta(request: web.Request, cal: Calendar) -> web.Response:
         link = {"@odata.deltaLink": f"{link_base}?$deltatoken={delta_token}"}
     context = json.dumps({"@odata.context": context_url(state, "Collection(event)")})
     body = context[:-1].encode() + b',"value":[' + value + b"]," + json.dumps(link)[1:].encode()
-    preferences = ([f"odata.maxpagesize={size}"] if size_applied else []) + (
-        [f'outlook.timezone="{tz}"'] if tz else []
-    )
+    preferences = ([f"odata.maxpagesize={size}"] if size_applied else []) + shown.preferences_applied()
     return web.Response(
         body=body, content_type="application/json", charset="utf-8", headers=applied(preferences)
     )
