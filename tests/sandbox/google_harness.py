@@ -15,7 +15,7 @@ import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, quote, urlsplit
 
 import aiohttp
 from aiohttp import web
@@ -32,6 +32,7 @@ from chronapilot.sandbox.google.emulator import EMULATOR, GoogleEmulator
 from chronapilot.sandbox.shared.consent import read_consent_form
 
 GOOGLE_REDIRECT_URI = "http://127.0.0.1:9/oauth/callback"
+PRIMARY = f"/calendars/{quote(DEMO_EMAIL)}/events"
 GOOGLE_SCOPES = "openid email https://www.googleapis.com/auth/calendar"
 
 
@@ -212,3 +213,23 @@ class GoogleSandbox:
 
     async def drain(self) -> None:
         await self.admin("POST", "notifications/drain")
+
+
+async def list_all(
+    google: GoogleSandbox, token: str, path: str = PRIMARY, **params: str
+) -> tuple[list[Any], str]:
+    """Every page of events.list; the items and the nextSyncToken."""
+    items: list[Any] = []
+    query = dict(params)
+    while True:
+        answer = await google.api("GET", path, token, params=query)
+        assert answer.status == 200, answer.body
+        items += answer.body["items"]
+        if "nextPageToken" not in answer.body:
+            return items, answer.body.get("nextSyncToken", "")
+        assert "nextSyncToken" not in answer.body
+        query["pageToken"] = answer.body["nextPageToken"]
+
+
+def timed(local: str, zone: str = "Europe/Berlin") -> dict[str, str]:
+    return {"dateTime": local, "timeZone": zone}

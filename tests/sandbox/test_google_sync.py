@@ -1,0 +1,222 @@
+"""Google emulator, events.list: full listings, paging, recurrence expansion, windows, incremental sync."""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+import pytest
+from google_harness import PRIMARY, GoogleSandbox, list_all, timed
+
+from chronapilot.sandbox.google import DEMO_EMAIL
+
+
+async def test_full_listing_pages_down_to_a_sync_token(google: GoogleSandbox, google_token: str) -> None:
+    everything = await google.api("GET", PRIMARY, google_token)
+    items, sync_token = await list_all(google, google_token, maxResults="2")
+    assert sync_token
+    assert [item["id"] for item in items] == [item["id"] for item in everything.body["items"]]
+    assert len({item["id"] for item in items}) == len(items)
+
+
+async def test_masters_exceptions_and_cancelled_instances_without_single_events(
+    google: GoogleSandbox, google_token: str
+) -> None:
+    items, _ = await list_all(google, google_token)
+    masters = [item for item in items if "recurrence" in item]
+    assert {item["summary"] for item in masters} == {"Team stand-up", "Pay rent"}
+    standup = next(item for item in masters if item["summary"] == "Team stand-up")
+    exceptions = [item for item in items if item.get("recurringEventId") == standup["id"]]
+    moved = next(item for item in exceptions if item["id"] == f"{standup['id']}_20261028T083000Z")
+    assert moved["originalStartTime"] == {
+        "dateTime": "2026-10-28T09:30:00+01:00",
+        "timeZone": "Europe/Berlin",
+    }
+    assert moved["start"] == {"dateTime": "2026-10-28T10:00:00+01:00", "timeZone": "Europe/Berlin"}
+    cancelled = next(item for item in exceptions if item["status"] == "cancelled")
+    assert cancelled["id"] == f"{standup['id']}_20261102T083000Z"
+    assert set(cancelled) >= {"id", "recurringEventId", "originalStartTime"}
+    assert all(item["status"] != "cancelled" or "recurringEventId" in item for item in items)
+
+
+async def test_single_events_expands_series_across_dst_and_drops_cancelled_instances(
+    google: GoogleSandbox, google_token: str
+) -> None:
+    items, _ = await list_all(
+        google,
+        google_token,
+        singleEvents="true",
+        timeMin="2026-10-19T00:00:00Z",
+        timeMax="2026-11-07T00:00:00Z",
+    )
+    standups = [item for item in items if item["summary"].startswith("Team stand-up")]
+    starts = {item["id"].rsplit("_", 1)[1]: item["start"]["dateTime"] for item in standups}
+    assert starts["20261019T073000Z"] == "2026-10-19T09:30:00+02:00"
+    assert starts["20261026T083000Z"] == "2026-10-26T09:30:00+01:00"
+    assert starts["20261028T083000Z"] == "2026-10-28T10:00:00+01:00"
+    assert "20261102T083000Z" not in starts
+    assert all(item["recurringEventId"] and "recurrence" not in item for item in standups)
+    assert all(item["status"] != "cancelled" for item in items)
+
+
+async def test_order_by_start_time_needs_single_events(google: GoogleSandbox, google_token: str) -> None:
+    refused = await google.api("GET", PRIMARY, google_token, params={"orderBy": "startTime"})
+    assert refused.status == 400
+    ordered, _ = await list_all(
+        google, google_token, singleEvents="true", orderBy="startTime", timeMax="2026-12-31T00:00:00Z"
+    )
+    assert len(ordered) > 10
+
+
+async def test_time_window_keeps_overlapping_events_only(google: GoogleSandbox, google_token: str) -> None:
+    items, sync_token = await list_all(
+        google, google_token, timeMin="2026-12-01T00:00:00+01:00", timeMax="2026-12-31T00:00:00+01:00"
+    )
+    summaries = {item["summary"] for item in items}
+    assert summaries == {"Christmas Eve (office closed)", "Team stand-up", "Pay rent"}
+    assert sync_token == ""
+
+
+async def test_incremental_sync_returns_only_changes_and_deletions_as_cancelled(
+    google: GoogleSandbox, google_token: str
+) -> None:
+    _, sync_token = await list_all(google, google_token)
+    nothing, unchanged_token = await list_all(google, google_token, syncToken=sync_token)
+    assert nothing == []
+    inserted = await google.api(
+        "POST",
+        PRIMARY,
+        google_token,
+        body={
+            "summary": "Dentist",
+            "start": timed("2026-11-20T08:00:00"),
+            "end": timed("2026-11-20T09:00:00"),
+        },
+    )
+    assert inserted.status == 200
+    changes, after_insert = await list_all(google, google_token, syncToken=unchanged_token)
+    assert [item["id"] for item in changes] == [inserted.body["id"]]
+    deleted = await google.api("DELETE", f"{PRIMARY}/{inserted.body['id']}", google_token)
+    assert deleted.status == 204 and deleted.body is None
+    changes, _ = await list_all(google, google_token, syncToken=after_insert)
+    assert changes == [
+        {
+            "kind": "calendar#event",
+            "etag": changes[0]["etag"],
+            "id": inserted.body["id"],
+            "status": "cancelled",
+            "updated": changes[0]["updated"],
+        }
+    ]
+
+
+async def test_changes_made_through_the_admin_api_feed_incremental_sync(
+    google: GoogleSandbox, google_token: str
+) -> None:
+    _, sync_token = await list_all(google, google_token)
+    items, _ = await list_all(google, google_token)
+    target = next(item for item in items if item.get("summary") == "Quarterly planning")
+    await google.admin(
+        "PATCH", f"calendars/{quote(DEMO_EMAIL)}/events/{target['id']}", {"summary": "Planning v2"}
+    )
+    changes, _ = await list_all(google, google_token, syncToken=sync_token)
+    assert [(item["id"], item["summary"]) for item in changes] == [(target["id"], "Planning v2")]
+    assert changes[0]["etag"] != target["etag"] and changes[0]["updated"] >= target["updated"]
+
+
+@pytest.mark.parametrize(
+    "token",
+    ["not-a-token", "Q0FGRTp6eno6MTI="],
+)
+async def test_unknown_sync_tokens_answer_410_full_sync_required(
+    google: GoogleSandbox, google_token: str, token: str
+) -> None:
+    answer = await google.api("GET", PRIMARY, google_token, params={"syncToken": token})
+    assert answer.status == 410
+    assert answer.body == {
+        "error": {
+            "code": 410,
+            "message": "Sync token is no longer valid, a full sync is required.",
+            "errors": [
+                {
+                    "message": "Sync token is no longer valid, a full sync is required.",
+                    "domain": "global",
+                    "reason": "fullSyncRequired",
+                }
+            ],
+        }
+    }
+
+
+async def test_expired_and_foreign_sync_tokens_answer_410(google: GoogleSandbox, google_token: str) -> None:
+    _, sync_token = await list_all(google, google_token)
+    calendars = (await google.api("GET", "/users/me/calendarList", google_token)).body["items"]
+    other = f"/calendars/{quote(calendars[1]['id'])}/events"
+    assert (await google.api("GET", other, google_token, params={"syncToken": sync_token})).status == 410
+    await google.admin("POST", f"calendars/{quote(DEMO_EMAIL)}/sync-tokens/expire")
+    assert (await google.api("GET", PRIMARY, google_token, params={"syncToken": sync_token})).status == 410
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("iCalUID", "x@google.com"),
+        ("orderBy", "updated"),
+        ("privateExtendedProperty", "a=b"),
+        ("q", "stand"),
+        ("sharedExtendedProperty", "a=b"),
+        ("timeMin", "2026-01-01T00:00:00Z"),
+        ("timeMax", "2026-01-01T00:00:00Z"),
+        ("updatedMin", "2026-01-01T00:00:00Z"),
+        ("showDeleted", "false"),
+    ],
+)
+async def test_parameters_not_allowed_with_a_sync_token_answer_400(
+    google: GoogleSandbox, google_token: str, name: str, value: str
+) -> None:
+    _, sync_token = await list_all(google, google_token)
+    answer = await google.api("GET", PRIMARY, google_token, params={"syncToken": sync_token, name: value})
+    assert answer.status == 400
+    assert answer.body["error"]["errors"][0]["reason"] == "badRequest"
+    assert answer.body["error"]["status"] == "INVALID_ARGUMENT"
+
+
+async def test_deleting_an_instance_records_a_cancelled_exception(
+    google: GoogleSandbox, google_token: str
+) -> None:
+    items, sync_token = await list_all(google, google_token)
+    standup = next(item for item in items if item.get("summary") == "Team stand-up" and "recurrence" in item)
+    instance = f"{standup['id']}_20261106T083000Z"
+    assert (await google.api("DELETE", f"{PRIMARY}/{instance}", google_token)).status == 204
+    changes, _ = await list_all(google, google_token, syncToken=sync_token)
+    assert changes[0]["id"] == instance and changes[0]["status"] == "cancelled"
+    assert changes[0]["recurringEventId"] == standup["id"]
+    assert changes[0]["originalStartTime"]["dateTime"] == "2026-11-06T09:30:00+01:00"
+
+
+async def test_updated_min_includes_deletions_since_then(google: GoogleSandbox, google_token: str) -> None:
+    created = (
+        await google.api(
+            "POST",
+            PRIMARY,
+            google_token,
+            body={"start": {"date": "2026-11-25"}, "end": {"date": "2026-11-26"}},
+        )
+    ).body
+    await google.api("DELETE", f"{PRIMARY}/{created['id']}", google_token)
+    items, _ = await list_all(google, google_token, updatedMin=created["updated"])
+    assert [(item["id"], item["status"]) for item in items] == [(created["id"], "cancelled")]
+
+
+async def test_a_thousand_event_page_is_served(google: GoogleSandbox, google_token: str) -> None:
+    calendar = google.emulator.store.calendars[DEMO_EMAIL]
+    for index in range(1200):
+        google.emulator.writer.insert(
+            calendar,
+            {
+                "summary": f"Bulk {index}",
+                "start": {"dateTime": f"2027-01-01T{index % 24:02d}:00:00Z"},
+                "end": {"dateTime": f"2027-01-01T{index % 24:02d}:30:00Z"},
+            },
+        )
+    page = await google.api("GET", PRIMARY, google_token, params={"maxResults": "1000"})
+    assert len(page.body["items"]) == 1000 and "nextPageToken" in page.body
