@@ -296,6 +296,17 @@ async def test_refresh_for_scopes_never_consented_is_consent_required(emulator: 
     assert status == 400
     _assert_aadsts(body, "invalid_grant", 65001)
     assert body["suberror"] == "consent_required"
+    status, body = await _token_error(
+        emulator,
+        {
+            "grant_type": "refresh_token",
+            "client_id": SANDBOX_CLIENT_ID,
+            "client_secret": SANDBOX_CLIENT_SECRET,
+            "refresh_token": token["refresh_token"],
+            "scope": "Calendars.Read offline_access",
+        },
+    )
+    assert status == 200, body  # a refused refresh does not use the refresh token up
 
 
 async def test_an_unknown_refresh_token_is_invalid_grant(emulator: Emulator) -> None:

@@ -217,7 +217,8 @@ class Identity:
 
     # refresh ---------------------------------------------------------------------------------
 
-    def rotate_refresh_token(self, token: str, client_id: str, tenant: str, now: float) -> Grant:
+    def live_refresh_token(self, token: str, client_id: str, now: float) -> tuple[RefreshToken, Grant]:
+        """The refresh token and its grant, if the token may be redeemed (nothing changes yet)."""
         record = self.refresh_tokens.get(token)
         grant = self.grants.get(record.grant_id) if record is not None else None
         if record is None or grant is None or grant.client_id != client_id or record.state == "rotated":
@@ -242,8 +243,7 @@ class Identity:
                 "The refresh token has expired due to inactivity. The token was issued on "
                 "an earlier date and was inactive for 90.00:00:00.",
             )
-        record.state = "rotated"
-        return grant
+        return record, grant
 
     # issuing ---------------------------------------------------------------------------------
 

@@ -295,8 +295,9 @@ async def _token(request: web.Request, state: MicrosoftState, tenant: str) -> we
                 "The request body must contain the following parameter: 'refresh_token'.",
             )
         state.identity.authenticate_client(client_id, secret)
-        grant = state.identity.rotate_refresh_token(refresh, client_id, tenant, now)
+        redeemed, grant = state.identity.live_refresh_token(refresh, client_id, now)
         _check_refresh_scopes(form.get("scope"), grant, state.identity.apps[client_id].name)
+        redeemed.state = "rotated"  # strict rotation: only the new refresh token works from now on
     else:
         raise AadstsError(
             "unsupported_grant_type",
