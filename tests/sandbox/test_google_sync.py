@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from typing import Any
 from urllib.parse import quote
 
 import pytest
@@ -237,12 +239,15 @@ async def test_ordered_by_start_time_pages_in_start_order(google: GoogleSandbox,
     whole, _ = await list_all(google, google_token, maxResults="2500", **window)
     paged, _ = await list_all(google, google_token, maxResults="4", **window)
     assert [item["id"] for item in paged] == [item["id"] for item in whole]
-    starts = [
-        item["start"].get("dateTime") or item["start"]["date"]
-        for item in whole
-        if "dateTime" in item["start"]
-    ]
-    assert starts == sorted(starts, key=lambda value: value) or len(starts) > 0
+    instants = [start_instant(item) for item in whole]
+    assert instants == sorted(instants)
+
+
+def start_instant(item: dict[str, Any]) -> datetime:
+    start = item["start"]
+    if "dateTime" in start:
+        return datetime.fromisoformat(start["dateTime"])
+    return datetime.fromisoformat(start["date"]).replace(tzinfo=UTC)
 
 
 async def test_changes_made_while_paging_surface_in_the_next_incremental_sync(
