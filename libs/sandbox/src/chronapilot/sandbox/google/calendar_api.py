@@ -42,6 +42,7 @@ from chronapilot.sandbox.google.grants import (
 from chronapilot.sandbox.google.store import Calendar
 
 API_PREFIX = "/calendar/v3"
+ACCESS_ROLES = ("freeBusyReader", "reader", "writer", "owner")
 routes = web.RouteTableDef()
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -158,6 +159,8 @@ async def calendar_list(request: web.Request) -> web.Response:
     emulator = request.app[EMULATOR]
     params = request.query
     sync_token = params.get("syncToken")
+    if params.get("minAccessRole", "owner") not in ACCESS_ROLES:
+        raise invalid_value(f"Invalid value for: minAccessRole: {params['minAccessRole']}")
     if sync_token is not None and "minAccessRole" in params:
         raise bad_request("The parameter minAccessRole is not allowed together with syncToken.")
     epoch = emulator.store.list_epoch

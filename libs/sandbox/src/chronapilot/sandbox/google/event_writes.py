@@ -195,6 +195,8 @@ class EventWriter:
         _check_choice(fields, "visibility", _VISIBILITIES)
         owner = self._store.accounts[calendar.owner_sub]
         organizer = fields.get("organizer") or {"email": calendar.id, "displayName": calendar.summary}
+        if not isinstance(organizer, dict) or not isinstance(organizer.get("email"), str):
+            raise invalid_value("Invalid value for: organizer")
         organizer = {**organizer, "self": True} if organizer.get("email") == calendar.id else dict(organizer)
         stamp = format_timestamp(now)
         resource: dict[str, Any] = {
