@@ -303,7 +303,9 @@ class TokenService:
 
     # -- refreshing ----------------------------------------------------------------------------
 
-    async def lease_due(self, candidates: list[Document], *, due_before: datetime) -> list[Document]:
+    async def lease_due(
+        self, candidates: list[Document], *, due_before: datetime, now: datetime | None = None
+    ) -> list[Document]:
         """Take the refresh lease of each candidate still due (``access_expires_at`` before
         ``due_before``, no backoff pending, nobody else at it); return the ones taken.
 
@@ -312,7 +314,7 @@ class TokenService:
         """
         leased = []
         for candidate in candidates:
-            claimed = await self._claim(candidate, due_before)
+            claimed = await self._claim(candidate, due_before, now)
             if claimed is not None:
                 leased.append(claimed)
         return leased
@@ -371,8 +373,10 @@ class TokenService:
                 return_document=ReturnDocument.AFTER,
             )
 
-    async def _claim(self, doc: Document, due_before: datetime | None) -> Document | None:
-        now = self._clock.now()
+    async def _claim(
+        self, doc: Document, due_before: datetime | None, now: datetime | None = None
+    ) -> Document | None:
+        now = now or self._clock.now()
         query: dict[str, Any] = {"_id": doc["_id"], "version": doc.get("version", 0)}
         query |= _free("refreshing_until", now)
         if due_before is not None:

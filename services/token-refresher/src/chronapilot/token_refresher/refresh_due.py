@@ -80,7 +80,7 @@ async def refresh_due_tokens(tokens: TokenService, settings: TokenSettings, now:
     while True:
         with translate_errors():
             candidates = await find_due(credentials, now, margin, settings.refresh_batch_size).to_list()
-        leased = await tokens.lease_due(candidates, due_before=due_before)
+        leased = await tokens.lease_due(candidates, due_before=due_before, now=now)
         result.batches += 1
         await asyncio.gather(*(refresh_one(doc) for doc in leased))
         if len(candidates) < settings.refresh_batch_size or not leased:
