@@ -368,3 +368,22 @@ async def test_form_post_response_mode_posts_the_code_back(emulator: Emulator) -
     assert posted.action == REDIRECT_URI
     fields = dict(posted.fields)
     assert fields["state"] == "s2" and fields["code"]
+
+
+async def test_a_refresh_for_fewer_scopes_narrows_the_access_token(emulator: Emulator) -> None:
+    token = await emulator.sign_in()
+    status, body = await _token_error(
+        emulator,
+        {
+            "grant_type": "refresh_token",
+            "client_id": SANDBOX_CLIENT_ID,
+            "client_secret": SANDBOX_CLIENT_SECRET,
+            "refresh_token": token["refresh_token"],
+            "scope": "offline_access https://graph.microsoft.com/User.Read",
+        },
+    )
+    assert status == 200
+    assert "Calendars.ReadWrite" not in body["scope"].split()
+    assert "User.Read" in body["scope"].split()
+    status, _, _ = await emulator.graph("GET", "/me/calendars", body["access_token"])
+    assert status == 403

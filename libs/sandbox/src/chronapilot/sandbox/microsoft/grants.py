@@ -255,9 +255,17 @@ class Identity:
         user_claims: dict[str, Any],
         issuer: str,
         nonce: str | None = None,
+        resource_scopes: list[str] | None = None,
     ) -> dict[str, Any]:
-        """The token response body for a grant; rotates in a new refresh token when allowed."""
+        """The token response body for a grant; rotates in a new refresh token when allowed.
+
+        `resource_scopes` narrows the access token to some of the granted Graph scopes (a refresh
+        that asks for fewer scopes); the grant itself keeps all of them.
+        """
         app = self.apps[grant.client_id]
+        oidc = [s for s in grant.scopes if s in OIDC_SCOPES]
+        granted = [s for s in grant.scopes if s not in OIDC_SCOPES]
+        scopes = oidc + [s for s in granted if resource_scopes is None or s in resource_scopes]
         ttl = self.access_token_ttl
         access = jwt(
             {"typ": "JWT", "alg": "RS256", "kid": "sandbox"},
@@ -270,18 +278,18 @@ class Identity:
                 "appid": grant.client_id,
                 "oid": grant.user_id,
                 "tid": self.tenant_id,
-                "scp": " ".join(s for s in grant.scopes if s not in OIDC_SCOPES),
+                "scp": " ".join(s for s in scopes if s not in OIDC_SCOPES),
                 "uti": secrets.token_urlsafe(16),
                 "ver": "1.0",
             },
             None,
         )
         self.access_tokens[access] = AccessToken(
-            access, grant.id, grant.user_id, grant.client_id, list(grant.scopes), now + ttl
+            access, grant.id, grant.user_id, grant.client_id, scopes, now + ttl
         )
         body: dict[str, Any] = {
             "token_type": "Bearer",
-            "scope": " ".join(s for s in grant.scopes if s != "offline_access"),
+            "scope": " ".join(s for s in scopes if s != "offline_access"),
             "expires_in": ttl,
             "ext_expires_in": ttl,
             "access_token": access,

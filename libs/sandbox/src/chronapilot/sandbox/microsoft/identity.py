@@ -274,6 +274,7 @@ async def _token(request: web.Request, state: MicrosoftState, tenant: str) -> we
         )
     now = state.clock.now()
     nonce: str | None = None
+    resource_scopes: list[str] | None = None
     if grant_type == "authorization_code":
         code = form.get("code")
         if not code:
@@ -296,7 +297,7 @@ async def _token(request: web.Request, state: MicrosoftState, tenant: str) -> we
             )
         state.identity.authenticate_client(client_id, secret)
         redeemed, grant = state.identity.live_refresh_token(refresh, client_id, now)
-        _check_refresh_scopes(form.get("scope"), grant, state.identity.apps[client_id].name)
+        resource_scopes = _check_refresh_scopes(form.get("scope"), grant, state.identity.apps[client_id].name)
         redeemed.state = "rotated"  # strict rotation: only the new refresh token works from now on
     else:
         raise AadstsError(
@@ -312,14 +313,17 @@ async def _token(request: web.Request, state: MicrosoftState, tenant: str) -> we
         "name": user.display_name,
         "email": user.mail or user.user_principal_name,
     }
-    body = state.identity.issue_tokens(grant, tenant, now, claims, state.issuer(tenant), nonce)
+    body = state.identity.issue_tokens(
+        grant, tenant, now, claims, state.issuer(tenant), nonce, resource_scopes=resource_scopes
+    )
     state.changed()
     return web.json_response(body, headers={"Cache-Control": "no-store", "Pragma": "no-cache"})
 
 
-def _check_refresh_scopes(raw: str | None, grant: Grant, app_name: str) -> None:
+def _check_refresh_scopes(raw: str | None, grant: Grant, app_name: str) -> list[str] | None:
+    """The Graph scopes a refresh asks for (None: all granted); 65001 if any was never consented."""
     if not raw:
-        return
+        return None
     asked = [s for s in normalize_scopes(raw) if s not in ("openid", "profile", "email", "offline_access")]
     missing = [s for s in asked if s not in grant.scopes]
     if missing:
@@ -331,6 +335,7 @@ def _check_refresh_scopes(raw: str | None, grant: Grant, app_name: str) -> None:
             "Send an interactive authorization request for this user and resource.",
             suberror="consent_required",
         )
+    return asked or None
 
 
 def _pairwise_sub(user_id: str, client_id: str) -> str:
