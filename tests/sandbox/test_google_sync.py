@@ -266,3 +266,26 @@ async def test_changes_made_while_paging_surface_in_the_next_incremental_sync(
     assert target["id"] not in [item["id"] for item in rest]
     changes, _ = await list_all(google, google_token, syncToken=sync_token)
     assert [(item["id"], item["summary"]) for item in changes] == [(target["id"], "Renamed")]
+
+
+async def test_instances_of_a_series_with_its_exceptions(google: GoogleSandbox, google_token: str) -> None:
+    items, _ = await list_all(google, google_token)
+    standup = next(item for item in items if item.get("summary") == "Team stand-up" and "recurrence" in item)
+    path = f"{PRIMARY}/{standup['id']}/instances"
+    window = {"timeMin": "2026-10-26T00:00:00Z", "timeMax": "2026-11-03T00:00:00Z"}
+    listed = await google.api("GET", path, google_token, params=window)
+    assert listed.status == 200
+    summaries = [(item["id"].rsplit("_", 1)[1], item["summary"]) for item in listed.body["items"]]
+    assert summaries == [
+        ("20261026T083000Z", "Team stand-up"),
+        ("20261028T083000Z", "Team stand-up"),
+        ("20261030T083000Z", "Team stand-up (demo day)"),
+    ]
+    with_deleted = await google.api("GET", path, google_token, params={**window, "showDeleted": "true"})
+    assert with_deleted.body["items"][-1]["status"] == "cancelled"
+    paged, _ = await list_all(google, google_token, path=path, maxResults="2", **window)
+    assert [item["id"] for item in paged] == [item["id"] for item in listed.body["items"]]
+    one = await google.api("GET", path, google_token, params={"originalStart": "2026-10-28T09:30:00+01:00"})
+    assert [item["summary"] for item in one.body["items"]] == ["Team stand-up"]
+    assert one.body["items"][0]["start"]["dateTime"] == "2026-10-28T10:00:00+01:00"
+    assert (await google.api("GET", f"{PRIMARY}/nosuchevent1/instances", google_token)).status == 404

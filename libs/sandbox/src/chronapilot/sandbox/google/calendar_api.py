@@ -39,6 +39,7 @@ from chronapilot.sandbox.google.grants import (
     EVENTS_WRITE_SCOPES,
     Bearer,
 )
+from chronapilot.sandbox.google.instances import list_instances
 from chronapilot.sandbox.google.store import Calendar
 
 API_PREFIX = "/calendar/v3"
@@ -272,6 +273,14 @@ async def events_watch(request: web.Request) -> web.Response:
     channel = emulator.channels.watch_events(calendar, bearer.account.sub, await json_body(request))
     emulator.store.changed()
     return json_response(channel.to_json())
+
+
+@routes.get(f"{API_PREFIX}/calendars/{{calendarId}}/events/{{eventId}}/instances")
+async def events_instances(request: web.Request) -> web.Response:
+    """events.instances."""
+    calendar = calendar_for(request, authorize(request, EVENTS_READ_SCOPES))
+    now = request.app[EMULATOR].clock.now()
+    return json_response(list_instances(calendar, request.match_info["eventId"], request.query, now))
 
 
 @routes.get(f"{API_PREFIX}/calendars/{{calendarId}}/events/{{eventId}}")
