@@ -289,3 +289,19 @@ async def test_reauthorization_is_required_when_the_authorizing_token_expires(
     await emulator.admin("POST", "clock/advance", {"seconds": 60})
     await emulator.admin("POST", "notifications/drain")
     assert receiver.notifications.empty()
+
+
+async def test_batched_notifications_carry_several_items_for_several_subscriptions(
+    emulator: Emulator, token: str, receiver: Receiver
+) -> None:
+    await emulator.admin("PATCH", "settings", {"notification_batch_seconds": 0.2})
+    _, first, _ = await emulator.graph(
+        "POST", "/subscriptions", token, _subscription(receiver, changeType="created")
+    )
+    _, second, _ = await emulator.graph(
+        "POST", "/subscriptions", token, _subscription(receiver, changeType="created")
+    )
+    _, created, _ = await emulator.graph("POST", "/me/events", token, _event("batched"))
+    body = await receiver.next()
+    assert sorted(item["subscriptionId"] for item in body["value"]) == sorted([first["id"], second["id"]])
+    assert {item["resourceData"]["id"] for item in body["value"]} == {created["id"]}

@@ -11,7 +11,8 @@
 - `POST /_admin/grants/revoke` `{"user": email, "client_id"?, "remove_subscriptions": true}`.
 - `GET|PATCH /_admin/settings` `{"max_subscription_minutes" | "max_subscription_seconds",
   "validation_timeout_seconds", "access_token_ttl", "mailbox_concurrency_limit",
-  "mailbox_requests_per_10_minutes"}` (the two limits: null = off, the default).
+  "mailbox_requests_per_10_minutes", "notification_batch_seconds"}` (the two limits: null = off,
+  the default; batching: 0 = one item per POST, the default).
 - `GET /_admin/subscriptions`, `POST /_admin/subscriptions/{id}/lifecycle` `{"lifecycleEvent"}`.
 - `POST /_admin/delta/expire` `{"calendar_id"?}`: every delta/skip token issued so far answers 410.
 - `POST /_admin/notifications/drain`: wait until every queued notification was sent.
@@ -29,7 +30,13 @@ from aiohttp import web
 from chronapilot.sandbox.shared.admin_routes import admin_error, read_json_object, shared_admin_routes
 
 from .grants import OAuthApp
-from .notifications import LIFECYCLE_EVENTS, check_subscriptions, live_subscriptions, send_lifecycle
+from .notifications import (
+    LIFECYCLE_EVENTS,
+    check_subscriptions,
+    flush_batches,
+    live_subscriptions,
+    send_lifecycle,
+)
 from .resources import Presentation, calendar_json, event_json
 from .state import MicrosoftState, state_key
 from .store import InvalidEvent, NotFound, User
@@ -273,6 +280,7 @@ def _settings_json(state: MicrosoftState) -> dict[str, Any]:
         "access_token_ttl": state.identity.access_token_ttl,
         "mailbox_concurrency_limit": state.settings.mailbox_concurrency_limit,
         "mailbox_requests_per_10_minutes": state.settings.mailbox_requests_per_10_minutes,
+        "notification_batch_seconds": state.settings.notification_batch_seconds,
     }
 
 
@@ -298,6 +306,11 @@ async def change_settings(request: web.Request) -> web.Response:
         state.settings.validation_timeout_seconds = _positive(data, "validation_timeout_seconds")
     if "access_token_ttl" in data:
         state.identity.access_token_ttl = int(_positive(data, "access_token_ttl"))
+    if "notification_batch_seconds" in data:
+        batch = data["notification_batch_seconds"]
+        if isinstance(batch, bool) or not isinstance(batch, int | float) or batch < 0:
+            raise admin_error(400, "notification_batch_seconds must be a number >= 0")
+        state.settings.notification_batch_seconds = float(batch)
     for limit in ("mailbox_concurrency_limit", "mailbox_requests_per_10_minutes"):
         if limit in data:
             setattr(state.settings, limit, None if data[limit] is None else int(_positive(data, limit)))
@@ -339,5 +352,7 @@ async def expire_delta_tokens(request: web.Request) -> web.Response:
 
 
 async def drain_notifications(request: web.Request) -> web.Response:
-    await _state(request).dispatcher.drain()
+    state = _state(request)
+    flush_batches(state)
+    await state.dispatcher.drain()
     return web.Response(status=204)

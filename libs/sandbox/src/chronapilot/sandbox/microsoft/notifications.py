@@ -2,7 +2,9 @@
 
 Each change of an event produces one item per live subscription that covers its calendar and
 change type; each item goes in its own POST (`{"value": [item]}`) on the subscription's stream,
-so a subscription's notifications arrive in order unless a `reorder` fault says otherwise.
+so a subscription's notifications arrive in order unless a `reorder` fault says otherwise. With
+`notification_batch_seconds` set, items for the same URL within that time share one POST, as
+Graph may send them (several items, several subscriptions).
 """
 
 from __future__ import annotations
@@ -63,9 +65,33 @@ def lifecycle_item(state: MicrosoftState, sub: Subscription, event: str) -> dict
 
 
 def _send(state: MicrosoftState, url: str, sub: Subscription, item: dict[str, Any]) -> None:
-    body = json.dumps({"value": [item]}, separators=(",", ":")).encode()
+    delay = state.settings.notification_batch_seconds
+    if delay <= 0:
+        _post(state, url, sub.id, [item])
+        return
+    # Batching: items for one URL within `delay` share one POST (its fault stream is the URL).
+    pending = state.batches.setdefault(url, [])
+    pending.append(item)
+    if len(pending) == 1:
+        asyncio.get_running_loop().call_later(delay, _flush, state, url)
+
+
+def flush_batches(state: MicrosoftState) -> None:
+    """Send every batch now (the admin drain does this first)."""
+    for url in list(state.batches):
+        _flush(state, url)
+
+
+def _flush(state: MicrosoftState, url: str) -> None:
+    items = state.batches.pop(url, [])
+    if items:
+        _post(state, url, url, items)
+
+
+def _post(state: MicrosoftState, url: str, stream: str, items: list[dict[str, Any]]) -> None:
+    body = json.dumps({"value": items}, separators=(",", ":")).encode()
     headers = {"Content-Type": "application/json; charset=utf-8"}
-    state.dispatcher.dispatch(Delivery(url=url, stream=sub.id, headers=headers, body=body))
+    state.dispatcher.dispatch(Delivery(url=url, stream=stream, headers=headers, body=body))
 
 
 def notify_change(state: MicrosoftState, change: Change) -> None:

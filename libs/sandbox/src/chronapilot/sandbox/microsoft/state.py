@@ -49,6 +49,7 @@ class Settings:
     validation_timeout_seconds: float = 10.0
     mailbox_concurrency_limit: int | None = None  # Outlook: 4
     mailbox_requests_per_10_minutes: int | None = None  # Outlook: 10,000
+    notification_batch_seconds: float = 0.0  # 0: one item per POST
 
 
 @dataclass
@@ -65,6 +66,8 @@ class MicrosoftState:
     token_secret: bytes = field(default_factory=lambda: secrets.token_bytes(32))
     subscriptions: dict[str, Subscription] = field(default_factory=dict)
     saver: StateFileSaver | None = None
+    # Notification items waiting to share one POST per URL (`notification_batch_seconds` > 0).
+    batches: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
     def now(self) -> datetime:
         return datetime.fromtimestamp(self.clock.now(), UTC)
