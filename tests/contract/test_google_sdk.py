@@ -298,3 +298,29 @@ async def test_the_readme_examples_work_as_written(emulator: GoogleSandbox) -> N
     assert sync_token
     assert any(item.get("summary") == "Team stand-up" for item in items)
     assert any(item["status"] == "cancelled" for item in items)
+
+
+async def test_instances_get_and_update_through_the_client(emulator: GoogleSandbox) -> None:
+    service, _ = await signed_in_service(emulator)
+    events = service.events()
+    items, _ = await list_everything(service, DEMO_EMAIL)
+    standup = next(item for item in items if item.get("summary") == "Team stand-up" and "recurrence" in item)
+    instances = await run(
+        events.instances(
+            calendarId=DEMO_EMAIL,
+            eventId=standup["id"],
+            timeMin="2026-10-26T00:00:00Z",
+            timeMax="2026-11-03T00:00:00Z",
+        )
+    )
+    assert len(instances["items"]) == 3
+    fetched = await run(events.get(calendarId=DEMO_EMAIL, eventId=instances["items"][0]["id"]))
+    assert fetched["recurringEventId"] == standup["id"]
+    replaced = await run(
+        events.update(
+            calendarId=DEMO_EMAIL,
+            eventId=standup["id"],
+            body={**standup, "summary": "Daily stand-up"},
+        )
+    )
+    assert replaced["summary"] == "Daily stand-up" and replaced["recurrence"] == standup["recurrence"]
