@@ -22,6 +22,7 @@ from chronapilot.common.bus.catalogue import (
     SyncReason,
     SyncRequested,
 )
+from chronapilot.common.calendars import upsert_calendars
 from chronapilot.common.errors import Conflict
 from chronapilot.common.ids import new_id
 from chronapilot.common.models import ConnectionStatus
@@ -68,8 +69,13 @@ async def _activate(
     }
     existing = await db.connections.find_one(key, {"_id": 1}, session=session)
     connection_id = existing["_id"] if existing else new_id("con")
-    calendar_ids = await _sync_calendars(
-        runtime, session, connection_id, application_id, grant.calendars, now
+    calendar_ids = await upsert_calendars(
+        db,
+        session,
+        connection_id=connection_id,
+        application_id=application_id,
+        calendars=grant.calendars,
+        now=now,
     )
     update: dict[str, Any] = {
         "$set": {
@@ -119,47 +125,6 @@ async def _activate(
     )
     assert connection is not None
     return connection
-
-
-async def _sync_calendars(
-    runtime: Runtime,
-    session: AsyncClientSession,
-    connection_id: str,
-    application_id: str,
-    calendars: list[CalendarInfo],
-    now: datetime,
-) -> list[str]:
-    """Upsert the provider's calendars; mark the ones it no longer lists as removed."""
-    db = runtime.db.db
-    ordered = sorted(calendars, key=lambda c: (not c.primary, c.name.lower(), c.provider_calendar_id))
-    ids = []
-    for calendar in ordered:
-        doc = await db.calendars.find_one_and_update(
-            {"connection_id": connection_id, "provider_calendar_id": calendar.provider_calendar_id},
-            {
-                "$set": {
-                    "name": calendar.name,
-                    "primary": calendar.primary,
-                    "read_only": calendar.read_only,
-                    "timezone": calendar.timezone,
-                    "color": calendar.color,
-                    "removed": False,
-                    "updated_at": now,
-                },
-                "$setOnInsert": {"_id": new_id("cal"), "application_id": application_id, "created_at": now},
-            },
-            upsert=True,
-            return_document=ReturnDocument.AFTER,
-            session=session,
-        )
-        assert doc is not None
-        ids.append(doc["_id"])
-    await db.calendars.update_many(
-        {"connection_id": connection_id, "_id": {"$nin": ids}, "removed": False},
-        {"$set": {"removed": True, "updated_at": now}},
-        session=session,
-    )
-    return ids
 
 
 async def _store_credentials(

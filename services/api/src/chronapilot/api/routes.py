@@ -4,15 +4,21 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from chronapilot.api import connections, consent, users
+from chronapilot.api import connections, consent, mirror, users
 from chronapilot.api.openapi import Operation, docs_page, openapi_json
 from chronapilot.api.schemas import (
+    CalendarList,
+    CalendarObject,
     ConnectionList,
     ConnectionObject,
     ConnectionStartObject,
     CreateUserBody,
+    EventList,
+    EventObject,
     ExpandQuery,
+    ListCalendarsQuery,
     ListConnectionsQuery,
+    ListEventsQuery,
     ListUsersQuery,
     StartConnectionBody,
     UserList,
@@ -113,6 +119,51 @@ OPERATIONS = [
         errors=(400, 401, 409, 429),
         description="Rate-limited to one per minute per connection (429 with "
         "`Retry-After`); 409 on a disconnected connection.",
+    ),
+    Operation(
+        "GET",
+        "/v1/calendars",
+        mirror.list_calendars,
+        "listCalendars",
+        "List calendars",
+        "Mirror",
+        CalendarList,
+        query=ListCalendarsQuery,
+    ),
+    Operation(
+        "GET",
+        "/v1/calendars/{id}",
+        mirror.get_calendar,
+        "getCalendar",
+        "Retrieve a calendar",
+        "Mirror",
+        CalendarObject,
+        path_id="cal",
+    ),
+    Operation(
+        "GET",
+        "/v1/events",
+        mirror.list_events,
+        "listEvents",
+        "List events",
+        "Mirror",
+        EventList,
+        query=ListEventsQuery,
+        errors=(400, 401, 404),
+        description="Recurring series are returned as their master (with `recurrence`) "
+        "plus exceptions (with `recurring_event_id` and `original_start`); `start`/`end` "
+        "select events and series overlapping the window. Deleted events only with "
+        "`include_deleted=true`.",
+    ),
+    Operation(
+        "GET",
+        "/v1/events/{id}",
+        mirror.get_event,
+        "getEvent",
+        "Retrieve an event",
+        "Mirror",
+        EventObject,
+        path_id="evt",
     ),
 ]
 

@@ -203,3 +203,76 @@ class UserList(ListObject[UserObject]):
 
 class ConnectionList(ListObject[ConnectionObject]):
     """A page of connections, newest first."""
+
+
+# -- the mirror -------------------------------------------------------------------------------
+
+CalendarId = Annotated[str, StringConstraints(pattern=r"^cal_[0-9a-z]{26}$")]
+ConnectionId = Annotated[str, StringConstraints(pattern=r"^con_[0-9a-z]{26}$")]
+
+
+class ListCalendarsQuery(ListQuery):
+    connection_id: ConnectionId | None = Field(default=None, description="Only this connection's.")
+
+
+class ListEventsQuery(ListQuery):
+    calendar_id: CalendarId = Field(description="The calendar whose events to list.")
+    start: datetime | None = Field(
+        default=None, description="Only events ending after this instant (ISO 8601)."
+    )
+    end: datetime | None = Field(
+        default=None, description="Only events starting before this instant (ISO 8601)."
+    )
+    updated_since: datetime | None = Field(
+        default=None, description="Only events the mirror changed at or after this instant."
+    )
+    include_deleted: bool = Field(default=False, description="Include events deleted at the provider.")
+
+
+class EventTimeObject(BaseModel):
+    date_time: datetime | None = Field(description="The instant, UTC (timed events).")
+    date: str | None = Field(description="`YYYY-MM-DD` (all-day events; end is exclusive).")
+    timezone: str | None = Field(description="IANA time zone the event was written in.")
+
+
+class PersonObject(BaseModel):
+    email: str
+    name: str | None
+    response_status: str = Field(description="`needsAction`, `accepted`, `declined`, `tentative`.")
+    optional: bool
+    organizer: bool
+
+
+class EventObject(BaseModel):
+    id: str = Field(description="Prefixed `evt_`.")
+    object: Literal["event"] = "event"
+    calendar_id: str
+    connection_id: str
+    provider_event_id: str
+    ical_uid: str | None
+    title: str | None
+    description: str | None
+    location: str | None
+    start: EventTimeObject | None
+    end: EventTimeObject | None
+    all_day: bool
+    status: str = Field(description="`confirmed`, `tentative` or `cancelled`.")
+    recurrence: list[str] = Field(description="RRULE/EXDATE/RDATE lines of a recurring master.")
+    recurring_event_id: str | None = Field(description="The master's `evt_` id, for exceptions.")
+    provider_recurring_event_id: str | None
+    original_start: EventTimeObject | None = Field(description="Exceptions: the slot they replace.")
+    organizer: PersonObject | None
+    attendees: list[PersonObject]
+    etag: str | None = Field(description="The provider's etag / changeKey.")
+    deleted: bool = Field(description="Deleted at the provider (listed only with include_deleted).")
+    provider_updated_at: datetime | None
+    created_at: datetime
+    updated_at: datetime = Field(description="When the mirror last changed this event.")
+
+
+class CalendarList(ListObject[CalendarObject]):
+    """A page of calendars, newest first."""
+
+
+class EventList(ListObject[EventObject]):
+    """A page of events, newest in the mirror first."""

@@ -1,19 +1,24 @@
-"""What the sync worker does with each message it consumes."""
+"""What the sync worker does with each message it consumes: sync requests."""
 
 from __future__ import annotations
 
+from aiohttp import web
+
 from chronapilot.common.bus import Envelope, Handler, parse
 from chronapilot.common.bus.catalogue import SyncRequested
-from chronapilot.common.logging import get_logger
 from chronapilot.common.runtime import Runtime
+from chronapilot.sync_worker.connection_sync import ConnectionSyncer
 
-log = get_logger(__name__)
+SYNCER = web.AppKey("syncer", ConnectionSyncer)
 
 
-def sync_request_handler(runtime: Runtime) -> Handler:
-    async def handle(envelope: Envelope) -> None:
-        event = parse(envelope)
-        if isinstance(event, SyncRequested):
-            log.info("sync.requested", mode=event.mode, reason=event.reason, calendar_id=event.calendar_id)
+def sync_request_handler(app: web.Application) -> object:
+    def make(runtime: Runtime) -> Handler:
+        async def handle(envelope: Envelope) -> None:
+            event = parse(envelope)
+            if isinstance(event, SyncRequested):
+                await app[SYNCER].handle(envelope.connection_id, event)
 
-    return handle
+        return handle
+
+    return make

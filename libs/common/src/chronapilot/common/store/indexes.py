@@ -37,6 +37,10 @@ INDEXES: dict[str, list[IndexModel]] = {
             unique=True,
         ),
         IndexModel([("status", ASCENDING), ("sync_mode", ASCENDING)], name="by_status_mode"),
+        IndexModel(
+            [("sync_mode", ASCENDING), ("status", ASCENDING), ("next_poll_at", ASCENDING)],
+            name="poll_due",
+        ),
     ],
     "credentials": [
         IndexModel([("access_expires_at", ASCENDING)], name="by_access_expiry"),
@@ -55,6 +59,7 @@ INDEXES: dict[str, list[IndexModel]] = {
             name="by_provider_id",
             unique=True,
         ),
+        IndexModel([("application_id", ASCENDING), ("_id", DESCENDING)], name="by_application"),
     ],
     "events": [
         IndexModel(
@@ -67,6 +72,16 @@ INDEXES: dict[str, list[IndexModel]] = {
             unique=True,
         ),
         IndexModel([("calendar_id", ASCENDING), ("start_at", ASCENDING)], name="by_calendar_start"),
+        IndexModel([("calendar_id", ASCENDING), ("_id", DESCENDING)], name="by_calendar"),
+        IndexModel([("calendar_id", ASCENDING), ("updated_at", ASCENDING)], name="by_calendar_updated"),
+        IndexModel(
+            [
+                ("connection_id", ASCENDING),
+                ("provider_calendar_id", ASCENDING),
+                ("recurring_event_id", ASCENDING),
+            ],
+            name="by_series",
+        ),
     ],
     "sync_state": [
         IndexModel([("connection_id", ASCENDING)], name="by_connection"),

@@ -1,0 +1,103 @@
+"""Syncing one calendar: full (everything, then what was not seen is deleted) or incremental
+(from the stored cursor; a cursor the provider rejects falls back to a full sync).
+
+The cursor is stored only once the last page is applied, so a sync interrupted anywhere
+(a crash, ``kill -9``) starts again from the previous cursor and converges: pages are
+idempotent and a full sync's deletions are computed from what it saw.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from pymongo.asynchronous.database import AsyncDatabase
+
+from chronapilot.common.clock import Clock
+from chronapilot.common.logging import get_logger
+from chronapilot.common.providers.base import TokenSource
+from chronapilot.common.providers.errors import CursorExpired
+from chronapilot.common.providers.sync import EventPage
+from chronapilot.common.store import Document, translate_errors
+from chronapilot.sync_worker.mirror import Applied, CalendarRef, apply_page, delete_unseen
+
+SYNC_STATE = "sync_state"
+log = get_logger(__name__)
+
+
+class EventSource(Protocol):
+    def sync_events(self, token: TokenSource, calendar_id: str, cursor: str | None) -> Any: ...
+
+
+@dataclass(frozen=True)
+class CalendarResult:
+    calendar_id: str
+    mode: str  # "full" or "incremental"
+    applied: Applied
+
+
+async def stored_cursor(db: AsyncDatabase[Document], calendar: CalendarRef) -> str | None:
+    with translate_errors():
+        state = await db[SYNC_STATE].find_one({"_id": calendar.id}, {"cursor": 1})
+    return state.get("cursor") if state else None
+
+
+async def sync_calendar(
+    db: AsyncDatabase[Document],
+    provider: EventSource,
+    token: TokenSource,
+    calendar: CalendarRef,
+    *,
+    full: bool,
+    clock: Clock,
+    raw_max_bytes: int,
+) -> CalendarResult:
+    cursor = None if full else await stored_cursor(db, calendar)
+    if cursor is not None:
+        try:
+            applied = await _run(db, provider, token, calendar, cursor, clock, raw_max_bytes)
+            return CalendarResult(calendar.id, "incremental", applied)
+        except CursorExpired:
+            log.info("sync.cursor_expired", calendar_id=calendar.id)
+    applied = await _run(db, provider, token, calendar, None, clock, raw_max_bytes)
+    return CalendarResult(calendar.id, "full", applied)
+
+
+async def _run(
+    db: AsyncDatabase[Document],
+    provider: EventSource,
+    token: TokenSource,
+    calendar: CalendarRef,
+    cursor: str | None,
+    clock: Clock,
+    raw_max_bytes: int,
+) -> Applied:
+    total = Applied()
+    next_cursor: str | None = None
+    page: EventPage
+    async for page in provider.sync_events(token, calendar.provider_calendar_id, cursor):
+        total.add(await apply_page(db, calendar, page, clock.now(), raw_max_bytes=raw_max_bytes))
+        if page.next_cursor is not None:
+            next_cursor = page.next_cursor
+    now = clock.now()
+    if cursor is None:
+        total.deleted += await delete_unseen(db, calendar, total.seen, now)
+    state: dict[str, Any] = {
+        "connection_id": calendar.connection_id,
+        "cursor": next_cursor,
+        "last_sync_at": now,
+    }
+    if cursor is None:
+        state["last_full_sync_at"] = now
+    with translate_errors():
+        await db[SYNC_STATE].update_one({"_id": calendar.id}, {"$set": state}, upsert=True)
+    log.info(
+        "sync.calendar_done",
+        calendar_id=calendar.id,
+        full=cursor is None,
+        upserted=total.upserted,
+        deleted=total.deleted,
+        unchanged=total.unchanged,
+        stale=total.stale,
+    )
+    return total
