@@ -1,14 +1,123 @@
-"""The webhook gateway's composition root."""
+"""The webhook gateway's composition root: receiving notifications (:mod:`.receive`) and
+keeping subscriptions (:mod:`.subscriptions`), over the shared runtime."""
 
 from __future__ import annotations
 
+import os
+import secrets
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
 from aiohttp import web
 
-from chronapilot.common.runtime import install_runtime
+from chronapilot.common.bus import Topic
+from chronapilot.common.bus.catalogue import (
+    Event,
+    SubscriptionLifecycleNotified,
+    SyncMode,
+    SyncReason,
+    SyncRequested,
+    wrap,
+)
+from chronapilot.common.bus.topics import topic_name
+from chronapilot.common.providers.push import PushProvider
+from chronapilot.common.runtime import (
+    RUNTIME,
+    Runtime,
+    add_background_loop,
+    add_consumer,
+    add_token_service,
+    install_runtime,
+)
 from chronapilot.common.settings import Settings
+from chronapilot.webhook_gateway.coalesce import SyncRequests
+from chronapilot.webhook_gateway.consumers import lifecycle_handler
+from chronapilot.webhook_gateway.directory import Directory
+from chronapilot.webhook_gateway.receive import Receiver
+from chronapilot.webhook_gateway.routes import add_routes
+from chronapilot.webhook_gateway.subscriptions import SubscriptionKeeper
+
+GROUP_ID = "chronapilot.webhook-gateway"
+
+
+@dataclass
+class Gateway:
+    """The gateway's parts, built when the app starts (they need MongoDB and the providers)."""
+
+    receiver: Receiver | None = None
+    keeper: SubscriptionKeeper | None = None
+
+    def the_receiver(self) -> Receiver:
+        assert self.receiver is not None, "gateway not started"
+        return self.receiver
+
+    def the_keeper(self) -> SubscriptionKeeper:
+        assert self.keeper is not None, "gateway not started"
+        return self.keeper
+
+
+GATEWAY = web.AppKey("gateway", Gateway)
 
 
 def create_app(settings: Settings) -> web.Application:
     app = web.Application(client_max_size=1024 * 1024)
     install_runtime(app, settings, "webhook_gateway")
+    add_token_service(app)
+    gateway = app[GATEWAY] = Gateway()
+    app.cleanup_ctx.append(_gateway_ctx)
+    add_routes(app, gateway.the_receiver)
+    add_consumer(
+        app,
+        group_id=GROUP_ID,
+        topics=[Topic.CONNECTIONS, Topic.SUBSCRIPTIONS],
+        make_handler=lambda _: lifecycle_handler(gateway.the_keeper()),
+    )
+    add_background_loop(app, "subscriptions", lambda _, stopping: gateway.the_keeper().run(stopping))
     return app
+
+
+async def _gateway_ctx(app: web.Application) -> AsyncIterator[None]:
+    runtime = app[RUNTIME]
+    realtime = runtime.settings.realtime
+    directory = Directory(
+        runtime.db.db, ttl_s=realtime.webhook_secret_cache_s, unknown_ttl_s=realtime.webhook_unknown_cache_s
+    )
+
+    async def publish(connection_id: str, event: Event) -> None:
+        assert runtime.producer is not None
+        topic = topic_name(runtime.settings.kafka.topic_prefix, event.TOPIC)
+        await runtime.producer.publish(topic, wrap(event, connection_id))
+
+    async def request_sync(connection_id: str, calendar_id: str) -> None:
+        event = SyncRequested(mode=SyncMode.INCREMENTAL, reason=SyncReason.WEBHOOK, calendar_id=calendar_id)
+        await publish(connection_id, event)
+
+    async def publish_lifecycle(connection_id: str, event: SubscriptionLifecycleNotified) -> None:
+        await publish(connection_id, event)
+
+    sync_requests = SyncRequests(
+        request_sync, window_s=realtime.webhook_debounce_s, dedupe_s=realtime.webhook_dedupe_s
+    )
+    gateway = app[GATEWAY]
+    gateway.receiver = Receiver(
+        providers=_push_providers(runtime),
+        directory=directory,
+        sync_requests=sync_requests,
+        publish_lifecycle=publish_lifecycle,
+        clock=runtime.clock,
+    )
+    gateway.keeper = SubscriptionKeeper(
+        runtime, directory, owner=f"webhook_gateway:{os.getpid()}:{secrets.token_hex(4)}"
+    )
+    try:
+        yield
+    finally:
+        await sync_requests.close()
+
+
+def _push_providers(runtime: Runtime) -> dict[str, PushProvider]:
+    return {
+        name: provider
+        for name, provider in runtime.providers.items()
+        if provider.capabilities.push and isinstance(provider, PushProvider)
+    }

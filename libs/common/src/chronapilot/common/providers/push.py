@@ -125,6 +125,12 @@ class PushProvider(Protocol):
 
     name: str
     capabilities: Capabilities
+    #: The status that acknowledges a notification (Google: 200; Microsoft: 202, "queued").
+    accepted_status: int
+    #: True when the provider retries any non-2xx answer (Microsoft, for up to 4 hours), so a
+    #: notification for a subscription ChronaPilot no longer knows is best acknowledged; False
+    #: when only 5xx are retried (Google), so a 4xx ends it.
+    retries_client_errors: bool
 
     async def create_subscription(
         self,

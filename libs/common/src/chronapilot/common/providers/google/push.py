@@ -45,6 +45,9 @@ class GooglePush:
     _http: ProviderHttp
     _api_url: str
 
+    accepted_status = 200
+    retries_client_errors = False
+
     async def create_subscription(
         self,
         token: TokenSource,

@@ -81,6 +81,9 @@ class MicrosoftPush:
     _http: ProviderHttp
     _graph_url: str
 
+    accepted_status = 202
+    retries_client_errors = True
+
     async def create_subscription(
         self,
         token: TokenSource,

@@ -1,0 +1,113 @@
+"""The request path's only lookup: a provider subscription id → where its notifications go.
+
+A :class:`Route` names the connection and the provider calendar a live subscription covers,
+the hash of its secret and its expiry. Lookups read ``webhook_subscriptions`` through its
+``channels.id`` index once and are then served from memory for ``webhook_secret_cache_s``; an
+unknown id is remembered as unknown for ``webhook_unknown_cache_s`` (short: a subscription
+created by another gateway process may become known a moment later). Concurrent misses for
+one id share one read. The subscription lifecycle :meth:`Directory.put`\\s what it creates and
+:meth:`Directory.forget`\\s what it stops, so this process never waits for its own changes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+from datetime import datetime
+
+from pymongo.asynchronous.database import AsyncDatabase
+
+from chronapilot.common.store.client import Document, translate_errors
+
+COLLECTION = "webhook_subscriptions"
+
+
+@dataclass(frozen=True)
+class Route:
+    """Where a subscription's notifications go, and what proves they are genuine."""
+
+    connection_id: str
+    calendar_id: str
+    secret_hash: str
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
+class _Entry:
+    route: Route | None
+    until: float
+
+
+class Directory:
+    def __init__(
+        self,
+        db: AsyncDatabase[Document],
+        *,
+        ttl_s: float,
+        unknown_ttl_s: float,
+        max_entries: int = 200_000,
+    ) -> None:
+        self._collection = db[COLLECTION]
+        self._ttl_s = ttl_s
+        self._unknown_ttl_s = unknown_ttl_s
+        self._max_entries = max_entries
+        self._entries: OrderedDict[tuple[str, str], _Entry] = OrderedDict()
+        self._reading: dict[tuple[str, str], asyncio.Future[Route | None]] = {}
+
+    async def lookup(self, provider: str, subscription_id: str) -> Route | None:
+        """The live route of ``subscription_id`` at ``provider``, or None if unknown."""
+        key = (provider, subscription_id)
+        entry = self._entries.get(key)
+        if entry is not None and entry.until > time.monotonic():
+            return entry.route
+        pending = self._reading.get(key)
+        if pending is not None:
+            return await asyncio.shield(pending)
+        future: asyncio.Future[Route | None] = asyncio.get_running_loop().create_future()
+        self._reading[key] = future
+        try:
+            route = await self._read(provider, subscription_id)
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # retrieved: waiters re-raise it, nobody logs it as lost
+            raise
+        finally:
+            del self._reading[key]
+        future.set_result(route)
+        self._remember(key, route)
+        return route
+
+    def put(self, provider: str, subscription_id: str, route: Route) -> None:
+        """This process just stored ``route``: serve it without a read."""
+        self._remember((provider, subscription_id), route)
+
+    def forget(self, provider: str, subscription_id: str) -> None:
+        """This process just stopped ``subscription_id``: its notifications are unknown now."""
+        self._remember((provider, subscription_id), None)
+
+    async def _read(self, provider: str, subscription_id: str) -> Route | None:
+        with translate_errors():
+            doc = await self._collection.find_one(
+                {"channels.id": subscription_id, "provider": provider},
+                {"connection_id": 1, "calendar_id": 1, "channels": 1},
+            )
+        if doc is None:
+            return None
+        for channel in doc.get("channels") or []:
+            if channel.get("id") == subscription_id:
+                return Route(
+                    connection_id=str(doc["connection_id"]),
+                    calendar_id=str(doc["calendar_id"]),
+                    secret_hash=str(channel["secret_hash"]),
+                    expires_at=channel["expires_at"],
+                )
+        return None
+
+    def _remember(self, key: tuple[str, str], route: Route | None) -> None:
+        ttl = self._ttl_s if route is not None else self._unknown_ttl_s
+        self._entries[key] = _Entry(route, time.monotonic() + ttl)
+        self._entries.move_to_end(key)
+        while len(self._entries) > self._max_entries:
+            self._entries.popitem(last=False)

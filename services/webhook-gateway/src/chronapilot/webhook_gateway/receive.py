@@ -1,0 +1,189 @@
+"""Inbound notifications: bytes in → parse → verify → dedupe → enqueue → answer.
+
+Nothing here writes to MongoDB or calls a provider: the only read is the cached
+:class:`~chronapilot.webhook_gateway.directory.Directory` lookup of the subscription's secret
+hash, and the only write is to Kafka (sync requests, lifecycle facts). Work happens later,
+in the sync worker and in :mod:`chronapilot.webhook_gateway.subscriptions`.
+
+How each item is answered (a request's status is the best of its items'):
+
+============================  ======================================================
+item                          answer, effect
+============================  ======================================================
+handshake (Microsoft)         ``200 text/plain`` echoing ``validationToken``
+change, genuine               ``accepted_status`` (Google 200, Microsoft 202); a sync request
+                              for its calendar, or folded into the pending one
+Google ``sync`` message       200; nothing (the channel works)
+duplicate                     ``accepted_status``; nothing
+lifecycle (Microsoft)         202; ``subscription.lifecycle_notified`` (renew / recreate off
+                              the request path); ``missed`` and ``subscriptionRemoved`` also
+                              request a sync of the calendar
+malformed                     400
+forged (secret mismatch)      403 (a genuine provider never sends one, so nobody retries it)
+unknown subscription          404, or ``accepted_status`` when the provider retries client
+                              errors (Microsoft: for 4 hours) — a subscription ChronaPilot
+                              dropped must not be redelivered for hours
+expired subscription          410, or ``accepted_status`` for the same reason
+Kafka unavailable             503 (both providers retry 5xx)
+============================  ======================================================
+
+Rejections are counted (``chronapilot_webhook_notifications_total``) and logged with the
+provider, the subscription id and the reason; never with the presented secret.
+"""
+
+from __future__ import annotations
+
+import enum
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from chronapilot.common.bus.catalogue import SubscriptionLifecycleNotified
+from chronapilot.common.clock import Clock
+from chronapilot.common.errors import BusError
+from chronapilot.common.logging import get_logger
+from chronapilot.common.providers.push import (
+    Changed,
+    Handshake,
+    InvalidNotification,
+    LifecycleEvent,
+    Notification,
+    PushProvider,
+    secret_matches,
+)
+from chronapilot.webhook_gateway.coalesce import SyncRequests
+from chronapilot.webhook_gateway.directory import Directory, Route
+from chronapilot.webhook_gateway.metrics import ACK_SECONDS, NOTIFICATIONS
+
+log = get_logger(__name__)
+
+MAX_VALIDATION_TOKEN = 1024
+_SYNC_AFTER = frozenset({LifecycleEvent.MISSED, LifecycleEvent.SUBSCRIPTION_REMOVED})
+
+
+class Outcome(enum.StrEnum):
+    ACCEPTED = "accepted"
+    FOLDED = "folded"
+    INITIAL = "initial"
+    DUPLICATE = "duplicate"
+    LIFECYCLE = "lifecycle"
+    FORGED = "forged"
+    UNKNOWN = "unknown"
+    EXPIRED = "expired"
+
+
+_OK = frozenset({Outcome.ACCEPTED, Outcome.FOLDED, Outcome.INITIAL, Outcome.DUPLICATE, Outcome.LIFECYCLE})
+
+
+#: ``async (connection_id, fact)``: put a lifecycle fact on Kafka.
+LifecyclePublisher = Callable[[str, SubscriptionLifecycleNotified], Awaitable[None]]
+
+
+@dataclass
+class Receiver:
+    """What the request path needs: providers with push, the lookup, the sync requests."""
+
+    providers: dict[str, PushProvider]
+    directory: Directory
+    sync_requests: SyncRequests
+    publish_lifecycle: LifecyclePublisher
+    clock: Clock
+
+    async def handle(self, request: web.Request) -> web.Response:
+        started = time.perf_counter()
+        name = request.match_info["provider"]
+        provider = self.providers.get(name)
+        if provider is None:
+            raise web.HTTPNotFound(text="no webhook for this provider")
+        try:
+            return await self._answer(provider, request)
+        finally:
+            ACK_SECONDS.labels(name).observe(time.perf_counter() - started)
+
+    async def _answer(self, provider: PushProvider, request: web.Request) -> web.Response:
+        body = await request.read()
+        try:
+            parsed = provider.parse_notification(request.headers, body, request.query)
+        except InvalidNotification as exc:
+            return _reject(provider.name, "malformed", 400, reason=exc.message)
+        if isinstance(parsed, Handshake):
+            if len(parsed.token) > MAX_VALIDATION_TOKEN:
+                return _reject(provider.name, "malformed", 400, reason="validation token too long")
+            NOTIFICATIONS.labels(provider.name, "handshake").inc()
+            return web.Response(text=parsed.token, content_type="text/plain", headers=_NOSNIFF)
+        outcomes: list[Outcome] = []
+        try:
+            for item in parsed:
+                outcome = await self._item(provider, item)
+                NOTIFICATIONS.labels(provider.name, outcome.value).inc()
+                outcomes.append(outcome)
+        except BusError as exc:
+            NOTIFICATIONS.labels(provider.name, "failed").inc()
+            log.warning("webhook.enqueue_failed", provider=provider.name, error=str(exc))
+            return web.Response(status=503, text="try again")
+        return _status(provider, outcomes)
+
+    async def _item(self, provider: PushProvider, item: Notification) -> Outcome:
+        route = await self.directory.lookup(provider.name, item.subscription_id)
+        if route is None:
+            rejected = Outcome.UNKNOWN
+        elif route.expires_at <= self.clock.now():
+            rejected = Outcome.EXPIRED
+        elif not secret_matches(item.secret, route.secret_hash):
+            rejected = Outcome.FORGED
+        else:
+            return await self._accept(item, route)
+        log.info(
+            "webhook.rejected", provider=provider.name, subscription_id=item.subscription_id, reason=rejected
+        )
+        return rejected
+
+    async def _accept(self, item: Notification, route: Route) -> Outcome:
+        if self.sync_requests.is_duplicate(item.dedupe_key):
+            return Outcome.DUPLICATE
+        if isinstance(item, Changed):
+            if item.initial:
+                outcome = Outcome.INITIAL
+            elif await self.sync_requests.request(route.connection_id, route.calendar_id):
+                outcome = Outcome.ACCEPTED
+            else:
+                outcome = Outcome.FOLDED
+        else:
+            fact = SubscriptionLifecycleNotified(
+                subscription_id=item.subscription_id,
+                calendar_id=route.calendar_id,
+                lifecycle_event=item.event.value,
+            )
+            await self.publish_lifecycle(route.connection_id, fact)
+            if item.event in _SYNC_AFTER:
+                await self.sync_requests.request(route.connection_id, route.calendar_id)
+            log.info(
+                "webhook.lifecycle", subscription_id=item.subscription_id, lifecycle_event=item.event.value
+            )
+            outcome = Outcome.LIFECYCLE
+        self.sync_requests.remember(item.dedupe_key)
+        return outcome
+
+
+_NOSNIFF = {"X-Content-Type-Options": "nosniff", "Cache-Control": "no-store"}
+
+
+def _status(provider: PushProvider, outcomes: list[Outcome]) -> web.Response:
+    """The request's answer: acknowledged if any item was, else the most telling rejection."""
+    if any(outcome in _OK for outcome in outcomes):
+        return web.Response(status=provider.accepted_status)
+    if Outcome.FORGED in outcomes:
+        return web.Response(status=403, text="forged")
+    if provider.retries_client_errors:
+        return web.Response(status=provider.accepted_status)
+    if Outcome.EXPIRED in outcomes:
+        return web.Response(status=410, text="subscription expired")
+    return web.Response(status=404, text="unknown subscription")
+
+
+def _reject(provider: str, outcome: str, status: int, *, reason: str) -> web.Response:
+    NOTIFICATIONS.labels(provider, outcome).inc()
+    log.info("webhook.rejected", provider=provider, reason=outcome, detail=reason)
+    return web.Response(status=status, text=outcome)

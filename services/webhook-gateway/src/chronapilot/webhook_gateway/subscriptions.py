@@ -1,0 +1,400 @@
+"""The subscription lifecycle policy: which calendars are watched, when subscriptions are
+created, renewed and stopped, and what the connection's ``sync_mode`` says about it.
+
+- **Activation** (``connection.activated``, or back to ``active`` from ``error``): one
+  subscription per synced calendar (``calendars`` not ``removed``), created by the scheduler at
+  once. Providers without ``capabilities.push`` (iCloud) stay in ``polling``.
+- **Renewal**: ahead of expiry by ``subscription_renew_margin_s`` (at most half the
+  subscription's lifetime). ``capabilities.renewable_subscriptions`` providers extend in place;
+  the others get a new subscription that overlaps the old one until it is stopped (the provider
+  module does it; see :meth:`PushProvider.renew_subscription`). A ``reauthorizationRequired``
+  lifecycle notification renews at once; ``subscriptionRemoved`` creates a new one.
+- **Disconnection**, or a calendar no longer synced: stopped at the provider (best effort: a
+  subscription the provider still has runs out by itself) and deleted here.
+- **Failures**: retried with a jittered exponential backoff (``subscription_retry_*``), and a
+  subscription that could not be renewed is looked at again when it expires.
+- **Coverage**: after every change the connection gets ``webhook_subscription`` = the earliest
+  expiring live subscription (``{id, expires_at}``) and ``sync_mode`` = ``realtime`` while every
+  synced calendar has a live subscription, else ``polling`` (the sync worker then polls it); a
+  change of mode emits ``connection.status_changed``.
+
+Work is found by the scheduler (:meth:`SubscriptionKeeper.run`) over the ``due_at`` index, in
+leased batches (:mod:`chronapilot.webhook_gateway.watches`), so several gateway processes share
+it safely; event handlers only mark documents due and wake it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import secrets
+from datetime import datetime, timedelta
+
+from pymongo.asynchronous.client_session import AsyncClientSession
+from pymongo.errors import PyMongoError
+
+from chronapilot.common.backoff import Backoff
+from chronapilot.common.bus.catalogue import (
+    ConnectionStatusChanged,
+    SubscriptionCreated,
+    SubscriptionLifecycleNotified,
+    SubscriptionRemoved,
+    SubscriptionRenewed,
+)
+from chronapilot.common.errors import ChronaPilotError, ProviderError
+from chronapilot.common.logging import get_logger
+from chronapilot.common.models import ConnectionStatus, SyncMode
+from chronapilot.common.providers.base import TokenSource
+from chronapilot.common.providers.push import LifecycleEvent, PushProvider, Subscription, hash_secret
+from chronapilot.common.runtime import Runtime
+from chronapilot.common.store.client import Document
+from chronapilot.webhook_gateway.directory import Directory, Route
+from chronapilot.webhook_gateway.metrics import SUBSCRIPTION_ACTIONS
+from chronapilot.webhook_gateway.watches import Channel, Watch, Watches
+
+log = get_logger(__name__)
+
+
+class SubscriptionKeeper:
+    def __init__(self, runtime: Runtime, directory: Directory, *, owner: str) -> None:
+        self._runtime = runtime
+        self._directory = directory
+        self._settings = runtime.settings.realtime
+        self._clock = runtime.clock
+        self._watches = Watches(
+            runtime.db.db, clock=runtime.clock, owner=owner, lease_s=self._settings.subscription_lease_s
+        )
+        self._backoff = Backoff(
+            base_s=self._settings.subscription_retry_base_s, cap_s=self._settings.subscription_retry_cap_s
+        )
+        self._ttl = timedelta(seconds=self._settings.subscription_ttl_s)
+        self._base_url = runtime.settings.webhook_base_url
+        self._wake = asyncio.Event()
+
+    # what the event handlers call ---------------------------------------------------------
+
+    async def cover(self, connection_id: str) -> None:
+        """Make sure every synced calendar of an active connection gets a subscription."""
+        connection = await self._connection(connection_id)
+        if connection is None or connection["status"] != ConnectionStatus.ACTIVE:
+            return
+        provider = self._push(connection["provider"])
+        if provider is not None:
+            calendars = await self._synced_calendars(connection_id)
+            await self._watches.ensure(connection_id, provider.name, calendars)
+            self._wake.set()
+        await self.update_coverage(connection_id)
+
+    async def release(self, connection_id: str) -> None:
+        """The connection was disconnected: stop and delete its subscriptions."""
+        await self._watches.mark_all_deleting(connection_id)
+        self._wake.set()
+
+    async def lifecycle_notified(self, event: SubscriptionLifecycleNotified) -> None:
+        watch = await self._watches.by_channel(event.subscription_id)
+        if watch is None:
+            return
+        if event.lifecycle_event == LifecycleEvent.REAUTHORIZATION_REQUIRED:
+            await self._watches.request(watch.id, force_renew=True)
+        elif event.lifecycle_event == LifecycleEvent.SUBSCRIPTION_REMOVED:
+            self._directory.forget(watch.provider, event.subscription_id)
+            await self._watches.request(watch.id, drop_channel=event.subscription_id)
+        else:
+            return  # missed: the request path asked for a sync already
+        self._wake.set()
+
+    # the scheduler ------------------------------------------------------------------------
+
+    async def run(self, stopping: asyncio.Event) -> None:
+        """Claim due subscriptions in leased batches and work on them, until ``stopping``."""
+        batch = self._settings.subscription_batch_size
+        while not stopping.is_set():
+            claimed: list[Watch] = []
+            try:
+                claimed = await self._watches.claim_due(batch)
+                await asyncio.gather(*(self._work(watch) for watch in claimed))
+            except (ChronaPilotError, PyMongoError) as exc:
+                log.warning("subscriptions.scan_failed", error=str(exc))
+            if len(claimed) < batch:
+                await self._sleep(stopping)
+
+    async def _sleep(self, stopping: asyncio.Event) -> None:
+        waits = [asyncio.ensure_future(self._wake.wait()), asyncio.ensure_future(stopping.wait())]
+        await asyncio.wait(
+            waits, timeout=self._settings.subscription_scan_interval_s, return_when="FIRST_COMPLETED"
+        )
+        for waiting in waits:
+            waiting.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await waiting
+        self._wake.clear()
+
+    async def _work(self, watch: Watch) -> None:
+        try:
+            connection = await self._connection(watch.connection_id)
+            provider = self._push(watch.provider)
+            status = None if connection is None else connection["status"]
+            if (
+                watch.status == "deleting"
+                or status in (None, ConnectionStatus.DISCONNECTED)
+                or provider is None
+            ):
+                await self._stop(
+                    watch, provider, reason="disconnected" if status != "active" else "not_synced"
+                )
+            elif watch.calendar_id not in await self._synced_calendars(watch.connection_id):
+                await self._stop(watch, provider, reason="calendar_removed")
+            elif status != ConnectionStatus.ACTIVE:
+                await self._watches.settle(
+                    watch.id,
+                    due_at=self._clock.now() + timedelta(seconds=self._settings.subscription_retry_cap_s),
+                    status=watch.status,
+                    channels=list(watch.channels),
+                    attempts=watch.attempts,
+                )
+            else:
+                await self._keep(watch, provider)
+            await self.update_coverage(watch.connection_id)
+        except (ChronaPilotError, PyMongoError) as exc:  # the lease runs out and it is tried again
+            log.warning("subscription.work_failed", subscription=watch.id, error=str(exc))
+
+    async def _keep(self, watch: Watch, provider: PushProvider) -> None:
+        now = self._clock.now()
+        current = watch.current(now)
+        if current is None:
+            await self._create(watch, provider)
+        elif watch.force_renew or now >= self._renew_at(current):
+            await self._renew(watch, provider, current)
+        else:
+            await self._watches.settle(
+                watch.id, due_at=self._renew_at(current), status="active", channels=[current]
+            )
+
+    def _renew_at(self, channel: Channel) -> datetime:
+        lifetime = channel.expires_at - channel.since
+        return channel.expires_at - min(
+            timedelta(seconds=self._settings.subscription_renew_margin_s), lifetime / 2
+        )
+
+    # provider work ------------------------------------------------------------------------
+
+    async def _create(self, watch: Watch, provider: PushProvider) -> None:
+        secret = secrets.token_urlsafe(32)
+        started = self._clock.now()
+        try:
+            created = await provider.create_subscription(
+                self._token(watch),
+                watch.calendar_id,
+                notification_url=f"{self._base_url}/webhooks/{provider.name}",
+                lifecycle_url=f"{self._base_url}/webhooks/{provider.name}/lifecycle",
+                secret=secret,
+                ttl=self._ttl,
+            )
+        except ProviderError as exc:
+            await self._failed(watch, "create", exc, current=None)
+            return
+        channel = Channel.of(created, hash_secret(secret), since=started)
+        self._accept(watch, channel)
+
+        async def save(session: AsyncClientSession) -> None:
+            await self._watches.settle(
+                watch.id, due_at=self._renew_at(channel), status="active", channels=[channel], session=session
+            )
+            fact = SubscriptionCreated(
+                subscription_id=channel.id, calendar_id=watch.calendar_id, expires_at=channel.expires_at
+            )
+            await self._runtime.emit(session, fact, connection_id=watch.connection_id)
+
+        await self._runtime.db.in_transaction(save)
+        SUBSCRIPTION_ACTIONS.labels(provider.name, "create", "ok").inc()
+        log.info(
+            "subscription.created", subscription_id=channel.id, expires_at=channel.expires_at.isoformat()
+        )
+
+    async def _renew(self, watch: Watch, provider: PushProvider, current: Channel) -> None:
+        secret = secrets.token_urlsafe(32)
+        started = self._clock.now()
+        adopted: list[Channel] = []
+
+        async def switch_to(renewed: Subscription) -> None:
+            if renewed.id == current.id:
+                channel = Channel(
+                    current.id, current.resource_id, current.secret_hash, renewed.expires_at, started
+                )
+                await self._watches.extend_channel(watch.id, current.id, renewed.expires_at)
+            else:
+                channel = Channel.of(renewed, hash_secret(secret), since=started)
+                await self._watches.add_channel(watch.id, channel)
+            self._accept(watch, channel)
+            adopted.append(channel)
+
+        try:
+            renewed = await provider.renew_subscription(
+                self._token(watch),
+                current.subscription(watch.calendar_id),
+                notification_url=f"{self._base_url}/webhooks/{provider.name}",
+                lifecycle_url=f"{self._base_url}/webhooks/{provider.name}/lifecycle",
+                secret=secret,
+                ttl=self._ttl,
+                switch_to=switch_to,
+            )
+        except ProviderError as exc:
+            if adopted:  # the new one is live; only stopping the old one failed
+                renewed = adopted[0].subscription(watch.calendar_id)
+            elif exc.status == 404:  # the provider dropped it: a new one, now
+                self._directory.forget(provider.name, current.id)
+                await self._create(watch, provider)
+                return
+            else:
+                await self._failed(watch, "renew", exc, current=current)
+                return
+        channel = adopted[0] if adopted else Channel.of(renewed, hash_secret(secret), since=started)
+        if channel.id != current.id:
+            self._directory.forget(provider.name, current.id)
+
+        async def save(session: AsyncClientSession) -> None:
+            await self._watches.settle(
+                watch.id, due_at=self._renew_at(channel), status="active", channels=[channel], session=session
+            )
+            fact = SubscriptionRenewed(
+                subscription_id=channel.id, calendar_id=watch.calendar_id, expires_at=channel.expires_at
+            )
+            await self._runtime.emit(session, fact, connection_id=watch.connection_id)
+
+        await self._runtime.db.in_transaction(save)
+        SUBSCRIPTION_ACTIONS.labels(provider.name, "renew", "ok").inc()
+        log.info(
+            "subscription.renewed", subscription_id=channel.id, expires_at=channel.expires_at.isoformat()
+        )
+
+    async def _stop(self, watch: Watch, provider: PushProvider | None, *, reason: str) -> None:
+        now = self._clock.now()
+        for channel in watch.channels:
+            if provider is not None and channel.expires_at > now:
+                try:
+                    await provider.delete_subscription(
+                        self._token(watch), channel.subscription(watch.calendar_id)
+                    )
+                    SUBSCRIPTION_ACTIONS.labels(provider.name, "delete", "ok").inc()
+                except ProviderError as exc:  # it runs out at the provider by itself
+                    SUBSCRIPTION_ACTIONS.labels(provider.name, "delete", "failed").inc()
+                    log.warning("subscription.stop_failed", subscription_id=channel.id, error=exc.code)
+            self._directory.forget(watch.provider, channel.id)
+
+        async def delete(session: AsyncClientSession) -> None:
+            await self._watches.delete(watch.id, session=session)
+            for channel in watch.channels:
+                fact = SubscriptionRemoved(
+                    subscription_id=channel.id, calendar_id=watch.calendar_id, reason=reason
+                )
+                await self._runtime.emit(session, fact, connection_id=watch.connection_id)
+
+        await self._runtime.db.in_transaction(delete)
+        log.info("subscription.removed", subscription=watch.id, reason=reason)
+
+    async def _failed(
+        self, watch: Watch, action: str, exc: ProviderError, *, current: Channel | None
+    ) -> None:
+        attempts = watch.attempts + 1
+        delay = self._backoff.delay(min(attempts - 1, 20), retry_after=exc.retry_after)
+        due_at = self._clock.now() + timedelta(seconds=delay)
+        if current is not None:
+            due_at = min(due_at, current.expires_at)  # look again when it runs out: coverage changes
+        await self._watches.settle(
+            watch.id,
+            due_at=due_at,
+            status="failing",
+            channels=[current] if current is not None else [],
+            attempts=attempts,
+            last_error=exc.code,
+        )
+        SUBSCRIPTION_ACTIONS.labels(watch.provider, action, "failed").inc()
+        log.warning(
+            "subscription.failed",
+            action=action,
+            subscription=watch.id,
+            error=exc.code,
+            status=exc.status,
+            attempts=attempts,
+            retry_in_s=round(delay, 1),
+        )
+
+    def _accept(self, watch: Watch, channel: Channel) -> None:
+        route = Route(watch.connection_id, watch.calendar_id, channel.secret_hash, channel.expires_at)
+        self._directory.put(watch.provider, channel.id, route)
+
+    # coverage -----------------------------------------------------------------------------
+
+    async def update_coverage(self, connection_id: str) -> None:
+        """Set the connection's ``sync_mode`` and ``webhook_subscription`` from its subscriptions."""
+
+        async def update(session: AsyncClientSession) -> None:
+            connection = await self._connection(connection_id, session)
+            if connection is None or connection["status"] != ConnectionStatus.ACTIVE:
+                return
+            mode, subscription = SyncMode.POLLING, None
+            if self._push(connection["provider"]) is not None:
+                calendars = await self._synced_calendars(connection_id, session)
+                now = self._clock.now()
+                current = {
+                    w.calendar_id: w.current(now)
+                    for w in await self._watches.for_connection(connection_id, session)
+                }
+                if calendars and all(current.get(calendar) is not None for calendar in calendars):
+                    mode = SyncMode.REALTIME
+                live = [channel for channel in current.values() if channel is not None]
+                if live:
+                    earliest = min(live, key=lambda channel: channel.expires_at)
+                    subscription = {"id": earliest.id, "expires_at": earliest.expires_at}
+            if connection.get("sync_mode") == mode and connection.get("webhook_subscription") == subscription:
+                return
+            await self._runtime.db.db.connections.update_one(
+                {"_id": connection_id},
+                {
+                    "$set": {
+                        "sync_mode": mode.value,
+                        "webhook_subscription": subscription,
+                        "updated_at": self._clock.now(),
+                    },
+                    "$inc": {"version": 1},
+                },
+                session=session,
+            )
+            if connection.get("sync_mode") != mode:
+                fact = ConnectionStatusChanged(
+                    status="active", previous_status="active", sync_mode=mode.value
+                )
+                await self._runtime.emit(session, fact, connection_id=connection_id)
+                log.info("connection.sync_mode", connection_id=connection_id, sync_mode=mode.value)
+
+        await self._runtime.db.in_transaction(update)
+
+    # lookups ------------------------------------------------------------------------------
+
+    def _push(self, name: str) -> PushProvider | None:
+        provider = self._runtime.providers.get(name)
+        if provider is None or not provider.capabilities.push or not isinstance(provider, PushProvider):
+            return None
+        return provider
+
+    def _token(self, watch: Watch) -> TokenSource:
+        return self._runtime.token_service.token_source(watch.connection_id)
+
+    async def _connection(
+        self, connection_id: str, session: AsyncClientSession | None = None
+    ) -> Document | None:
+        return await self._runtime.db.db.connections.find_one(
+            {"_id": connection_id},
+            {"status": 1, "provider": 1, "sync_mode": 1, "webhook_subscription": 1},
+            session=session,
+        )
+
+    async def _synced_calendars(
+        self, connection_id: str, session: AsyncClientSession | None = None
+    ) -> list[str]:
+        docs = await self._runtime.db.db.calendars.find(
+            {"connection_id": connection_id, "removed": {"$ne": True}},
+            {"provider_calendar_id": 1},
+            session=session,
+        ).to_list()
+        return [str(doc["provider_calendar_id"]) for doc in docs]
