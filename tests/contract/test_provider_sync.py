@@ -16,9 +16,16 @@ from datetime import UTC, datetime, timedelta
 
 import aiohttp
 import pytest
-from contract.providers_fixtures import Connection, World, google_world, microsoft_world
+from contract.providers_fixtures import Connection, World, google_world, icloud_world, microsoft_world
 from contract.sync_dataset import expected_occurrences, occurrences
-from contract.sync_drivers import Driver, GoogleDriver, MicrosoftDriver, OwnView
+from contract.sync_drivers import (
+    Driver,
+    GoogleDriver,
+    ICloudCtagDriver,
+    ICloudDriver,
+    MicrosoftDriver,
+    OwnView,
+)
 
 from chronapilot.common.providers import CursorExpired, InvalidCredentials, TokenSource
 from chronapilot.common.providers.sync import EventData, EventPage, SyncingProvider
@@ -142,8 +149,7 @@ class SyncContract:
 
     async def test_a_dead_cursor_raises_cursor_expired_before_any_page(self, driver: Driver) -> None:
         await driver.create("one", SOON)
-        cursor = (await self.sync(driver))[-1].next_cursor
-        await driver.expire_cursors()
+        cursor = await driver.dead(str((await self.sync(driver))[-1].next_cursor))
 
         pages: list[EventPage] = []
 
@@ -235,3 +241,41 @@ class TestMicrosoftSync(SyncContract):
         pages = await self.sync(driver, cursor)
 
         assert victim.provider_event_id in deletions(pages)
+
+
+class TestICloudSync(SyncContract):
+    driver_type: type[Driver] = ICloudDriver
+
+    @pytest.fixture(scope="class")
+    @classmethod
+    async def world(cls, http: aiohttp.ClientSession) -> AsyncIterator[World]:
+        async with icloud_world(http) as world:
+            yield world
+
+    async def test_a_series_resource_is_a_master_and_its_overrides(self, driver: Driver) -> None:
+        await driver.write_dataset()
+
+        pages = await self.sync(driver)
+
+        events = upserts(pages)
+        master = next(e for e in events.values() if e.recurrence)
+        assert any(line.startswith("EXDATE") for line in master.recurrence)
+        override = next(e for e in events.values() if e.recurring_event_id)
+        assert override.provider_event_id == master.provider_event_id + "#20260316T080000Z"
+        assert override.recurring_event_id == master.provider_event_id
+        assert master.provider_event_id in {s for page in pages for s in page.series_replaced}
+
+
+class TestICloudCtagFallbackSync(TestICloudSync):
+    driver_type = ICloudCtagDriver
+
+    async def test_the_cursor_carries_the_ctag_and_nothing_changed_is_one_empty_page(
+        self, driver: Driver
+    ) -> None:
+        await driver.create("one", SOON)
+        cursor = (await self.sync(driver))[-1].next_cursor
+        assert cursor is not None and cursor.startswith("ctag:")
+
+        pages = await self.sync(driver, cursor)
+
+        assert [(p.upserts, p.deletions, p.next_cursor) for p in pages] == [((), (), cursor)]

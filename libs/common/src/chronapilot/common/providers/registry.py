@@ -30,5 +30,5 @@ def build_providers(settings: ProviderSettings, http: aiohttp.ClientSession) -> 
         providers["google"] = GoogleProvider(settings, http)
     if settings.microsoft_client_id and settings.microsoft_client_secret is not None:
         providers["microsoft"] = MicrosoftProvider(settings, http)
-    providers["icloud"] = ICloudProvider(settings)
+    providers["icloud"] = ICloudProvider(settings, http)
     return providers

@@ -30,9 +30,10 @@ from __future__ import annotations
 import asyncio
 import math
 import re
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
+import aiohttp
 from caldav.async_davclient import AsyncDAVClient
 from caldav.lib import error as dav_error
 from caldav.lib.url import URL
@@ -57,7 +58,9 @@ from chronapilot.common.providers.errors import (
     Unavailable,
     retry_after_seconds,
 )
-from chronapilot.common.providers.http import header
+from chronapilot.common.providers.http import ProviderHttp, header
+from chronapilot.common.providers.icloud import sync as event_sync
+from chronapilot.common.providers.sync import EventPage
 from chronapilot.common.settings import ProviderSettings
 
 T = TypeVar("T")
@@ -111,9 +114,15 @@ class ICloudProvider:
     name = "icloud"
     capabilities = Capabilities(oauth=False, push=False, renewable_subscriptions=False, revocation=False)
 
-    def __init__(self, settings: ProviderSettings) -> None:
+    #: hrefs per calendar-multiget during a sync (one page each; tests make it small).
+    sync_batch_size = event_sync.BATCH_SIZE
+    #: Use sync-collection where the server offers it (False: always compare ctag/etags).
+    sync_collection = True
+
+    def __init__(self, settings: ProviderSettings, session: aiohttp.ClientSession | None = None) -> None:
         self._root = settings.icloud_caldav_url.rstrip("/") + "/"
         self._timeout_s = settings.http_timeout_s
+        self._session = session
 
     # consent: none, credentials instead ----------------------------------------------------
 
@@ -162,6 +171,30 @@ class ICloudProvider:
             token, lambda creds: self._discover(creds, calendars=True)
         )
         return calendars
+
+    async def sync_events(
+        self, token: TokenSource, calendar_id: str, cursor: str | None
+    ) -> AsyncIterator[EventPage]:
+        """Full or incremental event sync; see :mod:`chronapilot.common.providers.icloud.sync`."""
+        if self._session is not None:
+            async for page in self._sync(self._session, token, calendar_id, cursor):
+                yield page
+            return
+        async with aiohttp.ClientSession() as session:
+            async for page in self._sync(session, token, calendar_id, cursor):
+                yield page
+
+    def _sync(
+        self, session: aiohttp.ClientSession, token: TokenSource, calendar_id: str, cursor: str | None
+    ) -> AsyncIterator[EventPage]:
+        http = ProviderHttp(session, timeout_s=self._timeout_s, translate=translate_error, provider=self.name)
+        sync = event_sync.ICloudSync(
+            event_sync.DavRequests(http, token),
+            calendar_id,
+            batch_size=self.sync_batch_size,
+            use_sync_collection=self.sync_collection,
+        )
+        return sync.pages(cursor)
 
     async def _with_credentials(self, token: TokenSource, operation: Callable[[str], Awaitable[T]]) -> T:
         """Run ``operation``; after a 401, once more with credentials asked again (force_refresh)."""

@@ -23,11 +23,10 @@ import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
-
-from icalendar.timezone.windows_to_olson import WINDOWS_TO_OLSON
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from chronapilot.common.providers.sync import Attendee, EventData, EventTime
+from chronapilot.common.providers.zones import iana_zone
 
 _RESPONSES = {
     "none": "needsAction",
@@ -39,24 +38,11 @@ _RESPONSES = {
 }
 _TAGS = re.compile(r"<[^>]+>")
 _FRACTION = re.compile(r"(\.\d{1,6})\d*")
-_IANA = frozenset(available_timezones()) | {"UTC"}
 
 
 def is_removed(item: Mapping[str, Any]) -> bool:
     """A deleted item of a delta page."""
     return "@removed" in item
-
-
-def iana_zone(name: object) -> str | None:
-    """A Graph zone name (Windows or IANA) as an IANA name; None for unknown or custom zones."""
-    if not isinstance(name, str) or not name:
-        return None
-    if name in ("UTC", "tzone://Microsoft/Utc", "Coordinated Universal Time"):
-        return "UTC"
-    if name in _IANA:
-        return name
-    mapped = WINDOWS_TO_OLSON.get(name)
-    return str(mapped) if mapped else None
 
 
 def parse_event(item: Mapping[str, Any]) -> EventData:

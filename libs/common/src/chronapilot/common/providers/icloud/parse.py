@@ -1,0 +1,311 @@
+"""CalDAV payloads: WebDAV multistatus answers and iCalendar resources as ``EventData``.
+
+Pure functions, no I/O, tested on recorded payloads.
+
+- :func:`sync_answer`: a ``sync-collection`` REPORT answer (RFC 6578): changed members (a
+  ``getetag`` propstat), removed ones (a bare ``404``), the new ``sync-token``, and whether the
+  server truncated the answer (``507`` on the collection's own response: ask again with the
+  new token). The collection's own href is skipped (iCloud lists it among the changes).
+- :func:`etag_listing`: a ``PROPFIND Depth: 1`` answer as ``{href: etag}`` (the ctag fallback).
+- :func:`multiget_answer`: a ``calendar-multiget`` answer: per href the etag and the
+  ``calendar-data``, or a ``404`` (never fail the whole batch for one).
+- :func:`parse_resource`: one calendar resource (RFC 4791 §4.1: one UID, a master and its
+  ``RECURRENCE-ID`` overrides) as one :class:`EventData` per VEVENT. Ids: the href for the master
+  (or a lone event), ``href#<RECURRENCE-ID>`` for an override, the RECURRENCE-ID in UTC
+  (``20260316T080000Z``) or as a date (``20260316``) when all-day.
+
+Hrefs are compared as paths, percent-decoded (servers differ in escaping ``@``); requests send
+them back as the server wrote them.
+"""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta, tzinfo
+from typing import Any
+from urllib.parse import unquote, urljoin, urlsplit
+from zoneinfo import ZoneInfo
+
+import icalendar
+
+from chronapilot.common.errors import ProviderError
+from chronapilot.common.providers.sync import Attendee, EventData, EventTime
+from chronapilot.common.providers.zones import iana_zone
+
+_DAV = "{DAV:}"
+_CALDAV = "{urn:ietf:params:xml:ns:caldav}"
+_CS = "{http://calendarserver.org/ns/}"
+_RECURRENCE_LINES = ("RRULE", "EXRULE", "RDATE", "EXDATE")
+_PARTSTAT = {
+    "NEEDS-ACTION": "needsAction",
+    "ACCEPTED": "accepted",
+    "DECLINED": "declined",
+    "TENTATIVE": "tentative",
+}
+_STATUSES = {"CONFIRMED": "confirmed", "TENTATIVE": "tentative", "CANCELLED": "cancelled"}
+
+
+def href_key(base_url: str, href: str) -> str:
+    """The id of a member: its path, percent-decoded."""
+    return unquote(urlsplit(urljoin(base_url, href)).path)
+
+
+@dataclass
+class SyncAnswer:
+    """One ``sync-collection`` answer."""
+
+    changed: dict[str, str] = field(default_factory=dict)  # href as sent -> etag
+    removed: list[str] = field(default_factory=list)  # hrefs as sent
+    sync_token: str | None = None
+    truncated: bool = False
+
+
+def _root(body: bytes) -> ET.Element:
+    try:
+        # ElementTree never fetches external entities, and expat >= 2.4.1 (Python 3.11 bundles a
+        # later one) refuses billion-laughs and quadratic-blowup entity expansions.
+        return ET.fromstring(body)  # noqa: S314
+    except ET.ParseError:
+        raise ProviderError("icloud: the CalDAV server answered with XML that does not parse") from None
+
+
+def _status_code(text: str | None) -> int | None:
+    parts = (text or "").split()
+    return int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else None
+
+
+def _propstats(response: ET.Element) -> list[tuple[int | None, ET.Element]]:
+    found = []
+    for propstat in response.findall(f"{_DAV}propstat"):
+        prop = propstat.find(f"{_DAV}prop")
+        if prop is not None:
+            found.append((_status_code(propstat.findtext(f"{_DAV}status")), prop))
+    return found
+
+
+def sync_answer(body: bytes, collection_url: str) -> SyncAnswer:
+    """A ``sync-collection`` REPORT answer (207 multistatus)."""
+    root = _root(body)
+    own = href_key(collection_url, collection_url)
+    answer = SyncAnswer(sync_token=(root.findtext(f"{_DAV}sync-token") or "").strip() or None)
+    for response in root.findall(f"{_DAV}response"):
+        href = (response.findtext(f"{_DAV}href") or "").strip()
+        status = _status_code(response.findtext(f"{_DAV}status"))
+        if not href:
+            continue
+        if href_key(collection_url, href) == own or href.endswith("/"):
+            if status == 507:
+                answer.truncated = True
+            continue
+        if status == 404:
+            answer.removed.append(href)
+            continue
+        for code, prop in _propstats(response):
+            etag = prop.findtext(f"{_DAV}getetag")
+            if code in (None, 200) and etag:
+                answer.changed[href] = etag.strip()
+                break
+        else:
+            if status in (None, 200):  # a change without an etag: fetch it anyway
+                answer.changed[href] = ""
+    return answer
+
+
+def collection_state(body: bytes) -> tuple[str | None, str | None]:
+    """``(sync-token, ctag)`` of a ``PROPFIND Depth: 0`` answer on a collection."""
+    root = _root(body)
+    token = ctag = None
+    for response in root.findall(f"{_DAV}response"):
+        for code, prop in _propstats(response):
+            if code not in (None, 200):
+                continue
+            token = token or (prop.findtext(f"{_DAV}sync-token") or "").strip() or None
+            ctag = ctag or (prop.findtext(f"{_CS}getctag") or "").strip() or None
+    return token, ctag
+
+
+def etag_listing(body: bytes, collection_url: str) -> dict[str, str]:
+    """A ``PROPFIND Depth: 1`` answer: ``{href as sent: etag}`` of the collection's members."""
+    root = _root(body)
+    own = href_key(collection_url, collection_url)
+    listing: dict[str, str] = {}
+    for response in root.findall(f"{_DAV}response"):
+        href = (response.findtext(f"{_DAV}href") or "").strip()
+        if not href or href.endswith("/") or href_key(collection_url, href) == own:
+            continue
+        for code, prop in _propstats(response):
+            etag = prop.findtext(f"{_DAV}getetag")
+            if code in (None, 200) and etag:
+                listing[href] = etag.strip()
+    return listing
+
+
+@dataclass(frozen=True)
+class Fetched:
+    """One href of a multiget answer: its etag and data, or ``missing``."""
+
+    href: str
+    etag: str | None
+    data: str | None
+
+    @property
+    def missing(self) -> bool:
+        return self.data is None
+
+
+def multiget_answer(body: bytes) -> list[Fetched]:
+    """A ``calendar-multiget`` answer."""
+    fetched = []
+    for response in _root(body).findall(f"{_DAV}response"):
+        href = (response.findtext(f"{_DAV}href") or "").strip()
+        if not href:
+            continue
+        etag = data = None
+        for code, prop in _propstats(response):
+            if code in (None, 200):
+                etag = etag or (prop.findtext(f"{_DAV}getetag") or "").strip() or None
+                data = data or prop.findtext(f"{_CALDAV}calendar-data")
+        fetched.append(Fetched(href, etag, data))
+    return fetched
+
+
+# iCalendar -----------------------------------------------------------------------------------
+
+
+def parse_resource(event_id: str, etag: str | None, data: str) -> list[EventData]:
+    """Every VEVENT of one calendar resource; ``event_id`` is the resource's id (its href)."""
+    try:
+        calendar = icalendar.Calendar.from_ical(data)
+    except ValueError:
+        raise ProviderError(f"icloud: {event_id} is not valid iCalendar data") from None
+    events = []
+    for component in calendar.walk("VEVENT"):
+        events.append(_event(event_id, etag, component))
+    return events
+
+
+def _first(component: icalendar.cal.Component, name: str) -> Any:
+    value = component.get(name)
+    return value[0] if isinstance(value, list) else value
+
+
+def _event(resource_id: str, etag: str | None, component: icalendar.cal.Component) -> EventData:
+    start = _time(_first(component, "DTSTART"))
+    end = _end(component, start)
+    recurrence_id = _time(_first(component, "RECURRENCE-ID"))
+    event_id = resource_id if recurrence_id is None else f"{resource_id}#{_instance_key(recurrence_id)}"
+    status = str(_first(component, "STATUS") or "").upper()
+    lines = [str(line) for line in component.content_lines()]
+    return EventData(
+        provider_event_id=event_id,
+        ical_uid=_text(_first(component, "UID")),
+        title=_text(_first(component, "SUMMARY")),
+        description=_text(_first(component, "DESCRIPTION")),
+        location=_text(_first(component, "LOCATION")),
+        start=start,
+        end=end,
+        all_day=start is not None and start.date is not None,
+        status=_STATUSES.get(status, "confirmed"),
+        recurrence=()
+        if recurrence_id is not None
+        else tuple(line for line in lines if line.split(":", 1)[0].split(";", 1)[0] in _RECURRENCE_LINES),
+        recurring_event_id=resource_id if recurrence_id is not None else None,
+        original_start=recurrence_id,
+        organizer=_person(_first(component, "ORGANIZER"), organizer=True),
+        attendees=tuple(
+            person
+            for person in (_person(value, organizer=False) for value in _all(component, "ATTENDEE"))
+            if person is not None
+        ),
+        etag=etag,
+        updated_at=_stamp(_first(component, "LAST-MODIFIED")) or _stamp(_first(component, "DTSTAMP")),
+        raw={"href": resource_id, "etag": etag, "ics": "\r\n".join(lines)},
+    )
+
+
+def _all(component: icalendar.cal.Component, name: str) -> list[Any]:
+    value = component.get(name)
+    if value is None:
+        return []
+    return list(value) if isinstance(value, list) else [value]
+
+
+def _zone_name(prop: Any, value: datetime) -> str | None:
+    params: Mapping[str, Any] = getattr(prop, "params", {}) or {}
+    tzid = params.get("TZID")
+    if tzid:
+        return iana_zone(str(tzid)) or _key(value.tzinfo)
+    if value.tzinfo is not None and value.utcoffset() == timedelta(0) and _key(value.tzinfo) in (None, "UTC"):
+        return "UTC"
+    return _key(value.tzinfo)
+
+
+def _key(zone: tzinfo | None) -> str | None:
+    if isinstance(zone, ZoneInfo):
+        return zone.key
+    if zone is UTC:
+        return "UTC"
+    return iana_zone(str(zone)) if zone is not None else None
+
+
+def _time(prop: Any) -> EventTime | None:
+    if prop is None:
+        return None
+    value = prop.dt
+    if isinstance(value, datetime):
+        zone_name = _zone_name(prop, value)
+        aware = value if value.tzinfo is not None else value.replace(tzinfo=UTC)  # floating: read as UTC
+        return EventTime(date_time=aware.astimezone(UTC), date=None, timezone=zone_name)
+    if isinstance(value, date):
+        return EventTime(date_time=None, date=value, timezone=None)
+    return None
+
+
+def _end(component: icalendar.cal.Component, start: EventTime | None) -> EventTime | None:
+    end = _time(_first(component, "DTEND"))
+    if end is not None or start is None:
+        return end
+    duration = _first(component, "DURATION")
+    length = duration.dt if duration is not None and isinstance(duration.dt, timedelta) else None
+    if start.date is not None:
+        return EventTime(None, start.date + (length or timedelta(days=1)), None)
+    assert start.date_time is not None
+    return EventTime(start.date_time + (length or timedelta(0)), None, start.timezone)
+
+
+def _instance_key(time: EventTime) -> str:
+    if time.date is not None:
+        return time.date.strftime("%Y%m%d")
+    assert time.date_time is not None
+    return time.date_time.strftime("%Y%m%dT%H%M%SZ")
+
+
+def _person(value: Any, *, organizer: bool) -> Attendee | None:
+    if value is None:
+        return None
+    address = str(value)
+    email = address[7:] if address.lower().startswith("mailto:") else address
+    if not email:
+        return None
+    params: Mapping[str, Any] = getattr(value, "params", {}) or {}
+    partstat = str(params.get("PARTSTAT") or ("ACCEPTED" if organizer else "NEEDS-ACTION")).upper()
+    return Attendee(
+        email=email,
+        name=_text(params.get("CN")),
+        response_status=_PARTSTAT.get(partstat, "needsAction"),
+        optional=str(params.get("ROLE") or "").upper() in ("OPT-PARTICIPANT", "NON-PARTICIPANT"),
+        organizer=organizer,
+    )
+
+
+def _stamp(prop: Any) -> datetime | None:
+    value = getattr(prop, "dt", None)
+    if isinstance(value, datetime):
+        return (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(UTC)
+    return None
+
+
+def _text(value: object) -> str | None:
+    return str(value) if value not in (None, "") else None
