@@ -397,3 +397,20 @@ async def test_include_granted_scopes_adds_earlier_grants(google: GoogleSandbox)
     assert narrow != url
     answer = await google.consent(narrow)
     assert CALENDAR in answer["scope"].split()
+
+
+async def test_refresh_can_ask_for_fewer_scopes_but_not_more(google: GoogleSandbox) -> None:
+    token = await google.sign_in()
+    refresh = {
+        "grant_type": "refresh_token",
+        "refresh_token": token["refresh_token"],
+        "client_id": SANDBOX_CLIENT_ID,
+        "client_secret": SANDBOX_CLIENT_SECRET,
+    }
+    narrower = await token_request(google, {**refresh, "scope": "openid email"})
+    assert narrower.status_code == 200
+    assert narrower.json()["scope"].split() == ["https://www.googleapis.com/auth/userinfo.email", "openid"]
+    refused = await google.api("GET", "/users/me/calendarList", narrower.json()["access_token"])
+    assert refused.status == 403
+    wider = await token_request(google, {**refresh, "scope": "https://www.googleapis.com/auth/drive"})
+    assert wider.status_code == 400 and wider.json()["error"] == "invalid_scope"

@@ -64,9 +64,14 @@ class Bearer:
     grant: Grant
     account: Account
 
+    @property
+    def scopes(self) -> list[str]:
+        """The token's scopes (a refresh may have asked for fewer than the grant holds)."""
+        return self.token.scopes or self.grant.scopes
+
     def allows(self, scopes: frozenset[str]) -> bool:
-        """True when the grant holds any of ``scopes``."""
-        return not scopes.isdisjoint(self.grant.scopes)
+        """True when the token holds any of ``scopes``."""
+        return not scopes.isdisjoint(self.scopes)
 
 
 class Authority:
@@ -181,8 +186,13 @@ class Authority:
         self._store.changed()
         return response
 
-    def refresh(self, client: OAuthClient, refresh_token: str | None) -> dict[str, Any]:
-        """grant_type=refresh_token (no rotation: the response has no refresh_token)."""
+    def refresh(
+        self, client: OAuthClient, refresh_token: str | None, scope: str | None = None
+    ) -> dict[str, Any]:
+        """grant_type=refresh_token (no rotation: the response has no refresh_token).
+
+        ``scope``, if given, must be within the grant; the new access token then has just those.
+        """
         if not refresh_token:
             raise missing_parameter("refresh_token")
         grant = self._store.grant_by_refresh_token(refresh_token)
@@ -190,7 +200,10 @@ class Authority:
             raise OAuthError(400, "invalid_grant", "Token has been expired or revoked.")
         if grant.client_id != client.client_id:
             raise OAuthError(400, "unauthorized_client", "Unauthorized")
-        response = self._token_response(grant, nonce=None)
+        scopes = normalize_scopes(scope) if scope else grant.scopes
+        if not set(scopes) <= set(grant.scopes):
+            raise OAuthError(400, "invalid_scope", "Bad Request")
+        response = self._token_response(grant, nonce=None, scopes=scopes)
         self._store.changed()
         return response
 
@@ -271,18 +284,22 @@ class Authority:
         if not verify_code_verifier(verifier, code.code_challenge, code.code_challenge_method):
             raise OAuthError(400, "invalid_grant", "Invalid code verifier.")
 
-    def _token_response(self, grant: Grant, *, nonce: str | None) -> dict[str, Any]:
+    def _token_response(
+        self, grant: Grant, *, nonce: str | None, scopes: list[str] | None = None
+    ) -> dict[str, Any]:
         now = self._clock.now()
-        access = AccessToken(f"ya29.{secrets.token_urlsafe(96)}", grant.id, now + self._access_token_ttl)
+        scopes = scopes or grant.scopes
+        token = f"ya29.{secrets.token_urlsafe(96)}"
+        access = AccessToken(token, grant.id, now + self._access_token_ttl, scopes)
         self._store.access_tokens[access.token] = access
         self._forget_expired_access_tokens(now)
         response: dict[str, Any] = {
             "access_token": access.token,
             "expires_in": max(self._access_token_ttl - 1, 1),
-            "scope": " ".join(grant.scopes),
+            "scope": " ".join(scopes),
             "token_type": "Bearer",
         }
-        if "openid" in grant.scopes:
+        if "openid" in scopes:
             response["id_token"] = self._id_token(grant, access.token, now, nonce)
         return response
 

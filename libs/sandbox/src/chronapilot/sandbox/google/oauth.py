@@ -270,7 +270,7 @@ async def token(request: web.Request) -> web.Response:
                 client, form.get("code"), form.get("redirect_uri"), form.get("code_verifier")
             )
         else:
-            body = authority.refresh(client, form.get("refresh_token"))
+            body = authority.refresh(client, form.get("refresh_token"), form.get("scope"))
     except OAuthError as error:
         return error.response()
     response = json_response(body)
@@ -308,8 +308,8 @@ async def userinfo(request: web.Request) -> web.Response:
         return response
     account = bearer.account
     body: dict[str, object] = {"sub": account.sub}
-    if SCOPE_ALIASES["profile"] in bearer.grant.scopes:
+    if SCOPE_ALIASES["profile"] in bearer.scopes:
         body.update(name=account.name, given_name=account.name.split()[0])
-    if SCOPE_ALIASES["email"] in bearer.grant.scopes:
+    if SCOPE_ALIASES["email"] in bearer.scopes:
         body.update(email=account.email, email_verified=True)
     return json_response(body)

@@ -119,6 +119,7 @@ class AccessToken:
     token: str
     grant_id: str
     expires_at: float
+    scopes: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
