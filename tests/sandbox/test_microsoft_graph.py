@@ -360,3 +360,29 @@ async def test_combined_prefer_header_applies_page_size_zone_and_text_body(
     stand_up = next(i for i in body["value"] if i["subject"].startswith("Team stand-up"))
     assert stand_up["body"] == {"contentType": "text", "content": "Daily sync. Keep it short."}
     assert all(i["start"]["timeZone"] == "UTC" for i in body["value"])
+
+
+async def test_rescheduling_a_series_drops_its_exceptions(emulator: Emulator, token: str) -> None:
+    series = {
+        **_event("Series", "2026-03-03"),
+        "recurrence": {
+            "pattern": {"type": "daily", "interval": 1},
+            "range": {"type": "numbered", "startDate": "2026-03-03", "numberOfOccurrences": 3},
+        },
+    }
+    _, master, _ = await emulator.graph("POST", "/me/events", token, series)
+    _, body, _ = await emulator.graph("GET", f"/me/events/{master['id']}/instances?{WINDOW}", token)
+    first, second, _third = (i["id"] for i in body["value"])
+    await emulator.graph("PATCH", f"/me/events/{first}", token, {"subject": "Special"})
+    await emulator.graph("DELETE", f"/me/events/{second}", token)
+    _, body, _ = await emulator.graph("GET", f"/me/events/{master['id']}/instances?{WINDOW}", token)
+    assert [i["type"] for i in body["value"]] == ["exception", "occurrence"]
+    later = {
+        "start": {"dateTime": "2026-03-03T11:00:00", "timeZone": "Europe/Berlin"},
+        "end": {"dateTime": "2026-03-03T12:00:00", "timeZone": "Europe/Berlin"},
+    }
+    status, _, _ = await emulator.graph("PATCH", f"/me/events/{master['id']}", token, later)
+    assert status == 200
+    _, body, _ = await emulator.graph("GET", f"/me/events/{master['id']}/instances?{WINDOW}", token)
+    assert [i["type"] for i in body["value"]] == ["occurrence"] * 3
+    assert {i["start"]["dateTime"][11:16] for i in body["value"]} == {"10:00"}

@@ -236,8 +236,15 @@ class Store:
         ev, key = self._resolve(item_id, user_id)
         before = ev.snapshot()
         if key is None:
-            fields = {**ev.fields, **_clean(patch, WRITABLE_FIELDS)}
+            changes = _clean(patch, WRITABLE_FIELDS)
+            fields = {**ev.fields, **changes}
             _validate(fields)
+            if ev.fields.get("recurrence") and any(
+                changes.get(name, ev.fields.get(name)) != ev.fields.get(name)
+                for name in ("recurrence", "start", "end", "isAllDay")
+            ):
+                # A new pattern or time for the series: its exceptions and cancellations are gone.
+                ev.exceptions, ev.cancelled = {}, []
             ev.fields = fields
         else:
             override = ev.exceptions.get(key, {"fields": {}})
