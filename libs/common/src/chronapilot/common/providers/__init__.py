@@ -33,6 +33,7 @@ from chronapilot.common.providers.errors import (
 )
 from chronapilot.common.providers.oauth import code_challenge, new_code_verifier, new_state
 from chronapilot.common.providers.registry import PROVIDER_NAMES, build_providers
+from chronapilot.common.providers.sync import Attendee, EventData, EventPage, EventTime, SyncingProvider
 
 __all__ = [
     "PROVIDER_NAMES",
@@ -40,15 +41,20 @@ __all__ = [
     "SCOPES",
     "WRITE",
     "Account",
+    "Attendee",
     "CalendarInfo",
     "CalendarProvider",
     "Capabilities",
     "CredentialVerifier",
     "CursorExpired",
+    "EventData",
+    "EventPage",
+    "EventTime",
     "InvalidCredentials",
     "InvalidGrant",
     "NotSupported",
     "ProviderError",
+    "SyncingProvider",
     "Throttled",
     "TokenSet",
     "TokenSource",

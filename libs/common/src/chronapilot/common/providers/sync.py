@@ -17,21 +17,32 @@ Sync
 - **Cursor**: opaque, stored per calendar, set on the *last* page only (``next_cursor`` is None
   on the others, so a sync interrupted midway restarts from the old cursor). Google: the
   ``nextSyncToken``; Microsoft: the whole ``@odata.deltaLink`` URL; CalDAV: ``"dav:"`` + the
-  sync-token, or, for a server without sync-collection, ``"ctag:"`` + a digest of the ctag and
-  every ``href → etag`` (the fallback's state lives in the cursor).
+  sync-token, or, for a server without sync-collection, ``"ctag:"`` + the ctag and every
+  ``href → etag``, compressed (the fallback's state lives in the cursor: about 40 bytes per
+  event).
 - **Dead cursor**: :class:`~chronapilot.common.providers.errors.CursorExpired` is raised before
   anything is yielded (Google 410 ``fullSyncRequired``, Graph 410 ``syncStateNotFound``, DAV
-  403/409 ``valid-sync-token``). The caller drops the cursor and runs a full sync, then marks
-  everything the full sync did not return as deleted.
+  403/409 ``valid-sync-token``; a cursor this provider could not have issued). The caller
+  drops the cursor and runs a full sync, then marks everything the full sync did not return
+  as deleted.
+- **Faults**: 429/503 raise ``Throttled`` (``retry_after`` when the provider gave one), other
+  5xx and timeouts ``Unavailable``; each request asks the token source once more with
+  ``force_refresh=True`` after a 401, and a second 401 raises ``InvalidCredentials``.
 
 Ids
 ---
 ``provider_event_id`` is what the provider calls the event: Google's event id (instances:
-``<master>_<start>``), Graph's event id, CalDAV's resource href for a master (or a lone event) and
-``href + "#" + RECURRENCE-ID`` (UTC ``YYYYMMDDTHHMMSSZ``, or ``YYYYMMDD`` when all-day) for an
-override. ``recurring_event_id`` is the master's ``provider_event_id`` on exceptions and
-cancelled instances. A CalDAV deletion of a resource is its href: the caller deletes the
-master *and* every id starting with ``href + "#"``.
+``<master>_<start>``), Graph's item id (occurrences have their own), CalDAV's resource href
+(the path, percent-decoded) for a master or a lone event, and ``href + "#" + RECURRENCE-ID``
+for an override (the RECURRENCE-ID in UTC, ISO 8601 basic: ``20260316T080000Z``, or
+``20260316`` when all-day). ``recurring_event_id`` is the master's ``provider_event_id`` on
+exceptions, occurrences and cancelled instances (CalDAV: the href, even when the resource holds
+no master). Two rules for applying a page, the same for every provider:
+
+- deleting an id deletes the events whose ``recurring_event_id`` is that id too (a CalDAV
+  deletion names only the resource);
+- ``series_replaced`` lists masters whose every exception is in the page (CalDAV: a resource
+  is rewritten whole); mirrored exceptions of theirs not in the page are gone.
 
 Times are aware UTC instants (``EventTime.date_time``) or dates (all-day, end exclusive);
 ``EventTime.timezone`` is the IANA zone the event was written in (Windows zone names mapped),

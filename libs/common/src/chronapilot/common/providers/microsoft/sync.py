@@ -23,6 +23,7 @@ from urllib.parse import quote
 
 from chronapilot.common.errors import ProviderError
 from chronapilot.common.providers.base import TokenSource
+from chronapilot.common.providers.errors import CursorExpired
 from chronapilot.common.providers.http import ProviderHttp
 from chronapilot.common.providers.microsoft.parse import is_removed, parse_event
 from chronapilot.common.providers.sync import EventData, EventPage
@@ -61,7 +62,10 @@ async def sync_events(
             "endDateTime": _iso(moment + window[1]),
         }
     else:
-        url = same_origin(cursor)
+        try:
+            url = same_origin(cursor)
+        except ProviderError:  # Graph moved (settings changed): the stored link is useless
+            raise CursorExpired("microsoft: the delta link points outside Graph", status=None) from None
     for _ in range(MAX_PAGES):
         body = await http.authorized_json("GET", url, token, params=params, headers=headers)
         params = None
