@@ -21,7 +21,7 @@ from .times import format_local
 SANDBOX_CLIENT_ID = "5d3b8a9e-2c41-4f7a-8e6b-c0a1b2c3d4e5"
 SANDBOX_CLIENT_SECRET = "chronapilot-sandbox-microsoft-secret"
 SANDBOX_APP_NAME = "ChronaPilot (sandbox)"
-DEFAULT_REDIRECT_URIS = ["http://127.0.0.1:8080/*", "http://localhost:8080/*"]
+DEFAULT_REDIRECT_URIS = ["http://127.0.0.1:*", "http://localhost:*"]
 DEMO_EMAIL = "demo.microsoft@sandbox.chronapilot.dev"
 DEMO_PASSWORD = "demo-password"
 DEMO_NAME = "Demo Microsoft"
