@@ -387,3 +387,14 @@ async def test_a_refresh_for_fewer_scopes_narrows_the_access_token(emulator: Emu
     assert "User.Read" in body["scope"].split()
     status, _, _ = await emulator.graph("GET", "/me/calendars", body["access_token"])
     assert status == 403
+
+
+def test_the_default_apps_wildcard_redirect_uris_stay_on_loopback() -> None:
+    from chronapilot.sandbox.microsoft.identity import redirect_allowed
+    from chronapilot.sandbox.microsoft.seed import DEFAULT_REDIRECT_URIS
+
+    assert redirect_allowed(DEFAULT_REDIRECT_URIS, "http://127.0.0.1:8080/v1/callback")
+    assert redirect_allowed(DEFAULT_REDIRECT_URIS, "http://localhost:43111/cb")
+    assert not redirect_allowed(DEFAULT_REDIRECT_URIS, "http://127.0.0.1:80@evil.example/cb")
+    assert not redirect_allowed(DEFAULT_REDIRECT_URIS, "https://evil.example/cb")
+    assert not redirect_allowed(["http://127.0.0.1:9/callback"], "http://127.0.0.1:9/callback/x")

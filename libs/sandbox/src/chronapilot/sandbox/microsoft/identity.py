@@ -14,7 +14,7 @@ import hashlib
 import html
 import secrets
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 from aiohttp import web
 
@@ -109,7 +109,16 @@ def _check_request(state: MicrosoftState, tenant: str, params: dict[str, str]) -
 def redirect_allowed(registered: list[str], uri: str) -> bool:
     """Exact match, as Entra requires; a registered value ending in `*` (a sandbox extension,
     used by the default app so any callback path of ChronaPilot's API works) matches by prefix."""
-    return any(uri == r or (r.endswith("*") and uri.startswith(r[:-1])) for r in registered)
+    return any(uri == r or (r.endswith("*") and _prefix_match(r[:-1], uri)) for r in registered)
+
+
+def _prefix_match(prefix: str, uri: str) -> bool:
+    # The host must be the pattern's own (no `http://127.0.0.1:80@elsewhere` tricks).
+    host = urlsplit(prefix.rstrip(":") if prefix.endswith(":") else prefix).hostname
+    try:
+        return uri.startswith(prefix) and urlsplit(uri).hostname == host
+    except ValueError:
+        return False
 
 
 def _protocol_error(params: dict[str, str]) -> tuple[str, int, str] | None:
