@@ -386,3 +386,12 @@ async def test_rescheduling_a_series_drops_its_exceptions(emulator: Emulator, to
     _, body, _ = await emulator.graph("GET", f"/me/events/{master['id']}/instances?{WINDOW}", token)
     assert [i["type"] for i in body["value"]] == ["occurrence"] * 3
     assert {i["start"]["dateTime"][11:16] for i in body["value"]} == {"10:00"}
+
+
+async def test_the_default_calendar_paths(emulator: Emulator, token: str) -> None:
+    status, created, _ = await emulator.graph("POST", "/me/calendar/events", token, _event("Default"))
+    assert status == 201
+    status, body, _ = await emulator.graph("GET", f"/me/calendar/calendarView?{WINDOW}&$top=1000", token)
+    assert status == 200 and created["id"] in {i["id"] for i in body["value"]}
+    status, body, _ = await emulator.graph("GET", f"/me/calendar/calendarView/delta?{WINDOW}", token)
+    assert status == 200 and body["value"]

@@ -43,6 +43,8 @@ def routes() -> list[web.RouteDef]:
         web.get(me + "/events", list_default_events),
         web.get(cal + "/events", list_events),
         web.post(me + "/events", create_default_event),
+        web.get(me + "/calendar/events", list_default_events),
+        web.post(me + "/calendar/events", create_default_event),
         web.post(cal + "/events", create_event),
         web.get(me + "/events/{event_id}", get_event),
         web.get(cal + "/events/{event_id}", get_event),

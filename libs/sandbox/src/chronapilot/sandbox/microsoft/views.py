@@ -40,6 +40,8 @@ def routes() -> list[web.RouteDef]:
         web.get(me + "/calendarView/{delta:delta(?:\\(\\))?}", default_calendar_delta),
         web.get(cal + "/calendarView/{delta:delta(?:\\(\\))?}", calendar_delta),
         web.get(me + "/calendarView", default_calendar_view),
+        web.get(me + "/calendar/calendarView/{delta:delta(?:\\(\\))?}", default_calendar_delta),
+        web.get(me + "/calendar/calendarView", default_calendar_view),
         web.get(cal + "/calendarView", calendar_view),
         web.get(me + "/events/{event_id}/instances", event_instances),
     ]
