@@ -289,3 +289,18 @@ async def test_instances_of_a_series_with_its_exceptions(google: GoogleSandbox, 
     assert [item["summary"] for item in one.body["items"]] == ["Team stand-up"]
     assert one.body["items"][0]["start"]["dateTime"] == "2026-10-28T10:00:00+01:00"
     assert (await google.api("GET", f"{PRIMARY}/nosuchevent1/instances", google_token)).status == 404
+
+
+async def test_an_empty_window_is_googles_time_range_empty(google: GoogleSandbox, google_token: str) -> None:
+    window = {"timeMin": "2026-12-01T00:00:00Z", "timeMax": "2026-11-01T00:00:00Z"}
+    answer = await google.api("GET", PRIMARY, google_token, params=window)
+    assert answer.status == 400
+    assert answer.body["error"]["errors"] == [
+        {
+            "message": "The specified time range is empty.",
+            "domain": "calendar",
+            "reason": "timeRangeEmpty",
+            "location": "timeMax",
+            "locationType": "parameter",
+        }
+    ]

@@ -150,6 +150,18 @@ def required_field(message: str) -> ApiError:
     return ApiError(400, "required", message)
 
 
+def time_range_empty(parameter: str | None = None) -> ApiError:
+    """400 ``timeRangeEmpty`` (domain ``calendar``): an end not after its start."""
+    return ApiError(
+        400,
+        "timeRangeEmpty",
+        "The specified time range is empty.",
+        domain="calendar",
+        location=parameter,
+        location_type="parameter" if parameter else None,
+    )
+
+
 def duplicate() -> ApiError:
     """409 for an insert with an id that exists."""
     return ApiError(409, "duplicate", "The requested identifier already exists.")

@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 from itertools import islice
 from typing import Any
 
-from chronapilot.sandbox.google.errors import ApiError, bad_request, full_sync_required, invalid_value
+from chronapilot.sandbox.google.errors import bad_request, full_sync_required, invalid_value, time_range_empty
 from chronapilot.sandbox.google.event_log import EventLog, StoredEvent, UnknownSyncToken
 from chronapilot.sandbox.google.event_times import format_timestamp, parse_rfc3339, read_event_time
 from chronapilot.sandbox.google.recurrence import instance_resource, occurrences
@@ -99,7 +99,7 @@ class EventQuery:
         if query.order_by == "startTime" and not query.single_events:
             raise bad_request("The requested ordering is not available for the particular query.", "invalid")
         if query.time_min and query.time_max and query.time_max <= query.time_min:
-            raise ApiError(400, "timeRangeEmpty", "The specified time range is empty.")
+            raise time_range_empty("timeMax")
         return query
 
 

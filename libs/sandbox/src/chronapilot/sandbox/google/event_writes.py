@@ -16,13 +16,13 @@ from datetime import datetime
 from typing import Any
 
 from chronapilot.sandbox.google.errors import (
-    ApiError,
     bad_request,
     condition_not_met,
     deleted,
     duplicate,
     invalid_value,
     not_found,
+    time_range_empty,
 )
 from chronapilot.sandbox.google.event_times import EventTime, format_timestamp, read_event_time
 from chronapilot.sandbox.google.recurrence import find_occurrence, instance_resource, validate_recurrence
@@ -279,7 +279,7 @@ def _check_range(start: EventTime, end: EventTime) -> None:
     else:
         empty = end.value <= start.value
     if empty:
-        raise ApiError(400, "timeRangeEmpty", "The specified time range is empty.")
+        raise time_range_empty()
 
 
 def _check_choice(fields: dict[str, Any], name: str, allowed: tuple[str, ...]) -> None:
