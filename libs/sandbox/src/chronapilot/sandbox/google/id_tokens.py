@@ -1,4 +1,4 @@
-"""OpenID Connect ID tokens: RS256 JWTs signed with a key generated when the emulator starts.
+"""OpenID Connect ID tokens: RS256 JWTs signed with a key generated once per process.
 
 :class:`IdTokenSigner` signs claims and publishes the public key as a JWK set (served at
 ``/oauth2/v3/certs``, listed as ``jwks_uri`` in the discovery document).
@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+from functools import lru_cache
 from typing import Any
 
 from cryptography.hazmat.primitives import hashes
@@ -23,11 +24,17 @@ def _int_bytes(value: int) -> bytes:
     return value.to_bytes((value.bit_length() + 7) // 8, "big")
 
 
+@lru_cache(maxsize=1)
+def _process_key() -> rsa.RSAPrivateKey:
+    """The process's signing key (generating one takes a noticeable fraction of a second)."""
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
 class IdTokenSigner:
-    """Signs ID tokens; one RSA key per emulator process."""
+    """Signs ID tokens with the process's RSA key."""
 
     def __init__(self) -> None:
-        self._key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        self._key = _process_key()
         numbers = self._key.public_key().public_numbers()
         self.kid = hashlib.sha256(_int_bytes(numbers.n)).hexdigest()[:40]
         self._jwk = {
