@@ -324,7 +324,7 @@ async def test_mailbox_limits_throttle_with_retry_after_when_enabled(emulator: E
 
 async def test_mailbox_concurrency_limit(emulator: Emulator, token: str) -> None:
     await emulator.admin(
-        "PATCH", "settings", {"mailbox_concurrency_limit": 1, "validation_timeout_seconds": 0.5}
+        "PATCH", "settings", {"mailbox_concurrency_limit": 1, "validation_timeout_seconds": 1.5}
     )
     async with running_receiver("silent") as slow_receiver:
         subscription = {
@@ -333,7 +333,7 @@ async def test_mailbox_concurrency_limit(emulator: Emulator, token: str) -> None
             "resource": "me/events",
             "expirationDateTime": (datetime.now(UTC) + timedelta(hours=1)).isoformat(),
         }
-        # A subscription whose handshake hangs keeps one request in flight for 0.5 s.
+        # A subscription whose handshake hangs keeps one request in flight for 1.5 s.
         slow = asyncio.create_task(emulator.graph("POST", "/subscriptions", token, subscription))
         for _ in range(200):
             if slow_receiver.handshakes:

@@ -53,7 +53,9 @@ def build_app(
         clock=clock,
         faults=faults,
         counters=counters,
-        dispatcher=NotificationDispatcher(faults, counters, attempts=4, backoff_seconds=0.2),
+        dispatcher=NotificationDispatcher(
+            faults, counters, attempts=4, backoff_seconds=0.2, reorder_hold_seconds=3.0
+        ),
         settings=Settings(max_subscription_seconds=max_subscription_minutes * 60.0),
         tenant_id=SANDBOX_TENANT_ID,
     )
