@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import uuid
 import xml.etree.ElementTree as ET
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 from urllib.parse import quote, unquote, urlsplit
@@ -46,6 +47,7 @@ from contract.sync_dataset import (
 )
 
 OwnView = dict[str, tuple[str | None, str | None, str]]
+LATER_TITLE = "Weekly planning (later)"
 
 
 class Driver:
@@ -57,6 +59,7 @@ class Driver:
         self.world = world
         self.connection = connection
         self.calendar_id = ""
+        self.series_id = self.all_day_id = self.ny_id = ""
 
     async def new_calendar(self) -> str:
         raise NotImplementedError
@@ -72,7 +75,19 @@ class Driver:
         raise NotImplementedError
 
     async def write_dataset(self) -> None:
+        """Write :mod:`contract.sync_dataset`; remember ``series_id``, ``all_day_id``, ``ny_id``."""
         raise NotImplementedError
+
+    async def change_series(self) -> None:
+        """Move the dataset series' 23 March occurrence to 10:00 and cancel the 13 April one."""
+        raise NotImplementedError
+
+    async def throttle(self, status: int, retry_after: int) -> bool:
+        """Make the provider's next answer ``status`` with ``Retry-After``; False if it can't."""
+        await self.world.call_admin(
+            "POST", "faults", {"route": "*", "status": status, "retry_after": retry_after, "times": 1}
+        )
+        return True
 
     async def own_view(self) -> OwnView:
         raise NotImplementedError
@@ -137,7 +152,7 @@ class GoogleDriver(Driver):
                 ],
             },
         )
-        series = master["id"]
+        series = self.series_id = master["id"]
         await self.world.call_admin(
             "PATCH",
             self._events(f"/{series}_{_stamp(local(MOVED_ORIGINAL, BERLIN))}"),
@@ -150,18 +165,14 @@ class GoogleDriver(Driver):
         await self.world.call_admin(
             "DELETE", self._events(f"/{series}_{_stamp(local(CANCELLED_ORIGINAL, BERLIN))}")
         )
-        await self.world.call_admin(
-            "POST",
-            self._events(),
+        self.all_day_id = await self._insert(
             {
                 "summary": ALL_DAY_TITLE,
                 "start": {"date": ALL_DAY_FIRST.isoformat()},
                 "end": {"date": ALL_DAY_END.isoformat()},
             },
         )
-        await self.world.call_admin(
-            "POST",
-            self._events(),
+        self.ny_id = await self._insert(
             {
                 "summary": NY_TITLE,
                 "start": {"dateTime": NY_START.isoformat(), "timeZone": NEW_YORK},
@@ -183,6 +194,27 @@ class GoogleDriver(Driver):
                 },
             },
         )
+
+    async def _insert(self, body: dict[str, Any]) -> str:
+        return str((await self.world.call_admin("POST", self._events(), body))["id"])
+
+    async def change_series(self) -> None:
+        later = SERIES_FIRST + timedelta(weeks=3)
+        start = later + timedelta(hours=1)
+        await self.world.call_admin(
+            "PATCH",
+            self._events(f"/{self.series_id}_{_stamp(local(later, BERLIN))}"),
+            {
+                "summary": LATER_TITLE,
+                "start": {"dateTime": start.isoformat(), "timeZone": BERLIN},
+                "end": {
+                    "dateTime": (start + timedelta(minutes=SERIES_MINUTES)).isoformat(),
+                    "timeZone": BERLIN,
+                },
+            },
+        )
+        gone = local(SERIES_FIRST + timedelta(weeks=6), BERLIN)
+        await self.world.call_admin("DELETE", self._events(f"/{self.series_id}_{_stamp(gone)}"))
 
     async def own_view(self) -> OwnView:
         stored = await self.world.call_admin("GET", self._events())
@@ -254,7 +286,7 @@ class MicrosoftDriver(Driver):
         }
 
     async def write_dataset(self) -> None:
-        series = await self._create(
+        self.series_id = await self._create(
             {
                 "subject": SERIES_TITLE,
                 "body": {"contentType": "text", "content": SERIES_DESCRIPTION},
@@ -283,15 +315,7 @@ class MicrosoftDriver(Driver):
                 ],
             }
         )
-        instances = await self._graph(
-            f"/me/events/{series}/instances",
-            startDateTime="2026-03-01T00:00:00Z",
-            endDateTime="2026-05-01T00:00:00Z",
-        )
-        by_start = {item["originalStart"]: item["id"] for item in instances["value"]}
-
-        def occurrence(wall: datetime) -> str:
-            return str(by_start[local(wall, BERLIN).strftime("%Y-%m-%dT%H:%M:%SZ")])
+        occurrence = await self._occurrences()
 
         await self.world.call_admin(
             "PATCH",
@@ -303,7 +327,7 @@ class MicrosoftDriver(Driver):
             },
         )
         await self.world.call_admin("DELETE", f"events/{occurrence(CANCELLED_ORIGINAL)}")
-        await self._create(
+        self.all_day_id = await self._create(
             {
                 "subject": ALL_DAY_TITLE,
                 "isAllDay": True,
@@ -311,7 +335,7 @@ class MicrosoftDriver(Driver):
                 "end": _graph_time(datetime.combine(ALL_DAY_END, datetime.min.time()), "UTC"),
             }
         )
-        await self._create(
+        self.ny_id = await self._create(
             {
                 "subject": NY_TITLE,
                 "start": _graph_time(NY_START, WINDOWS_NEW_YORK),
@@ -319,6 +343,35 @@ class MicrosoftDriver(Driver):
             }
         )
         await self.create(UTC_TITLE, UTC_START, UTC_MINUTES)
+
+    async def _occurrences(self) -> Callable[[datetime], str]:
+        """The series' occurrence ids by local original start, as the instances endpoint lists them."""
+        instances = await self._graph(
+            f"/me/events/{self.series_id}/instances",
+            startDateTime="2026-03-01T00:00:00Z",
+            endDateTime="2026-05-01T00:00:00Z",
+        )
+        by_start = {item["originalStart"]: item["id"] for item in instances["value"]}
+
+        def occurrence(wall: datetime) -> str:
+            return str(by_start[local(wall, BERLIN).strftime("%Y-%m-%dT%H:%M:%SZ")])
+
+        return occurrence
+
+    async def change_series(self) -> None:
+        occurrence = await self._occurrences()
+        later = SERIES_FIRST + timedelta(weeks=3)
+        start = later + timedelta(hours=1)
+        await self.world.call_admin(
+            "PATCH",
+            f"events/{occurrence(later)}",
+            {
+                "subject": LATER_TITLE,
+                "start": _graph_time(start, WINDOWS_BERLIN),
+                "end": _graph_time(start + timedelta(minutes=SERIES_MINUTES), WINDOWS_BERLIN),
+            },
+        )
+        await self.world.call_admin("DELETE", f"events/{occurrence(SERIES_FIRST + timedelta(weeks=6))}")
 
     async def own_view(self) -> OwnView:
         view: OwnView = {}
@@ -454,15 +507,35 @@ class ICloudDriver(Driver):
         moved = self._event(uid, MOVED_TITLE, moved_to, moved_to + timedelta(minutes=SERIES_MINUTES))
         moved.add("recurrence-id", MOVED_ORIGINAL.replace(tzinfo=berlin))
         people(moved)
-        await self._put(self._calendar(master, moved))
-        await self._put(
+        self.series_id = await self._put(self._calendar(master, moved))
+        self.all_day_id = await self._put(
             self._calendar(self._event(str(uuid.uuid4()), ALL_DAY_TITLE, ALL_DAY_FIRST, ALL_DAY_END))
         )
         ny = NY_START.replace(tzinfo=new_york)
-        await self._put(
+        self.ny_id = await self._put(
             self._calendar(self._event(str(uuid.uuid4()), NY_TITLE, ny, ny + timedelta(minutes=NY_MINUTES)))
         )
         await self.create(UTC_TITLE, UTC_START, UTC_MINUTES)
+
+    async def change_series(self) -> None:
+        berlin = ZoneInfo(BERLIN)
+        status, headers, data = await self._dav("GET", self._url(self.series_id))
+        assert status == 200
+        calendar = icalendar.Calendar.from_ical(data)
+        master = next(e for e in calendar.walk("VEVENT") if "RECURRENCE-ID" not in e)
+        later = (SERIES_FIRST + timedelta(weeks=3)).replace(tzinfo=berlin)
+        start = later + timedelta(hours=1)
+        moved = self._event(str(master["UID"]), LATER_TITLE, start, start + timedelta(minutes=SERIES_MINUTES))
+        moved.add("recurrence-id", later)
+        for name in ("ORGANIZER", "DESCRIPTION", "LOCATION"):
+            moved[name] = master[name]
+        moved["ATTENDEE"] = master["ATTENDEE"]
+        calendar.add_component(moved)
+        master.add("exdate", (SERIES_FIRST + timedelta(weeks=6)).replace(tzinfo=berlin))
+        await self._put(calendar, self._url(self.series_id), headers.get("etag"))
+
+    async def throttle(self, status: int, retry_after: int) -> bool:
+        return False  # Radicale has no fault injection
 
     async def own_view(self) -> OwnView:
         body = '<?xml version="1.0"?><d:propfind xmlns:d="DAV:"><d:prop><d:getetag/></d:prop></d:propfind>'

@@ -11,7 +11,7 @@ every provider. Each ``Test*`` class only names its server and its driver.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 
 import aiohttp
@@ -27,7 +27,7 @@ from contract.sync_drivers import (
     OwnView,
 )
 
-from chronapilot.common.providers import CursorExpired, InvalidCredentials, TokenSource
+from chronapilot.common.providers import CursorExpired, InvalidCredentials, Throttled, TokenSource
 from chronapilot.common.providers.sync import EventData, EventPage, SyncingProvider
 
 pytestmark = pytest.mark.timeout(120)
@@ -60,6 +60,40 @@ def upserts(pages: list[EventPage]) -> dict[str, EventData]:
 
 def deletions(pages: list[EventPage]) -> set[str]:
     return {event_id for page in pages for event_id in page.deletions}
+
+
+def without_orphans(events: dict[str, EventData]) -> dict[str, EventData]:
+    """``events`` less cancelled instances of a series that is gone (Google lists them with
+    ``showDeleted``; a mirror that cascaded the master's deletion no longer has them)."""
+    return {
+        k: e
+        for k, e in events.items()
+        if not (e.status == "cancelled" and e.recurring_event_id and e.recurring_event_id not in events)
+    }
+
+
+class Mirror:
+    """A calendar mirror applying pages by the rules of :mod:`chronapilot.common.providers.sync`."""
+
+    def __init__(self) -> None:
+        self.events: dict[str, EventData] = {}
+
+    def apply(self, pages: list[EventPage]) -> str | None:
+        for page in pages:
+            for gone in page.deletions:
+                self._drop(lambda e, gone=gone: e.provider_event_id == gone or e.recurring_event_id == gone)
+            listed = frozenset(event.provider_event_id for event in page.upserts)
+            for master in page.series_replaced:
+                self._drop(
+                    lambda e, m=master, listed=listed: (
+                        e.recurring_event_id == m and e.provider_event_id not in listed
+                    )
+                )
+            self.events.update((event.provider_event_id, event) for event in page.upserts)
+        return pages[-1].next_cursor
+
+    def _drop(self, doomed: Callable[[EventData], bool]) -> None:
+        self.events = {k: e for k, e in self.events.items() if not doomed(e)}
 
 
 class SyncContract:
@@ -164,6 +198,41 @@ class SyncContract:
         assert pages == []
         full = await self.sync(driver)
         assert len(upserts(full)) == 1
+
+    async def test_a_mirror_kept_by_incremental_syncs_equals_a_fresh_full_sync(self, driver: Driver) -> None:
+        await driver.write_dataset()
+        mirror = Mirror()
+        cursor = mirror.apply(await self.sync(driver))
+
+        await driver.change_series()
+        await driver.retitle(driver.all_day_id, "Offsite (renamed)")
+        await driver.delete(driver.ny_id)
+        cursor = mirror.apply(await self.sync(driver, cursor))
+
+        fresh = upserts(await self.sync(driver))
+        assert mirror.events == fresh
+        view = occurrences(mirror.events.values())
+        assert len(view) == len(expected_occurrences()) - 2  # one more cancelled, New York deleted
+        assert sorted(o.title or "" for o in view.values()).count("Weekly planning (later)") == 1
+
+        await driver.delete(driver.series_id)
+        mirror.apply(await self.sync(driver, cursor))
+
+        fresh = upserts(await self.sync(driver))
+        assert without_orphans(mirror.events) == without_orphans(fresh)
+        assert not any(e.recurrence or e.recurring_event_id for e in without_orphans(fresh).values())
+
+    async def test_throttling_raises_throttled_with_the_providers_retry_after(self, driver: Driver) -> None:
+        await driver.create("one", SOON)
+        for status in (429, 503):
+            if not await driver.throttle(status, 7):
+                pytest.skip("this server cannot be made to throttle")
+
+            with pytest.raises(Throttled) as caught:
+                await self.sync(driver)
+
+            assert caught.value.retryable and caught.value.retry_after == 7
+        assert len(upserts(await self.sync(driver))) == 1
 
     async def test_a_refused_credential_is_refreshed_once_during_a_sync(self, driver: Driver) -> None:
         await driver.create("one", SOON)
