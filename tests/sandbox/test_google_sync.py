@@ -304,3 +304,33 @@ async def test_an_empty_window_is_googles_time_range_empty(google: GoogleSandbox
             "locationType": "parameter",
         }
     ]
+
+
+async def test_a_series_changed_between_two_pages_of_its_instances_loses_nothing_else(
+    google: GoogleSandbox, google_token: str
+) -> None:
+    calendar = google.emulator.store.calendars[DEMO_EMAIL]
+    first_series = next(stored for stored in calendar.log.events.values() if "recurrence" in stored.resource)
+    window = {"singleEvents": "true", "timeMin": "2026-10-01T00:00:00Z", "timeMax": "2027-01-01T00:00:00Z"}
+    whole, _ = await list_all(google, google_token, maxResults="2500", **window)
+
+    def not_generated(items: list[Any]) -> list[str]:
+        """Ids of items that are not instances generated from the patched master."""
+        stored = calendar.log.events
+        return [
+            item["id"]
+            for item in items
+            if item["id"] in stored or item.get("recurringEventId") != first_series.id
+        ]
+
+    others = not_generated(whole)
+    first = await google.api("GET", PRIMARY, google_token, params={**window, "maxResults": "2"})
+    assert all(item["recurringEventId"] == first_series.id for item in first.body["items"])
+    patched = await google.api(
+        "PATCH", f"{PRIMARY}/{first_series.id}", google_token, body={"location": "Moved"}
+    )
+    assert patched.status == 200
+    rest, _ = await list_all(
+        google, google_token, maxResults="2", pageToken=first.body["nextPageToken"], **window
+    )
+    assert not_generated(rest) == others

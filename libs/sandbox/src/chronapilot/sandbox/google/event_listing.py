@@ -220,7 +220,10 @@ class EventListing:
         room = self._query.max_results
         items: list[dict[str, Any]] = []
         for stored in self._log.changed_after(position.after, position.upto):
-            skip, position.skip = position.skip, 0
+            # A skip belongs to the event the last page stopped inside; if that event changed
+            # since, it moved past ``upto`` and the next event starts from its first item.
+            skip = position.skip if stored.seq == position.after + 1 else 0
+            position.skip = 0
             remaining = islice(self._items_for(stored, position.incremental), skip, None)
             taken = list(islice(remaining, room))
             items.extend(taken)
