@@ -148,6 +148,7 @@ class Receiver:
     notifications: asyncio.Queue[dict[str, Any]] = field(default_factory=asyncio.Queue)
     raw_bodies: list[bytes] = field(default_factory=list)
     content_types: list[str] = field(default_factory=list)
+    failures_to_serve: int = 0  # answer this many notifications with 503 first
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         token = request.query.get("validationToken")
@@ -163,6 +164,9 @@ class Receiver:
                 return web.json_response({"validationToken": token})
             return web.Response(text=token, content_type="text/plain")
         body = await request.read()
+        if self.failures_to_serve > 0:
+            self.failures_to_serve -= 1
+            return web.Response(status=503)
         self.raw_bodies.append(body)
         self.content_types.append(request.content_type)
         await self.notifications.put(json.loads(body))

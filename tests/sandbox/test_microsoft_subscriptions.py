@@ -305,3 +305,15 @@ async def test_batched_notifications_carry_several_items_for_several_subscriptio
     body = await receiver.next()
     assert sorted(item["subscriptionId"] for item in body["value"]) == sorted([first["id"], second["id"]])
     assert {item["resourceData"]["id"] for item in body["value"]} == {created["id"]}
+
+
+async def test_a_5xx_answer_makes_graph_retry_the_notification(
+    emulator: Emulator, token: str, receiver: Receiver
+) -> None:
+    await emulator.graph("POST", "/subscriptions", token, _subscription(receiver, changeType="created"))
+    receiver.failures_to_serve = 2
+    _, created, _ = await emulator.graph("POST", "/me/events", token, _event("retried"))
+    body = await receiver.next()
+    assert body["value"][0]["resourceData"]["id"] == created["id"]
+    counters = await emulator.admin("GET", "counters")
+    assert counters["notifications_sent"] == 3
