@@ -278,3 +278,21 @@ async def test_the_readme_example_runs_against_the_emulator(emulator: Emulator) 
     token = await emulator.sign_in()
     names = await namespace["calendar_names"](emulator.base_url, token["access_token"])
     assert names == ["Calendar", "Family", "Work"]
+
+
+async def test_the_sdk_waits_out_a_429_and_retries(emulator: Emulator, client: GraphServiceClient) -> None:
+    await emulator.admin("POST", "faults", {"route": "/v1.0/me", "status": 429, "retry_after": 1, "times": 1})
+    me = await client.me.get()
+    assert me is not None and me.mail == "demo.microsoft@sandbox.chronapilot.dev"
+    counters = await emulator.admin("GET", "counters")
+    assert counters["requests"]["GET /v1.0/me"] == 2
+
+
+async def test_an_expired_token_raises_odata_error_401(
+    emulator: Emulator, client: GraphServiceClient
+) -> None:
+    await emulator.admin("POST", "tokens/expire", {"kind": "access"})
+    with pytest.raises(ODataError) as failure:
+        await client.me.get()
+    assert failure.value.response_status_code == 401
+    assert failure.value.error is not None and failure.value.error.code == "InvalidAuthenticationToken"
