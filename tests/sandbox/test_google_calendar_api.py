@@ -299,3 +299,20 @@ async def test_calendar_list_sync_tokens_from_elsewhere_answer_410(
     answer = await google.api("GET", "/users/me/calendarList", google_token, params={"syncToken": foreign})
     assert answer.status == 410
     assert answer.body["error"]["errors"][0]["reason"] == "fullSyncRequired"
+
+
+async def test_patching_status_cancelled_is_a_deletion(google: GoogleSandbox, google_token: str) -> None:
+    created = (
+        await google.api(
+            "POST",
+            PRIMARY,
+            google_token,
+            body={"start": {"date": "2026-11-25"}, "end": {"date": "2026-11-26"}},
+        )
+    ).body
+    cancelled = await google.api(
+        "PATCH", f"{PRIMARY}/{created['id']}", google_token, body={"status": "cancelled"}
+    )
+    assert cancelled.status == 200
+    assert set(cancelled.body) == {"kind", "etag", "id", "status", "updated"}
+    assert (await google.api("DELETE", f"{PRIMARY}/{created['id']}", google_token)).status == 410

@@ -160,7 +160,7 @@ class EventWriter:
     ) -> dict[str, Any]:
         if any(fields.get(key) != current.get(key) for key in _TIME_FIELDS):
             fields["sequence"] = int(current.get("sequence", 0)) + 1
-        if fields.get("status") == "cancelled" and current.get("recurringEventId"):
+        if fields.get("status") == "cancelled":
             self.delete(calendar, event_id)
             return calendar.log.events[event_id].resource
         return self._store_event(calendar, event_id, fields, created=current.get("created"))
