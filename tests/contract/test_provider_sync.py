@@ -13,9 +13,11 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
+from urllib.parse import urlsplit
 
 import aiohttp
 import pytest
+from contract.caldav_proxy import ProxyState, caldav_proxy
 from contract.providers_fixtures import Connection, World, google_world, icloud_world, microsoft_world
 from contract.sync_dataset import expected_occurrences, occurrences
 from contract.sync_drivers import (
@@ -348,3 +350,77 @@ class TestICloudCtagFallbackSync(TestICloudSync):
         pages = await self.sync(driver, cursor)
 
         assert [(p.upserts, p.deletions, p.next_cursor) for p in pages] == [((), (), cursor)]
+
+
+class TestCalDavServersUnlikeRadicale:
+    """Radicale behind a proxy that truncates sync-collection answers (507), or hides
+    sync-collection altogether: the provider follows the one and falls back to ctag/etags for
+    the other, by itself."""
+
+    @pytest.fixture(scope="class")
+    @classmethod
+    async def world(cls, http: aiohttp.ClientSession) -> AsyncIterator[World]:
+        async with icloud_world(http) as world:
+            yield world
+
+    @pytest.fixture
+    async def driver(self, world: World) -> Driver:
+        driver = ICloudDriver(world, await world.connect())
+        await driver.new_calendar()
+        return driver
+
+    @staticmethod
+    async def sync_through(
+        proxy: str, driver: Driver, cursor: str | None
+    ) -> tuple[list[EventPage], dict[str, str]]:
+        provider = driver.world.provider_at(proxy, timeout_s=5)
+        target = urlsplit(driver.calendar_id)
+        calendar_url = proxy + target.path
+        pages = await collect(provider, driver.connection, calendar_url, cursor)
+        return pages, {
+            k: v for k, v in ((e.provider_event_id, e.title or "") for p in pages for e in p.upserts)
+        }
+
+    async def test_a_truncated_sync_collection_is_followed_to_the_end(
+        self, driver: Driver, http: aiohttp.ClientSession
+    ) -> None:
+        ids = {await driver.create(f"event {n}", SOON + timedelta(hours=n)) for n in range(7)}
+        state = ProxyState(target=driver.world.base_url, truncate=3)
+        async with caldav_proxy(http, state) as proxy:
+            pages, titles = await self.sync_through(proxy, driver, None)
+            assert set(titles) == ids
+            assert state.reports == 3
+            cursor = pages[-1].next_cursor
+            assert cursor is not None and cursor.startswith("dav:") and "trunc:" not in cursor
+
+            gone = sorted(ids)[0]
+            await driver.delete(gone)
+            added = await driver.create("added", SOON)
+            state.reports = 0
+            pages, titles = await self.sync_through(proxy, driver, cursor)
+
+        assert set(titles) == {added}
+        assert deletions(pages) == {gone}
+        assert state.reports == 1
+
+    async def test_a_server_without_sync_collection_is_synced_by_ctag_and_etags(
+        self, driver: Driver, http: aiohttp.ClientSession
+    ) -> None:
+        kept = await driver.create("kept", SOON)
+        changed = await driver.create("to change", SOON + timedelta(hours=1))
+        gone = await driver.create("to delete", SOON + timedelta(hours=2))
+        state = ProxyState(target=driver.world.base_url, sync_collection=False)
+        async with caldav_proxy(http, state) as proxy:
+            pages, titles = await self.sync_through(proxy, driver, None)
+            assert set(titles) == {kept, changed, gone}
+            cursor = pages[-1].next_cursor
+            assert cursor is not None and cursor.startswith("ctag:")
+
+            await driver.retitle(changed, "changed")
+            await driver.delete(gone)
+            added = await driver.create("added", SOON)
+            pages, titles = await self.sync_through(proxy, driver, cursor)
+
+        assert titles == {changed: "changed", added: "added"}
+        assert deletions(pages) == {gone}
+        assert state.reports == 0
