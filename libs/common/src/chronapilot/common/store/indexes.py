@@ -43,15 +43,8 @@ INDEXES: dict[str, list[IndexModel]] = {
         ),
     ],
     "credentials": [
+        # the token refresher's tick: one range on it (token_refresher/refresh_due.py)
         IndexModel([("access_expires_at", ASCENDING)], name="by_access_expiry"),
-        IndexModel(  # the token refresher's tick: due, not in backoff, not being refreshed
-            [
-                ("access_expires_at", ASCENDING),
-                ("refresh_retry_at", ASCENDING),
-                ("refreshing_until", ASCENDING),
-            ],
-            name="refresh_due",
-        ),
     ],
     "calendars": [
         IndexModel(
