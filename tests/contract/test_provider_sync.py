@@ -424,3 +424,20 @@ class TestCalDavServersUnlikeRadicale:
         assert titles == {changed: "changed", added: "added"}
         assert deletions(pages) == {gone}
         assert state.reports == 0
+
+    async def test_a_server_that_drops_sync_collection_expires_the_cursor_and_falls_back(
+        self, driver: Driver, http: aiohttp.ClientSession
+    ) -> None:
+        one = await driver.create("one", SOON)
+        state = ProxyState(target=driver.world.base_url)
+        async with caldav_proxy(http, state) as proxy:
+            cursor = (await self.sync_through(proxy, driver, None))[0][-1].next_cursor
+            assert cursor is not None and cursor.startswith("dav:")
+            state.sync_collection = False
+
+            with pytest.raises(CursorExpired):
+                await self.sync_through(proxy, driver, cursor)
+            pages, titles = await self.sync_through(proxy, driver, None)
+
+        assert titles == {one: "one"}
+        assert str(pages[-1].next_cursor).startswith("ctag:")

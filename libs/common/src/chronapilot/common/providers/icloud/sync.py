@@ -28,7 +28,7 @@ import asyncio
 import base64
 import json
 import zlib
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Collection, Mapping, Sequence
 from xml.sax.saxutils import escape
 
 import aiohttp
@@ -55,6 +55,8 @@ BATCH_SIZE = 100
 #: A bound on truncated (507) sync-collection rounds in one sync.
 MAX_ROUNDS = 1000
 
+#: every status: the caller looks at the answer itself (and still gets the 401 rule)
+_ANY_STATUS = range(100, 600)
 _XML = {"Content-Type": "application/xml; charset=utf-8", "Accept": "application/xml, text/xml"}
 _STATE_BODY = (
     '<?xml version="1.0" encoding="utf-8"?>'
@@ -111,11 +113,15 @@ class DavRequests:
         self._token = token
 
     async def call(
-        self, method: str, url: str, body: str, *, depth: str, ok: Sequence[int] = (207,)
+        self, method: str, url: str, body: str, *, depth: str, ok: Collection[int] = (207,)
     ) -> Answer:
         answer = await self._send(method, url, body, depth, await self._token(False))
         if answer.status == 401:
             answer = await self._send(method, url, body, depth, await self._token(True))
+        return self._http.check(answer, ok)
+
+    def check(self, answer: Answer, ok: Collection[int] = (207,)) -> Answer:
+        """``answer`` if its status is in ``ok``; else the translated error is raised."""
         return self._http.check(answer, ok)
 
     async def _send(self, method: str, url: str, body: str, depth: str, credentials: str) -> Answer:
@@ -188,7 +194,11 @@ class ICloudSync:
             yield page
 
     async def _report(self, token: str) -> Answer:
-        return await self._dav.call("REPORT", self._url, _sync_body(token), depth="0")
+        answer = await self._dav.call("REPORT", self._url, _sync_body(token), depth="0", ok=_ANY_STATUS)
+        if answer.status in (405, 501) or (answer.status == 403 and b"supported-report" in answer.body):
+            # the server stopped offering sync-collection: a full sync will compare etags instead
+            raise CursorExpired(f"icloud: sync-collection refused ({answer.status})", status=answer.status)
+        return self._dav.check(answer)
 
     # ctag/etag fallback ----------------------------------------------------------------------
 
