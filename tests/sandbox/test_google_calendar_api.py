@@ -316,3 +316,16 @@ async def test_patching_status_cancelled_is_a_deletion(google: GoogleSandbox, go
     assert cancelled.status == 200
     assert set(cancelled.body) == {"kind", "etag", "id", "status", "updated"}
     assert (await google.api("DELETE", f"{PRIMARY}/{created['id']}", google_token)).status == 410
+
+
+async def test_html_links_open_a_page_about_the_event(google: GoogleSandbox, google_token: str) -> None:
+    items = (await google.api("GET", PRIMARY, google_token, params={"q": "Quarterly"})).body["items"]
+    async with google.http.get(items[0]["htmlLink"]) as page:
+        assert page.status == 200
+        html = await page.text()
+    assert "<h1>Quarterly planning</h1>" in html and "alex.rivera@example.com" in html
+
+
+async def test_the_access_token_query_parameter_is_accepted(google: GoogleSandbox, google_token: str) -> None:
+    answer = await google.api("GET", "/users/me/calendarList", None, params={"access_token": google_token})
+    assert answer.status == 200

@@ -8,7 +8,7 @@ from typing import Any
 
 from aiohttp import web
 
-from chronapilot.sandbox.google import admin, calendar_api, discovery, oauth
+from chronapilot.sandbox.google import admin, calendar_api, discovery, event_page, oauth
 from chronapilot.sandbox.google.demo_data import seed_demo_account
 from chronapilot.sandbox.google.emulator import EMULATOR, GoogleEmulator
 from chronapilot.sandbox.google.errors import OAuthError, api_error_response, injected_failure
@@ -111,6 +111,7 @@ def build_app(
     app.add_routes(discovery.routes)
     app.add_routes(oauth.routes)
     app.add_routes(calendar_api.routes)
+    app.add_routes(event_page.routes)
     app.add_routes(admin.routes)
     app.add_routes(shared_admin_routes(admin.ADMIN_PREFIX, faults, counters, clock))
     app.cleanup_ctx.append(_lifecycle(emulator, state_file))

@@ -70,8 +70,10 @@ def _wants_gzip(request: web.Request) -> bool:
 
 
 def authorize(request: web.Request, scopes: frozenset[str]) -> Bearer:
-    """The caller's bearer token, or a 401/403 :class:`ApiError`."""
+    """The caller's bearer token (header, or Google's ``access_token`` query parameter), or 401/403."""
     header = request.headers.get("Authorization")
+    if not header and "access_token" in request.query:
+        header = f"Bearer {request.query['access_token']}"
     if not header:
         raise login_required()
     scheme, _, token = header.partition(" ")

@@ -256,6 +256,8 @@ class EventListing:
         if stored.cancelled:
             if incremental:
                 return [resource]
+            if not self._matches_filters(resource):
+                return []
             if self._query.updated_min is not None:
                 return [resource] if self._updated_since(resource) else []
             return [resource] if self._keeps_cancelled(stored) else []
