@@ -395,3 +395,16 @@ async def test_the_default_calendar_paths(emulator: Emulator, token: str) -> Non
     assert status == 200 and created["id"] in {i["id"] for i in body["value"]}
     status, body, _ = await emulator.graph("GET", f"/me/calendar/calendarView/delta?{WINDOW}", token)
     assert status == 200 and body["value"]
+
+
+async def test_delta_tokens_older_than_the_kept_change_log_answer_410(emulator: Emulator, token: str) -> None:
+    work = await _calendar(emulator, token, "Work")
+    _, delta_link, _ = await _full_round(
+        emulator, token, f"/me/calendars/{work}/calendarView/delta?{WINDOW}", 1000
+    )
+    await emulator.admin("PATCH", "settings", {"change_log_limit": 4})
+    _, created, _ = await emulator.graph("POST", f"/me/calendars/{work}/events", token, _event("one"))
+    for n in range(5):
+        await emulator.graph("PATCH", f"/me/events/{created['id']}", token, {"subject": f"v{n}"})
+    status, body, _ = await emulator.graph("GET", delta_link, token)
+    assert status == 410 and body["error"]["code"] == "SyncStateNotFound"

@@ -12,7 +12,8 @@
 - `GET|PATCH /_admin/settings` `{"max_subscription_minutes" | "max_subscription_seconds",
   "validation_timeout_seconds", "access_token_ttl", "mailbox_concurrency_limit",
   "mailbox_requests_per_10_minutes", "notification_batch_seconds"}` (the two limits: null = off,
-  the default; batching: 0 = one item per POST, the default).
+  the default; batching: 0 = one item per POST, the default), "change_log_limit"}` (changes
+  kept per calendar, 20,000 by default; older delta tokens answer 410).
 - `GET /_admin/subscriptions`, `POST /_admin/subscriptions/{id}/lifecycle` `{"lifecycleEvent"}`.
 - `POST /_admin/delta/expire` `{"calendar_id"?}`: every delta/skip token issued so far answers 410.
 - `POST /_admin/notifications/drain`: wait until every queued notification was sent.
@@ -281,6 +282,7 @@ def _settings_json(state: MicrosoftState) -> dict[str, Any]:
         "mailbox_concurrency_limit": state.settings.mailbox_concurrency_limit,
         "mailbox_requests_per_10_minutes": state.settings.mailbox_requests_per_10_minutes,
         "notification_batch_seconds": state.settings.notification_batch_seconds,
+        "change_log_limit": state.store.log_limit,
     }
 
 
@@ -306,6 +308,8 @@ async def change_settings(request: web.Request) -> web.Response:
         state.settings.validation_timeout_seconds = _positive(data, "validation_timeout_seconds")
     if "access_token_ttl" in data:
         state.identity.access_token_ttl = int(_positive(data, "access_token_ttl"))
+    if "change_log_limit" in data:
+        state.store.log_limit = max(2, int(_positive(data, "change_log_limit")))
     if "notification_batch_seconds" in data:
         batch = data["notification_batch_seconds"]
         if isinstance(batch, bool) or not isinstance(batch, int | float) or batch < 0:

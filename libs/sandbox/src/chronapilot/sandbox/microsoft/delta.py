@@ -102,7 +102,9 @@ class DeltaEngine:
         cal = self.state.store.calendars.get(cursor.calendar_id)
         if cal is None or cal.user_id != user_id:
             raise DeltaStateNotFound(token)
-        if cursor.upto > self.state.store.seq or max(cursor.after, cursor.upto) < cal.min_valid_seq:
+        # An incremental round needs the log from `after` on; an initial one only its snapshot.
+        needed = cursor.after if cursor.after >= 0 else cursor.upto
+        if cursor.upto > self.state.store.seq or needed < cal.min_valid_seq:
             raise DeltaStateNotFound(token)
         return cursor
 

@@ -112,6 +112,7 @@ class MicrosoftState:
             raw["log_entries"] = [tuple(entry) for entry in raw.get("log_entries", [])]
             store.calendars[raw["id"]] = Calendar(**raw)
         store.events = {e["id"]: StoredEvent(**e) for e in data["events"]}
+        store.reindex()
         self.identity.restore(data["identity"])
         self.subscriptions = {s["id"]: Subscription(**s) for s in data.get("subscriptions", [])}
 

@@ -48,6 +48,7 @@ WRITABLE_FIELDS = frozenset(
     }
 )
 EXCEPTION_FIELDS = WRITABLE_FIELDS - {"recurrence", "isAllDay"}
+LOG_LIMIT = 20_000  # change-log entries kept per calendar (then the older half is dropped)
 
 
 class NotFound(LookupError):
@@ -129,6 +130,8 @@ class Store:
         self.calendars: dict[str, Calendar] = {}
         self.events: dict[str, StoredEvent] = {}
         self.listeners: list[Callable[[Change], None]] = []
+        self._by_calendar: dict[str, dict[str, StoredEvent]] = {}
+        self.log_limit = LOG_LIMIT
 
     # ids -------------------------------------------------------------------------------------
 
@@ -226,6 +229,7 @@ class Store:
         )
         ev.change_key = self.change_key_for(ev.id, now, 0)
         self.events[ev.id] = ev
+        self._by_calendar.setdefault(cal.id, {})[ev.id] = ev
         self._record(cal, ev, None, "created", ev.id)
         return ev
 
@@ -288,6 +292,11 @@ class Store:
         self.seq += 1
         cal.log_seqs.append(self.seq)
         cal.log_entries.append((ev.id, before))
+        if len(cal.log_seqs) > self.log_limit:
+            # Forget the older half, as Graph lets old sync state go: tokens before it answer 410.
+            cut = len(cal.log_seqs) // 2
+            cal.min_valid_seq = max(cal.min_valid_seq, cal.log_seqs[cut - 1])
+            del cal.log_seqs[:cut], cal.log_entries[:cut]
         change = Change(ev.user_id, cal.id, item_id, change_type, f'W/"{ev.change_key}"')
         for listener in self.listeners:
             listener(change)
@@ -303,7 +312,13 @@ class Store:
         return first
 
     def live_events(self, calendar_id: str) -> list[StoredEvent]:
-        return [e for e in self.events.values() if e.calendar_id == calendar_id and not e.deleted]
+        return [e for e in self._by_calendar.get(calendar_id, {}).values() if not e.deleted]
+
+    def reindex(self) -> None:
+        """Rebuild the per-calendar index (after loading a state file)."""
+        self._by_calendar = {}
+        for ev in self.events.values():
+            self._by_calendar.setdefault(ev.calendar_id, {})[ev.id] = ev
 
 
 def _clean(body: dict[str, Any], allowed: frozenset[str]) -> dict[str, Any]:
