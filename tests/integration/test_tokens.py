@@ -19,7 +19,7 @@ from chronapilot.common.settings import TokenSettings
 from chronapilot.common.tokens import ReauthRequired
 from chronapilot.sandbox.icloud.users import AppleIdCredentials
 from chronapilot.sandbox.launcher import Sandbox
-from chronapilot.token_refresher.refresh_due import DUE_INDEX, due_query, find_due, refresh_due_tokens
+from chronapilot.token_refresher.refresh_due import DUE_INDEX, find_due, next_batch, refresh_due_tokens
 from chronapilot.token_refresher.revoke import revoke_credentials
 
 pytestmark = pytest.mark.integration
@@ -168,7 +168,7 @@ async def test_a_revoked_grant_means_reauth_required_then_relinking_restores_the
     assert [e["data"]["permanent"] for e in failed] == [True]
     with pytest.raises(ReauthRequired):
         await tokens.access_token(connection_id)
-    assert not list(await find_due(tokens.credentials, datetime.now(UTC), timedelta(hours=2), 10).to_list())
+    assert not await next_batch(tokens.credentials, datetime.now(UTC), timedelta(hours=2), 10)
     flat = str(await env.connection(connection_id)) + str(failed)
     assert "ya29." not in flat and "refresh_token" not in flat
 
@@ -246,11 +246,12 @@ async def test_a_stale_disconnect_after_a_relink_keeps_the_new_credentials(env):
     assert await env.credentials(connection_id) is not None
 
 
-async def test_the_tick_query_uses_the_refresh_due_index(env):
+async def test_the_tick_query_is_one_range_on_the_expiry_index(env):
     now = datetime.now(UTC)
-    plan = await env.db.credentials.find(due_query(now, timedelta(minutes=10))).hint(DUE_INDEX).explain()
-    assert DUE_INDEX in str(plan)
-    assert "COLLSCAN" not in str(plan.get("queryPlanner", plan))
+    plan = await find_due(env.db.credentials, now, timedelta(minutes=10), 100).explain()
+    winning = str(plan["queryPlanner"]["winningPlan"])
+    assert "IXSCAN" in winning and "COLLSCAN" not in winning
+    assert DUE_INDEX in winning
 
 
 async def test_on_demand_access_refreshes_a_token_about_to_expire(env):

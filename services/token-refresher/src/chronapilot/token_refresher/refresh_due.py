@@ -1,16 +1,16 @@
 """Refreshing access tokens ahead of expiry: the refresher's tick.
 
 Every ``refresh_tick_interval_s`` the refresher asks MongoDB for the credentials whose access
-token expires within ``refresh_margin_s`` (:func:`due_query`, served by the ``refresh_due``
-index, so a tick reads the tokens due and nothing else), leases a batch of them
-(:meth:`TokenService.lease_due`: other refresher processes querying at the same moment skip
-those and take the next batch), and refreshes them with bounded concurrency. A full batch
+token expires within ``refresh_margin_s`` (:func:`due_query`: one range on the
+``access_expires_at`` index, so a tick reads the tokens due and nothing else), leases a batch
+of them (:meth:`TokenService.lease_due`: other refresher processes querying at the same moment
+skip those and take the next batch), and refreshes them with bounded concurrency. A full batch
 means more may be waiting: the next batch follows at once, without waiting for the tick.
 
 Credentials with nothing to refresh never match: iCloud's have no ``access_expires_at``, and a
 connection marked ``reauth_required`` has its ``access_expires_at`` cleared until re-linked.
 Tokens in backoff after a transient failure (``refresh_retry_at`` in the future) and tokens
-another process is refreshing (``refreshing_until``) are skipped by the same query.
+another process is refreshing (``refreshing_until``) are due but skipped (:func:`next_batch`).
 """
 
 from __future__ import annotations
@@ -32,28 +32,50 @@ from chronapilot.common.store.client import Document, translate_errors
 from chronapilot.common.tokens import TokenService
 from chronapilot.token_refresher.telemetry import TICK_SECONDS, record_fleet_health
 
-#: The index the tick's query uses (``chronapilot.common.store.indexes``).
-DUE_INDEX = "refresh_due"
+#: The index that serves the tick's query (``chronapilot.common.store.indexes``).
+DUE_INDEX = "by_access_expiry"
 log = get_logger(__name__)
 
 
 def due_query(now: datetime, margin: timedelta) -> dict[str, Any]:
-    """Credentials whose access token expires before ``now + margin``, not in backoff, not leased."""
-    return {
-        "access_expires_at": {"$lte": now + margin},
-        "refresh_retry_at": {"$not": {"$gt": now}},
-        "refreshing_until": {"$not": {"$gt": now}},
-    }
+    """Credentials whose access token expires before ``now + margin``: one index range."""
+    return {"access_expires_at": {"$lte": now + margin}}
 
 
 def find_due(credentials: AsyncCollection[Document], now: datetime, margin: timedelta, limit: int) -> Any:
-    """The cursor of one tick's query: soonest expiry first, ids and versions only."""
+    """The tick's cursor: tokens due, soonest expiry first, with their lease and backoff."""
     return (
-        credentials.find(due_query(now, margin), {"_id": 1, "version": 1})
+        credentials.find(
+            due_query(now, margin),
+            {"_id": 1, "version": 1, "refreshing_until": 1, "refresh_retry_at": 1},
+        )
         .sort("access_expires_at", 1)
-        .hint(DUE_INDEX)
-        .limit(limit)
+        .batch_size(limit)
     )
+
+
+async def next_batch(
+    credentials: AsyncCollection[Document], now: datetime, margin: timedelta, limit: int
+) -> list[Document]:
+    """Up to ``limit`` tokens due and free: neither leased by a process nor waiting out a backoff.
+
+    The lease and backoff are checked here rather than in the query so the query stays one
+    range on the index (every server plans that well); what is skipped is itself due, so the
+    cost stays proportional to the tokens due.
+    """
+    batch: list[Document] = []
+    with translate_errors():
+        async for doc in find_due(credentials, now, margin, limit):
+            if _free(doc, "refreshing_until", now) and _free(doc, "refresh_retry_at", now):
+                batch.append(doc)
+                if len(batch) == limit:
+                    break
+    return batch
+
+
+def _free(doc: Document, field: str, now: datetime) -> bool:
+    until = doc.get(field)
+    return until is None or until <= now
 
 
 @dataclass
@@ -78,8 +100,7 @@ async def refresh_due_tokens(tokens: TokenService, settings: TokenSettings, now:
         result.outcomes[outcome.result] += 1
 
     while True:
-        with translate_errors():
-            candidates = await find_due(credentials, now, margin, settings.refresh_batch_size).to_list()
+        candidates = await next_batch(credentials, now, margin, settings.refresh_batch_size)
         leased = await tokens.lease_due(candidates, due_before=due_before, now=now)
         result.batches += 1
         await asyncio.gather(*(refresh_one(doc) for doc in leased))
