@@ -1,5 +1,6 @@
 """The Microsoft emulator's admin API under `/_admin/` (JSON in and out; not the provider surface).
 
+- `GET /_admin/`: this list.
 - `GET /_admin/apps`, `POST /_admin/apps`, `PATCH /_admin/apps/{client_id}`: OAuth apps
   (`client_id`, `client_secret`, `name`, `redirect_uris`); the sandbox app is there from the start.
 - `GET|POST /_admin/users` (`email`, `displayName`, `password`, `mail_visible`),
@@ -9,11 +10,11 @@
   `{event_id}` may be an occurrence id (PATCH makes an exception, DELETE cancels it).
 - `POST /_admin/tokens/expire` `{"kind": "access"|"refresh"|"code"|"all", "user": email?}`.
 - `POST /_admin/grants/revoke` `{"user": email, "client_id"?, "remove_subscriptions": true}`.
-- `GET|PATCH /_admin/settings` `{"max_subscription_minutes" | "max_subscription_seconds",
-  "validation_timeout_seconds", "access_token_ttl", "mailbox_concurrency_limit",
-  "mailbox_requests_per_10_minutes", "notification_batch_seconds"}` (the two limits: null = off,
-  the default; batching: 0 = one item per POST, the default), "change_log_limit"}` (changes
-  kept per calendar, 20,000 by default; older delta tokens answer 410).
+- `GET|PATCH /_admin/settings`: `max_subscription_minutes` or `max_subscription_seconds`,
+  `validation_timeout_seconds`, `access_token_ttl`, `mailbox_concurrency_limit` and
+  `mailbox_requests_per_10_minutes` (null = off, the default), `notification_batch_seconds`
+  (0 = one item per POST, the default), `change_log_limit` (changes kept per calendar, 20,000 by
+  default; older delta tokens answer 410).
 - `GET /_admin/subscriptions`, `POST /_admin/subscriptions/{id}/lifecycle` `{"lifecycleEvent"}`.
 - `POST /_admin/delta/expire` `{"calendar_id"?}`: every delta/skip token issued so far answers 410.
 - `POST /_admin/notifications/drain`: wait until every queued notification was sent.
@@ -49,6 +50,7 @@ PREFIX = "/_admin/"
 def routes(state: MicrosoftState) -> list[web.RouteDef]:
     p = PREFIX
     return [
+        web.get(p, describe),
         web.get(p + "apps", list_apps),
         web.post(p + "apps", create_app),
         web.patch(p + "apps/{client_id}", update_app),
@@ -72,6 +74,12 @@ def routes(state: MicrosoftState) -> list[web.RouteDef]:
             p, state.faults, state.counters, state.clock, lambda: check_subscriptions(state)
         ),
     ]
+
+
+async def describe(request: web.Request) -> web.Response:
+    """`GET /_admin/`: what this admin API offers (this module's docstring, line by line)."""
+    lines = [line for line in (__doc__ or "").splitlines() if line.strip()]
+    return web.json_response({"emulator": "microsoft", "base_url": _state(request).base_url, "help": lines})
 
 
 def _state(request: web.Request) -> MicrosoftState:
