@@ -334,3 +334,29 @@ async def test_a_series_changed_between_two_pages_of_its_instances_loses_nothing
         google, google_token, maxResults="2", pageToken=first.body["nextPageToken"], **window
     )
     assert not_generated(rest) == others
+
+
+async def test_with_single_events_and_show_deleted_a_deleted_series_is_not_listed(
+    google: GoogleSandbox, google_token: str
+) -> None:
+    created = await google.api(
+        "POST",
+        PRIMARY,
+        google_token,
+        body={
+            "summary": "Short series",
+            "start": timed("2026-12-07T10:00:00"),
+            "end": timed("2026-12-07T11:00:00"),
+            "recurrence": ["RRULE:FREQ=DAILY;COUNT=3"],
+        },
+    )
+    single = await google.api(
+        "POST", PRIMARY, google_token, body={"start": {"date": "2026-12-08"}, "end": {"date": "2026-12-09"}}
+    )
+    await google.api("DELETE", f"{PRIMARY}/{created.body['id']}", google_token)
+    await google.api("DELETE", f"{PRIMARY}/{single.body['id']}", google_token)
+    items, _ = await list_all(google, google_token, singleEvents="true", showDeleted="true")
+    ids = {item["id"] for item in items}
+    assert single.body["id"] in ids and created.body["id"] not in ids
+    masters, _ = await list_all(google, google_token, showDeleted="true")
+    assert created.body["id"] in {item["id"] for item in masters}

@@ -278,7 +278,7 @@ class EventListing:
         is_instance = "recurringEventId" in resource
         query = self._query
         if query.show_deleted:
-            wanted = is_instance or not query.single_events or "recurrence" not in resource
+            wanted = is_instance or not query.single_events or stored.id not in self._log.series_ids
         else:
             wanted = is_instance and not query.single_events and self._master_alive(resource)
         return wanted and (not is_instance or self._original_in_window(resource))

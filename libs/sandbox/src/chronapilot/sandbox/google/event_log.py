@@ -59,6 +59,7 @@ class EventLog:
         self.epoch = epoch or secrets.token_hex(6)
         self.seq = 0
         self.events: dict[str, StoredEvent] = {}
+        self.series_ids: set[str] = set()
         self._log_seqs: list[int] = []
         self._log_ids: list[str] = []
 
@@ -70,6 +71,8 @@ class EventLog:
         """Store a new version of an event as the latest change."""
         self.seq += 1
         stored = StoredEvent(resource, self.seq)
+        if "recurrence" in resource:
+            self.series_ids.add(stored.id)
         self.events[stored.id] = stored
         self._log_seqs.append(stored.seq)
         self._log_ids.append(stored.id)
@@ -84,6 +87,8 @@ class EventLog:
     def restore(self, stored: StoredEvent) -> None:
         """Re-insert an event loaded from a state file (call in increasing ``seq`` order)."""
         self.events[stored.id] = stored
+        if "recurrence" in stored.resource:
+            self.series_ids.add(stored.id)
         self._log_seqs.append(stored.seq)
         self._log_ids.append(stored.id)
         self.seq = max(self.seq, stored.seq)
@@ -131,6 +136,7 @@ class EventLog:
             "epoch": self.epoch,
             "seq": self.seq,
             "events": [{"seq": stored.seq, "resource": stored.resource} for stored in ordered],
+            "series_ids": sorted(self.series_ids),
         }
 
     @classmethod
@@ -140,4 +146,5 @@ class EventLog:
         for item in data["events"]:
             log.restore(StoredEvent(item["resource"], item["seq"]))
         log.seq = data["seq"]
+        log.series_ids |= set(data.get("series_ids", []))
         return log
