@@ -180,10 +180,8 @@ def parse_resource(event_id: str, etag: str | None, data: str) -> list[EventData
         calendar = icalendar.Calendar.from_ical(data)
     except ValueError:
         raise ProviderError(f"icloud: {event_id} is not valid iCalendar data") from None
-    events = []
-    for component in calendar.walk("VEVENT"):
-        events.append(_event(event_id, etag, component))
-    return events
+    raw = {"href": event_id, "etag": etag, "ics": data}
+    return [_event(event_id, etag, component, raw) for component in calendar.walk("VEVENT")]
 
 
 def _first(component: icalendar.cal.Component, name: str) -> Any:
@@ -191,13 +189,14 @@ def _first(component: icalendar.cal.Component, name: str) -> Any:
     return value[0] if isinstance(value, list) else value
 
 
-def _event(resource_id: str, etag: str | None, component: icalendar.cal.Component) -> EventData:
+def _event(
+    resource_id: str, etag: str | None, component: icalendar.cal.Component, raw: Mapping[str, Any]
+) -> EventData:
     start = _time(_first(component, "DTSTART"))
     end = _end(component, start)
     recurrence_id = _time(_first(component, "RECURRENCE-ID"))
     event_id = resource_id if recurrence_id is None else f"{resource_id}#{_instance_key(recurrence_id)}"
     status = str(_first(component, "STATUS") or "").upper()
-    lines = [str(line) for line in component.content_lines()]
     return EventData(
         provider_event_id=event_id,
         ical_uid=_text(_first(component, "UID")),
@@ -208,9 +207,7 @@ def _event(resource_id: str, etag: str | None, component: icalendar.cal.Componen
         end=end,
         all_day=start is not None and start.date is not None,
         status=_STATUSES.get(status, "confirmed"),
-        recurrence=()
-        if recurrence_id is not None
-        else tuple(line for line in lines if line.split(":", 1)[0].split(";", 1)[0] in _RECURRENCE_LINES),
+        recurrence=() if recurrence_id is not None else _recurrence(component),
         recurring_event_id=resource_id if recurrence_id is not None else None,
         original_start=recurrence_id,
         organizer=_person(_first(component, "ORGANIZER"), organizer=True),
@@ -221,7 +218,16 @@ def _event(resource_id: str, etag: str | None, component: icalendar.cal.Componen
         ),
         etag=etag,
         updated_at=_stamp(_first(component, "LAST-MODIFIED")) or _stamp(_first(component, "DTSTAMP")),
-        raw={"href": resource_id, "etag": etag, "ics": "\r\n".join(lines)},
+        raw=raw,
+    )
+
+
+def _recurrence(component: icalendar.cal.Component) -> tuple[str, ...]:
+    """The master's RRULE/EXRULE/RDATE/EXDATE properties as content lines (``EXDATE;TZID=…:…``)."""
+    return tuple(
+        str(component.content_line(name, value)).rstrip("\r\n")
+        for name in _RECURRENCE_LINES
+        for value in _all(component, name)
     )
 
 
