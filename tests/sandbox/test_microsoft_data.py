@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -134,3 +135,16 @@ async def test_state_file_keeps_data_tokens_and_delta_links(tmp_path: Path) -> N
                 },
             )
         assert refreshed.status_code == 200
+
+
+async def test_a_fresh_state_file_is_written_at_start(tmp_path: Path) -> None:
+    state_file = tmp_path / "fresh.json"
+    async with running_emulator(state_file=state_file, seed=5) as emu:
+        for _ in range(100):  # the save is debounced: wait for the file, never for a fixed time
+            if state_file.exists():
+                break
+            await asyncio.sleep(0.05)
+        first = await emu.admin("GET", "users/demo.microsoft@sandbox.chronapilot.dev/calendars")
+    assert state_file.exists()
+    async with running_emulator(state_file=state_file, seed=99) as again:
+        assert await again.admin("GET", "users/demo.microsoft@sandbox.chronapilot.dev/calendars") == first

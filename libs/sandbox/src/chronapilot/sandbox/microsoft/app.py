@@ -97,6 +97,8 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     state = app[state_key]
     await state.dispatcher.start()
     watcher = asyncio.create_task(watch_subscriptions(state))
+    if state.saver is not None and not state.saver.path.exists():
+        state.changed()  # write the fresh (seeded) state now, so a restart finds the same data
     yield
     watcher.cancel()
     with contextlib.suppress(asyncio.CancelledError):

@@ -80,7 +80,7 @@ def event_json(
         kind = instance.kind
         item_id = instance.item_id
         if kind == "exception" and instance.key is not None:
-            override = ev.exceptions[instance.key]
+            override = ev.exceptions.get(instance.key, {})  # gone if the series was rescheduled since
             fields = {**fields, **override.get("fields", {})}
             modified = override.get("modified", modified)
             change_key = f"{change_key[:12]}{instance.key[-6:]}"
