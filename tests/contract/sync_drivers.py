@@ -12,7 +12,8 @@ from __future__ import annotations
 import uuid
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, ClassVar
 from urllib.parse import quote, unquote, urlsplit
 from zoneinfo import ZoneInfo
@@ -46,7 +47,45 @@ from contract.sync_dataset import (
     local,
 )
 
-OwnView = dict[str, tuple[str | None, str | None, str]]
+from chronapilot.common.providers.sync import EventData, EventTime
+
+
+@dataclass(frozen=True)
+class Own:
+    """An event's fields as the provider's own representation gives them, read independently of
+    the provider module (times as UTC instants or dates; attendees as (e-mail, response))."""
+
+    etag: str | None
+    title: str | None
+    status: str
+    start: datetime | date | None
+    end: datetime | date | None
+    recurring_event_id: str | None
+    ical_uid: str | None
+    location: str | None
+    attendees: frozenset[tuple[str, str]]
+
+    @classmethod
+    def of(cls, event: EventData) -> Own:
+        """The same fields of a synced event."""
+
+        def when(time: EventTime | None) -> datetime | date | None:
+            return None if time is None else time.date_time or time.date
+
+        return cls(
+            event.etag,
+            event.title,
+            event.status,
+            when(event.start),
+            when(event.end),
+            event.recurring_event_id,
+            event.ical_uid,
+            event.location,
+            frozenset((a.email, a.response_status) for a in event.attendees),
+        )
+
+
+OwnView = dict[str, Own]
 LATER_TITLE = "Weekly planning (later)"
 
 
@@ -219,7 +258,7 @@ class GoogleDriver(Driver):
     async def own_view(self) -> OwnView:
         stored = await self.world.call_admin("GET", self._events())
         return {
-            item["id"]: (item.get("etag"), item.get("summary"), item["status"])
+            item["id"]: _google_own(item)
             for item in stored["items"]
             if item["status"] != "cancelled" or item.get("recurringEventId")
         }
@@ -227,6 +266,28 @@ class GoogleDriver(Driver):
     async def dead(self, cursor: str) -> str:
         await self.world.call_admin("POST", f"calendars/{self.calendar_id}/sync-tokens/expire")
         return cursor
+
+
+def _google_time(value: dict[str, str] | None) -> datetime | date | None:
+    if value is None:
+        return None
+    if "date" in value:
+        return date.fromisoformat(value["date"])
+    return datetime.fromisoformat(value["dateTime"]).astimezone(UTC)
+
+
+def _google_own(item: dict[str, Any]) -> Own:
+    return Own(
+        item.get("etag"),
+        item.get("summary"),
+        item["status"],
+        _google_time(item.get("start")),
+        _google_time(item.get("end")),
+        item.get("recurringEventId"),
+        item.get("iCalUID"),
+        item.get("location"),
+        frozenset((a["email"], a["responseStatus"]) for a in item.get("attendees") or []),
+    )
 
 
 _GRAPH_RESPONSES = {"needsAction": "none", "tentative": "tentativelyAccepted"}
@@ -380,7 +441,7 @@ class MicrosoftDriver(Driver):
         )
         while True:
             for item in page["value"]:
-                view[item["id"]] = (item["changeKey"], item["subject"] or None, "confirmed")
+                view[item["id"]] = _graph_own(item)
             link = page.get("@odata.nextLink")
             if not link:
                 return view
@@ -389,6 +450,33 @@ class MicrosoftDriver(Driver):
     async def dead(self, cursor: str) -> str:
         await self.world.call_admin("POST", "delta/expire", {"calendar_id": self.calendar_id})
         return cursor
+
+
+_FROM_GRAPH = {"none": "needsAction", "tentativelyAccepted": "tentative", "notResponded": "needsAction"}
+
+
+def _graph_own(item: dict[str, Any]) -> Own:
+    """A calendar-view item read with ``Prefer: outlook.timezone="UTC"``."""
+
+    def when(value: dict[str, str]) -> datetime | date:
+        assert value["timeZone"] == "UTC"
+        wall = datetime.fromisoformat(value["dateTime"][:19])
+        return wall.date() if item["isAllDay"] else wall.replace(tzinfo=UTC)
+
+    return Own(
+        item["changeKey"],
+        item["subject"] or None,
+        "cancelled" if item["isCancelled"] else "confirmed",
+        when(item["start"]),
+        when(item["end"]),
+        item.get("seriesMasterId"),
+        item.get("uid") or item.get("iCalUId"),
+        item["location"].get("displayName") or None,
+        frozenset(
+            (a["emailAddress"]["address"], _FROM_GRAPH.get(a["status"]["response"], a["status"]["response"]))
+            for a in item["attendees"]
+        ),
+    )
 
 
 def _graph_time(wall: datetime, zone: str) -> dict[str, str]:
@@ -555,11 +643,7 @@ class ICloudDriver(Driver):
                     event_id += "#" + event.decoded("RECURRENCE-ID").astimezone(UTC).strftime(
                         "%Y%m%dT%H%M%SZ"
                     )
-                view[event_id] = (
-                    etag,
-                    str(event.get("SUMMARY")),
-                    str(event.get("STATUS", "confirmed")).lower(),
-                )
+                view[event_id] = _ical_own(event, etag, unquote(href))
         return view
 
     async def dead(self, cursor: str) -> str:
@@ -569,12 +653,39 @@ class ICloudDriver(Driver):
         self.connection.provider.sync_batch_size = size  # type: ignore[attr-defined]
 
 
+def _ical_own(event: icalendar.Event, etag: str | None, href: str) -> Own:
+    def when(name: str) -> datetime | date | None:
+        if name not in event:
+            return None
+        value = event.decoded(name)
+        return value.astimezone(UTC) if isinstance(value, datetime) else value
+
+    attendees = event.get("ATTENDEE") or []
+    return Own(
+        etag,
+        str(event["SUMMARY"]) if "SUMMARY" in event else None,
+        str(event.get("STATUS", "confirmed")).lower(),
+        when("DTSTART"),
+        when("DTEND"),
+        href if "RECURRENCE-ID" in event else None,
+        str(event["UID"]),
+        str(event["LOCATION"]) if "LOCATION" in event else None,
+        frozenset(
+            (str(a).removeprefix("mailto:"), _FROM_PARTSTAT[str(a.params.get("PARTSTAT", "NEEDS-ACTION"))])
+            for a in (attendees if isinstance(attendees, list) else [attendees])
+        ),
+    )
+
+
 _PARTSTATS = {
     "accepted": "ACCEPTED",
     "declined": "DECLINED",
     "tentative": "TENTATIVE",
     "needsAction": "NEEDS-ACTION",
 }
+
+
+_FROM_PARTSTAT = {value: key for key, value in _PARTSTATS.items()}
 
 
 class ICloudCtagDriver(ICloudDriver):

@@ -26,6 +26,7 @@ from contract.sync_drivers import (
     ICloudCtagDriver,
     ICloudDriver,
     MicrosoftDriver,
+    Own,
     OwnView,
 )
 
@@ -114,9 +115,8 @@ class SyncContract:
 
     def assert_matches_provider(self, events: dict[str, EventData], own: OwnView) -> None:
         assert set(events) == set(own)
-        for event_id, (etag, title, status) in own.items():
-            event = events[event_id]
-            assert (event.etag, event.title, event.status) == (etag, title, status), event_id
+        for event_id, fields in own.items():
+            assert Own.of(events[event_id]) == fields, event_id
 
     async def test_the_provider_implements_the_sync_protocol(self, driver: Driver) -> None:
         assert isinstance(driver.connection.provider, SyncingProvider)
