@@ -6,6 +6,11 @@ Services import from here::
 
 and never from a provider's module: provider differences stay inside ``google/``,
 ``microsoft/`` and ``icloud/``.
+
+Sync: ``provider.sync_events(token, calendar_id, cursor)`` yields :class:`EventPage` s of
+:class:`EventData` (upserts) and provider event ids (deletions), the next cursor on the last
+page; ``cursor=None`` is a full sync and a dead cursor raises :class:`CursorExpired` before any
+page. Cursors, ids and the rules for applying a page: :mod:`chronapilot.common.providers.sync`.
 """
 
 from chronapilot.common.providers.base import (
