@@ -360,3 +360,46 @@ async def test_with_single_events_and_show_deleted_a_deleted_series_is_not_liste
     assert single.body["id"] in ids and created.body["id"] not in ids
     masters, _ = await list_all(google, google_token, showDeleted="true")
     assert created.body["id"] in {item["id"] for item in masters}
+
+
+async def test_rdate_and_exdate_with_time_zones_shape_the_series(
+    google: GoogleSandbox, google_token: str
+) -> None:
+    created = await google.api(
+        "POST",
+        PRIMARY,
+        google_token,
+        body={
+            "summary": "Spring series",
+            "start": timed("2026-03-23T09:00:00"),
+            "end": timed("2026-03-23T10:00:00"),
+            "recurrence": [
+                "RRULE:FREQ=DAILY;UNTIL=20260402",
+                "EXDATE;TZID=Europe/Berlin:20260325T090000",
+                "EXDATE:20260327T080000Z",
+                "RDATE;TZID=Europe/Berlin:20260405T090000",
+            ],
+        },
+    )
+    assert created.status == 200, created.body
+    listed = await google.api("GET", f"{PRIMARY}/{created.body['id']}/instances", google_token)
+    days = [item["start"]["dateTime"] for item in listed.body["items"]]
+    assert days[:4] == [
+        "2026-03-23T09:00:00+01:00",
+        "2026-03-24T09:00:00+01:00",
+        "2026-03-26T09:00:00+01:00",
+        "2026-03-28T09:00:00+01:00",
+    ]
+    assert days[4] == "2026-03-29T09:00:00+02:00" and days[-1] == "2026-04-05T09:00:00+02:00"
+    assert len(days) == 10
+    bad = await google.api(
+        "POST",
+        PRIMARY,
+        google_token,
+        body={
+            "start": timed("2026-03-23T09:00:00"),
+            "end": timed("2026-03-23T10:00:00"),
+            "recurrence": ["RRULE:FREQ=DAILY", "EXDATE;TZID=Mars/Olympus:20260325T090000"],
+        },
+    )
+    assert bad.status == 400 and bad.body["error"]["errors"][0]["reason"] == "invalid"

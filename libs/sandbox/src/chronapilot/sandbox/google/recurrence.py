@@ -49,15 +49,44 @@ def _series_anchor(start: EventTime, calendar_zone: str) -> datetime:
 
 @lru_cache(maxsize=1024)
 def _rule_set(lines: tuple[str, ...], anchor: datetime) -> rruleset:
-    text = "\n".join(
-        _DATE_ONLY_UNTIL.sub(r"UNTIL=\1T235959Z", line)
-        if anchor.tzinfo and line.startswith("RRULE")
-        else line
-        for line in lines
-    )
-    parsed = rrulestr(text, dtstart=anchor, forceset=True, unfold=True)
-    assert isinstance(parsed, rruleset)
-    return parsed
+    """The series as a dateutil rule set; dates in ``RDATE``/``EXDATE`` are read here, with
+    their ``TZID`` (dateutil refuses ``TZID`` on ``RDATE`` and upper-cases zone names)."""
+    rules = rruleset()
+    for line in lines:
+        name, _, value = line.strip().partition(":")
+        prop, *parameters = name.split(";")
+        prop = prop.upper()
+        if prop in ("RRULE", "EXRULE"):
+            rule = rrulestr(_until_for(value, anchor), dtstart=anchor)
+            (rules.rrule if prop == "RRULE" else rules.exrule)(rule)
+        elif prop in ("RDATE", "EXDATE"):
+            options = dict(parameter.split("=", 1) for parameter in parameters if "=" in parameter)
+            for item in value.split(","):
+                moment = _date_value(item.strip(), options, anchor)
+                (rules.rdate if prop == "RDATE" else rules.exdate)(moment)
+        else:
+            raise ValueError(f"unsupported recurrence line {line!r}")
+    return rules
+
+
+def _until_for(rule: str, anchor: datetime) -> str:
+    """Make ``UNTIL`` comparable with the anchor (UTC for timed series, local for all-day)."""
+    if anchor.tzinfo is not None:
+        return _DATE_ONLY_UNTIL.sub(r"UNTIL=\1T235959Z", rule)
+    return re.sub(r"UNTIL=(\d{8})(T\d{6}Z?)?", r"UNTIL=\1T235959", rule)
+
+
+def _date_value(text: str, options: dict[str, str], anchor: datetime) -> datetime:
+    """One ``RDATE``/``EXDATE`` value as a datetime comparable with the series' anchor."""
+    if options.get("VALUE") == "DATE" or len(text) == 8:
+        day = datetime.strptime(text[:8], "%Y%m%d")
+        return day.replace(hour=anchor.hour, minute=anchor.minute, tzinfo=anchor.tzinfo)
+    if anchor.tzinfo is None:
+        return datetime.strptime(text[:8], "%Y%m%d")
+    local = datetime.strptime(text.rstrip("Z"), "%Y%m%dT%H%M%S")
+    if text.endswith("Z"):
+        return local.replace(tzinfo=UTC).astimezone(anchor.tzinfo)
+    return local.replace(tzinfo=zone(options["TZID"]) if "TZID" in options else anchor.tzinfo)
 
 
 def validate_recurrence(lines: Any, start: EventTime, calendar_zone: str) -> None:
@@ -69,7 +98,7 @@ def validate_recurrence(lines: Any, start: EventTime, calendar_zone: str) -> Non
     try:
         rules = _rule_set(tuple(lines), _series_anchor(start, calendar_zone))
         next(iter(rules), None)
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, KeyError):
         raise ApiError(400, "invalid", "Invalid recurrence rule.") from None
 
 
