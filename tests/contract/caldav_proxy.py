@@ -4,6 +4,8 @@
   by ``507`` on the collection's own response with a token to continue from (RFC 6578 §3.6).
 - ``sync_collection=False``: a server without sync-collection: no ``DAV:sync-token`` property,
   and the REPORT answers ``403`` with ``DAV:supported-report`` (only ``CS:getctag``/etags left).
+- ``vanished``: resources a ``calendar-multiget`` reports ``404`` for, as if deleted between the
+  listing and the fetch (iCloud has answered so for single hrefs).
 
 Everything else is forwarded as is. ``reports`` counts the sync-collection REPORTs served.
 """
@@ -16,6 +18,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from urllib.parse import unquote
 
 import aiohttp
 from aiohttp import web
@@ -31,6 +34,8 @@ class ProxyState:
     truncate: int | None = None
     sync_collection: bool = True
     reports: int = 0
+    #: resource paths a calendar-multiget answers 404 for (gone between listing and fetching)
+    vanished: frozenset[str] = frozenset()
 
 
 async def _forward(
@@ -65,6 +70,19 @@ def _truncated(body: bytes, request_path: str, offset: int, size: int, asked: st
     return ET.tostring(root, xml_declaration=True, encoding="utf-8")
 
 
+def _vanish(body: bytes, paths: frozenset[str]) -> bytes:
+    ET.register_namespace("", "DAV:")
+    root = ET.fromstring(body)
+    for response in root.findall("{DAV:}response"):
+        href = response.findtext("{DAV:}href") or ""
+        if unquote(href) in paths:
+            for child in list(response):
+                if child.tag != "{DAV:}href":
+                    response.remove(child)
+            ET.SubElement(response, "{DAV:}status").text = "HTTP/1.1 404 Not Found"
+    return ET.tostring(root, xml_declaration=True, encoding="utf-8")
+
+
 def build_proxy(http: aiohttp.ClientSession, state: ProxyState) -> web.Application:
     async def handle(request: web.Request) -> web.Response:
         body = await request.read()
@@ -86,6 +104,8 @@ def build_proxy(http: aiohttp.ClientSession, state: ProxyState) -> web.Applicati
             answer = re.sub(
                 rb"<(\w+:)?sync-token>.*?</(\w+:)?sync-token>|<(\w+:)?sync-token */>", b"", answer
             )
+        if request.method == "REPORT" and b"calendar-multiget" in body and state.vanished:
+            answer = _vanish(answer, state.vanished)
         if is_sync and status == 207 and state.truncate:
             answer = _truncated(answer, request.path, offset, state.truncate, asked.decode())
         return web.Response(status=status, body=answer, headers=headers)

@@ -441,3 +441,16 @@ class TestCalDavServersUnlikeRadicale:
 
         assert titles == {one: "one"}
         assert str(pages[-1].next_cursor).startswith("ctag:")
+
+    async def test_a_resource_gone_before_the_multiget_is_a_deletion(
+        self, driver: Driver, http: aiohttp.ClientSession
+    ) -> None:
+        kept = await driver.create("kept", SOON)
+        vanished = await driver.create("vanished", SOON + timedelta(hours=1))
+        state = ProxyState(target=driver.world.base_url, vanished=frozenset({vanished}))
+        async with caldav_proxy(http, state) as proxy:
+            pages, titles = await self.sync_through(proxy, driver, None)
+
+        assert titles == {kept: "kept"}
+        assert deletions(pages) == {vanished}
+        assert pages[-1].next_cursor is not None
