@@ -398,3 +398,32 @@ def test_the_default_apps_wildcard_redirect_uris_stay_on_loopback() -> None:
     assert not redirect_allowed(DEFAULT_REDIRECT_URIS, "http://127.0.0.1:80@evil.example/cb")
     assert not redirect_allowed(DEFAULT_REDIRECT_URIS, "https://evil.example/cb")
     assert not redirect_allowed(["http://127.0.0.1:9/callback"], "http://127.0.0.1:9/callback/x")
+
+
+def _refresh_form(refresh_token: str) -> dict[str, str]:
+    return {
+        "grant_type": "refresh_token",
+        "client_id": SANDBOX_CLIENT_ID,
+        "client_secret": SANDBOX_CLIENT_SECRET,
+        "refresh_token": refresh_token,
+    }
+
+
+async def test_an_expired_client_secret_is_invalid_client_7000222(emulator: Emulator) -> None:
+    token = await emulator.sign_in()
+    await emulator.admin("PATCH", f"apps/{SANDBOX_CLIENT_ID}", {"secret_expired": True})
+    status, body = await _token_error(emulator, _refresh_form(token["refresh_token"]))
+    assert status == 401
+    _assert_aadsts(body, "invalid_client", 7000222)
+
+
+async def test_mfa_required_until_the_user_signs_in_again(emulator: Emulator) -> None:
+    token = await emulator.sign_in()
+    await emulator.admin("POST", f"users/{DEMO_EMAIL}/require-interaction", {"code": 50076})
+    status, body = await _token_error(emulator, _refresh_form(token["refresh_token"]))
+    assert status == 400
+    _assert_aadsts(body, "invalid_grant", 50076)
+    assert body["suberror"] == "basic_action"
+    again = await emulator.sign_in()
+    status, _ = await _token_error(emulator, _refresh_form(again["refresh_token"]))
+    assert status == 200

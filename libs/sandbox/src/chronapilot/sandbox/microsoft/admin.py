@@ -2,13 +2,17 @@
 
 - `GET /_admin/`: this list.
 - `GET /_admin/apps`, `POST /_admin/apps`, `PATCH /_admin/apps/{client_id}`: OAuth apps
-  (`client_id`, `client_secret`, `name`, `redirect_uris`); the sandbox app is there from the start.
+  (`client_id`, `client_secret`, `name`, `redirect_uris`, `secret_expired`); the sandbox app is
+  there from the start.
 - `GET|POST /_admin/users` (`email`, `displayName`, `password`, `mail_visible`),
   `GET|POST /_admin/users/{user}/calendars` (`name`, `color`, `hexColor`); `{user}` is an id or e-mail.
 - `GET|POST /_admin/calendars/{calendar_id}/events`, `PATCH|DELETE /_admin/events/{event_id}`:
   changes made as the mailbox owner would make them (they feed delta and notifications);
   `{event_id}` may be an occurrence id (PATCH makes an exception, DELETE cancels it).
 - `POST /_admin/tokens/expire` `{"kind": "access"|"refresh"|"code"|"all", "user": email?}`.
+- `POST /_admin/users/{user}/require-interaction` `{"code": 50076|50079|65001, "error"?,
+  "suberror"?}`: refreshes of that user answer like Entra wanting MFA or consent, until the user
+  completes a new sign-in.
 - `POST /_admin/grants/revoke` `{"user": email, "client_id"?, "remove_subscriptions": true}`.
 - `GET|PATCH /_admin/settings`: `max_subscription_minutes` or `max_subscription_seconds`,
   `validation_timeout_seconds`, `access_token_ttl`, `mailbox_concurrency_limit` and
@@ -63,6 +67,7 @@ def routes(state: MicrosoftState) -> list[web.RouteDef]:
         web.patch(p + "events/{event_id}", update_event),
         web.delete(p + "events/{event_id}", delete_event),
         web.post(p + "tokens/expire", expire_tokens),
+        web.post(p + "users/{user}/require-interaction", require_interaction),
         web.post(p + "grants/revoke", revoke_grants),
         web.get(p + "settings", read_settings),
         web.patch(p + "settings", change_settings),
@@ -154,6 +159,8 @@ async def update_app(request: web.Request) -> web.Response:
         app.client_secret = _text(data, "client_secret")
     if "name" in data:
         app.name = _text(data, "name")
+    if "secret_expired" in data:
+        app.secret_expired = bool(data["secret_expired"])
     state.changed()
     return web.json_response(_app_json(app))
 
@@ -262,6 +269,24 @@ async def expire_tokens(request: web.Request) -> web.Response:
     count = state.identity.expire(kind, user_id, state.clock.now())
     state.changed()
     return web.json_response({"expired": count})
+
+
+async def require_interaction(request: web.Request) -> web.Response:
+    """Until the user signs in again, refreshes answer as when Entra wants MFA or consent."""
+    state = _state(request)
+    user = _user(request, request.match_info["user"])
+    data = await read_json_object(request) if request.can_read_body else {}
+    code = data.get("code", 50076)
+    if code not in (50076, 50079, 65001):
+        raise admin_error(400, "code must be 50076, 50079 or 65001")
+    error = data.get("error") or ("interaction_required" if code == 50079 else "invalid_grant")
+    if error not in ("invalid_grant", "interaction_required"):
+        raise admin_error(400, "error must be invalid_grant or interaction_required")
+    suberror = data.get("suberror", "consent_required" if code == 65001 else "basic_action")
+    state.identity.interaction_required[user.id] = (str(error), int(code), suberror)
+    return web.json_response(
+        {"user": user.user_principal_name, "error": error, "code": code, "suberror": suberror}
+    )
 
 
 async def revoke_grants(request: web.Request) -> web.Response:

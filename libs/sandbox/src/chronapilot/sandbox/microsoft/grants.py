@@ -26,6 +26,15 @@ REFRESH_TOKEN_TTL = 90 * 24 * 3600.0
 GRAPH_APP_ID = "00000003-0000-0000-c000-000000000000"
 SCOPE_PREFIX = "https://graph.microsoft.com/"
 OIDC_SCOPES = frozenset({"openid", "email", "profile", "offline_access"})
+INTERACTION_TEXT = {
+    50076: "Due to a configuration change made by your administrator, or because you moved to a new "
+    "location, you must use multi-factor authentication to access '00000003-0000-0000-c000-000000000000'.",
+    50079: "Due to a configuration change made by your administrator, or because you moved to a new "
+    "location, you must enroll in multi-factor authentication to access "
+    "'00000003-0000-0000-c000-000000000000'.",
+    65001: "The user or administrator has not consented to use the application. Send an interactive "
+    "authorization request for this user and resource.",
+}
 
 
 @dataclass
@@ -34,6 +43,7 @@ class OAuthApp:
     client_secret: str
     name: str
     redirect_uris: list[str] = field(default_factory=list)
+    secret_expired: bool = False
 
 
 @dataclass
@@ -116,6 +126,8 @@ class Identity:
         self.grants: dict[str, Grant] = {}
         self.refresh_tokens: dict[str, RefreshToken] = {}
         self.access_tokens: dict[str, AccessToken] = {}
+        # user id -> (error, AADSTS code, suberror) the next refreshes answer until a new sign-in
+        self.interaction_required: dict[str, tuple[str, int, str | None]] = {}
 
     # apps ------------------------------------------------------------------------------------
 
@@ -145,6 +157,15 @@ class Identity:
                 "Invalid client secret provided. Ensure the secret being sent in the request is the "
                 "client secret value, not the client secret ID, for a secret added to app "
                 f"'{client_id}'.",
+                status=401,
+            )
+        if app.secret_expired:
+            raise AadstsError(
+                "invalid_client",
+                7000222,
+                f"The provided client secret keys for app '{client_id}' are expired. Visit the Azure "
+                "portal to create new keys for your app or consider using certificate credentials "
+                "for added security.",
                 status=401,
             )
         return app
@@ -211,6 +232,7 @@ class Identity:
                     "request for PKCE.",
                 )
         record.redeemed = True
+        self.interaction_required.pop(record.user_id, None)  # the user just signed in again
         grant = Grant(secrets.token_hex(8), record.user_id, client_id, list(record.scopes))
         self.grants[grant.id] = grant
         return grant
@@ -242,6 +264,12 @@ class Identity:
                 700082,
                 "The refresh token has expired due to inactivity. The token was issued on "
                 "an earlier date and was inactive for 90.00:00:00.",
+            )
+        pending = self.interaction_required.get(grant.user_id)
+        if pending is not None:
+            error, code, suberror = pending
+            raise AadstsError(
+                error, code, INTERACTION_TEXT.get(code, "User interaction is required."), suberror=suberror
             )
         return record, grant
 
@@ -385,6 +413,7 @@ class Identity:
             "grants": [asdict(g) for g in self.grants.values()],
             "refresh_tokens": [asdict(r) for r in self.refresh_tokens.values()],
             "access_tokens": [asdict(a) for a in self.access_tokens.values()],
+            "interaction_required": {uid: list(v) for uid, v in self.interaction_required.items()},
         }
 
     def restore(self, data: dict[str, Any]) -> None:
@@ -393,3 +422,6 @@ class Identity:
         self.grants = {g["id"]: Grant(**g) for g in data.get("grants", [])}
         self.refresh_tokens = {r["token"]: RefreshToken(**r) for r in data.get("refresh_tokens", [])}
         self.access_tokens = {a["token"]: AccessToken(**a) for a in data.get("access_tokens", [])}
+        self.interaction_required = {
+            uid: (str(v[0]), int(v[1]), v[2]) for uid, v in data.get("interaction_required", {}).items()
+        }
