@@ -403,3 +403,10 @@ async def test_rdate_and_exdate_with_time_zones_shape_the_series(
         },
     )
     assert bad.status == 400 and bad.body["error"]["errors"][0]["reason"] == "invalid"
+
+
+async def test_max_attendees_keeps_only_the_calendar_owner(google: GoogleSandbox, google_token: str) -> None:
+    items, _ = await list_all(google, google_token, maxAttendees="2", q="stand-up")
+    master = next(item for item in items if "recurrence" in item)
+    assert master["attendeesOmitted"] is True
+    assert [attendee["email"] for attendee in master["attendees"]] == [DEMO_EMAIL]

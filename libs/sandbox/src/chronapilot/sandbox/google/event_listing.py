@@ -55,6 +55,7 @@ class EventQuery:
     order_by: str | None = None
     q: str | None = None
     ical_uid: str | None = None
+    max_attendees: int | None = None
 
     @property
     def filtered(self) -> bool:
@@ -93,6 +94,7 @@ class EventQuery:
             order_by=params.get("orderBy"),
             q=params.get("q"),
             ical_uid=params.get("iCalUID"),
+            max_attendees=_page_size(params["maxAttendees"]) if "maxAttendees" in params else None,
         )
         if query.order_by not in (None, "startTime", "updated"):
             raise invalid_value(f"Invalid value for: orderBy: {query.order_by}")
@@ -197,7 +199,8 @@ class EventListing:
             body["nextPageToken"] = next_page
         elif not self._query.filtered:
             body["nextSyncToken"] = self._log.sync_token(self._upto)
-        body["items"] = items
+        limit = self._query.max_attendees
+        body["items"] = items if limit is None else [limit_attendees(item, limit) for item in items]
         return body
 
     def _start(self) -> _Position:
@@ -362,6 +365,15 @@ class EventListing:
             "accessRole": "owner",
             "defaultReminders": DEFAULT_REMINDERS,
         }
+
+
+def limit_attendees(item: dict[str, Any], limit: int) -> dict[str, Any]:
+    """``maxAttendees``: past the limit, only the calendar's own attendee stays."""
+    attendees = item.get("attendees", [])
+    if len(attendees) <= limit:
+        return item
+    kept = [attendee for attendee in attendees if attendee.get("self")]
+    return {**item, "attendees": kept, "attendeesOmitted": True}
 
 
 def _start_key(item: dict[str, Any]) -> datetime:
