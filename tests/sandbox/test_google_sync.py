@@ -410,3 +410,18 @@ async def test_max_attendees_keeps_only_the_calendar_owner(google: GoogleSandbox
     master = next(item for item in items if "recurrence" in item)
     assert master["attendeesOmitted"] is True
     assert [attendee["email"] for attendee in master["attendees"]] == [DEMO_EMAIL]
+
+
+async def test_time_zone_parameter_writes_times_in_that_zone(
+    google: GoogleSandbox, google_token: str
+) -> None:
+    answer = await google.api(
+        "GET", PRIMARY, google_token, params={"timeZone": "America/New_York", "q": "Quarterly"}
+    )
+    assert answer.body["timeZone"] == "America/New_York"
+    assert answer.body["items"][0]["start"] == {
+        "dateTime": "2026-11-12T08:00:00-05:00",
+        "timeZone": "Europe/Berlin",
+    }
+    refused = await google.api("GET", PRIMARY, google_token, params={"timeZone": "Mars/Olympus"})
+    assert refused.status == 400

@@ -20,7 +20,14 @@ from typing import Any
 
 from chronapilot.sandbox.google.errors import bad_request, full_sync_required, invalid_value, time_range_empty
 from chronapilot.sandbox.google.event_log import EventLog, StoredEvent, UnknownSyncToken
-from chronapilot.sandbox.google.event_times import format_timestamp, parse_rfc3339, read_event_time
+from chronapilot.sandbox.google.event_times import (
+    format_rfc3339,
+    format_timestamp,
+    is_time_zone,
+    parse_rfc3339,
+    read_event_time,
+    zone,
+)
 from chronapilot.sandbox.google.recurrence import instance_resource, occurrences
 from chronapilot.sandbox.google.store import Calendar
 
@@ -56,6 +63,7 @@ class EventQuery:
     q: str | None = None
     ical_uid: str | None = None
     max_attendees: int | None = None
+    time_zone: str | None = None
 
     @property
     def filtered(self) -> bool:
@@ -95,7 +103,10 @@ class EventQuery:
             q=params.get("q"),
             ical_uid=params.get("iCalUID"),
             max_attendees=_page_size(params["maxAttendees"]) if "maxAttendees" in params else None,
+            time_zone=params.get("timeZone"),
         )
+        if query.time_zone is not None and not is_time_zone(query.time_zone):
+            raise invalid_value(f"Invalid time zone: {query.time_zone}")
         if query.order_by not in (None, "startTime", "updated"):
             raise invalid_value(f"Invalid value for: orderBy: {query.order_by}")
         if query.order_by == "startTime" and not query.single_events:
@@ -199,8 +210,13 @@ class EventListing:
             body["nextPageToken"] = next_page
         elif not self._query.filtered:
             body["nextSyncToken"] = self._log.sync_token(self._upto)
-        limit = self._query.max_attendees
-        body["items"] = items if limit is None else [limit_attendees(item, limit) for item in items]
+        limit, shown_zone = self._query.max_attendees, self._query.time_zone
+        if limit is not None:
+            items = [limit_attendees(item, limit) for item in items]
+        if shown_zone is not None:
+            body["timeZone"] = shown_zone
+            items = [in_time_zone(item, shown_zone) for item in items]
+        body["items"] = items
         return body
 
     def _start(self) -> _Position:
@@ -374,6 +390,17 @@ def limit_attendees(item: dict[str, Any], limit: int) -> dict[str, Any]:
         return item
     kept = [attendee for attendee in attendees if attendee.get("self")]
     return {**item, "attendees": kept, "attendeesOmitted": True}
+
+
+def in_time_zone(item: dict[str, Any], shown_zone: str) -> dict[str, Any]:
+    """``timeZone``: every ``dateTime`` written with that zone's offset (``timeZone`` fields kept)."""
+    shown = dict(item)
+    for key in ("start", "end", "originalStartTime"):
+        value = item.get(key)
+        if isinstance(value, dict) and "dateTime" in value:
+            moment = parse_rfc3339(value["dateTime"]).astimezone(zone(shown_zone))
+            shown[key] = {**value, "dateTime": format_rfc3339(moment)}
+    return shown
 
 
 def _start_key(item: dict[str, Any]) -> datetime:
