@@ -82,3 +82,34 @@ def test_the_demo_account_covers_what_a_sync_must_get_right() -> None:
     )
     statuses = {attendee["responseStatus"] for event in events for attendee in event.get("attendees", [])}
     assert statuses == {"needsAction", "declined", "tentative", "accepted"}
+
+
+async def test_the_access_token_lifetime_is_configurable() -> None:
+    sandbox, server = await start_google(access_token_ttl=120)
+    try:
+        token = await sandbox.sign_in()
+        assert token["expires_in"] == 119
+        await sandbox.admin("POST", "clock/advance", {"seconds": 121})
+        answer = await sandbox.api("GET", "/users/me/calendarList", token["access_token"])
+        assert answer.status == 401
+    finally:
+        await sandbox.http.close()
+        await server.runner.cleanup()
+
+
+async def test_faults_on_the_token_endpoint_use_the_oauth_error_shape_and_spare_the_admin_api() -> None:
+    sandbox, server = await start_google()
+    try:
+        await sandbox.admin("POST", "faults", {"route": "*", "status": 503, "retry_after": 3, "times": 1})
+        await sandbox.admin("GET", "counters")
+        async with sandbox.http.post(
+            f"{sandbox.base_url}/token", data={"grant_type": "refresh_token"}
+        ) as answer:
+            assert answer.status == 503
+            assert answer.headers["Retry-After"] == "3"
+            assert (await answer.json())["error"] == "temporarily_unavailable"
+        counters = await sandbox.admin("GET", "counters")
+        assert counters["requests"] == {"POST /token": 1}
+    finally:
+        await sandbox.http.close()
+        await server.runner.cleanup()
