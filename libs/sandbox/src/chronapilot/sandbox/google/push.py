@@ -189,5 +189,11 @@ class Channels:
 
     def restore(self, data: dict[str, Any]) -> None:
         """Reload :meth:`to_json` output."""
-        self.channels = {item["id"]: Channel(**item) for item in data.get("channels", [])}
+        self.channels = {}
+        for item in data.get("channels", []):
+            if "calendar_id" in item:  # state files written before calendarList.watch existed
+                item = {key: value for key, value in item.items() if key != "calendar_id"} | {
+                    "watched": f"events:{item['calendar_id']}"
+                }
+            self.channels[item["id"]] = Channel(**item)
         self._resource_ids = dict(data.get("resource_ids", {}))

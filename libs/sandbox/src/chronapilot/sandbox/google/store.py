@@ -210,7 +210,8 @@ class GoogleStore:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> GoogleStore:
         """Rebuild from :meth:`to_json`."""
-        store = cls(list_seq=data["list_seq"], list_epoch=data["list_epoch"])
+        store = cls(list_seq=data["list_seq"])
+        store.list_epoch = data.get("list_epoch") or store.list_epoch
         store.accounts = {item["sub"]: Account(**item) for item in data["accounts"]}
         store.clients = {item["client_id"]: OAuthClient(**item) for item in data["clients"]}
         store.calendars = {item["id"]: Calendar.from_json(item) for item in data["calendars"]}
