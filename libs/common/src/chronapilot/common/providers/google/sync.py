@@ -10,7 +10,7 @@ knows answers ``410`` (``fullSyncRequired``) → ``CursorExpired`` before any pa
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
 from urllib.parse import quote
 
@@ -18,6 +18,7 @@ from chronapilot.common.errors import ProviderError
 from chronapilot.common.providers.base import TokenSource
 from chronapilot.common.providers.google.parse import is_deletion, parse_event
 from chronapilot.common.providers.http import ProviderHttp
+from chronapilot.common.providers.paging import read_ahead
 from chronapilot.common.providers.sync import EventData, EventPage
 
 #: Google's maximum ``maxResults`` for events.list.
@@ -26,7 +27,7 @@ MAX_PAGE_SIZE = 2500
 MAX_PAGES = 4000
 
 
-async def sync_events(
+def sync_events(
     http: ProviderHttp,
     api_url: str,
     token: TokenSource,
@@ -35,7 +36,13 @@ async def sync_events(
     *,
     page_size: int = MAX_PAGE_SIZE,
 ) -> AsyncIterator[EventPage]:
-    """Pages of a full (``cursor`` None) or incremental sync of one calendar."""
+    """Pages of a full (``cursor`` None) or incremental sync of one calendar, read ahead."""
+    return read_ahead(_pages(http, api_url, token, calendar_id, cursor, page_size))
+
+
+async def _pages(
+    http: ProviderHttp, api_url: str, token: TokenSource, calendar_id: str, cursor: str | None, page_size: int
+) -> AsyncGenerator[EventPage, None]:
     url = f"{api_url}/calendars/{quote(calendar_id, safe='')}/events"
     base = {"maxResults": str(page_size), "singleEvents": "false", "showDeleted": "true"}
     if cursor is not None:

@@ -28,7 +28,7 @@ import asyncio
 import base64
 import json
 import zlib
-from collections.abc import AsyncIterator, Collection, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Collection, Mapping, Sequence
 from xml.sax.saxutils import escape
 
 import aiohttp
@@ -46,6 +46,7 @@ from chronapilot.common.providers.icloud.parse import (
     parse_resource,
     sync_answer,
 )
+from chronapilot.common.providers.paging import read_ahead
 from chronapilot.common.providers.sync import EventData, EventPage
 
 DAV_PREFIX = "dav:"
@@ -150,7 +151,11 @@ class ICloudSync:
         self._batch_size = batch_size
         self._use_sync_collection = use_sync_collection
 
-    async def pages(self, cursor: str | None) -> AsyncIterator[EventPage]:
+    def pages(self, cursor: str | None) -> AsyncIterator[EventPage]:
+        """The sync's pages, each next multiget requested while the caller handles the current."""
+        return read_ahead(self._pages(cursor))
+
+    async def _pages(self, cursor: str | None) -> AsyncGenerator[EventPage, None]:
         if cursor is not None and cursor.startswith(DAV_PREFIX):
             async for page in self._sync_collection(cursor[len(DAV_PREFIX) :]):
                 yield page

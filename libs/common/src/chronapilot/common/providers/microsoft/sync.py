@@ -16,7 +16,7 @@ token is never sent anywhere else.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
@@ -26,6 +26,7 @@ from chronapilot.common.providers.base import TokenSource
 from chronapilot.common.providers.errors import CursorExpired
 from chronapilot.common.providers.http import ProviderHttp
 from chronapilot.common.providers.microsoft.parse import is_removed, parse_event
+from chronapilot.common.providers.paging import read_ahead
 from chronapilot.common.providers.sync import EventData, EventPage
 
 #: The largest page Graph serves for calendar-view delta.
@@ -37,7 +38,7 @@ WINDOW_FUTURE = timedelta(days=730)
 MAX_PAGES = 10_000
 
 
-async def sync_events(
+def sync_events(
     http: ProviderHttp,
     graph_url: str,
     token: TokenSource,
@@ -49,7 +50,22 @@ async def sync_events(
     window: tuple[timedelta, timedelta] = (WINDOW_PAST, WINDOW_FUTURE),
     now: datetime | None = None,
 ) -> AsyncIterator[EventPage]:
-    """Pages of a full (``cursor`` None) or incremental sync of one calendar."""
+    """Pages of a full (``cursor`` None) or incremental sync of one calendar, read ahead."""
+    pages = _pages(http, graph_url, token, calendar_id, cursor, same_origin, page_size, window, now)
+    return read_ahead(pages)
+
+
+async def _pages(
+    http: ProviderHttp,
+    graph_url: str,
+    token: TokenSource,
+    calendar_id: str,
+    cursor: str | None,
+    same_origin: Callable[[str], str],
+    page_size: int,
+    window: tuple[timedelta, timedelta],
+    now: datetime | None,
+) -> AsyncGenerator[EventPage, None]:
     headers = {
         "Prefer": f'odata.maxpagesize={page_size}, outlook.timezone="UTC", outlook.body-content-type="text"'
     }
