@@ -1,6 +1,8 @@
-"""The Calendar API v3 subset under ``/calendar/v3``: calendarList, events, watch, channels.stop.
+"""The Calendar API v3 subset under ``/calendar/v3``: calendarList (list, get, watch),
+calendars.get, events (list, get, instances, insert, patch, update, delete, watch), channels.stop.
 
-Every call needs ``Authorization: Bearer <access token>`` with a calendar scope that covers it;
+Every call needs a bearer access token (``Authorization`` header, or Google's ``access_token``
+query parameter) with a calendar scope that covers it;
 errors use Google's envelope (``errors``). What real clients add is accepted: ``alt=json``,
 ``prettyPrint``, ``quotaUser``, ``fields`` (ignored: full resources are returned), gzip
 ``Accept-Encoding`` (answers are compressed), and percent-encoded calendar ids.
