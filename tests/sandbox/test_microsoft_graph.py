@@ -408,3 +408,18 @@ async def test_delta_tokens_older_than_the_kept_change_log_answer_410(emulator: 
         await emulator.graph("PATCH", f"/me/events/{created['id']}", token, {"subject": f"v{n}"})
     status, body, _ = await emulator.graph("GET", delta_link, token)
     assert status == 410 and body["error"]["code"] == "SyncStateNotFound"
+
+
+async def test_delta_quirks_give_empty_first_pages_and_replays(emulator: Emulator, token: str) -> None:
+    await emulator.admin("PATCH", "settings", {"delta_quirks": True})
+    work = await _calendar(emulator, token, "Work")
+    url = f"/me/calendars/{work}/calendarView/delta?{WINDOW}"
+    status, first, _ = await emulator.graph("GET", url, token, headers={"Prefer": "odata.maxpagesize=50"})
+    assert status == 200
+    assert first["value"] == [] and "@odata.nextLink" in first
+    _, delta_link, _ = await _full_round(emulator, token, first["@odata.nextLink"], 50)
+    _, created, _ = await emulator.graph("POST", f"/me/calendars/{work}/events", token, _event("Replayed"))
+    changes, delta_link, _ = await _full_round(emulator, token, delta_link, 50)
+    assert [c["id"] for c in changes] == [created["id"]]
+    replayed, _, _ = await _full_round(emulator, token, delta_link, 50)
+    assert [c["id"] for c in replayed] == [created["id"]]  # the same change again: must be harmless

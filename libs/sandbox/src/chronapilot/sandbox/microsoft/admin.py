@@ -18,7 +18,8 @@
   `validation_timeout_seconds`, `access_token_ttl`, `mailbox_concurrency_limit` and
   `mailbox_requests_per_10_minutes` (null = off, the default), `notification_batch_seconds`
   (0 = one item per POST, the default), `change_log_limit` (changes kept per calendar, 20,000 by
-  default; older delta tokens answer 410).
+  default; older delta tokens answer 410), `delta_quirks` (false by default; true: rounds open
+  with an empty page that has a nextLink, and each round replays the previous round's last change).
 - `GET /_admin/subscriptions`, `POST /_admin/subscriptions/{id}/lifecycle` `{"lifecycleEvent"}`.
 - `POST /_admin/delta/expire` `{"calendar_id"?}`: every delta/skip token issued so far answers 410.
 - `POST /_admin/notifications/drain`: wait until every queued notification was sent.
@@ -316,6 +317,7 @@ def _settings_json(state: MicrosoftState) -> dict[str, Any]:
         "mailbox_requests_per_10_minutes": state.settings.mailbox_requests_per_10_minutes,
         "notification_batch_seconds": state.settings.notification_batch_seconds,
         "change_log_limit": state.store.log_limit,
+        "delta_quirks": state.settings.delta_quirks,
     }
 
 
@@ -341,6 +343,8 @@ async def change_settings(request: web.Request) -> web.Response:
         state.settings.validation_timeout_seconds = _positive(data, "validation_timeout_seconds")
     if "access_token_ttl" in data:
         state.identity.access_token_ttl = int(_positive(data, "access_token_ttl"))
+    if "delta_quirks" in data:
+        state.settings.delta_quirks = bool(data["delta_quirks"])
     if "change_log_limit" in data:
         state.store.log_limit = max(2, int(_positive(data, "change_log_limit")))
     if "notification_batch_seconds" in data:

@@ -111,14 +111,19 @@ class DeltaEngine:
     # rounds ----------------------------------------------------------------------------------
 
     def start_round(self, cal: Calendar, start: datetime, end: datetime) -> Cursor:
-        return Cursor(cal.id, start.timestamp(), end.timestamp(), -1, self.state.store.seq)
+        # With `delta_quirks`, the round opens with an empty page that still has a nextLink.
+        first = -1 if self.state.settings.delta_quirks else 0
+        return Cursor(cal.id, start.timestamp(), end.timestamp(), -1, self.state.store.seq, first)
 
     def resume_round(self, delta: Cursor) -> Cursor:
         """The incremental round a delta token starts: changes after it, up to now."""
-        return Cursor(delta.calendar_id, delta.start, delta.end, delta.upto, self.state.store.seq)
+        return Cursor(delta.calendar_id, delta.start, delta.end, delta.after, self.state.store.seq)
 
     def page(self, cursor: Cursor, size: int) -> tuple[list[Entry], str | None, str | None]:
         """Entries of this page, and the skip token or the delta token that follows it."""
+        if cursor.offset < 0:
+            skip = Cursor(cursor.calendar_id, cursor.start, cursor.end, cursor.after, cursor.upto, 0)
+            return [], self.encode(skip), None
         entries = self._round(cursor)
         chunk = entries[cursor.offset : cursor.offset + size]
         next_offset = cursor.offset + size
@@ -127,7 +132,9 @@ class DeltaEngine:
                 cursor.calendar_id, cursor.start, cursor.end, cursor.after, cursor.upto, next_offset
             )
             return chunk, self.encode(skip), None
-        delta = Cursor(cursor.calendar_id, cursor.start, cursor.end, cursor.upto, cursor.upto)
+        # With `delta_quirks`, the next round replays the last change (Graph replays at times).
+        after = max(cursor.after, cursor.upto - 1) if self.state.settings.delta_quirks else cursor.upto
+        delta = Cursor(cursor.calendar_id, cursor.start, cursor.end, after, cursor.upto)
         return chunk, None, self.encode(delta)
 
     def _round(self, cursor: Cursor) -> list[Entry]:

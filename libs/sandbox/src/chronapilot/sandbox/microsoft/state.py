@@ -50,6 +50,7 @@ class Settings:
     mailbox_concurrency_limit: int | None = None  # Outlook: 4
     mailbox_requests_per_10_minutes: int | None = None  # Outlook: 10,000
     notification_batch_seconds: float = 0.0  # 0: one item per POST
+    delta_quirks: bool = False  # empty first pages with a nextLink, replayed changes
 
 
 @dataclass
