@@ -414,3 +414,18 @@ async def test_refresh_can_ask_for_fewer_scopes_but_not_more(google: GoogleSandb
     assert refused.status == 403
     wider = await token_request(google, {**refresh, "scope": "https://www.googleapis.com/auth/drive"})
     assert wider.status_code == 400 and wider.json()["error"] == "invalid_scope"
+
+
+async def test_a_verifier_for_a_code_issued_without_pkce_is_refused(google: GoogleSandbox) -> None:
+    async with google.oauth_client(code_challenge_method=None) as client:
+        url, _ = client.create_authorization_url(f"{google.base_url}/o/oauth2/v2/auth", access_type="offline")
+    assert "code_challenge" not in url
+    code = (await google.consent(url))["code"]
+    answer = await token_request(google, code_form(code))
+    assert answer.status_code == 400
+    assert answer.json() == {
+        "error": "invalid_grant",
+        "error_description": "code_verifier or verifier is not needed.",
+    }
+    without = await token_request(google, code_form(code, code_verifier=""))
+    assert without.status_code == 200
