@@ -21,7 +21,7 @@ import aiohttp
 from aiohttp.test_utils import TestServer
 
 from chronapilot.sandbox.microsoft import build_app
-from chronapilot.sandbox.microsoft.grants import Grant
+from chronapilot.sandbox.microsoft.credentials import Grant
 from chronapilot.sandbox.microsoft.seed import SANDBOX_CLIENT_ID
 from chronapilot.sandbox.microsoft.state import state_key
 

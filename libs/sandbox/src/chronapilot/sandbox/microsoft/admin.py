@@ -36,7 +36,7 @@ from aiohttp import web
 
 from chronapilot.sandbox.shared.admin_routes import admin_error, read_json_object, shared_admin_routes
 
-from .grants import OAuthApp
+from .credentials import OAuthApp
 from .notifications import (
     LIFECYCLE_EVENTS,
     check_subscriptions,

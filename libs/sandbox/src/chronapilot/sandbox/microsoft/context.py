@@ -13,9 +13,9 @@ from typing import Any
 
 from aiohttp import web
 
+from .credentials import AccessToken
 from .delta import parse_prefer
 from .errors import graph_error
-from .grants import AccessToken
 from .resources import Presentation
 from .state import MicrosoftState, state_key
 from .store import User

@@ -9,22 +9,19 @@ last `access_token_ttl` seconds.
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import hmac
-import json
 import secrets
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from typing import Any
 
 from chronapilot.sandbox.shared.pkce import verify_code_verifier
 
+from .credentials import AccessToken, AuthCode, Grant, OAuthApp, RefreshToken, jwt
 from .errors import AadstsError
 
 CODE_TTL = 600.0
 REFRESH_TOKEN_TTL = 90 * 24 * 3600.0
 GRAPH_APP_ID = "00000003-0000-0000-c000-000000000000"
-SCOPE_PREFIX = "https://graph.microsoft.com/"
 OIDC_SCOPES = frozenset({"openid", "email", "profile", "offline_access"})
 INTERACTION_TEXT = {
     50076: "Due to a configuration change made by your administrator, or because you moved to a new "
@@ -35,84 +32,6 @@ INTERACTION_TEXT = {
     65001: "The user or administrator has not consented to use the application. Send an interactive "
     "authorization request for this user and resource.",
 }
-
-
-@dataclass
-class OAuthApp:
-    client_id: str
-    client_secret: str
-    name: str
-    redirect_uris: list[str] = field(default_factory=list)
-    secret_expired: bool = False
-
-
-@dataclass
-class AuthCode:
-    code: str
-    client_id: str
-    user_id: str
-    scopes: list[str]
-    redirect_uri: str
-    tenant: str
-    challenge: str | None
-    method: str | None
-    nonce: str | None
-    expires_at: float
-    redeemed: bool = False
-
-
-@dataclass
-class Grant:
-    id: str
-    user_id: str
-    client_id: str
-    scopes: list[str]
-    revoked: bool = False
-
-
-@dataclass
-class RefreshToken:
-    token: str
-    grant_id: str
-    tenant: str
-    expires_at: float
-    state: str = "live"  # live | rotated | revoked | expired
-
-
-@dataclass
-class AccessToken:
-    token: str
-    grant_id: str
-    user_id: str
-    client_id: str
-    scopes: list[str]
-    expires_at: float
-    revoked: bool = False
-
-
-def normalize_scopes(raw: str) -> list[str]:
-    """Space-separated scopes, `https://graph.microsoft.com/` prefixes removed, order kept."""
-    seen: list[str] = []
-    for scope in raw.split():
-        short = scope[len(SCOPE_PREFIX) :] if scope.lower().startswith(SCOPE_PREFIX) else scope
-        if short.lower() == ".default":
-            short = "Calendars.ReadWrite"
-        if short not in seen:
-            seen.append(short)
-    return seen
-
-
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def jwt(header: dict[str, Any], claims: dict[str, Any], key: bytes | None) -> str:
-    """A compact JWT; HS256-signed with `key`, or with an opaque signature when no key."""
-    head = _b64(json.dumps(header, separators=(",", ":")).encode())
-    body = _b64(json.dumps(claims, separators=(",", ":")).encode())
-    signing_input = f"{head}.{body}".encode()
-    signature = hmac.new(key, signing_input, hashlib.sha256).digest() if key else secrets.token_bytes(32)
-    return f"{head}.{body}.{_b64(signature)}"
 
 
 class Identity:

@@ -20,8 +20,9 @@ from aiohttp import web
 
 from chronapilot.sandbox.shared.consent import ConsentPage, ScopeChoice, render_consent_page
 
+from .credentials import Grant, normalize_scopes
 from .errors import AadstsError
-from .grants import CODE_TTL, Grant, normalize_scopes
+from .grants import CODE_TTL
 from .state import MicrosoftState, state_key
 
 AUTHORIZE_PARAMS = (

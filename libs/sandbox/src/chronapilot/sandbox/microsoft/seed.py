@@ -13,7 +13,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from .grants import OAuthApp
+from .credentials import OAuthApp
 from .recurrence import expand
 from .state import MicrosoftState
 from .times import format_local
