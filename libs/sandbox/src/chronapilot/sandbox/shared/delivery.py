@@ -49,7 +49,7 @@ class NotificationDispatcher:
         retry_statuses: tuple[int, ...] = (500, 502, 503, 504),
         backoff_seconds: float = 0.1,
         timeout_seconds: float = 10.0,
-        reorder_hold_seconds: float = 1.0,
+        reorder_hold_seconds: float = 5.0,
     ) -> None:
         self._faults = faults
         self._counters = counters
