@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import aiohttp
 import httpx
@@ -189,3 +189,87 @@ async def running_receiver(mode: str = "echo") -> AsyncIterator[Receiver]:
         yield receiver
     finally:
         await server.close()
+
+
+# helpers shared by the test modules ---------------------------------------------------------
+
+
+WINDOW = "startDateTime=2020-01-01T00:00:00Z&endDateTime=2035-01-01T00:00:00Z"
+
+
+async def calendar_id(emulator: Emulator, token: str, name: str) -> str:
+    _, body, _ = await emulator.graph("GET", "/me/calendars", token)
+    return next(c["id"] for c in body["value"] if c["name"] == name)
+
+
+async def full_delta_round(
+    emulator: Emulator, token: str, url: str, page: int = 5
+) -> tuple[list[dict[str, Any]], str, int]:
+    """Follow nextLinks to the deltaLink; returns (items, deltaLink, pages)."""
+    items: list[dict[str, Any]] = []
+    pages = 0
+    while True:
+        status, body, headers = await emulator.graph(
+            "GET", url, token, headers={"Prefer": f"odata.maxpagesize={page}"}
+        )
+        assert status == 200, body
+        assert headers["Preference-Applied"] == f"odata.maxpagesize={page}"
+        assert len(body["value"]) <= page
+        assert not ("@odata.nextLink" in body and "@odata.deltaLink" in body)
+        items += body["value"]
+        pages += 1
+        if "@odata.deltaLink" in body:
+            return items, body["@odata.deltaLink"], pages
+        url = body["@odata.nextLink"]
+        assert "$skiptoken=" in url
+
+
+def timed_event(subject: str, day: str = "2026-03-02", tz: str = "Europe/Berlin") -> dict[str, Any]:
+    return {
+        "subject": subject,
+        "start": {"dateTime": f"{day}T09:00:00", "timeZone": tz},
+        "end": {"dateTime": f"{day}T10:00:00", "timeZone": tz},
+    }
+
+
+async def token_error(
+    emu: Emulator, form: dict[str, str], tenant: str = "common"
+) -> tuple[int, dict[str, Any]]:
+    async with httpx.AsyncClient() as client:
+        response = await client.post(f"{emu.base_url}/{tenant}/oauth2/v2.0/token", data=form)
+    return response.status_code, response.json()
+
+
+def assert_aadsts(body: dict[str, Any], error: str, code: int) -> None:
+    assert body["error"] == error
+    assert body["error_description"].startswith(f"AADSTS{code}:")
+    assert body["error_codes"] == [code]
+    for key in ("timestamp", "trace_id", "correlation_id"):
+        assert body[key]
+
+
+async def authorization_code(emu: Emulator, **kwargs: Any) -> tuple[str, str]:
+    async with emu.oauth_client() as client:
+        location, verifier = await emu.consent(client, "allow", **kwargs)
+    return parse_qs(urlsplit(location).query)["code"][0], verifier
+
+
+def code_form(code: str, verifier: str, redirect_uri: str = REDIRECT_URI) -> dict[str, str]:
+    return {
+        "grant_type": "authorization_code",
+        "client_id": SANDBOX_CLIENT_ID,
+        "client_secret": SANDBOX_CLIENT_SECRET,
+        "code": code,
+        "redirect_uri": redirect_uri,
+        "code_verifier": verifier,
+        "scope": "Calendars.ReadWrite offline_access",
+    }
+
+
+def refresh_form(refresh_token: str) -> dict[str, str]:
+    return {
+        "grant_type": "refresh_token",
+        "client_id": SANDBOX_CLIENT_ID,
+        "client_secret": SANDBOX_CLIENT_SECRET,
+        "refresh_token": refresh_token,
+    }
