@@ -2,9 +2,10 @@
 make them (the emulators' admin APIs, CalDAV PUT/DELETE on Radicale), and the provider's own
 view of the calendar to compare a sync against.
 
-A driver's ``own_view`` reads the calendar the provider's own way (Google: the stored events;
+A driver's ``own_fields`` reads the calendar the provider's own way (Google: the stored events;
 Microsoft: the calendar view over the sync window; CalDAV: a PROPFIND and a GET per resource)
-and returns ``{provider_event_id: (etag, title, status)}`` for every event a sync must return.
+and returns ``{provider_event_id: Own}`` (every field compared) for every event a sync must return;
+``own_view`` is its short form ``{provider_event_id: (etag, title, status)}``.
 """
 
 from __future__ import annotations
@@ -128,8 +129,13 @@ class Driver:
         )
         return True
 
-    async def own_view(self) -> OwnView:
+    async def own_fields(self) -> OwnView:
+        """``{provider_event_id: Own}`` of every event a sync must return."""
         raise NotImplementedError
+
+    async def own_view(self) -> dict[str, tuple[str | None, str | None, str]]:
+        """``{provider_event_id: (etag, title, status)}``: the short form of :meth:`own_fields`."""
+        return {key: (own.etag, own.title, own.status) for key, own in (await self.own_fields()).items()}
 
     async def dead(self, cursor: str) -> str:
         """``cursor``, made one the provider rejects (expired at the provider where it can)."""
@@ -255,7 +261,7 @@ class GoogleDriver(Driver):
         gone = local(SERIES_FIRST + timedelta(weeks=6), BERLIN)
         await self.world.call_admin("DELETE", self._events(f"/{self.series_id}_{_stamp(gone)}"))
 
-    async def own_view(self) -> OwnView:
+    async def own_fields(self) -> OwnView:
         stored = await self.world.call_admin("GET", self._events())
         return {
             item["id"]: _google_own(item)
@@ -434,7 +440,7 @@ class MicrosoftDriver(Driver):
         )
         await self.world.call_admin("DELETE", f"events/{occurrence(SERIES_FIRST + timedelta(weeks=6))}")
 
-    async def own_view(self) -> OwnView:
+    async def own_fields(self) -> OwnView:
         view: OwnView = {}
         page = await self._graph(
             f"/me/calendars/{self.calendar_id}/calendarView", **self._window(), **{"$top": "500"}
@@ -625,7 +631,7 @@ class ICloudDriver(Driver):
     async def throttle(self, status: int, retry_after: int) -> bool:
         return False  # Radicale has no fault injection
 
-    async def own_view(self) -> OwnView:
+    async def own_fields(self) -> OwnView:
         body = '<?xml version="1.0"?><d:propfind xmlns:d="DAV:"><d:prop><d:getetag/></d:prop></d:propfind>'
         status, _, data = await self._dav("PROPFIND", self.calendar_id, body, {"Depth": "1"})
         assert status == 207
