@@ -105,7 +105,8 @@ class Driver:
         raise NotImplementedError
 
     async def create(self, title: str, start: datetime, minutes: int = 30) -> str:
-        """A single timed event (UTC); its provider event id."""
+        """A single timed event; its provider event id. It is written in ``start``'s zone when
+        that is a ``ZoneInfo`` (the provider then names it), else in UTC."""
         raise NotImplementedError
 
     async def retitle(self, event_id: str, title: str) -> None:
@@ -145,6 +146,10 @@ class Driver:
         self.connection.provider.sync_page_size = size  # type: ignore[attr-defined]
 
 
+def _zone_name(value: datetime) -> str:
+    return value.tzinfo.key if isinstance(value.tzinfo, ZoneInfo) else "UTC"
+
+
 def _stamp(value: datetime) -> str:
     return value.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
 
@@ -163,10 +168,11 @@ class GoogleDriver(Driver):
         return f"calendars/{self.calendar_id}/events{suffix}"
 
     async def create(self, title: str, start: datetime, minutes: int = 30) -> str:
+        zone = {"timeZone": _zone_name(start)}
         body = {
             "summary": title,
-            "start": {"dateTime": start.isoformat()},
-            "end": {"dateTime": (start + timedelta(minutes=minutes)).isoformat()},
+            "start": {"dateTime": start.isoformat(), **zone},
+            "end": {"dateTime": (start + timedelta(minutes=minutes)).isoformat(), **zone},
         }
         created = await self.world.call_admin("POST", self._events(), body)
         return str(created["id"])
@@ -312,14 +318,11 @@ class MicrosoftDriver(Driver):
         return self.calendar_id
 
     async def create(self, title: str, start: datetime, minutes: int = 30) -> str:
+        zone = _zone_name(start)
+        wall = start.astimezone(ZoneInfo(zone)).replace(tzinfo=None)
+        end = (start + timedelta(minutes=minutes)).astimezone(ZoneInfo(zone)).replace(tzinfo=None)
         return await self._create(
-            {
-                "subject": title,
-                "start": _graph_time(start.astimezone(UTC).replace(tzinfo=None), "UTC"),
-                "end": _graph_time(
-                    (start + timedelta(minutes=minutes)).astimezone(UTC).replace(tzinfo=None), "UTC"
-                ),
-            }
+            {"subject": title, "start": _graph_time(wall, zone), "end": _graph_time(end, zone)}
         )
 
     async def _create(self, body: dict[str, Any]) -> str:

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
 
 import aiohttp
 import pytest
@@ -31,7 +32,7 @@ from contract.sync_drivers import (
 )
 
 from chronapilot.common.providers import CursorExpired, InvalidCredentials, Throttled, TokenSource
-from chronapilot.common.providers.sync import EventData, EventPage, SyncingProvider
+from chronapilot.common.providers.sync import EventData, EventPage, EventTime, SyncingProvider
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -182,6 +183,18 @@ class SyncContract:
 
         nothing = await self.sync(driver, pages[-1].next_cursor)
         assert not upserts(nothing) and not deletions(nothing)
+
+    async def test_an_event_keeps_the_zone_it_was_written_in(self, driver: Driver) -> None:
+        zone = ZoneInfo("Australia/Lord_Howe")  # a half-hour DST shift
+        start = datetime(2026, 10, 5, 9, 0, tzinfo=zone)  # the day after it begins
+        event_id = await driver.create("Lord Howe", start, 45)
+
+        event = upserts(await self.sync(driver))[event_id]
+
+        assert event.start == EventTime(start.astimezone(UTC), None, "Australia/Lord_Howe")
+        assert event.end == EventTime(
+            (start + timedelta(minutes=45)).astimezone(UTC), None, "Australia/Lord_Howe"
+        )
 
     async def test_a_dead_cursor_raises_cursor_expired_before_any_page(self, driver: Driver) -> None:
         await driver.create("one", SOON)
