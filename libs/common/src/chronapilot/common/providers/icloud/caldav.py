@@ -23,6 +23,10 @@ read-only without ``DAV:write``/``write-content``/``all`` in ``current-user-priv
 Requests go through the caldav library's async client (caldav 3.6), one client per operation,
 each request bounded by ``ProviderSettings.http_timeout_s``. Its errors and the HTTP statuses
 are translated by :func:`translate_error` (401 → ``InvalidCredentials``).
+
+Event sync (:meth:`ICloudProvider.sync_events`, :mod:`chronapilot.common.providers.icloud.sync`)
+sends its own WebDAV requests over the service's aiohttp session (sync-collection, multiget,
+the ctag/etag fallback), through the same :func:`translate_error`.
 """
 
 from __future__ import annotations
