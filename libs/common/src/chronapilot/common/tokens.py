@@ -30,7 +30,9 @@ Refresh policy lives here and nowhere else:
   (the client saw a 401) checks the stored password with the provider; a refusal is a
   permanent failure as above.
 
-Tokens and passwords are never logged, returned in errors, or put in events.
+What each outcome writes (tokens, telemetry, events, metrics) is in
+:mod:`chronapilot.common.token_outcomes`. Tokens and passwords are never logged, returned in
+errors, or put in events.
 """
 
 from __future__ import annotations
@@ -39,21 +41,12 @@ import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
 
-from prometheus_client import Counter
 from pymongo import ReturnDocument
-from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.collection import AsyncCollection
 
 from chronapilot.common.backoff import Backoff
-from chronapilot.common.bus.catalogue import (
-    ConnectionStatusChanged,
-    Event,
-    TokenRefreshed,
-    TokenRefreshFailed,
-)
-from chronapilot.common.bus.envelope import Envelope
 from chronapilot.common.clock import Clock
 from chronapilot.common.crypto import TokenCipher
 from chronapilot.common.errors import ProviderError
@@ -67,24 +60,31 @@ from chronapilot.common.providers.base import (
     basic_credentials,
 )
 from chronapilot.common.store.client import Document, Store, translate_errors
+from chronapilot.common.token_outcomes import (
+    CONNECTIONS,
+    CREDENTIALS,
+    REAUTH_REQUIRED,
+    REFRESH_FAILING,
+    REFRESH_FAILURES,
+    REFRESHES,
+    EventSink,
+    RefreshOutcome,
+    RefreshRecords,
+)
+
+__all__ = [
+    "REAUTH_REQUIRED",
+    "REFRESHES",
+    "REFRESH_FAILING",
+    "REFRESH_FAILURES",
+    "CredentialsMissing",
+    "EventSink",
+    "ReauthRequired",
+    "RefreshOutcome",
+    "TokenService",
+]
 
 log = get_logger(__name__)
-
-CREDENTIALS = "credentials"
-CONNECTIONS = "connections"
-REAUTH_REQUIRED = "reauth_required"
-REFRESH_FAILING = "token_refresh_failed"
-
-REFRESHES = Counter(
-    "chronapilot_token_refreshes_total",
-    "Access tokens refreshed and stored, by provider and trigger (due, on_demand).",
-    ["provider", "trigger"],
-)
-REFRESH_FAILURES = Counter(
-    "chronapilot_token_refresh_failures_total",
-    "Failed refreshes by provider and reason (the error code), and whether permanent.",
-    ["provider", "reason", "permanent"],
-)
 
 
 class ReauthRequired(ProviderError):
@@ -100,29 +100,6 @@ class CredentialsMissing(ProviderError):
     """The connection has no stored credentials (never linked, or disconnected and revoked)."""
 
     code = "credentials_missing"
-
-
-class EventSink(Protocol):
-    """Where events go: the transactional outbox (a :class:`~chronapilot.common.runtime.Runtime`)."""
-
-    async def emit(
-        self, session: AsyncClientSession | None, event: Event, *, connection_id: str
-    ) -> Envelope: ...
-
-
-@dataclass(frozen=True)
-class RefreshOutcome:
-    """What :meth:`TokenService.refresh` did for one connection.
-
-    ``result``: ``refreshed``; ``busy`` (another process holds the refresh lease); ``not_due``
-    (someone refreshed it already, or it waits for its backoff); ``skipped`` (disconnected,
-    gone, or nothing to refresh); ``failed`` (transient, retried later); ``reauth_required``.
-    """
-
-    connection_id: str
-    result: str
-    expires_at: datetime | None = None
-    reason: str | None = None
 
 
 @dataclass(frozen=True)
@@ -153,19 +130,25 @@ class TokenService:
         failure_threshold: int = 5,
         backoff: Backoff | None = None,
     ) -> None:
-        self._store = db
         self._credentials = db.db[CREDENTIALS]
         self._connections = db.db[CONNECTIONS]
         self._cipher = cipher
         self._providers = providers
         self._clock = clock
-        self._events = emit
         self.refresh_margin = timedelta(seconds=refresh_margin_s)
         self._min_validity = timedelta(seconds=min_validity_s)
         self._lease = timedelta(seconds=lease_s)
-        self._failure_threshold = failure_threshold
-        self._backoff = backoff or Backoff(base_s=30.0, cap_s=900.0)
         self.owner = new_id("req")
+        self._records = RefreshRecords(
+            db=db,
+            cipher=cipher,
+            clock=clock,
+            emit=emit,
+            refresh_margin=self.refresh_margin,
+            failure_threshold=failure_threshold,
+            backoff=backoff or Backoff(base_s=30.0, cap_s=900.0),
+            owner=self.owner,
+        )
 
     @property
     def credentials(self) -> AsyncCollection[Document]:
@@ -216,7 +199,7 @@ class TokenService:
         move the connection to ``error`` / ``reauth_required`` as a failed refresh would."""
         doc = await self._read(connection_id, missing_ok=True)
         if doc is not None and not self._marked_reauth(doc):
-            await self._record_permanent(doc, self._provider(doc), error)
+            await self._records.permanent(doc, self._provider(doc), error)
 
     # -- reading -------------------------------------------------------------------------------
 
@@ -296,7 +279,7 @@ class TokenService:
                 await provider.verify(username, password)
             except ProviderError as exc:
                 if exc.reauth_required:
-                    await self._record_permanent(doc, provider, exc)
+                    await self._records.permanent(doc, provider, exc)
                     raise ReauthRequired() from None
                 log.warning("token.verify_failed", connection_id=doc["_id"], reason=exc.code)
         return _Token(basic_credentials(username, password), int(doc.get("version", 0)))
@@ -354,7 +337,7 @@ class TokenService:
             refresh_token = self._open(claimed, "refresh_token")
             if refresh_token is None:
                 error: ProviderError = ReauthRequired("no refresh token was issued for this connection")
-                await self._record_permanent(claimed, provider, error)
+                await self._records.permanent(claimed, provider, error)
                 return RefreshOutcome(connection_id, "reauth_required", reason=error.code)
             tokens = await provider.refresh(refresh_token, scopes=self._scopes(claimed, provider))
         except ProviderError as exc:
@@ -362,7 +345,7 @@ class TokenService:
         except BaseException:
             await asyncio.shield(self._release(connection_id))
             raise
-        return await self._store_refreshed(claimed, provider, tokens, refresh_token, connection, trigger)
+        return await self._records.stored(claimed, provider, tokens, refresh_token, connection, trigger)
 
     async def _renew(self, doc: Document) -> Document | None:
         now = self._clock.now()
@@ -418,81 +401,6 @@ class TokenService:
         granted = provider.granted_scopes(TokenSet("", None, None, tuple(doc.get("scopes") or ())))
         return granted or None
 
-    async def _store_refreshed(
-        self,
-        doc: Document,
-        provider: CalendarProvider,
-        tokens: TokenSet,
-        old_refresh_token: str,
-        connection: Document,
-        trigger: str,
-    ) -> RefreshOutcome:
-        connection_id = doc["_id"]
-        now = self._clock.now()
-        rotated = tokens.refresh_token is not None and tokens.refresh_token != old_refresh_token
-        keep = tokens.refresh_token or old_refresh_token
-        changes: dict[str, Any] = {
-            "access_token": self._seal(connection_id, tokens.access_token),
-            "refresh_token": self._seal(connection_id, keep),
-            "access_expires_at": tokens.expires_at,
-            "updated_at": now,
-        }
-        if tokens.scopes:
-            changes["scopes"] = list(tokens.scopes)
-        next_at = tokens.expires_at - self.refresh_margin if tokens.expires_at else None
-
-        async def write(session: AsyncClientSession) -> bool:
-            stored = await self._credentials.update_one(
-                {"_id": connection_id, "version": doc.get("version", 0)},
-                {
-                    "$set": changes,
-                    "$unset": {"refreshing_until": "", "refreshing_by": "", "refresh_retry_at": ""},
-                    "$inc": {"version": 1},
-                },
-                session=session,
-            )
-            if stored.matched_count == 0:
-                return False  # re-linked meanwhile: the new grant's tokens win
-            telemetry = {
-                "token_refresh.last_at": now,
-                "token_refresh.failures_count": 0,
-                "token_refresh.next_at": next_at,
-                "token_refresh.last_error": None,
-                "updated_at": now,
-            }
-            recovered = (connection.get("error") or {}).get("code") == REFRESH_FAILING
-            if recovered:
-                telemetry |= {"status": "active", "error": None}
-            await self._connections.update_one(
-                {"_id": connection_id}, {"$set": telemetry, "$inc": {"version": 1}}, session=session
-            )
-            if recovered and connection.get("status") == "error":
-                await self._events.emit(
-                    session,
-                    ConnectionStatusChanged(status="active", previous_status="error"),
-                    connection_id=connection_id,
-                )
-            await self._events.emit(
-                session,
-                TokenRefreshed(expires_at=tokens.expires_at, rotated=rotated),
-                connection_id=connection_id,
-            )
-            return True
-
-        if not await self._store.in_transaction(write):
-            log.warning("token.refresh_superseded", connection_id=connection_id, provider=provider.name)
-            return RefreshOutcome(connection_id, "not_due", reason="superseded")
-        REFRESHES.labels(provider.name, trigger).inc()
-        log.info(
-            "token.refreshed",
-            connection_id=connection_id,
-            provider=provider.name,
-            rotated=rotated,
-            trigger=trigger,
-            expires_at=tokens.expires_at.isoformat() if tokens.expires_at else None,
-        )
-        return RefreshOutcome(connection_id, "refreshed", expires_at=tokens.expires_at)
-
     async def _failed(
         self, doc: Document, provider: CalendarProvider, error: ProviderError, connection: Document | None
     ) -> RefreshOutcome:
@@ -504,144 +412,7 @@ class TokenService:
                 # says nothing about it.
                 await self._release(connection_id)
                 return RefreshOutcome(connection_id, "not_due", reason="superseded")
-            await self._record_permanent(doc, provider, error)
+            await self._records.permanent(doc, provider, error)
             return RefreshOutcome(connection_id, "reauth_required", reason=error.code)
-        await self._record_transient(doc, provider, error, connection or {})
+        await self._records.transient(doc, provider, error, connection or {})
         return RefreshOutcome(connection_id, "failed", reason=error.code)
-
-    async def _record_transient(
-        self, doc: Document, provider: CalendarProvider, error: ProviderError, connection: Document
-    ) -> None:
-        connection_id = doc["_id"]
-        now = self._clock.now()
-        failures = int((connection.get("token_refresh") or {}).get("failures_count", 0)) + 1
-        delay = self._backoff.delay(failures - 1, retry_after=error.retry_after)
-        retry_at = now + timedelta(seconds=delay)
-        reason = error.code
-        failing = failures >= self._failure_threshold and connection.get("status") == "active"
-
-        async def write(session: AsyncClientSession) -> None:
-            await self._credentials.update_one(
-                {"_id": connection_id, "refreshing_by": self.owner},
-                {
-                    "$set": {"refresh_retry_at": retry_at},
-                    "$unset": {"refreshing_until": "", "refreshing_by": ""},
-                },
-                session=session,
-            )
-            changes: dict[str, Any] = {
-                "token_refresh.failures_count": failures,
-                "token_refresh.last_error": reason,
-                "token_refresh.next_at": retry_at,
-                "updated_at": now,
-            }
-            if failing:
-                changes |= {
-                    "status": "error",
-                    "error": {"code": REFRESH_FAILING, "message": _message(error), "at": now},
-                }
-            updated = await self._connections.update_one(
-                {"_id": connection_id, "status": {"$ne": "disconnected"}},
-                {"$set": changes, "$inc": {"version": 1}},
-                session=session,
-            )
-            if failing and updated.modified_count:
-                await self._events.emit(
-                    session,
-                    ConnectionStatusChanged(
-                        status="error",
-                        previous_status="active",
-                        error_code=REFRESH_FAILING,
-                        error_message=_message(error),
-                    ),
-                    connection_id=connection_id,
-                )
-            await self._events.emit(
-                session,
-                TokenRefreshFailed(reason=reason, permanent=False, failures_count=failures),
-                connection_id=connection_id,
-            )
-
-        await self._store.in_transaction(write)
-        REFRESH_FAILURES.labels(provider.name, reason, "false").inc()
-        log.warning(
-            "token.refresh_failed",
-            connection_id=connection_id,
-            provider=provider.name,
-            reason=reason,
-            failures_count=failures,
-            retry_in_s=round(delay, 1),
-        )
-
-    async def _record_permanent(
-        self, doc: Document, provider: CalendarProvider, error: ProviderError
-    ) -> None:
-        connection_id = doc["_id"]
-        now = self._clock.now()
-        reason = getattr(error, "provider_code", None) or error.code
-        message = _message(error)
-
-        async def write(session: AsyncClientSession) -> None:
-            marked = await self._credentials.update_one(
-                {"_id": connection_id, "version": doc.get("version", 0)},
-                {
-                    "$set": {
-                        "access_token": None,
-                        "access_expires_at": None,
-                        "reauth_required_version": doc.get("version", 0) + 1,
-                        "updated_at": now,
-                    },
-                    "$unset": {"refreshing_until": "", "refreshing_by": "", "refresh_retry_at": ""},
-                    "$inc": {"version": 1},
-                },
-                session=session,
-            )
-            if marked.matched_count == 0:
-                return  # re-linked or already recorded meanwhile
-            before = await self._connections.find_one_and_update(
-                {"_id": connection_id, "status": {"$ne": "disconnected"}},
-                {
-                    "$set": {
-                        "status": "error",
-                        "error": {"code": REAUTH_REQUIRED, "message": message, "at": now},
-                        "token_refresh.last_error": reason,
-                        "token_refresh.next_at": None,
-                        "updated_at": now,
-                    },
-                    "$inc": {"version": 1, "token_refresh.failures_count": 1},
-                },
-                return_document=ReturnDocument.BEFORE,
-                session=session,
-            )
-            if before is None:
-                return
-            failures = int((before.get("token_refresh") or {}).get("failures_count", 0)) + 1
-            if (before.get("error") or {}).get("code") != REAUTH_REQUIRED:
-                await self._events.emit(
-                    session,
-                    ConnectionStatusChanged(
-                        status="error",
-                        previous_status=str(before.get("status")),
-                        error_code=REAUTH_REQUIRED,
-                        error_message=message,
-                    ),
-                    connection_id=connection_id,
-                )
-            await self._events.emit(
-                session,
-                TokenRefreshFailed(reason=reason, permanent=True, failures_count=failures),
-                connection_id=connection_id,
-            )
-
-        await self._store.in_transaction(write)
-        REFRESH_FAILURES.labels(provider.name, reason, "true").inc()
-        log.warning(
-            "token.reauth_required", connection_id=connection_id, provider=provider.name, reason=reason
-        )
-
-
-def _message(error: ProviderError) -> str:
-    """A user-facing reason: the error's code, never the provider's text (it may echo input)."""
-    if error.reauth_required:
-        return "The provider no longer accepts this connection's authorization; re-link the account."
-    return f"Refreshing the access token keeps failing ({error.code})."
