@@ -10,7 +10,8 @@ signed, opaque encodings of (calendar, window, sequence range, offset):
   returned, vanished ones as `@removed`; an event changed entirely outside the window comes back
   as `@removed` too, as Graph documents.
 
-The full list of a round is computed once and cached, so each page is a slice. A token that does
+A round's entries are computed lazily, one event at a time, only as far as the pages asked for
+so far, and cached: a page costs the work for its own items, whatever the calendar's size. A token that does
 not verify, names another user's calendar, or is older than the calendar's `min_valid_seq`
 answers `410 SyncStateNotFound`.
 """
@@ -22,6 +23,7 @@ import hashlib
 import hmac
 import json
 from collections import OrderedDict
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from operator import itemgetter
@@ -56,12 +58,30 @@ class DeltaStateNotFound(LookupError):
 Entry = tuple[StoredEvent, Instance] | str  # an item to render, or the id of a removed item
 
 
+class LazyRound:
+    """A round's entries, computed only as far as the pages asked for so far."""
+
+    def __init__(self, source: Iterator[list[Entry]]) -> None:
+        self.items: list[Entry] = []
+        self._source: Iterator[list[Entry]] | None = source
+
+    def fill(self, count: int) -> bool:
+        """Compute entries until there are `count` (or no more); True if there are `count`."""
+        while len(self.items) < count and self._source is not None:
+            chunk = next(self._source, None)
+            if chunk is None:
+                self._source = None
+            else:
+                self.items.extend(chunk)
+        return len(self.items) >= count
+
+
 class DeltaEngine:
     """Computes delta rounds for one emulator; caches each round's list of entries."""
 
     def __init__(self, state: MicrosoftState) -> None:
         self.state = state
-        self._rounds: OrderedDict[tuple[Any, ...], list[Entry]] = OrderedDict()
+        self._rounds: OrderedDict[tuple[Any, ...], LazyRound] = OrderedDict()
         self._views: OrderedDict[tuple[Any, ...], list[tuple[StoredEvent, Instance]]] = OrderedDict()
         self._rendered: OrderedDict[tuple[str, str, Presentation], bytes] = OrderedDict()
         self._expansions: OrderedDict[tuple[str, str, float, float], list[Instance]] = OrderedDict()
@@ -125,9 +145,10 @@ class DeltaEngine:
             skip = Cursor(cursor.calendar_id, cursor.start, cursor.end, cursor.after, cursor.upto, 0)
             return [], self.encode(skip), None
         entries = self._round(cursor)
-        chunk = entries[cursor.offset : cursor.offset + size]
         next_offset = cursor.offset + size
-        if next_offset < len(entries):
+        more = entries.fill(next_offset + 1)  # one past the page: is there a next page?
+        chunk = entries.items[cursor.offset : next_offset]
+        if more:
             skip = Cursor(
                 cursor.calendar_id, cursor.start, cursor.end, cursor.after, cursor.upto, next_offset
             )
@@ -137,16 +158,14 @@ class DeltaEngine:
         delta = Cursor(cursor.calendar_id, cursor.start, cursor.end, after, cursor.upto)
         return chunk, None, self.encode(delta)
 
-    def _round(self, cursor: Cursor) -> list[Entry]:
+    def _round(self, cursor: Cursor) -> LazyRound:
         key = (cursor.calendar_id, cursor.start, cursor.end, cursor.after, cursor.upto)
         cached = self._rounds.get(key)
         if cached is not None:
             self._rounds.move_to_end(key)
             return cached
-        if cursor.after < 0:
-            entries: list[Entry] = list(self.view(cursor.calendar_id, cursor.start, cursor.end))
-        else:
-            entries = self._changes(cursor)
+        source = self._initial(cursor) if cursor.after < 0 else self._changes(cursor)
+        entries = LazyRound(source)
         self._rounds[key] = entries
         if len(self._rounds) > _CACHE_SIZE:
             self._rounds.popitem(last=False)
@@ -184,12 +203,19 @@ class DeltaEngine:
                 self._expansions.popitem(last=False)
         return cached
 
-    def _changes(self, cursor: Cursor) -> list[Entry]:
+    def _initial(self, cursor: Cursor) -> Iterator[list[Entry]]:
+        """An initial round, one event at a time, in the calendar's order (Graph promises none)."""
+        for ev in self.state.store.live_events(cursor.calendar_id):
+            if not ev.deleted:  # deleted since the round began: the next round says so
+                yield [(ev, inst) for inst in self._expanded(ev, cursor.start, cursor.end)]
+
+    def _changes(self, cursor: Cursor) -> Iterator[list[Entry]]:
+        """An incremental round, one changed event at a time."""
         store = self.state.store
         cal = store.calendars[cursor.calendar_id]
         lo, hi = _utc(cursor.start), _utc(cursor.end)
-        entries: list[Entry] = []
         for event_id, before in store.changes_between(cal, cursor.after, cursor.upto).items():
+            entries: list[Entry] = []
             before_ids: set[str] = set()
             if before is not None and not before["deleted"]:
                 before_ids = {
@@ -213,7 +239,7 @@ class DeltaEngine:
                 # Graph's documented quirk: a change outside the window surfaces as `@removed`.
                 entries.append(event_id)
             entries.extend(sorted(before_ids - now_ids))
-        return entries
+            yield entries
 
 
 def _utc(epoch: float) -> datetime:
