@@ -4,6 +4,7 @@
   by ``507`` on the collection's own response with a token to continue from (RFC 6578 §3.6).
 - ``sync_collection=False``: a server without sync-collection: no ``DAV:sync-token`` property,
   and the REPORT answers ``403`` with ``DAV:supported-report`` (only ``CS:getctag``/etags left).
+- ``multiget_cap``: a ``calendar-multiget`` answers for the first N hrefs only, silently.
 - ``vanished``: resources a ``calendar-multiget`` reports ``404`` for, as if deleted between the
   listing and the fetch (iCloud has answered so for single hrefs).
 
@@ -36,6 +37,8 @@ class ProxyState:
     reports: int = 0
     #: resource paths a calendar-multiget answers 404 for (gone between listing and fetching)
     vanished: frozenset[str] = frozenset()
+    #: a calendar-multiget answers for at most this many of the hrefs asked (Zoho caps silently)
+    multiget_cap: int | None = None
 
 
 async def _forward(
@@ -83,6 +86,14 @@ def _vanish(body: bytes, paths: frozenset[str]) -> bytes:
     return ET.tostring(root, xml_declaration=True, encoding="utf-8")
 
 
+def _capped(body: bytes, cap: int) -> bytes:
+    ET.register_namespace("", "DAV:")
+    root = ET.fromstring(body)
+    for response in root.findall("{DAV:}response")[cap:]:
+        root.remove(response)
+    return ET.tostring(root, xml_declaration=True, encoding="utf-8")
+
+
 def build_proxy(http: aiohttp.ClientSession, state: ProxyState) -> web.Application:
     async def handle(request: web.Request) -> web.Response:
         body = await request.read()
@@ -106,6 +117,8 @@ def build_proxy(http: aiohttp.ClientSession, state: ProxyState) -> web.Applicati
             )
         if request.method == "REPORT" and b"calendar-multiget" in body and state.vanished:
             answer = _vanish(answer, state.vanished)
+        if request.method == "REPORT" and b"calendar-multiget" in body and state.multiget_cap:
+            answer = _capped(answer, state.multiget_cap)
         if is_sync and status == 207 and state.truncate:
             answer = _truncated(answer, request.path, offset, state.truncate, asked.decode())
         return web.Response(status=status, body=answer, headers=headers)

@@ -467,3 +467,14 @@ class TestCalDavServersUnlikeRadicale:
         assert titles == {kept: "kept"}
         assert deletions(pages) == {vanished}
         assert pages[-1].next_cursor is not None
+
+    async def test_hrefs_a_multiget_leaves_out_are_asked_for_again(
+        self, driver: Driver, http: aiohttp.ClientSession
+    ) -> None:
+        ids = {await driver.create(f"event {n}", SOON + timedelta(hours=n)) for n in range(7)}
+        state = ProxyState(target=driver.world.base_url, multiget_cap=3)
+        async with caldav_proxy(http, state) as proxy:
+            pages, titles = await self.sync_through(proxy, driver, None)
+
+        assert set(titles) == ids
+        assert pages[-1].next_cursor is not None

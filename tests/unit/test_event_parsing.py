@@ -11,16 +11,18 @@ from typing import Any
 
 import pytest
 from contract.sync_dataset import expected_occurrences, occurrences
+from structlog.testing import capture_logs
 
 from chronapilot.common.providers import CursorExpired
 from chronapilot.common.providers.google.sync import page_of as google_page
 from chronapilot.common.providers.icloud.parse import (
+    Fetched,
     href_key,
     multiget_answer,
     parse_resource,
     sync_answer,
 )
-from chronapilot.common.providers.icloud.sync import decode_ctag_cursor, encode_ctag_cursor
+from chronapilot.common.providers.icloud.sync import ICloudSync, decode_ctag_cursor, encode_ctag_cursor
 from chronapilot.common.providers.microsoft.sync import page_of as microsoft_page
 from chronapilot.common.providers.sync import Attendee, EventData, EventTime
 from chronapilot.common.providers.zones import iana_zone
@@ -320,3 +322,46 @@ def test_the_ctag_cursor_round_trips_and_a_garbled_one_is_expired() -> None:
 )
 def test_zone_names_map_to_iana(name: str, iana: str | None) -> None:
     assert iana_zone(name) == iana
+
+
+# unreadable payloads ---------------------------------------------------------------------------
+
+
+def unreadable(logs: list[dict[str, Any]]) -> list[str]:
+    return [entry["event_id"] for entry in logs if entry["event"] == "sync.event_unreadable"]
+
+
+def test_one_unreadable_google_event_is_skipped_and_logged() -> None:
+    body = fixture_json("google/events_incremental_quirks.json")
+    body["items"].append({"id": "broken0001", "status": "confirmed", "start": {"dateTime": "not a time"}})
+
+    with capture_logs() as logs:
+        page = google_page(body, next_cursor=None)
+
+    assert "broken0001" not in by_id(page.upserts) and "floating0001" in by_id(page.upserts)
+    assert unreadable(logs) == ["broken0001"]
+
+
+def test_one_unreadable_graph_event_is_skipped_and_logged() -> None:
+    body = fixture_json("microsoft/calendarview_delta_quirks.json")
+    body["value"].append({"id": "AAMkADBROKEN", "start": {"dateTime": "31/12/2026", "timeZone": "UTC"}})
+
+    with capture_logs() as logs:
+        page = microsoft_page(body, next_cursor=None)
+
+    assert "AAMkADBROKEN" not in by_id(page.upserts) and "AAMkADHTML1" in by_id(page.upserts)
+    assert unreadable(logs) == ["AAMkADBROKEN"]
+
+
+def test_one_unreadable_caldav_resource_is_skipped_and_logged() -> None:
+    fetched = multiget_answer(fixture_bytes("icloud/multiget_icloud_quirks.xml"))
+    broken = Fetched("/17149682/calendars/home/BROKEN.ics", '"x"', "BEGIN:VCALENDAR\nthis is not iCalendar")
+    sync = ICloudSync(None, ICLOUD_HOME)  # type: ignore[arg-type]  # parsing needs no requests
+
+    with capture_logs() as logs:
+        parsed = dict(sync._parse_batch([*fetched, broken]))
+
+    assert "/17149682/calendars/home/BROKEN.ics" not in parsed
+    assert parsed["/17149682/calendars/home/GONE-0001.ics"] is None
+    assert len(parsed) == 4
+    assert unreadable(logs) == ["/17149682/calendars/home/BROKEN.ics"]

@@ -15,11 +15,14 @@ from typing import Any
 from urllib.parse import quote
 
 from chronapilot.common.errors import ProviderError
+from chronapilot.common.logging import get_logger
 from chronapilot.common.providers.base import TokenSource
 from chronapilot.common.providers.google.parse import is_deletion, parse_event
 from chronapilot.common.providers.http import ProviderHttp
 from chronapilot.common.providers.paging import read_ahead
 from chronapilot.common.providers.sync import EventData, EventPage
+
+log = get_logger(__name__)
 
 #: Google's maximum ``maxResults`` for events.list.
 MAX_PAGE_SIZE = 2500
@@ -69,6 +72,9 @@ def page_of(body: dict[str, Any], *, next_cursor: str | None) -> EventPage:
     for item in body.get("items") or ():
         if is_deletion(item):
             deletions.append(str(item["id"]))
-        else:
+            continue
+        try:
             upserts.append(parse_event(item, zone))
+        except (KeyError, TypeError, ValueError) as exc:  # one malformed event must not stop the sync
+            log.warning("sync.event_unreadable", provider="google", event_id=item.get("id"), error=repr(exc))
     return EventPage(upserts=tuple(upserts), deletions=tuple(deletions), next_cursor=next_cursor)

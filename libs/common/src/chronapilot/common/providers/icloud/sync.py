@@ -34,6 +34,7 @@ from xml.sax.saxutils import escape
 import aiohttp
 
 from chronapilot.common.errors import ProviderError
+from chronapilot.common.logging import get_logger
 from chronapilot.common.providers.base import TokenSource, split_basic_credentials
 from chronapilot.common.providers.errors import CursorExpired, InvalidCredentials
 from chronapilot.common.providers.http import Answer, ProviderHttp
@@ -49,10 +50,14 @@ from chronapilot.common.providers.icloud.parse import (
 from chronapilot.common.providers.paging import read_ahead
 from chronapilot.common.providers.sync import EventData, EventPage
 
+log = get_logger(__name__)
+
 DAV_PREFIX = "dav:"
 CTAG_PREFIX = "ctag:"
 #: hrefs per calendar-multiget (50 to 100 is safe for iCloud).
 BATCH_SIZE = 100
+#: Multigets per batch while a server leaves hrefs out of its answers (each must make progress).
+MULTIGET_ATTEMPTS = 3
 #: A bound on truncated (507) sync-collection rounds in one sync.
 MAX_ROUNDS = 1000
 
@@ -233,9 +238,7 @@ class ICloudSync:
             upserts: list[EventData] = []
             replaced: list[str] = []
             if batch:
-                answer = await self._dav.call("REPORT", self._url, _multiget_body(batch), depth="1")
-                fetched = multiget_answer(answer.body)
-                parsed = await asyncio.to_thread(self._parse_batch, fetched)
+                parsed = await asyncio.to_thread(self._parse_batch, await self._multiget(batch))
                 for resource_id, events in parsed:
                     if events is None:
                         pending_deletions.append(resource_id)
@@ -251,12 +254,35 @@ class ICloudSync:
             )
             pending_deletions = []
 
+    async def _multiget(self, hrefs: list[str]) -> list[Fetched]:
+        """Every href's data or 404; hrefs a server leaves out of its answer (some cap a multiget
+        silently) are asked for again, and a sync fails rather than skip one."""
+        fetched: list[Fetched] = []
+        wanted = list(hrefs)
+        for _ in range(MULTIGET_ATTEMPTS):
+            answer = await self._dav.call("REPORT", self._url, _multiget_body(wanted), depth="1")
+            got = multiget_answer(answer.body)
+            fetched += got
+            returned = {href_key(self._url, item.href) for item in got}
+            left_out = [href for href in wanted if href_key(self._url, href) not in returned]
+            if not left_out:
+                return fetched
+            progress = len(left_out) < len(wanted)
+            wanted = left_out
+            if not progress:
+                break
+        raise ProviderError(f"icloud: a calendar-multiget left {len(wanted)} of the asked resources out")
+
     def _parse_batch(self, fetched: list[Fetched]) -> list[tuple[str, list[EventData] | None]]:
         parsed: list[tuple[str, list[EventData] | None]] = []
         for item in fetched:
             resource_id = href_key(self._url, item.href)
             if item.data is None:
                 parsed.append((resource_id, None))
-            else:
+                continue
+            try:
                 parsed.append((resource_id, parse_resource(resource_id, item.etag, item.data)))
+            except (ProviderError, KeyError, TypeError, ValueError, AttributeError) as exc:
+                # one unreadable resource must not stop the calendar's sync
+                log.warning("sync.event_unreadable", provider="icloud", event_id=resource_id, error=repr(exc))
         return parsed

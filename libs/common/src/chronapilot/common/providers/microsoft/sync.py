@@ -22,12 +22,15 @@ from typing import Any
 from urllib.parse import quote
 
 from chronapilot.common.errors import ProviderError
+from chronapilot.common.logging import get_logger
 from chronapilot.common.providers.base import TokenSource
 from chronapilot.common.providers.errors import CursorExpired
 from chronapilot.common.providers.http import ProviderHttp
 from chronapilot.common.providers.microsoft.parse import is_removed, parse_event
 from chronapilot.common.providers.paging import read_ahead
 from chronapilot.common.providers.sync import EventData, EventPage
+
+log = get_logger(__name__)
 
 #: The largest page Graph serves for calendar-view delta.
 MAX_PAGE_SIZE = 1000
@@ -103,8 +106,18 @@ def page_of(body: Mapping[str, Any], *, next_cursor: str | None) -> EventPage:
     for item in body.get("value") or ():
         if is_removed(item):
             deletions.append(str(item["id"]))
-        else:
+            continue
+        try:
             upserts.append(parse_event(item))
+        except (
+            KeyError,
+            TypeError,
+            ValueError,
+            AttributeError,
+        ) as exc:  # one malformed event must not stop the sync
+            log.warning(
+                "sync.event_unreadable", provider="microsoft", event_id=item.get("id"), error=repr(exc)
+            )
     return EventPage(upserts=tuple(upserts), deletions=tuple(deletions), next_cursor=next_cursor)
 
 
