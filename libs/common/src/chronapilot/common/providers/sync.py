@@ -27,7 +27,11 @@ Sync
   as deleted.
 - **Faults**: 429/503 raise ``Throttled`` (``retry_after`` when the provider gave one), other
   5xx and timeouts ``Unavailable``; each request asks the token source once more with
-  ``force_refresh=True`` after a 401, and a second 401 raises ``InvalidCredentials``.
+  ``force_refresh=True`` after a 401, and a second 401 raises ``InvalidCredentials``. One event
+  the parser cannot read is logged (``sync.event_unreadable``) and left out, rather than stopping
+  the calendar's sync.
+- **Read-ahead**: the next page is requested while the caller handles the current one
+  (:mod:`chronapilot.common.providers.paging`); stop iterating (or ``aclose``) to abandon a sync.
 
 Ids
 ---
