@@ -20,6 +20,7 @@ from chronapilot.common.bus.catalogue import (
     wrap,
 )
 from chronapilot.common.bus.topics import topic_name
+from chronapilot.common.clock import Clock
 from chronapilot.common.providers.push import PushProvider
 from chronapilot.common.runtime import (
     RUNTIME,
@@ -59,9 +60,10 @@ class Gateway:
 GATEWAY = web.AppKey("gateway", Gateway)
 
 
-def create_app(settings: Settings) -> web.Application:
+def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Application:
+    """The gateway; ``clock`` is for tests (expiry checks and the scheduler read it)."""
     app = web.Application(client_max_size=1024 * 1024)
-    install_runtime(app, settings, "webhook_gateway")
+    install_runtime(app, settings, "webhook_gateway", clock=clock)
     add_token_service(app)
     gateway = app[GATEWAY] = Gateway()
     app.cleanup_ctx.append(_gateway_ctx)

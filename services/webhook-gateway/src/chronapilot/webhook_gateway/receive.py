@@ -114,9 +114,10 @@ class Receiver:
             NOTIFICATIONS.labels(provider.name, "handshake").inc()
             return web.Response(text=parsed.token, content_type="text/plain", headers=_NOSNIFF)
         outcomes: list[Outcome] = []
+        synced: set[tuple[str, str]] = set()  # a batch asks once per calendar
         try:
             for item in parsed:
-                outcome = await self._item(provider, item)
+                outcome = await self._item(provider, item, synced)
                 NOTIFICATIONS.labels(provider.name, outcome.value).inc()
                 outcomes.append(outcome)
         except BusError as exc:
@@ -125,7 +126,9 @@ class Receiver:
             return web.Response(status=503, text="try again")
         return _status(provider, outcomes)
 
-    async def _item(self, provider: PushProvider, item: Notification) -> Outcome:
+    async def _item(
+        self, provider: PushProvider, item: Notification, synced: set[tuple[str, str]]
+    ) -> Outcome:
         route = await self.directory.lookup(provider.name, item.subscription_id)
         if route is None:
             rejected = Outcome.UNKNOWN
@@ -134,22 +137,25 @@ class Receiver:
         elif not secret_matches(item.secret, route.secret_hash):
             rejected = Outcome.FORGED
         else:
-            return await self._accept(item, route)
+            return await self._accept(item, route, synced)
         log.info(
             "webhook.rejected", provider=provider.name, subscription_id=item.subscription_id, reason=rejected
         )
         return rejected
 
-    async def _accept(self, item: Notification, route: Route) -> Outcome:
+    async def _accept(self, item: Notification, route: Route, synced: set[tuple[str, str]]) -> Outcome:
         if self.sync_requests.is_duplicate(item.dedupe_key):
             return Outcome.DUPLICATE
         if isinstance(item, Changed):
             if item.initial:
                 outcome = Outcome.INITIAL
+            elif (route.connection_id, route.calendar_id) in synced:
+                outcome = Outcome.FOLDED
             elif await self.sync_requests.request(route.connection_id, route.calendar_id):
                 outcome = Outcome.ACCEPTED
             else:
                 outcome = Outcome.FOLDED
+            synced.add((route.connection_id, route.calendar_id))
         else:
             fact = SubscriptionLifecycleNotified(
                 subscription_id=item.subscription_id,
@@ -157,8 +163,9 @@ class Receiver:
                 lifecycle_event=item.event.value,
             )
             await self.publish_lifecycle(route.connection_id, fact)
-            if item.event in _SYNC_AFTER:
+            if item.event in _SYNC_AFTER and (route.connection_id, route.calendar_id) not in synced:
                 await self.sync_requests.request(route.connection_id, route.calendar_id)
+                synced.add((route.connection_id, route.calendar_id))
             log.info(
                 "webhook.lifecycle", subscription_id=item.subscription_id, lifecycle_event=item.event.value
             )

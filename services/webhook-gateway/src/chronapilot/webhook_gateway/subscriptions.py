@@ -115,6 +115,8 @@ class SubscriptionKeeper:
                 await asyncio.gather(*(self._work(watch) for watch in claimed))
             except (ChronaPilotError, PyMongoError) as exc:
                 log.warning("subscriptions.scan_failed", error=str(exc))
+            except Exception:  # a bug in one batch must not stop every renewal
+                log.exception("subscriptions.scan_crashed")
             if len(claimed) < batch:
                 await self._sleep(stopping)
 
@@ -157,6 +159,8 @@ class SubscriptionKeeper:
             await self.update_coverage(watch.connection_id)
         except (ChronaPilotError, PyMongoError) as exc:  # the lease runs out and it is tried again
             log.warning("subscription.work_failed", subscription=watch.id, error=str(exc))
+        except Exception:  # one subscription's bug must not stop the others
+            log.exception("subscription.work_crashed", subscription=watch.id)
 
     async def _keep(self, watch: Watch, provider: PushProvider) -> None:
         now = self._clock.now()

@@ -1,0 +1,111 @@
+"""The whole realtime path: a change in the emulator → notification → gateway → sync request →
+sync worker → mirror → ``GET /v1/events``, with the polling schedule off."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+
+import pytest
+from aiohttp import web
+
+from chronapilot.common.settings import Settings, SyncSettings
+from chronapilot.devstack.processes import free_port
+from chronapilot.sync_worker.app import create_app as create_worker
+
+from helpers import eventually
+from realtime_harness import Emulator, record_sync_requests, start_gateway
+
+pytestmark = pytest.mark.e2e
+WINDOW = "start=2027-06-15T00:00:00Z&end=2027-06-16T00:00:00Z"
+
+
+@pytest.fixture
+async def worker(api) -> AsyncIterator[web.Application]:
+    base = api.settings
+    settings = Settings(
+        env=base.env,
+        run_dir=base.run_dir,
+        mongo=base.mongo,
+        kafka=base.kafka,
+        providers=base.providers,
+        service=base.service.model_copy(update={"sync_worker_port": free_port()}),
+        sync=SyncSettings(polling_enabled=False, backoff_s=0.05),
+    )
+    app = create_worker(settings)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", settings.service.sync_worker_port).start()
+    try:
+        yield app
+    finally:
+        await runner.cleanup()
+
+
+@pytest.fixture
+async def gateway(api):
+    runner, started = await start_gateway(api)
+    try:
+        yield started
+    finally:
+        await runner.cleanup()
+
+
+@pytest.fixture
+async def sync_requests(api):
+    async for recorder in record_sync_requests(api.settings):
+        yield recorder
+
+
+async def titles_in_window(browser, calendar_id: str) -> set[str]:
+    url = f"{browser.api.url}/v1/events?calendar_id={calendar_id}&{WINDOW}"
+    async with browser.http.get(url, headers=browser.api.headers()) as response:
+        assert response.status == 200, await response.text()
+        return {event["title"] for event in (await response.json())["data"]}
+
+
+@pytest.mark.parametrize("provider", ["google", "microsoft"])
+async def test_a_change_in_the_emulator_is_in_get_events_within_a_second_driven_by_the_webhook(
+    browser, sandbox, http, worker, gateway, sync_requests, provider
+):
+    emulator = Emulator(http, sandbox.urls[provider], provider)
+    user_id = await browser.create_user(f"ext-mirror-{provider}")
+    connection_id = (await browser.connect(provider, user_id))["connection_id"][0]
+    db = gateway.db
+
+    async def realtime_and_synced():
+        found = await db.connections.find_one({"_id": connection_id})
+        return found["sync_mode"] == "realtime" and found["last_synced_at"] is not None
+
+    await eventually(realtime_and_synced, timeout_s=60)
+    calendar = await db.calendars.find_one({"connection_id": connection_id, "primary": True})
+    provider_calendar, calendar_id = calendar["provider_calendar_id"], calendar["_id"]
+    await eventually(lambda: _no_pending_syncs(db, connection_id), timeout_s=30)
+
+    title = f"webhook-{provider}-{time.monotonic_ns()}"
+    started = time.monotonic()
+    event_id = await emulator.insert_event(provider_calendar, title, "2027-06-15")
+    await eventually(lambda: _has(browser, calendar_id, title), timeout_s=10, interval_s=0.02)
+    created_after = time.monotonic() - started
+
+    renamed = title + " (moved)"
+    started = time.monotonic()
+    await emulator.rename_event(provider_calendar, event_id, renamed)
+    await eventually(lambda: _has(browser, calendar_id, renamed), timeout_s=10, interval_s=0.02)
+    changed_after = time.monotonic() - started
+
+    webhook = sync_requests.webhook(connection_id, provider_calendar)
+    assert webhook, "the sync was not requested by the webhook"
+    assert all(e.data["reason"] == "webhook" for e in sync_requests.webhook(connection_id))
+    print(f"{provider}: created visible after {created_after:.3f}s, change after {changed_after:.3f}s")
+    assert created_after < 1.0, created_after
+    assert changed_after < 1.0, changed_after
+
+
+async def _has(browser, calendar_id: str, title: str) -> bool:
+    return title in await titles_in_window(browser, calendar_id)
+
+
+async def _no_pending_syncs(db, connection_id: str) -> bool:
+    """The initial sync is over: the worker holds no lease on the connection."""
+    return await db.leases.find_one({"_id": f"sync:{connection_id}"}) is None
