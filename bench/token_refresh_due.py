@@ -20,14 +20,17 @@ import random
 import statistics
 import time
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 from typing import Any
 
 from pymongo import AsyncMongoClient
 
+from chronapilot.common.settings import TokenSettings
 from chronapilot.common.store.indexes import ensure_indexes
 from chronapilot.devstack.embedded import mongodb_uri, start_mongodb
 from chronapilot.devstack.processes import free_port
 from chronapilot.token_refresher.refresh_due import find_due, next_batch
+from chronapilot.token_refresher.telemetry import record_fleet_health
 
 MARGIN = timedelta(minutes=10)
 
@@ -87,8 +90,15 @@ async def measure(db: Any, size: int, due: int, batch: int, rounds: int) -> dict
         every = await find_due(collection, now, MARGIN, batch).to_list()
         all_times.append(time.perf_counter() - started)
         assert len(first) == min(batch, due) and len(every) == due, (len(first), len(every))
+    gauge_times = []
+    service = SimpleNamespace(credentials=collection)
+    for _ in range(rounds):
+        started = time.perf_counter()
+        await record_fleet_health(service, TokenSettings(), now)  # type: ignore[arg-type]
+        gauge_times.append(time.perf_counter() - started)
     return {
         "size": size,
+        "gauges_ms": statistics.median(gauge_times) * 1000,
         "plan": summarize_plan(plan),
         "batch_ms": statistics.median(batch_times) * 1000,
         "all_due_ms": statistics.median(all_times) * 1000,
@@ -114,6 +124,7 @@ async def main(args: argparse.Namespace) -> None:
             print(json.dumps(result["plan"], indent=2, default=str))
             print(f"one batch of {args.batch}: {result['batch_ms']:.2f} ms (median of {args.rounds})")
             print(f"all {args.due:,} due ids:  {result['all_due_ms']:.2f} ms (median of {args.rounds})")
+            print(f"fleet gauges (expiring within the hour, oldest overdue): {result['gauges_ms']:.2f} ms")
         await client.drop_database(db.name)
         base = results[0]
         print("\n== scaling ==")
@@ -128,7 +139,8 @@ async def main(args: argparse.Namespace) -> None:
             print(
                 f"{result['size']:,} vs {base['size']:,} connections ({result['size'] / base['size']:.0f}x): "
                 f"one batch {result['batch_ms'] / base['batch_ms']:.2f}x, "
-                f"all due {result['all_due_ms'] / base['all_due_ms']:.2f}x"
+                f"all due {result['all_due_ms'] / base['all_due_ms']:.2f}x, "
+                f"fleet gauges {result['gauges_ms'] / base['gauges_ms']:.2f}x"
             )
     finally:
         await client.close()

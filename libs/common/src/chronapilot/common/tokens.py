@@ -220,9 +220,6 @@ class TokenService:
         sealed = doc.get(field)
         return None if sealed is None else self._cipher.decrypt(sealed, associated_data=doc["_id"])
 
-    def _seal(self, connection_id: str, value: str | None) -> str | None:
-        return None if value is None else self._cipher.encrypt(value, associated_data=connection_id)
-
     @staticmethod
     def _marked_reauth(doc: Document) -> bool:
         return "reauth_required_version" in doc and doc["reauth_required_version"] == doc.get("version")
