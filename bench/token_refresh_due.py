@@ -124,7 +124,7 @@ async def main(args: argparse.Namespace) -> None:
             print(json.dumps(result["plan"], indent=2, default=str))
             print(f"one batch of {args.batch}: {result['batch_ms']:.2f} ms (median of {args.rounds})")
             print(f"all {args.due:,} due ids:  {result['all_due_ms']:.2f} ms (median of {args.rounds})")
-            print(f"fleet gauges (expiring within the hour, oldest overdue): {result['gauges_ms']:.2f} ms")
+            print(f"fleet gauges (count expiring within the hour, soonest due): {result['gauges_ms']:.2f} ms")
         await client.drop_database(db.name)
         base = results[0]
         print("\n== scaling ==")

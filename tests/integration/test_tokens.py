@@ -21,6 +21,11 @@ from chronapilot.sandbox.icloud.users import AppleIdCredentials
 from chronapilot.sandbox.launcher import Sandbox
 from chronapilot.token_refresher.refresh_due import DUE_INDEX, find_due, next_batch, refresh_due_tokens
 from chronapilot.token_refresher.revoke import revoke_credentials
+from chronapilot.token_refresher.telemetry import (
+    EXPIRING_WITHIN_HOUR,
+    OLDEST_OVERDUE_SECONDS,
+    record_fleet_health,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -265,3 +270,19 @@ async def test_on_demand_access_refreshes_a_token_about_to_expire(env):
     assert (await env.credentials(connection_id))["access_expires_at"] > datetime.now(UTC) + timedelta(
         seconds=30
     )
+
+
+async def test_fleet_gauges_count_tokens_expiring_within_the_hour_and_the_oldest_overdue_refresh(env):
+    overdue_id = await env.link("google")
+    await env.link("microsoft")
+    await env.link("icloud")  # no expiry: not counted
+    await env.make_due(overdue_id, in_s=-5)
+    tokens = env.token_service()
+
+    await record_fleet_health(tokens, TICK, datetime.now(UTC))
+
+    assert EXPIRING_WITHIN_HOUR._value.get() == 2
+    assert 34 <= OLDEST_OVERDUE_SECONDS._value.get() <= 40, "due 30 s before expiry, expired 5 s ago"
+    await tokens.refresh(overdue_id)
+    await record_fleet_health(tokens, TICK, datetime.now(UTC))
+    assert OLDEST_OVERDUE_SECONDS._value.get() == 0

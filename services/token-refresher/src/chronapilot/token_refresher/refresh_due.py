@@ -30,7 +30,7 @@ from chronapilot.common.runtime import Runtime
 from chronapilot.common.settings import TokenSettings
 from chronapilot.common.store.client import Document, translate_errors
 from chronapilot.common.tokens import TokenService
-from chronapilot.token_refresher.telemetry import TICK_SECONDS, record_fleet_health
+from chronapilot.token_refresher.telemetry import FLEET_GAUGES_INTERVAL_S, TICK_SECONDS, record_fleet_health
 
 #: The index that serves the tick's query (``chronapilot.common.store.indexes``).
 DUE_INDEX = "by_access_expiry"
@@ -111,13 +111,16 @@ async def refresh_due_tokens(tokens: TokenService, settings: TokenSettings, now:
 async def run_refresh_loop(runtime: Runtime, stopping: asyncio.Event) -> None:
     """Tick until ``stopping``; an infrastructure failure costs one tick, never the loop."""
     settings = runtime.settings.tokens
+    gauges_at = 0.0
     while not stopping.is_set():
         started = time.monotonic()
         try:
             result = await refresh_due_tokens(runtime.token_service, settings, runtime.clock.now())
             if sum(result.outcomes.values()):
                 log.info("tokens.tick", batches=result.batches, **dict(result.outcomes))
-            await record_fleet_health(runtime.token_service, settings, runtime.clock.now())
+            if time.monotonic() >= gauges_at:
+                await record_fleet_health(runtime.token_service, settings, runtime.clock.now())
+                gauges_at = time.monotonic() + FLEET_GAUGES_INTERVAL_S
         except Exception as exc:  # noqa: BLE001 - logged here, where it is handled: the next tick retries
             log.warning("tokens.tick_failed", error_type=type(exc).__name__, error=str(exc))
         TICK_SECONDS.observe(time.monotonic() - started)

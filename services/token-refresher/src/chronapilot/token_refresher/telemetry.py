@@ -12,7 +12,7 @@ revocation outcomes.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from prometheus_client import Counter, Gauge, Histogram
 
@@ -38,24 +38,27 @@ REVOCATIONS = Counter(
     ["provider", "outcome"],
 )
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+#: The gauges count every token expiring within the hour (with one-hour tokens, all of them),
+#: so they are refreshed at most this often, not every tick.
+FLEET_GAUGES_INTERVAL_S = 60.0
 
 
 async def record_fleet_health(tokens: TokenService, settings: TokenSettings, now: datetime) -> None:
-    """Set the fleet gauges: both read only the ``access_expires_at`` index."""
+    """Set the fleet gauges, from two ranges on the ``access_expires_at`` index: the tokens
+    expiring within the hour (counted), and the tokens due (only the soonest is read)."""
     credentials = tokens.credentials
+    margin = timedelta(seconds=settings.refresh_margin_s)
     with translate_errors():
         expiring = await credentials.count_documents(
-            {"access_expires_at": {"$gte": _EPOCH, "$lte": now + timedelta(hours=1)}}
+            {"access_expires_at": {"$lte": now + timedelta(hours=1)}}
         )
         soonest = await credentials.find_one(
-            {"access_expires_at": {"$gte": _EPOCH}},
+            {"access_expires_at": {"$lte": now + margin}},
             {"access_expires_at": 1},
             sort=[("access_expires_at", 1)],
         )
     EXPIRING_WITHIN_HOUR.set(expiring)
     overdue = 0.0
     if soonest is not None:
-        due_at = soonest["access_expires_at"] - timedelta(seconds=settings.refresh_margin_s)
-        overdue = max(0.0, (now - due_at).total_seconds())
+        overdue = max(0.0, (now - (soonest["access_expires_at"] - margin)).total_seconds())
     OLDEST_OVERDUE_SECONDS.set(overdue)
