@@ -286,3 +286,20 @@ async def test_fleet_gauges_count_tokens_expiring_within_the_hour_and_the_oldest
     await tokens.refresh(overdue_id)
     await record_fleet_health(tokens, TICK, datetime.now(UTC))
     assert OLDEST_OVERDUE_SECONDS._value.get() == 0
+
+
+async def test_a_tick_works_through_every_batch_and_ends_even_when_some_tokens_cannot_be_refreshed(env):
+    user_id = await env.browser.create_user("ext-batches")
+    ids = [await env.link(provider, user_id) for provider in ("google", "microsoft")]
+    stuck = await env.link("google", await env.browser.create_user("ext-stuck"))
+    await env.db.connections.update_one({"_id": stuck}, {"$set": {"status": "disconnected"}})
+    for connection_id in [*ids, stuck]:
+        await env.make_due(connection_id, in_s=20)
+    one_at_a_time = TokenSettings(refresh_margin_s=30, refresh_batch_size=1, refresh_concurrency=1)
+
+    result = await refresh_due_tokens(env.token_service(), one_at_a_time, datetime.now(UTC))
+
+    assert result.outcomes == {"refreshed": 2, "skipped": 1}
+    assert result.batches == 4
+    for connection_id in ids:
+        assert len(await env.events("token.refreshed", connection_id)) == 1

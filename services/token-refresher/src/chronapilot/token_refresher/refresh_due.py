@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import time
 from collections import Counter
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -55,9 +56,15 @@ def find_due(credentials: AsyncCollection[Document], now: datetime, margin: time
 
 
 async def next_batch(
-    credentials: AsyncCollection[Document], now: datetime, margin: timedelta, limit: int
+    credentials: AsyncCollection[Document],
+    now: datetime,
+    margin: timedelta,
+    limit: int,
+    *,
+    skip: Collection[str] = (),
 ) -> list[Document]:
-    """Up to ``limit`` tokens due and free: neither leased by a process nor waiting out a backoff.
+    """Up to ``limit`` tokens due and free: neither leased by a process nor waiting out a backoff
+    (nor in ``skip``: the ones this tick already tried).
 
     The lease and backoff are checked here rather than in the query so the query stays one
     range on the index (every server plans that well); what is skipped is itself due, so the
@@ -66,6 +73,8 @@ async def next_batch(
     batch: list[Document] = []
     with translate_errors():
         async for doc in find_due(credentials, now, margin, limit):
+            if doc["_id"] in skip:
+                continue
             if _free(doc, "refreshing_until", now) and _free(doc, "refresh_retry_at", now):
                 batch.append(doc)
                 if len(batch) == limit:
@@ -99,12 +108,14 @@ async def refresh_due_tokens(tokens: TokenService, settings: TokenSettings, now:
             outcome = await tokens.refresh_leased(doc)
         result.outcomes[outcome.result] += 1
 
+    tried: set[str] = set()
     while True:
-        candidates = await next_batch(credentials, now, margin, settings.refresh_batch_size)
+        candidates = await next_batch(credentials, now, margin, settings.refresh_batch_size, skip=tried)
+        tried.update(doc["_id"] for doc in candidates)
         leased = await tokens.lease_due(candidates, due_before=due_before, now=now)
         result.batches += 1
         await asyncio.gather(*(refresh_one(doc) for doc in leased))
-        if len(candidates) < settings.refresh_batch_size or not leased:
+        if len(candidates) < settings.refresh_batch_size:
             return result
 
 
