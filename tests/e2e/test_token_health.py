@@ -118,7 +118,7 @@ async def test_sixty_second_tokens_never_reach_an_emulator_expired_during_minute
         calls = {provider: 0 for provider in connections}
 
         async def activity(provider: str, connection_id: str) -> None:
-            client = worker._providers[provider]
+            client = worker.providers[provider]
             source = worker.token_source(connection_id)
             deadline = time.monotonic() + ACTIVITY_S
             while time.monotonic() < deadline:
@@ -165,7 +165,7 @@ async def test_microsoft_rotation_with_two_refreshers_and_a_racing_worker_never_
         refresh_lease_s="10",
     ) as children:
         await wait_ready(children, env.http)
-        client = worker._providers["microsoft"]
+        client = worker.providers["microsoft"]
         deadline = time.monotonic() + 20
 
         async def race(forced: bool) -> int:

@@ -67,7 +67,7 @@ async def test_a_due_token_is_refreshed_by_a_tick_with_telemetry_and_an_event(en
     refreshed = await env.events("token.refreshed", connection_id)
     assert len(refreshed) == 1 and refreshed[0]["data"]["rotated"] is False
     # the provider accepts the new token
-    provider = tokens._providers["google"]
+    provider = tokens.providers["google"]
     assert (await provider.account(tokens.token_source(connection_id))).email == env.sandbox.accounts[
         "google"
     ].email
@@ -107,7 +107,7 @@ async def test_racing_forced_refreshes_in_several_processes_spend_the_refresh_to
     assert token_requests(counters, "microsoft") == len(stored), "every token request succeeded"
     assert not await env.events("token.refresh_failed", connection_id)
     assert (await env.connection(connection_id))["status"] == "active"
-    await services[0]._providers["microsoft"].account(services[0].token_source(connection_id))
+    await services[0].providers["microsoft"].account(services[0].token_source(connection_id))
 
 
 async def test_transient_failures_back_off_then_error_at_the_threshold_then_recover(env):
@@ -194,7 +194,7 @@ async def test_icloud_returns_basic_credentials_and_a_refused_password_means_rea
     users = env.sandbox.radicale.users
     users.set_password(AppleIdCredentials(account.email, "abcd-efgh-ijkl-mnop"))
     try:
-        provider = tokens._providers["icloud"]
+        provider = tokens.providers["icloud"]
         with pytest.raises((ReauthRequired, InvalidCredentials)):
             await provider.list_calendars(tokens.token_source(connection_id))
         connection = await env.connection(connection_id)

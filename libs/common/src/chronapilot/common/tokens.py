@@ -155,6 +155,11 @@ class TokenService:
         """The ``credentials`` collection (the refresher queries it for tokens due)."""
         return self._credentials
 
+    @property
+    def providers(self) -> Mapping[str, CalendarProvider]:
+        """The provider clients this service refreshes with, by name."""
+        return self._providers
+
     # -- the API services use ------------------------------------------------------------------
 
     async def access_token(self, connection_id: str, *, force_refresh: bool = False) -> str:
