@@ -191,7 +191,12 @@ async def test_microsoft_rotation_with_two_refreshers_and_a_racing_worker_never_
     connection = await env.connection(connection_id)
     assert connection["status"] == "active"
     assert connection["token_refresh"]["failures_count"] == 0
-    assert "invalid_grant" not in logs(tmp_path)
+    text = logs(tmp_path)
+    assert "invalid_grant" not in text
+    stored = await env.credentials(connection_id)
+    for field in ("access_token", "refresh_token"):
+        secret = env.runtime.cipher.decrypt(stored[field], associated_data=connection_id)
+        assert secret not in text, f"the {field} leaked into the logs"
 
 
 async def test_a_revoked_grant_is_reauth_required_within_one_tick_and_relinking_restores_it(
