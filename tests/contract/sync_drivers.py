@@ -511,7 +511,7 @@ class ICloudDriver(Driver):
 
     async def new_calendar(self) -> str:
         home = f"{self.world.base_url.rstrip('/')}/{quote(self.world.email, safe='')}/"
-        self.calendar_id = f"{home}sync-{uuid.uuid4().hex[:8]}/"
+        url = f"{home}sync-{uuid.uuid4().hex[:8]}/"
         body = (
             '<?xml version="1.0" encoding="utf-8"?>'
             '<c:mkcalendar xmlns:d="DAV:" xmlns:c="urn:ietf:params:xml:ns:caldav"><d:set><d:prop>'
@@ -519,8 +519,13 @@ class ICloudDriver(Driver):
             '<c:supported-calendar-component-set><c:comp name="VEVENT"/></c:supported-calendar-component-set>'
             "</d:prop></d:set></c:mkcalendar>"
         )
-        status, _, text = await self._dav("MKCALENDAR", self.calendar_id, body)
+        status, _, text = await self._dav("MKCALENDAR", url, body)
         assert status == 201, text
+        # the id as the provider lists it (servers differ in escaping the "@" of the home)
+        listed = await self.connection.provider.list_calendars(self.connection.token)
+        self.calendar_id = next(
+            c.provider_calendar_id for c in listed if unquote(c.provider_calendar_id) == unquote(url)
+        )
         return self.calendar_id
 
     def _id(self, url: str) -> str:
