@@ -8,8 +8,8 @@ import asyncio
 import os
 import sys
 import time
-from collections.abc import AsyncIterator, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -47,12 +47,15 @@ class Refresher:
     port: int
 
 
-@contextmanager
-def refreshers(
+@asynccontextmanager
+async def refreshers(
     isolated, sandbox: Sandbox, log_dir: Path, count: int, **settings: str
-) -> Iterator[list[Refresher]]:
+) -> AsyncIterator[list[Refresher]]:
     """``count`` real ``python -m chronapilot.token_refresher`` processes on this test's
-    database and topics, pointed at the sandbox; ``settings`` are ``CHRONAPILOT_TOKEN_*``."""
+    database and topics, pointed at the sandbox; ``settings`` are ``CHRONAPILOT_TOKEN_*``.
+
+    They are stopped (SIGTERM, graceful) off the event loop: the emulators run on this loop,
+    and a refresher finishing its last refresh needs them to answer."""
     started: list[Refresher] = []
     try:
         for n in range(count):
@@ -71,8 +74,7 @@ def refreshers(
             started.append(Refresher(child, port))
         yield started
     finally:
-        for refresher in started:
-            refresher.child.stop(10)
+        await asyncio.gather(*(asyncio.to_thread(r.child.stop, 20) for r in started))
 
 
 async def wait_ready(started: list[Refresher], http: aiohttp.ClientSession) -> None:
@@ -111,7 +113,7 @@ async def test_sixty_second_tokens_never_reach_an_emulator_expired_during_minute
     for provider in connections:
         await env.reset_counters(provider)
     before = on_demand_refreshes()
-    with refreshers(
+    async with refreshers(
         isolated, env.sandbox, tmp_path, 2, refresh_margin_s="30", refresh_tick_interval_s="1"
     ) as children:
         await wait_ready(children, env.http)
@@ -155,12 +157,13 @@ async def test_microsoft_rotation_with_two_refreshers_and_a_racing_worker_never_
     connection_id = await env.link("microsoft")
     worker = env.token_service(min_validity_s=5)
     await env.reset_counters("microsoft")
-    with refreshers(
+    before = on_demand_refreshes()
+    async with refreshers(
         isolated,
         env.sandbox,
         tmp_path,
         2,
-        refresh_margin_s="58",
+        refresh_margin_s="60",  # = the token lifetime: always due, refreshed every tick
         refresh_tick_interval_s="0.2",
         refresh_lease_s="10",
     ) as children:
@@ -181,18 +184,23 @@ async def test_microsoft_rotation_with_two_refreshers_and_a_racing_worker_never_
         for refresher in children:
             assert refresher.child.alive(), refresher.child.tail()
 
+    assert not await env.events("token.refresh_failed", connection_id), "no invalid_grant"
     refreshed = await env.events("token.refreshed", connection_id)
     counters = await env.counters("microsoft")
     assert len(refreshed) > 10
     assert all(event["data"]["rotated"] for event in refreshed)
     assert token_requests(counters, "microsoft") == len(refreshed), "every token request succeeded"
-    assert not await env.events("token.refresh_failed", connection_id), "no invalid_grant"
     assert counters["unauthorized"] == 0
     connection = await env.connection(connection_id)
     assert connection["status"] == "active"
     assert connection["token_refresh"]["failures_count"] == 0
+    outcome = await worker.refresh(connection_id)
+    assert outcome.result == "refreshed", "the stored refresh token is the live one"
     text = logs(tmp_path)
     assert "invalid_grant" not in text
+    by_refresher = [path.read_text().count('"token.refreshed"') for path in tmp_path.glob("refresher-*.log")]
+    assert len(by_refresher) == 2 and min(by_refresher) >= 3, by_refresher
+    assert on_demand_refreshes() - before >= 3, "the worker's forced refreshes raced them"
     stored = await env.credentials(connection_id)
     for field in ("access_token", "refresh_token"):
         secret = env.runtime.cipher.decrypt(stored[field], associated_data=connection_id)
@@ -205,7 +213,7 @@ async def test_a_revoked_grant_is_reauth_required_within_one_tick_and_relinking_
     user_id = await env.browser.create_user("ext-revoked")
     connection_id = await env.link("google", user_id)
     tick_s = 2.0
-    with refreshers(
+    async with refreshers(
         isolated, env.sandbox, tmp_path, 1, refresh_margin_s="30", refresh_tick_interval_s=str(tick_s)
     ) as children:
         await wait_ready(children, env.http)
@@ -256,7 +264,7 @@ async def test_delete_revokes_at_the_provider_removes_the_credentials_and_keeps_
         }
     )
     await env.reset_counters("google")
-    with refreshers(isolated, env.sandbox, tmp_path, 1, refresh_tick_interval_s="1") as children:
+    async with refreshers(isolated, env.sandbox, tmp_path, 1, refresh_tick_interval_s="1") as children:
         await wait_ready(children, env.http)
         async with env.http.delete(
             f"{env.api.url}/v1/connections/{connection_id}", headers=env.api.headers()

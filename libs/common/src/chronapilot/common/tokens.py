@@ -413,6 +413,12 @@ class TokenService:
                 # Someone stored a newer grant meanwhile (a re-link): the old token's refusal
                 # says nothing about it.
                 await self._release(connection_id)
+                log.warning(
+                    "token.refresh_superseded",
+                    connection_id=connection_id,
+                    provider=provider.name,
+                    reason=error.code,
+                )
                 return RefreshOutcome(connection_id, "not_due", reason="superseded")
             await self._records.permanent(doc, provider, error)
             return RefreshOutcome(connection_id, "reauth_required", reason=error.code)
