@@ -347,7 +347,17 @@ class TestICloudSync(SyncContract):
         override = next(e for e in events.values() if e.recurring_event_id)
         assert override.provider_event_id == master.provider_event_id + "#20260316T080000Z"
         assert override.recurring_event_id == master.provider_event_id
-        assert master.provider_event_id in {s for page in pages for s in page.series_replaced}
+        assert not any(page.series_replaced for page in pages)  # a full sync replaces everything
+
+    async def test_an_incremental_sync_names_the_resources_it_rewrites_whole(self, driver: Driver) -> None:
+        await driver.write_dataset()
+        cursor = (await self.sync(driver))[-1].next_cursor
+
+        await driver.change_series()
+        pages = await self.sync(driver, cursor)
+
+        assert {s for page in pages for s in page.series_replaced} == {driver.series_id}
+        assert {e.recurring_event_id for e in upserts(pages).values()} == {None, driver.series_id}
 
 
 class TestICloudCtagFallbackSync(TestICloudSync):

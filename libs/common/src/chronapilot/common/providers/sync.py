@@ -45,8 +45,9 @@ no master). Two rules for applying a page, the same for every provider:
 
 - deleting an id deletes the events whose ``recurring_event_id`` is that id too (a CalDAV
   deletion names only the resource);
-- ``series_replaced`` lists masters whose every exception is in the page (CalDAV: a resource
-  is rewritten whole); mirrored exceptions of theirs not in the page are gone.
+- ``series_replaced`` lists masters whose every exception is in the page (CalDAV incremental
+  syncs: a resource is rewritten whole); mirrored exceptions of theirs not in the page are gone.
+  A full sync leaves it empty: the caller drops everything a full sync did not return.
 
 Times are aware UTC instants (``EventTime.date_time``) or dates (all-day, end exclusive);
 ``EventTime.timezone`` is the IANA zone the event was written in (Windows zone names mapped),
@@ -119,8 +120,9 @@ class EventPage:
 
     ``deletions``: provider event ids that are gone; deleting a master deletes the events whose
     ``recurring_event_id`` is that master too. ``series_replaced``: masters whose every exception
-    is among this page's upserts, so mirrored exceptions of theirs that are not are gone (CalDAV,
-    where one resource holds a whole series; empty for the other providers).
+    is among this page's upserts, so mirrored exceptions of theirs that are not are gone (CalDAV
+    incremental syncs, where one resource holds a whole series; empty on full syncs, where
+    whatever the sync did not return is gone anyway, and for the other providers).
     """
 
     upserts: tuple[EventData, ...]

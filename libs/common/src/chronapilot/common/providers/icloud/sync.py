@@ -18,8 +18,9 @@ asks it once more with ``force_refresh=True``).
   ones deleted. Cursor: ``"ctag:"`` + the ctag and the listing, compressed (the state lives in
   the cursor, so the caller stores one opaque string either way).
 
-Each resource holds a whole series (master + overrides), so every page names the resources it
-carries in ``series_replaced``. iCalendar parsing of a batch runs in a worker thread.
+Each resource holds a whole series (master + overrides), so every page of an incremental sync
+names the resources it carries in ``series_replaced`` (a full sync leaves it empty: the caller
+drops whatever a full sync did not return). iCalendar parsing of a batch runs in a worker thread.
 """
 
 from __future__ import annotations
@@ -182,6 +183,7 @@ class ICloudSync:
     # sync-collection -----------------------------------------------------------------------
 
     async def _sync_collection(self, token: str) -> AsyncIterator[EventPage]:
+        first_token = token
         changed: dict[str, str] = {}
         removed: dict[str, None] = {}
         for _ in range(MAX_ROUNDS):
@@ -200,7 +202,7 @@ class ICloudSync:
         else:
             raise ProviderError(f"icloud: sync-collection was truncated more than {MAX_ROUNDS} times")
         deletions = [href_key(self._url, href) for href in removed]
-        async for page in self._fetch(list(changed), deletions, DAV_PREFIX + token):
+        async for page in self._fetch(list(changed), deletions, DAV_PREFIX + token, full=not first_token):
             yield page
 
     async def _report(self, token: str) -> Answer:
@@ -226,12 +228,18 @@ class ICloudSync:
             href for href, etag in listing.items() if old_by_key.get(href_key(self._url, href)) != etag
         ]
         deletions = sorted(key for key in old_by_key if key not in current_keys)
-        async for page in self._fetch(changed, deletions, encode_ctag_cursor(ctag, listing)):
+        async for page in self._fetch(
+            changed, deletions, encode_ctag_cursor(ctag, listing), full=cursor is None
+        ):
             yield page
 
     # fetching --------------------------------------------------------------------------------
 
-    async def _fetch(self, hrefs: list[str], deletions: list[str], cursor: str) -> AsyncIterator[EventPage]:
+    async def _fetch(
+        self, hrefs: list[str], deletions: list[str], cursor: str, *, full: bool
+    ) -> AsyncIterator[EventPage]:
+        """Pages of the resources ``hrefs``; an incremental sync names each in ``series_replaced``
+        (a full sync needs not: the caller drops whatever it did not return)."""
         batches = [hrefs[i : i + self._batch_size] for i in range(0, len(hrefs), self._batch_size)] or [[]]
         pending_deletions = list(deletions)
         for number, batch in enumerate(batches):
@@ -250,7 +258,7 @@ class ICloudSync:
                 upserts=tuple(upserts),
                 deletions=tuple(pending_deletions),
                 next_cursor=cursor if last else None,
-                series_replaced=tuple(replaced),
+                series_replaced=() if full else tuple(replaced),
             )
             pending_deletions = []
 
