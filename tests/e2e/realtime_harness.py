@@ -7,7 +7,6 @@ import asyncio
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
@@ -63,16 +62,6 @@ async def start_gateway(
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", port).start()
     return runner, Gateway(f"http://127.0.0.1:{port}", app, settings)
-
-
-class ShiftedClock:
-    """The system clock moved by ``shift`` (a gateway that lives in the future)."""
-
-    def __init__(self, shift: timedelta) -> None:
-        self.shift = shift
-
-    def now(self) -> datetime:
-        return datetime.now(UTC) + self.shift
 
 
 @dataclass

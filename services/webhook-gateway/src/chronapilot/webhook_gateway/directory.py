@@ -79,6 +79,13 @@ class Directory:
         self._remember(key, route)
         return route
 
+    async def reread(self, provider: str, subscription_id: str) -> Route | None:
+        """Read past the cache: a route that looks expired may have been renewed in place by
+        another gateway process."""
+        route = await self._read(provider, subscription_id)
+        self._remember((provider, subscription_id), route)
+        return route
+
     def put(self, provider: str, subscription_id: str, route: Route) -> None:
         """This process just stored ``route``: serve it without a read."""
         self._remember((provider, subscription_id), route)

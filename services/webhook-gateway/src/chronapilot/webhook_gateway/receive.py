@@ -130,6 +130,8 @@ class Receiver:
         self, provider: PushProvider, item: Notification, synced: set[tuple[str, str]]
     ) -> Outcome:
         route = await self.directory.lookup(provider.name, item.subscription_id)
+        if route is not None and route.expires_at <= self.clock.now():
+            route = await self.directory.reread(provider.name, item.subscription_id)
         if route is None:
             rejected = Outcome.UNKNOWN
         elif route.expires_at <= self.clock.now():

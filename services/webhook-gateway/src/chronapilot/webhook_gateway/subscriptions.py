@@ -144,7 +144,7 @@ class SubscriptionKeeper:
                 await self._stop(
                     watch, provider, reason="disconnected" if status != "active" else "not_synced"
                 )
-            elif watch.calendar_id not in await self._synced_calendars(watch.connection_id):
+            elif watch.calendar_id not in (calendars := await self._synced_calendars(watch.connection_id)):
                 await self._stop(watch, provider, reason="calendar_removed")
             elif status != ConnectionStatus.ACTIVE:
                 await self._watches.settle(
@@ -156,11 +156,22 @@ class SubscriptionKeeper:
                 )
             else:
                 await self._keep(watch, provider)
+                await self._cover_new_calendars(watch.connection_id, provider, calendars)
             await self.update_coverage(watch.connection_id)
         except (ChronaPilotError, PyMongoError) as exc:  # the lease runs out and it is tried again
             log.warning("subscription.work_failed", subscription=watch.id, error=str(exc))
         except Exception:  # one subscription's bug must not stop the others
             log.exception("subscription.work_crashed", subscription=watch.id)
+
+    async def _cover_new_calendars(
+        self, connection_id: str, provider: PushProvider, calendars: list[str]
+    ) -> None:
+        """Calendars the sync worker found since activation get a subscription too (until then
+        the connection is polled: it is not fully covered)."""
+        known = {watch.calendar_id for watch in await self._watches.for_connection(connection_id)}
+        if set(calendars) - known:
+            await self._watches.ensure(connection_id, provider.name, calendars)
+            self._wake.set()
 
     async def _keep(self, watch: Watch, provider: PushProvider) -> None:
         now = self._clock.now()
