@@ -10,13 +10,20 @@ from chronapilot.common.settings import Settings
 from chronapilot.token_refresher.refresh_due import run_refresh_loop
 from chronapilot.token_refresher.revoke import disconnect_handler
 
-GROUP_ID = "chronapilot.token-refresher"
+#: The consumer group, namespaced like the topics (``chronapilot.token-refresher`` by default),
+#: so deployments or test runs sharing one broker never share a group.
+GROUP_SUFFIX = "token-refresher"
 
 
 def create_app(settings: Settings) -> web.Application:
     app = web.Application()
     install_runtime(app, settings, "token_refresher")
     add_token_service(app)
-    add_consumer(app, group_id=GROUP_ID, topics=[Topic.CONNECTIONS], make_handler=disconnect_handler)
+    add_consumer(
+        app,
+        group_id=f"{settings.kafka.topic_prefix}.{GROUP_SUFFIX}",
+        topics=[Topic.CONNECTIONS],
+        make_handler=disconnect_handler,
+    )
     add_background_loop(app, "token-refresh", run_refresh_loop)
     return app
