@@ -95,8 +95,11 @@ class TickResult:
     batches: int = 0
 
 
-async def refresh_due_tokens(tokens: TokenService, settings: TokenSettings, now: datetime) -> TickResult:
-    """One tick: lease and refresh every token due at ``now``, batch after batch."""
+async def refresh_due_tokens(
+    tokens: TokenService, settings: TokenSettings, now: datetime, *, stopping: asyncio.Event | None = None
+) -> TickResult:
+    """One tick: lease and refresh every token due at ``now``, batch after batch (on
+    ``stopping``, the batch in hand is finished and the rest left to other processes)."""
     credentials = tokens.credentials
     margin = timedelta(seconds=settings.refresh_margin_s)
     due_before = now + margin
@@ -115,7 +118,7 @@ async def refresh_due_tokens(tokens: TokenService, settings: TokenSettings, now:
         leased = await tokens.lease_due(candidates, due_before=due_before, now=now)
         result.batches += 1
         await asyncio.gather(*(refresh_one(doc) for doc in leased))
-        if len(candidates) < settings.refresh_batch_size:
+        if len(candidates) < settings.refresh_batch_size or (stopping is not None and stopping.is_set()):
             return result
 
 
@@ -126,7 +129,9 @@ async def run_refresh_loop(runtime: Runtime, stopping: asyncio.Event) -> None:
     while not stopping.is_set():
         started = time.monotonic()
         try:
-            result = await refresh_due_tokens(runtime.token_service, settings, runtime.clock.now())
+            result = await refresh_due_tokens(
+                runtime.token_service, settings, runtime.clock.now(), stopping=stopping
+            )
             if sum(result.outcomes.values()):
                 log.info("tokens.tick", batches=result.batches, **dict(result.outcomes))
             if time.monotonic() >= gauges_at:
