@@ -133,6 +133,20 @@ async def _async(value):
     return value
 
 
+async def test_two_gateway_processes_share_the_work_and_subscribe_each_calendar_once(
+    browser, gateways, emulators
+):
+    first, second = await gateways(), await gateways()
+    connection_id = await link(browser, "google")
+    await wait_realtime(first.db, connection_id)
+    await asyncio.sleep(1)  # both schedulers had their chance
+    calendars = await synced_calendars(first.db, connection_id)
+    ours = (first.url, second.url)
+    channels = [c for c in await emulators["google"].subscriptions() if c["address"].startswith(ours)]
+    watched = sorted(c["watched"].removeprefix("events:") for c in channels)
+    assert watched == sorted(calendars)
+
+
 async def test_icloud_has_no_push_and_stays_polling(browser, gateways, sync_requests):
     gateway = await gateways()
     connection_id = await link(browser, "icloud")
