@@ -534,7 +534,9 @@ class ICloudDriver(Driver):
     async def _put(
         self, calendar: icalendar.Calendar, url: str | None = None, etag: str | None = None
     ) -> str:
-        url = url or f"{self.calendar_id}{uuid.uuid4()}.ics"
+        if url is None:  # named after its UID, as a whole-collection upload names it too
+            uid = str(next(iter(calendar.walk("VEVENT")))["UID"])
+            url = f"{self.calendar_id}{quote(uid, safe='')}.ics"
         headers = {"Content-Type": "text/calendar; charset=utf-8"}
         headers.update({"If-Match": etag} if etag else {"If-None-Match": "*"})
         status, _, text = await self._dav("PUT", url, calendar.to_ical(), headers)
@@ -661,7 +663,17 @@ class ICloudDriver(Driver):
         return view
 
     async def dead(self, cursor: str) -> str:
-        return "dav:http://radicale.org/ns/sync/" + "0" * 40
+        """Radicale keeps no way to expire a token, but forgets its history when a collection is
+        replaced whole: export the calendar (GET) and import it again (PUT of the collection),
+        as a user restoring a backup would. Resources are named after their UIDs (see
+        :meth:`_put`), so the import keeps every href; the returned cursor is dead as well."""
+        status, _, exported = await self._dav("GET", self.calendar_id)
+        assert status == 200, exported
+        status, _, text = await self._dav(
+            "PUT", self.calendar_id, exported, {"Content-Type": "text/calendar; charset=utf-8"}
+        )
+        assert status in (201, 204), text
+        return cursor
 
     def set_page_size(self, size: int) -> None:
         self.connection.provider.sync_batch_size = size  # type: ignore[attr-defined]
