@@ -35,7 +35,6 @@ from pymongo.errors import PyMongoError
 
 from chronapilot.common.backoff import Backoff
 from chronapilot.common.bus.catalogue import (
-    ConnectionStatusChanged,
     SubscriptionCreated,
     SubscriptionLifecycleNotified,
     SubscriptionRemoved,
@@ -43,11 +42,17 @@ from chronapilot.common.bus.catalogue import (
 )
 from chronapilot.common.errors import ChronaPilotError, ProviderError
 from chronapilot.common.logging import get_logger
-from chronapilot.common.models import ConnectionStatus, SyncMode
+from chronapilot.common.models import ConnectionStatus
 from chronapilot.common.providers.base import TokenSource
 from chronapilot.common.providers.push import LifecycleEvent, PushProvider, Subscription, hash_secret
 from chronapilot.common.runtime import Runtime
 from chronapilot.common.store.client import Document
+from chronapilot.webhook_gateway.coverage import (
+    find_connection,
+    push_provider,
+    synced_calendars,
+    update_coverage,
+)
 from chronapilot.webhook_gateway.directory import Directory, Route
 from chronapilot.webhook_gateway.metrics import SUBSCRIPTION_ACTIONS
 from chronapilot.webhook_gateway.watches import Channel, Watch, Watches
@@ -338,78 +343,19 @@ class SubscriptionKeeper:
         route = Route(watch.connection_id, watch.calendar_id, channel.secret_hash, channel.expires_at)
         self._directory.put(watch.provider, channel.id, route)
 
-    # coverage -----------------------------------------------------------------------------
-
-    async def update_coverage(self, connection_id: str) -> None:
-        """Set the connection's ``sync_mode`` and ``webhook_subscription`` from its subscriptions."""
-
-        async def update(session: AsyncClientSession) -> None:
-            connection = await self._connection(connection_id, session)
-            if connection is None or connection["status"] != ConnectionStatus.ACTIVE:
-                return
-            mode, subscription = SyncMode.POLLING, None
-            if self._push(connection["provider"]) is not None:
-                calendars = await self._synced_calendars(connection_id, session)
-                now = self._clock.now()
-                current = {
-                    w.calendar_id: w.current(now)
-                    for w in await self._watches.for_connection(connection_id, session)
-                }
-                if calendars and all(current.get(calendar) is not None for calendar in calendars):
-                    mode = SyncMode.REALTIME
-                live = [channel for channel in current.values() if channel is not None]
-                if live:
-                    earliest = min(live, key=lambda channel: channel.expires_at)
-                    subscription = {"id": earliest.id, "expires_at": earliest.expires_at}
-            if connection.get("sync_mode") == mode and connection.get("webhook_subscription") == subscription:
-                return
-            await self._runtime.db.db.connections.update_one(
-                {"_id": connection_id},
-                {
-                    "$set": {
-                        "sync_mode": mode.value,
-                        "webhook_subscription": subscription,
-                        "updated_at": self._clock.now(),
-                    },
-                    "$inc": {"version": 1},
-                },
-                session=session,
-            )
-            if connection.get("sync_mode") != mode:
-                fact = ConnectionStatusChanged(
-                    status="active", previous_status="active", sync_mode=mode.value
-                )
-                await self._runtime.emit(session, fact, connection_id=connection_id)
-                log.info("connection.sync_mode", connection_id=connection_id, sync_mode=mode.value)
-
-        await self._runtime.db.in_transaction(update)
-
     # lookups ------------------------------------------------------------------------------
 
+    async def update_coverage(self, connection_id: str) -> None:
+        await update_coverage(self._runtime, self._watches, connection_id)
+
     def _push(self, name: str) -> PushProvider | None:
-        provider = self._runtime.providers.get(name)
-        if provider is None or not provider.capabilities.push or not isinstance(provider, PushProvider):
-            return None
-        return provider
+        return push_provider(self._runtime, name)
 
     def _token(self, watch: Watch) -> TokenSource:
         return self._runtime.token_service.token_source(watch.connection_id)
 
-    async def _connection(
-        self, connection_id: str, session: AsyncClientSession | None = None
-    ) -> Document | None:
-        return await self._runtime.db.db.connections.find_one(
-            {"_id": connection_id},
-            {"status": 1, "provider": 1, "sync_mode": 1, "webhook_subscription": 1},
-            session=session,
-        )
+    async def _connection(self, connection_id: str) -> Document | None:
+        return await find_connection(self._runtime, connection_id)
 
-    async def _synced_calendars(
-        self, connection_id: str, session: AsyncClientSession | None = None
-    ) -> list[str]:
-        docs = await self._runtime.db.db.calendars.find(
-            {"connection_id": connection_id, "removed": {"$ne": True}},
-            {"provider_calendar_id": 1},
-            session=session,
-        ).to_list()
-        return [str(doc["provider_calendar_id"]) for doc in docs]
+    async def _synced_calendars(self, connection_id: str) -> list[str]:
+        return await synced_calendars(self._runtime, connection_id)

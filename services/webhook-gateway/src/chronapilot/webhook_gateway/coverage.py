@@ -1,0 +1,94 @@
+"""What a connection's subscriptions mean for it: ``sync_mode`` ``realtime`` while every synced
+calendar has a live subscription, else ``polling``; ``webhook_subscription`` the live one that
+expires first (``{id, expires_at}``). A change of mode emits ``connection.status_changed``.
+
+Also the lookups the subscription lifecycle shares: the connection, its synced calendars (the
+mirror's ``calendars`` not ``removed``) and its provider's push half.
+"""
+
+from __future__ import annotations
+
+from pymongo.asynchronous.client_session import AsyncClientSession
+
+from chronapilot.common.bus.catalogue import ConnectionStatusChanged
+from chronapilot.common.logging import get_logger
+from chronapilot.common.models import ConnectionStatus, SyncMode
+from chronapilot.common.providers.push import PushProvider
+from chronapilot.common.runtime import Runtime
+from chronapilot.common.store.client import Document
+from chronapilot.webhook_gateway.watches import Watches
+
+log = get_logger(__name__)
+
+
+def push_provider(runtime: Runtime, name: str) -> PushProvider | None:
+    """The provider ``name`` if it has ``capabilities.push`` (else its connections are polled)."""
+    provider = runtime.providers.get(name)
+    if provider is None or not provider.capabilities.push or not isinstance(provider, PushProvider):
+        return None
+    return provider
+
+
+async def find_connection(
+    runtime: Runtime, connection_id: str, session: AsyncClientSession | None = None
+) -> Document | None:
+    return await runtime.db.db.connections.find_one(
+        {"_id": connection_id},
+        {"status": 1, "provider": 1, "sync_mode": 1, "webhook_subscription": 1},
+        session=session,
+    )
+
+
+async def synced_calendars(
+    runtime: Runtime, connection_id: str, session: AsyncClientSession | None = None
+) -> list[str]:
+    """The provider ids of the connection's calendars that are synced."""
+    docs = await runtime.db.db.calendars.find(
+        {"connection_id": connection_id, "removed": {"$ne": True}},
+        {"provider_calendar_id": 1},
+        session=session,
+    ).to_list()
+    return [str(doc["provider_calendar_id"]) for doc in docs]
+
+
+async def update_coverage(runtime: Runtime, watches: Watches, connection_id: str) -> None:
+    """Set the connection's ``sync_mode`` and ``webhook_subscription`` from its subscriptions
+    (one transaction: two gateways updating one connection see each other's writes)."""
+
+    async def update(session: AsyncClientSession) -> None:
+        connection = await find_connection(runtime, connection_id, session)
+        if connection is None or connection["status"] != ConnectionStatus.ACTIVE:
+            return
+        mode, subscription = SyncMode.POLLING, None
+        if push_provider(runtime, connection["provider"]) is not None:
+            calendars = await synced_calendars(runtime, connection_id, session)
+            now = runtime.clock.now()
+            current = {
+                w.calendar_id: w.current(now) for w in await watches.for_connection(connection_id, session)
+            }
+            if calendars and all(current.get(calendar) is not None for calendar in calendars):
+                mode = SyncMode.REALTIME
+            live = [channel for channel in current.values() if channel is not None]
+            if live:
+                earliest = min(live, key=lambda channel: channel.expires_at)
+                subscription = {"id": earliest.id, "expires_at": earliest.expires_at}
+        if connection.get("sync_mode") == mode and connection.get("webhook_subscription") == subscription:
+            return
+        await runtime.db.db.connections.update_one(
+            {"_id": connection_id},
+            {
+                "$set": {
+                    "sync_mode": mode.value,
+                    "webhook_subscription": subscription,
+                    "updated_at": runtime.clock.now(),
+                },
+                "$inc": {"version": 1},
+            },
+            session=session,
+        )
+        if connection.get("sync_mode") != mode:
+            fact = ConnectionStatusChanged(status="active", previous_status="active", sync_mode=mode.value)
+            await runtime.emit(session, fact, connection_id=connection_id)
+            log.info("connection.sync_mode", connection_id=connection_id, sync_mode=mode.value)
+
+    await runtime.db.in_transaction(update)
