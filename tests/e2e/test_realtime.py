@@ -367,8 +367,8 @@ async def test_a_genuine_notification_becomes_one_sync_request_and_its_replay_no
 
 
 @pytest.mark.parametrize("provider", PUSH)
-async def test_a_forged_notification_is_refused_counted_and_emits_nothing(
-    browser, gateways, sync_requests, provider
+async def test_a_forged_notification_is_refused_counted_logged_without_secrets_and_emits_nothing(
+    browser, gateways, sync_requests, provider, capfd
 ):
     gateway = await gateways()
     channel = await stored_channel(gateway.db, provider, "the-secret")
@@ -382,6 +382,10 @@ async def test_a_forged_notification_is_refused_counted_and_emits_nothing(
     assert counted(provider, "forged") == forged + (5 if provider == "google" else 4)
     await asyncio.sleep(1)
     assert requests_for(sync_requests, channel) == []
+    logged = capfd.readouterr()
+    assert "webhook.rejected" in logged.out + logged.err
+    for guess in ("a-guess", "the-secreT", "the-secret-"):
+        assert guess not in logged.out + logged.err
 
 
 async def test_a_graph_batch_with_a_forged_item_still_syncs_the_genuine_one(browser, gateways, sync_requests):
