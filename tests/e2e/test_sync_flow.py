@@ -3,41 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
 import pytest
-from aiohttp import web
 
 from chronapilot.common.runtime import RUNTIME
-from chronapilot.common.settings import Settings, SyncSettings
-from chronapilot.devstack.processes import free_port
-from chronapilot.sync_worker.app import create_app as create_worker
 
 from helpers import eventually
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture
-async def worker(api) -> AsyncIterator[web.Application]:
-    base = api.settings
-    settings = Settings(
-        env=base.env,
-        run_dir=base.run_dir,
-        mongo=base.mongo,
-        kafka=base.kafka,
-        providers=base.providers,
-        service=base.service.model_copy(update={"sync_worker_port": free_port()}),
-        sync=SyncSettings(polling_enabled=False, backoff_s=0.05),
-    )
-    app = create_worker(settings)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", settings.service.sync_worker_port).start()
-    try:
-        yield app
-    finally:
-        await runner.cleanup()
 
 
 async def api_get(browser, path: str) -> dict:

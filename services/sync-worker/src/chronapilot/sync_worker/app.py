@@ -16,7 +16,7 @@ from chronapilot.sync_worker.connection_sync import ConnectionSyncer
 from chronapilot.sync_worker.consumers import SYNCER, sync_request_handler
 from chronapilot.sync_worker.polling import polling_loop
 
-GROUP_ID = "chronapilot.sync-worker"
+GROUP_SUFFIX = "sync-worker"  # the group is "<topic prefix>.sync-worker"
 
 
 def create_app(settings: Settings) -> web.Application:
@@ -25,7 +25,7 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(_syncer_ctx)
     add_consumer(
         app,
-        group_id=GROUP_ID,
+        group_id=f"{settings.kafka.topic_prefix}.{GROUP_SUFFIX}",
         topics=[Topic.SYNC_REQUESTS],
         make_handler=sync_request_handler(app),  # type: ignore[arg-type]
         concurrency=settings.sync.concurrency,

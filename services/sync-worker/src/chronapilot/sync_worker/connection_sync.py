@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
+from urllib.parse import unquote
 
 from pymongo.asynchronous.client_session import AsyncClientSession
 
@@ -43,6 +44,11 @@ from chronapilot.sync_worker.mirror import Applied, CalendarRef
 log = get_logger(__name__)
 SYNC_FAILED = "sync_failed"
 REAUTH_REQUIRED = "reauth_required"
+
+
+def _same_calendar(requested: str | None, provider_calendar_id: str) -> bool:
+    """A request names its calendar (or none: all); CalDAV servers differ in escaping URLs."""
+    return requested is None or unquote(requested) == unquote(provider_calendar_id)
 
 
 class LeaseBusy(ChronaPilotError):
@@ -112,7 +118,7 @@ class ConnectionSyncer:
         calendars = 0
         try:
             refs = await self._with_retries(lambda: self._calendars(connection, provider, token))
-            wanted = [r for r in refs if request.calendar_id in (None, r.provider_calendar_id)]
+            wanted = [r for r in refs if _same_calendar(request.calendar_id, r.provider_calendar_id)]
             for ref in wanted:
                 result = await self._with_retries(
                     lambda ref=ref: sync_calendar(
