@@ -69,7 +69,7 @@ async def make_driver(browser, sandbox, provider: str, connection_id: str, http)
     return DRIVERS[provider](world, connection), connection
 
 
-async def request_sync(browser, connection_id: str, mode: SyncMode, calendar_id: str) -> None:
+async def request_sync(browser, connection_id: str, mode: SyncMode, calendar_id: str | None) -> None:
     runtime = browser.api.app[RUNTIME]
 
     async def emit(session: AsyncClientSession) -> None:
