@@ -1,0 +1,185 @@
+"""Full-sync throughput and incremental-sync latency, per provider (a benchmark, not a test).
+
+For a 10,000-event calendar on each provider (Google and Microsoft emulators, Radicale for
+iCloud), measured in one run on this machine:
+
+- ``serving``: how fast the provider side alone delivers the calendar (the provider client
+  paging through a full sync, parsing included, writing nothing): the emulator's ceiling;
+- ``bulk write``: the raw upsert rate of the same MongoDB-protocol server for 10,000 mirror-sized
+  documents in bulk: the storage ceiling;
+- ``full sync``: the sync worker's pipeline (``sync_calendar``: provider pages → idempotent
+  mirror writes → cursor), end to end;
+- ``incremental``: one event changed at the provider → an incremental sync applied, p50 of 5.
+
+Usage: ``.venv/bin/python bench/sync_throughput.py [--events 10000] [--providers google,microsoft,icloud]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import aiohttp
+from pymongo import UpdateOne
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+
+from contract.providers_fixtures import google_world, icloud_world, microsoft_world  # noqa: E402
+from contract.sync_drivers import GoogleDriver, ICloudDriver, MicrosoftDriver  # noqa: E402
+
+from chronapilot.common.clock import SystemClock  # noqa: E402
+from chronapilot.common.models.event import mirror_fields  # noqa: E402
+from chronapilot.common.settings import MongoSettings  # noqa: E402
+from chronapilot.common.store import Store, ensure_indexes  # noqa: E402
+from chronapilot.devstack.embedded import mongodb_uri, start_mongodb  # noqa: E402
+from chronapilot.devstack.processes import free_port  # noqa: E402
+from chronapilot.sync_worker.calendar_sync import sync_calendar  # noqa: E402
+from chronapilot.sync_worker.mirror import CalendarRef  # noqa: E402
+
+WORLDS = {
+    "google": (google_world, GoogleDriver),
+    "microsoft": (microsoft_world, MicrosoftDriver),
+    "icloud": (icloud_world, ICloudDriver),
+}
+
+
+async def fill(driver, total: int) -> None:
+    start = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(days=100)
+    if isinstance(driver, ICloudDriver):
+        events = [
+            driver._event(
+                f"bench-{n}@chronapilot.test",
+                f"event {n}",
+                start + timedelta(hours=n),
+                start + timedelta(hours=n, minutes=30),
+            )
+            for n in range(total)
+        ]
+        status, _, text = await driver._dav(
+            "PUT",
+            driver.calendar_id,
+            driver._calendar(*events).to_ical(),
+            {"Content-Type": "text/calendar; charset=utf-8"},
+        )
+        assert status in (201, 204), text
+        return
+    for first in range(0, total, 16):
+        await asyncio.gather(
+            *(
+                driver.create(f"event {n}", start + timedelta(hours=n))
+                for n in range(first, min(total, first + 16))
+            )
+        )
+
+
+async def serving_rate(connection, calendar_id: str) -> tuple[int, float]:
+    started = time.perf_counter()
+    count = 0
+    async for page in connection.provider.sync_events(connection.token, calendar_id, None):
+        count += len(page.upserts)
+    return count, time.perf_counter() - started
+
+
+async def bulk_write_rate(store: Store, connection, calendar_id: str) -> tuple[int, float]:
+    docs = []
+    async for page in connection.provider.sync_events(connection.token, calendar_id, None):
+        docs += [
+            mirror_fields(event) | {"provider_event_id": event.provider_event_id} for event in page.upserts
+        ]
+    scratch = store.db["bench_bulk"]
+    await scratch.drop()
+    await scratch.create_index([("provider_event_id", 1)], unique=True)
+    started = time.perf_counter()
+    await scratch.bulk_write(
+        [UpdateOne({"provider_event_id": d["provider_event_id"]}, {"$set": d}, upsert=True) for d in docs],
+        ordered=False,
+    )
+    return len(docs), time.perf_counter() - started
+
+
+async def bench_provider(name: str, store: Store, events: int) -> dict[str, float]:
+    world_factory, driver_class = WORLDS[name]
+    async with aiohttp.ClientSession() as http, world_factory(http) as world:
+        connection = await world.connect()
+        driver = driver_class(world, connection)
+        calendar_id = await driver.new_calendar()
+        print(f"[{name}] writing {events} events at the provider…", flush=True)
+        await fill(driver, events)
+        served, serve_s = await serving_rate(connection, calendar_id)
+        written, write_s = await bulk_write_rate(store, connection, calendar_id)
+        ref = CalendarRef(f"cal_bench_{name}", "con_bench", "app_bench", calendar_id)
+        started = time.perf_counter()
+        result = await sync_calendar(
+            store.db,
+            connection.provider,
+            connection.token,
+            ref,
+            full=True,
+            clock=SystemClock(),
+            raw_max_bytes=32768,
+        )
+        full_s = time.perf_counter() - started
+        latencies = []
+        for n in range(5):
+            await driver.create(f"incremental {n}", datetime.now(UTC) + timedelta(days=1, hours=n))
+            started = time.perf_counter()
+            changed = await sync_calendar(
+                store.db,
+                connection.provider,
+                connection.token,
+                ref,
+                full=False,
+                clock=SystemClock(),
+                raw_max_bytes=32768,
+            )
+            latencies.append(time.perf_counter() - started)
+            assert changed.applied.upserted == 1, changed
+        return {
+            "events": result.applied.upserted,
+            "serving": served / serve_s,
+            "bulk": written / write_s,
+            "full": result.applied.upserted / full_s,
+            "incremental_ms": statistics.median(latencies) * 1000,
+        }
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--events", type=int, default=10_000)
+    parser.add_argument("--providers", default="google,microsoft,icloud")
+    args = parser.parse_args()
+    port = free_port()
+    mongo = start_mongodb("127.0.0.1", port, storage=None, log_path=None)
+    try:
+        store = await Store.connect(
+            MongoSettings(uri=mongodb_uri("127.0.0.1", port), database="bench"), budget_s=30
+        )
+        await ensure_indexes(store.db)
+        rows = {name: await bench_provider(name, store, args.events) for name in args.providers.split(",")}
+        await store.close()
+    finally:
+        mongo.stop()
+    print(
+        f"\n{'provider':<10} {'events':>7} {'serving ev/s':>13} {'bulk write ev/s':>16} "
+        f"{'full sync ev/s':>15} {'full/ceiling':>13} {'incremental p50':>16}"
+    )
+    for name, row in rows.items():
+        ceiling = min(row["serving"], row["bulk"])
+        print(
+            f"{name:<10} {row['events']:>7.0f} {row['serving']:>13.0f} {row['bulk']:>16.0f} "
+            f"{row['full']:>15.0f} {row['full'] / ceiling:>13.2f} {row['incremental_ms']:>13.0f} ms"
+        )
+    print(
+        "\nceiling = the slower of serving (the provider side alone) and bulk write (MongoDB alone), "
+        "measured in this run; full/ceiling is the share of it the whole pipeline reaches."
+    )
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

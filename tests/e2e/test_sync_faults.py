@@ -1,0 +1,196 @@
+"""Sync under provider faults, calendars coming and going, and the polling schedule."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+
+import aiohttp
+import pytest
+from aiohttp import web
+from test_sync_mirror import request_sync
+
+from chronapilot.common.bus.catalogue import SyncMode
+from chronapilot.common.runtime import RUNTIME
+from chronapilot.common.settings import Settings, SyncSettings
+from chronapilot.devstack.processes import free_port
+from chronapilot.sync_worker.app import create_app as create_worker
+
+from helpers import eventually
+
+pytestmark = pytest.mark.e2e
+EVENTS_ROUTE = "/calendar/v3/calendars/{calendarId}/events"
+
+
+async def linked(browser, provider: str = "google") -> str:
+    user_id = await browser.create_user()
+    connection_id = (await browser.connect(provider, user_id))["connection_id"][0]
+    db = browser.api.app[RUNTIME].db.db
+
+    async def synced():
+        connection = await db.connections.find_one({"_id": connection_id})
+        return connection if connection["last_synced_at"] else None
+
+    await eventually(synced, timeout_s=60)
+    return connection_id
+
+
+async def fault(sandbox, **body) -> None:
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(
+            f"{sandbox.urls['google']}/_admin/faults", json={"route": EVENTS_ROUTE, "method": "GET", **body}
+        ) as response,
+    ):
+        assert response.status == 201, await response.text()
+
+
+async def clear_faults(sandbox) -> None:
+    async with (
+        aiohttp.ClientSession() as http,
+        http.delete(f"{sandbox.urls['google']}/_admin/faults") as response,
+    ):
+        assert response.status == 204
+
+
+async def test_throttling_is_waited_out_honouring_retry_after(browser, worker, sandbox):
+    connection_id = await linked(browser)
+    db = browser.api.app[RUNTIME].db.db
+    before = (await db.connections.find_one({"_id": connection_id}))["last_synced_at"]
+    await fault(sandbox, status=429, retry_after=1, times=2)
+    started = time.monotonic()
+    await request_sync(browser, connection_id, SyncMode.INCREMENTAL, None)
+
+    async def synced_again():
+        connection = await db.connections.find_one({"_id": connection_id})
+        return connection if connection["last_synced_at"] > before else None
+
+    connection = await eventually(synced_again, timeout_s=60)
+    assert time.monotonic() - started >= 2.0  # two Retry-After: 1 waits
+    assert connection["status"] == "active"
+
+
+async def test_a_persistent_failure_is_sync_failed_and_a_manual_refresh_recovers(browser, worker, sandbox):
+    connection_id = await linked(browser)
+    db = browser.api.app[RUNTIME].db.db
+    before = (await db.connections.find_one({"_id": connection_id}))["last_synced_at"]
+    await fault(sandbox, status=503)
+    try:
+        await request_sync(browser, connection_id, SyncMode.INCREMENTAL, None)
+
+        async def failed():
+            connection = await db.connections.find_one({"_id": connection_id})
+            return connection if connection["status"] == "error" else None
+
+        connection = await eventually(failed, timeout_s=90)
+        assert connection["error"]["code"] == "sync_failed"
+        assert connection["last_synced_at"] == before  # moves only on success
+        async with browser.http.get(
+            f"{browser.api.url}/v1/connections/{connection_id}", headers=browser.api.headers()
+        ) as response:
+            shown = await response.json()
+        assert shown["status"] == "error"
+        assert shown["error"]["code"] == "sync_failed"
+    finally:
+        await clear_faults(sandbox)
+    async with browser.http.post(
+        f"{browser.api.url}/v1/connections/{connection_id}/refresh", headers=browser.api.headers()
+    ) as response:
+        assert response.status == 202
+
+    async def recovered():
+        connection = await db.connections.find_one({"_id": connection_id})
+        return connection if connection["status"] == "active" else None
+
+    connection = await eventually(recovered, timeout_s=60)
+    assert connection["error"] is None
+    assert connection["last_synced_at"] > before
+
+
+async def test_a_calendar_removed_at_the_provider_is_flagged_and_its_events_kept(browser, worker, sandbox):
+    connection_id = await linked(browser)
+    db = browser.api.app[RUNTIME].db.db
+    email = sandbox.accounts["google"].email
+    async with aiohttp.ClientSession() as http:
+        async with http.post(
+            f"{sandbox.urls['google']}/_admin/users/{email}/calendars", json={"summary": "Short-lived"}
+        ) as response:
+            calendar_id = (await response.json())["id"]
+        async with http.post(
+            f"{sandbox.urls['google']}/_admin/calendars/{calendar_id}/events",
+            json={
+                "summary": "keep me",
+                "start": {"dateTime": "2026-12-01T10:00:00Z"},
+                "end": {"dateTime": "2026-12-01T11:00:00Z"},
+            },
+        ) as response:
+            assert response.status < 300
+        t0 = datetime.now(UTC)
+        await request_sync(browser, connection_id, SyncMode.INCREMENTAL, None)
+
+        async def appeared():
+            return await db.calendars.find_one(
+                {"connection_id": connection_id, "provider_calendar_id": calendar_id, "removed": False}
+            )
+
+        calendar = await eventually(appeared, timeout_s=60)
+        await eventually(
+            lambda: db.events.find_one({"calendar_id": calendar["_id"], "title": "keep me"}), timeout_s=60
+        )
+        async with http.delete(f"{sandbox.urls['google']}/_admin/calendars/{calendar_id}") as response:
+            assert response.status < 300
+    await request_sync(browser, connection_id, SyncMode.INCREMENTAL, None)
+
+    async def removed():
+        return await db.calendars.find_one({"_id": calendar["_id"], "removed": True})
+
+    await eventually(removed, timeout_s=60)
+    connection = await db.connections.find_one({"_id": connection_id})
+    assert calendar["_id"] not in connection["calendar_ids"]
+    async with browser.http.get(
+        f"{browser.api.url}/v1/events?calendar_id={calendar['_id']}", headers=browser.api.headers()
+    ) as response:
+        events = (await response.json())["data"]
+    assert [e["title"] for e in events] == ["keep me"]
+    assert t0 < datetime.now(UTC)
+
+
+@pytest.fixture
+async def polling_worker(api) -> AsyncIterator[web.Application]:
+    base = api.settings
+    settings = Settings(
+        env=base.env,
+        run_dir=base.run_dir,
+        mongo=base.mongo,
+        kafka=base.kafka,
+        providers=base.providers,
+        service=base.service.model_copy(update={"sync_worker_port": free_port()}),
+        sync=SyncSettings(poll_interval_s=2, poll_tick_s=0.3, backoff_s=0.05),
+    )
+    app = create_worker(settings)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", settings.service.sync_worker_port).start()
+    try:
+        yield app
+    finally:
+        await runner.cleanup()
+
+
+async def test_connections_in_polling_mode_are_synced_on_schedule(browser, polling_worker):
+    connection_id = await linked(browser, "icloud")
+    db = browser.api.app[RUNTIME].db.db
+    assert (await db.connections.find_one({"_id": connection_id}))["sync_mode"] == "polling"
+
+    async def polled_twice():
+        count = await db.outbox.count_documents(
+            {
+                "envelope.connection_id": connection_id,
+                "envelope.type": "sync.completed",
+                "envelope.data.reason": "poll",
+            }
+        )
+        return count >= 2
+
+    await eventually(polled_twice, timeout_s=60)
