@@ -19,7 +19,13 @@ from chronapilot.common.providers.base import TokenSource
 from chronapilot.common.providers.errors import CursorExpired
 from chronapilot.common.providers.sync import EventPage
 from chronapilot.common.store import Document, translate_errors
-from chronapilot.sync_worker.mirror import Applied, CalendarRef, apply_page, delete_unseen
+from chronapilot.sync_worker.mirror import (
+    Applied,
+    CalendarRef,
+    apply_page,
+    delete_unseen,
+    known_events,
+)
 
 SYNC_STATE = "sync_state"
 log = get_logger(__name__)
@@ -74,14 +80,15 @@ async def _run(
 ) -> Applied:
     total = Applied()
     next_cursor: str | None = None
+    known = await known_events(db, calendar) if cursor is None else None
     page: EventPage
     async for page in provider.sync_events(token, calendar.provider_calendar_id, cursor):
-        total.add(await apply_page(db, calendar, page, clock.now(), raw_max_bytes=raw_max_bytes))
+        total.add(await apply_page(db, calendar, page, clock.now(), raw_max_bytes=raw_max_bytes, known=known))
         if page.next_cursor is not None:
             next_cursor = page.next_cursor
     now = clock.now()
-    if cursor is None:
-        total.deleted += await delete_unseen(db, calendar, total.seen, now)
+    if known is not None:
+        total.deleted += await delete_unseen(db, calendar, known, total.seen, now)
     state: dict[str, Any] = {
         "connection_id": calendar.connection_id,
         "cursor": next_cursor,

@@ -51,24 +51,37 @@ class Applied:
         self.seen |= other.seen
 
 
+_SUMMARY = {"provider_event_id": 1, "content_hash": 1, "provider_updated_at": 1, "deleted": 1}
+
+
+async def known_events(db: AsyncDatabase[Document], calendar: CalendarRef) -> dict[str, Document]:
+    """Every mirrored event of ``calendar`` (a summary of each), read once for a full sync."""
+    with translate_errors():
+        return {doc["provider_event_id"]: doc async for doc in db[COLLECTION].find(calendar.key, _SUMMARY)}
+
+
 async def apply_page(
-    db: AsyncDatabase[Document], calendar: CalendarRef, page: EventPage, now: datetime, *, raw_max_bytes: int
+    db: AsyncDatabase[Document],
+    calendar: CalendarRef,
+    page: EventPage,
+    now: datetime,
+    *,
+    raw_max_bytes: int,
+    known: dict[str, Document] | None = None,
 ) -> Applied:
+    """Apply one page. ``known`` (a full sync's summary of the calendar) saves the lookup."""
     result = Applied()
     events = db[COLLECTION]
     ids = [event.provider_event_id for event in page.upserts]
-    with translate_errors():
-        existing = (
-            {
+    existing: dict[str, Document] = {}
+    if known is not None:
+        existing = {i: known[i] for i in ids if i in known}
+    elif ids:
+        with translate_errors():
+            existing = {
                 doc["provider_event_id"]: doc
-                async for doc in events.find(
-                    {**calendar.key, "provider_event_id": {"$in": ids}},
-                    {"provider_event_id": 1, "content_hash": 1, "provider_updated_at": 1, "deleted": 1},
-                )
+                async for doc in events.find({**calendar.key, "provider_event_id": {"$in": ids}}, _SUMMARY)
             }
-            if ids
-            else {}
-        )
     ops: list[UpdateOne | UpdateMany] = []
     for event in page.upserts:
         result.seen.add(event.provider_event_id)
@@ -138,12 +151,26 @@ def _deleted_count(written: Any, ops: list[UpdateOne | UpdateMany]) -> int:
 
 
 async def delete_unseen(
-    db: AsyncDatabase[Document], calendar: CalendarRef, seen: set[str], now: datetime
+    db: AsyncDatabase[Document],
+    calendar: CalendarRef,
+    known: dict[str, Document],
+    seen: set[str],
+    now: datetime,
 ) -> int:
-    """After a full sync: what the provider no longer has is marked deleted."""
+    """After a full sync: what the provider no longer has is marked deleted (each by its key,
+    which the unique index serves, rather than one ``$nin`` over the calendar)."""
+    gone = [i for i, doc in known.items() if i not in seen and not doc.get("deleted")]
+    if not gone:
+        return 0
     with translate_errors():
-        written = await db[COLLECTION].update_many(
-            {**calendar.key, "deleted": False, "provider_event_id": {"$nin": sorted(seen)}},
-            {"$set": {"deleted": True, "deleted_at": now, "updated_at": now}},
+        written = await db[COLLECTION].bulk_write(
+            [
+                UpdateOne(
+                    {**calendar.key, "provider_event_id": i, "deleted": False},
+                    {"$set": {"deleted": True, "deleted_at": now, "updated_at": now}},
+                )
+                for i in gone
+            ],
+            ordered=False,
         )
     return int(written.modified_count)
