@@ -19,7 +19,7 @@ from chronapilot.common.clock import Clock
 from chronapilot.common.runtime import RUNTIME
 from chronapilot.common.settings import RealtimeSettings, Settings
 from chronapilot.devstack.processes import free_port
-from chronapilot.webhook_gateway.app import create_app
+from chronapilot.webhook_gateway.app import GROUP_ID, create_app
 
 #: Fast schedules for tests: scans every 0.2 s, retries within 2 s, a short debounce window.
 FAST = {
@@ -42,7 +42,12 @@ class Gateway:
 
 
 async def start_gateway(
-    api: Any, *, clock: Clock | None = None, webhook_base_url: str | None = None, **realtime: Any
+    api: Any,
+    *,
+    clock: Clock | None = None,
+    webhook_base_url: str | None = None,
+    group_id: str = GROUP_ID,
+    **realtime: Any,
 ) -> tuple[web.AppRunner, Gateway]:
     port = free_port()
     base = api.settings
@@ -57,7 +62,7 @@ async def start_gateway(
         ),
         realtime=RealtimeSettings(**{**FAST, **realtime}),
     )
-    app = create_app(settings, clock=clock)
+    app = create_app(settings, clock=clock, group_id=group_id)
     runner = web.AppRunner(app)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", port).start()

@@ -136,7 +136,8 @@ async def _async(value):
 async def test_two_gateway_processes_share_the_work_and_subscribe_each_calendar_once(
     browser, gateways, emulators
 ):
-    first, second = await gateways(), await gateways()
+    # its own consumer group too: both handle the activation, both schedulers race for the work
+    first, second = await gateways(), await gateways(group_id="chronapilot.webhook-gateway.second")
     connection_id = await link(browser, "google")
     await wait_realtime(first.db, connection_id)
     await asyncio.sleep(1)  # both schedulers had their chance

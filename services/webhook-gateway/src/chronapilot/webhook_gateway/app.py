@@ -19,6 +19,7 @@ from chronapilot.common.bus.catalogue import (
     SyncRequested,
     wrap,
 )
+from chronapilot.common.bus.producer import EventProducer
 from chronapilot.common.bus.topics import topic_name
 from chronapilot.common.clock import Clock
 from chronapilot.common.providers.push import PushProvider
@@ -60,8 +61,11 @@ class Gateway:
 GATEWAY = web.AppKey("gateway", Gateway)
 
 
-def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Application:
-    """The gateway; ``clock`` is for tests (expiry checks and the scheduler read it)."""
+def create_app(
+    settings: Settings, *, clock: Clock | None = None, group_id: str = GROUP_ID
+) -> web.Application:
+    """The gateway. Tests may pass a ``clock`` (expiry checks and the scheduler read it) and a
+    consumer ``group_id`` of its own."""
     app = web.Application(client_max_size=1024 * 1024)
     install_runtime(app, settings, "webhook_gateway", clock=clock)
     add_token_service(app)
@@ -70,7 +74,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     add_routes(app, gateway.the_receiver)
     add_consumer(
         app,
-        group_id=GROUP_ID,
+        group_id=group_id,
         topics=[Topic.CONNECTIONS, Topic.SUBSCRIPTIONS],
         make_handler=lambda _: lifecycle_handler(gateway.the_keeper()),
     )
@@ -85,10 +89,13 @@ async def _gateway_ctx(app: web.Application) -> AsyncIterator[None]:
         runtime.db.db, ttl_s=realtime.webhook_secret_cache_s, unknown_ttl_s=realtime.webhook_unknown_cache_s
     )
 
+    # The request path waits for each acknowledgement: its own producer sends without lingering.
+    producer = EventProducer(runtime.settings.kafka, client_id="chronapilot-webhook-gateway-ack", linger_ms=0)
+    await producer.start(budget_s=runtime.settings.service.startup_timeout_s)
+
     async def publish(connection_id: str, event: Event) -> None:
-        assert runtime.producer is not None
         topic = topic_name(runtime.settings.kafka.topic_prefix, event.TOPIC)
-        await runtime.producer.publish(topic, wrap(event, connection_id))
+        await producer.publish(topic, wrap(event, connection_id))
 
     async def request_sync(connection_id: str, calendar_id: str) -> None:
         event = SyncRequested(mode=SyncMode.INCREMENTAL, reason=SyncReason.WEBHOOK, calendar_id=calendar_id)
@@ -115,6 +122,7 @@ async def _gateway_ctx(app: web.Application) -> AsyncIterator[None]:
         yield
     finally:
         await sync_requests.close()
+        await producer.stop()
 
 
 def _push_providers(runtime: Runtime) -> dict[str, PushProvider]:

@@ -49,14 +49,16 @@ async def start_with_budget(component: _Startable, name: str, servers: str, budg
 
 
 class EventProducer:
-    def __init__(self, settings: KafkaSettings, *, client_id: str) -> None:
+    def __init__(self, settings: KafkaSettings, *, client_id: str, linger_ms: int = 2) -> None:
+        """``linger_ms``: how long a send waits for others to share its batch (0: a caller that
+        waits for every acknowledgement, such as the webhook gateway's request path)."""
         self._servers = settings.bootstrap_servers
         self._producer = AIOKafkaProducer(
             bootstrap_servers=settings.bootstrap_servers,
             client_id=client_id,
             acks="all",
             enable_idempotence=False,
-            linger_ms=2,
+            linger_ms=linger_ms,
             request_timeout_ms=15000,
         )
 
