@@ -103,6 +103,7 @@ async def test_activation_subscribes_every_calendar_and_changes_become_webhook_s
     browser, gateways, sync_requests, emulators, provider
 ):
     gateway = await gateways()
+    initial = counted(provider, "initial")
     connection_id = await link(browser, provider)
     linked = await wait_realtime(gateway.db, connection_id)
 
@@ -116,6 +117,9 @@ async def test_activation_subscribes_every_calendar_and_changes_become_webhook_s
     assert linked["webhook_subscription"] == {"id": earliest, "expires_at": channels[earliest]}
     live = {item["id"] for item in await emulators[provider].subscriptions()}
     assert set(channels) <= live
+    if provider == "google":  # each new channel's `sync` message: acknowledged, nothing requested
+        await emulators[provider].admin("POST", "notifications/drain")
+        assert counted(provider, "initial") == initial + len(calendars)
     api_view = await browser.http.get(
         f"{browser.api.url}/v1/connections/{connection_id}", headers=browser.api.headers()
     )

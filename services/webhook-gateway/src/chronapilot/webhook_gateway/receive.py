@@ -13,7 +13,8 @@ item                          answer, effect
 handshake (Microsoft)         ``200 text/plain`` echoing ``validationToken``
 change, genuine               ``accepted_status`` (Google 200, Microsoft 202); a sync request
                               for its calendar, or folded into the pending one
-Google ``sync`` message       200; nothing (the channel works)
+Google ``sync`` message       200; nothing (the channel works). Acknowledged even before the
+                              channel is stored (Google sends it while ``events.watch`` answers)
 duplicate                     ``accepted_status``; nothing
 lifecycle (Microsoft)         202; ``subscription.lifecycle_notified`` (renew / recreate off
                               the request path); ``missed`` and ``subscriptionRemoved`` also
@@ -132,6 +133,8 @@ class Receiver:
         route = await self.directory.lookup(provider.name, item.subscription_id)
         if route is not None and route.expires_at <= self.clock.now():
             route = await self.directory.reread(provider.name, item.subscription_id)
+        if route is None and isinstance(item, Changed) and item.initial:
+            return Outcome.INITIAL  # a channel's first message races its storing; it asks for nothing
         if route is None:
             rejected = Outcome.UNKNOWN
         elif route.expires_at <= self.clock.now():
