@@ -39,7 +39,7 @@ format: $(STAMP)
 	$(VENV)/bin/ruff format .
 
 test: $(STAMP) system-deps lint
-	$(PY) -m pytest -q -p no:cacheprovider --durations=20
+	$(PY) -m pytest -q -p no:cacheprovider --durations=20 -n 2 --dist loadfile
 
 unit: $(STAMP)
 	$(PY) -m pytest -q tests/unit

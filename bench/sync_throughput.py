@@ -106,6 +106,8 @@ async def bulk_write_rate(store: Store, connection, calendar_id: str) -> tuple[i
 async def bench_provider(name: str, store: Store, events: int) -> dict[str, float]:
     world_factory, driver_class = WORLDS[name]
     async with aiohttp.ClientSession() as http, world_factory(http) as world:
+        # Radicale answers a PROPFIND over 10,000 items slowly: give every call time.
+        world.settings = world.settings.model_copy(update={"http_timeout_s": 600.0})
         connection = await world.connect()
         driver = driver_class(world, connection)
         calendar_id = await driver.new_calendar()
@@ -161,7 +163,12 @@ async def main() -> None:
             MongoSettings(uri=mongodb_uri("127.0.0.1", port), database="bench"), budget_s=30
         )
         await ensure_indexes(store.db)
-        rows = {name: await bench_provider(name, store, args.events) for name in args.providers.split(",")}
+        rows = {}
+        for name in args.providers.split(","):
+            try:
+                rows[name] = await bench_provider(name, store, args.events)
+            except Exception as exc:  # report the others even when one provider fails
+                print(f"[{name}] failed: {type(exc).__name__}: {exc}", flush=True)
         await store.close()
     finally:
         mongo.stop()

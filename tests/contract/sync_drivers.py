@@ -10,6 +10,7 @@ and returns ``{provider_event_id: Own}`` (every field compared) for every event 
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
@@ -646,13 +647,21 @@ class ICloudDriver(Driver):
         status, _, data = await self._dav("PROPFIND", self.calendar_id, body, {"Depth": "1"})
         assert status == 207
         view: OwnView = {}
-        for response in ET.fromstring(data).findall("{DAV:}response"):
-            href = response.findtext("{DAV:}href") or ""
-            if href.endswith("/"):
-                continue
-            etag = response.findtext(".//{DAV:}getetag")
-            status, _, ics = await self._dav("GET", self._url(unquote(href)))
+        listed = [
+            (response.findtext("{DAV:}href") or "", response.findtext(".//{DAV:}getetag"))
+            for response in ET.fromstring(data).findall("{DAV:}response")
+        ]
+        slots = asyncio.Semaphore(8)  # Radicale serves 8 connections
+
+        async def fetch(href: str) -> bytes:
+            async with slots:
+                status, _, ics = await self._dav("GET", self._url(unquote(href)))
             assert status == 200
+            return ics
+
+        resources = [(href, etag) for href, etag in listed if not href.endswith("/")]
+        bodies = await asyncio.gather(*(fetch(href) for href, _ in resources))
+        for (href, etag), ics in zip(resources, bodies, strict=True):
             for event in icalendar.Calendar.from_ical(ics).walk("VEVENT"):
                 event_id = unquote(href)
                 if "RECURRENCE-ID" in event:

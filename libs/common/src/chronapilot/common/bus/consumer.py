@@ -134,7 +134,10 @@ class ConsumerRunner:
             log.warning("consumer.stop_timeout", group=self.group_id)
             for task in self._in_flight.values():
                 task.cancel()
-        await self._consumer.stop()
+        try:  # leaving the group can hang on a broker mid-rebalance; offsets are committed already
+            await asyncio.wait_for(self._consumer.stop(), timeout=10.0)
+        except TimeoutError:
+            log.warning("consumer.leave_group_timeout", group=self.group_id)
 
     async def finish(self, partitions: set[TopicPartition]) -> None:
         """Wait until the in-flight work of ``partitions`` is handled and committed."""

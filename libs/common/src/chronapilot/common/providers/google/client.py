@@ -45,8 +45,8 @@ from chronapilot.common.providers.errors import (
     Unavailable,
     retry_after_seconds,
 )
-from chronapilot.common.providers.google.push import GooglePush
 from chronapilot.common.providers.google import sync as event_sync
+from chronapilot.common.providers.google.push import GooglePush
 from chronapilot.common.providers.http import ProviderHttp, header, parse_json_object
 from chronapilot.common.providers.oauth import OAuthClientConfig, OAuthCodeFlow
 from chronapilot.common.providers.sync import EventPage
