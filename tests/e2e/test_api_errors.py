@@ -6,7 +6,6 @@ import asyncio
 
 import pytest
 
-from chronapilot.common.ids import new_id
 from chronapilot.common.runtime import RUNTIME
 
 from api_harness import start_api
@@ -106,15 +105,15 @@ async def test_bad_bodies_get_the_envelope(browser, kwargs, status, code, param)
     [
         ("/v1/connections/not-an-id", 400, "parameter_invalid", "id"),
         ("/v1/connections/usr_" + "0" * 26, 400, "parameter_invalid", "id"),
-        ("/v1/connections/" + new_id("con"), 404, "resource_missing", "id"),
-        ("/v1/users/" + new_id("usr"), 404, "resource_missing", "id"),
+        ("/v1/connections/con_" + "0" * 26, 404, "resource_missing", "id"),
+        ("/v1/users/usr_" + "0" * 26, 404, "resource_missing", "id"),
         ("/v1/connections?limit=0", 400, "parameter_invalid", "limit"),
         ("/v1/connections?limit=abc", 400, "parameter_invalid", "limit"),
         ("/v1/connections?provider=yahoo", 400, "parameter_invalid", "provider"),
         ("/v1/connections?status=asleep", 400, "parameter_invalid", "status"),
         ("/v1/connections?colour=red", 400, "parameter_unknown", "colour"),
         ("/v1/connections?limit=1&limit=2", 400, "parameter_invalid", "limit"),
-        ("/v1/connections/" + new_id("con") + "?expand[]=events", 400, "parameter_invalid", None),
+        ("/v1/connections/con_" + "0" * 26 + "?expand[]=events", 400, "parameter_invalid", None),
         ("/v1/nothing-here", 404, "route_not_found", None),
     ],
 )
