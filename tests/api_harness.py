@@ -4,7 +4,10 @@ application with a key, and a browser-like client that walks the consent flows."
 from __future__ import annotations
 
 import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import parse_qs, urljoin, urlsplit
 
 import aiohttp
@@ -14,10 +17,11 @@ from chronapilot.api.app import create_app
 from chronapilot.api.applications import create_application
 from chronapilot.common.clock import SystemClock
 from chronapilot.common.runtime import RUNTIME
-from chronapilot.common.settings import ProviderSettings, ServiceSettings, Settings
+from chronapilot.common.settings import ProviderSettings, ServiceSettings, Settings, SyncSettings
 from chronapilot.devstack.processes import free_port
 from chronapilot.sandbox.launcher import Sandbox
 from chronapilot.sandbox.shared.consent import read_consent_form
+from chronapilot.sync_worker.app import create_app as create_worker
 
 from helpers import RETURN_PREFIX
 
@@ -146,3 +150,27 @@ class Browser:
         landed = await self.consent(started["redirect_url"], provider)
         assert landed.startswith(RETURN_PREFIX + "done?from=test"), landed
         return parse_qs(urlsplit(landed).query)
+
+
+@asynccontextmanager
+async def running_worker(api: Api, **sync: Any) -> AsyncIterator[web.Application]:
+    """A sync worker in this process, on the API's database and topics (polling off unless
+    ``sync`` turns it on)."""
+    base = api.settings
+    settings = Settings(
+        env=base.env,
+        run_dir=base.run_dir,
+        mongo=base.mongo,
+        kafka=base.kafka,
+        providers=base.providers,
+        service=base.service.model_copy(update={"sync_worker_port": free_port()}),
+        sync=SyncSettings(**{"polling_enabled": False, "backoff_s": 0.05, **sync}),
+    )
+    app = create_worker(settings)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", settings.service.sync_worker_port).start()
+    try:
+        yield app
+    finally:
+        await runner.cleanup()

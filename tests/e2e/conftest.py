@@ -8,12 +8,9 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from chronapilot.common.settings import Settings, SyncSettings
-from chronapilot.devstack.processes import free_port
 from chronapilot.sandbox.launcher import Sandbox, SandboxConfig
-from chronapilot.sync_worker.app import create_app as create_worker
 
-from api_harness import Api, Browser, start_api
+from api_harness import Api, Browser, running_worker, start_api
 
 
 @pytest.fixture(scope="session")
@@ -44,22 +41,6 @@ def browser(http, api, sandbox) -> Browser:
 
 
 @pytest.fixture
-async def worker(api) -> AsyncIterator[web.Application]:
-    base = api.settings
-    settings = Settings(
-        env=base.env,
-        run_dir=base.run_dir,
-        mongo=base.mongo,
-        kafka=base.kafka,
-        providers=base.providers,
-        service=base.service.model_copy(update={"sync_worker_port": free_port()}),
-        sync=SyncSettings(polling_enabled=False, backoff_s=0.05),
-    )
-    app = create_worker(settings)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", settings.service.sync_worker_port).start()
-    try:
+async def worker(api: Api) -> AsyncIterator[web.Application]:
+    async with running_worker(api) as app:
         yield app
-    finally:
-        await runner.cleanup()

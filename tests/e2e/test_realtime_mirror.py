@@ -4,42 +4,14 @@ sync worker → mirror → ``GET /v1/events``, with the polling schedule off."""
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
 
 import pytest
-from aiohttp import web
-
-from chronapilot.common.settings import Settings, SyncSettings
-from chronapilot.devstack.processes import free_port
-from chronapilot.sync_worker.app import create_app as create_worker
 
 from helpers import eventually
 from realtime_harness import Emulator, record_sync_requests, start_gateway
 
 pytestmark = pytest.mark.e2e
 WINDOW = "start=2027-06-15T00:00:00Z&end=2027-06-16T00:00:00Z"
-
-
-@pytest.fixture
-async def worker(api) -> AsyncIterator[web.Application]:
-    base = api.settings
-    settings = Settings(
-        env=base.env,
-        run_dir=base.run_dir,
-        mongo=base.mongo,
-        kafka=base.kafka,
-        providers=base.providers,
-        service=base.service.model_copy(update={"sync_worker_port": free_port()}),
-        sync=SyncSettings(polling_enabled=False, backoff_s=0.05),
-    )
-    app = create_worker(settings)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", settings.service.sync_worker_port).start()
-    try:
-        yield app
-    finally:
-        await runner.cleanup()
 
 
 @pytest.fixture

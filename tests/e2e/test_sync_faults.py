@@ -13,10 +13,8 @@ from test_sync_mirror import request_sync
 
 from chronapilot.common.bus.catalogue import SyncMode
 from chronapilot.common.runtime import RUNTIME
-from chronapilot.common.settings import Settings, SyncSettings
-from chronapilot.devstack.processes import free_port
-from chronapilot.sync_worker.app import create_app as create_worker
 
+from api_harness import running_worker
 from helpers import eventually
 
 pytestmark = pytest.mark.e2e
@@ -158,24 +156,8 @@ async def test_a_calendar_removed_at_the_provider_is_flagged_and_its_events_kept
 
 @pytest.fixture
 async def polling_worker(api) -> AsyncIterator[web.Application]:
-    base = api.settings
-    settings = Settings(
-        env=base.env,
-        run_dir=base.run_dir,
-        mongo=base.mongo,
-        kafka=base.kafka,
-        providers=base.providers,
-        service=base.service.model_copy(update={"sync_worker_port": free_port()}),
-        sync=SyncSettings(poll_interval_s=2, poll_tick_s=0.3, backoff_s=0.05),
-    )
-    app = create_worker(settings)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", settings.service.sync_worker_port).start()
-    try:
+    async with running_worker(api, polling_enabled=True, poll_interval_s=2, poll_tick_s=0.3) as app:
         yield app
-    finally:
-        await runner.cleanup()
 
 
 async def test_connections_in_polling_mode_are_synced_on_schedule(browser, polling_worker):
