@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 
 from chronapilot.common.runtime import RUNTIME
@@ -61,4 +59,3 @@ async def test_a_new_connection_is_mirrored_and_readable(browser, worker, provid
     assert await db.events.count_documents({"connection_id": connection_id}) >= total
     one = (await all_events(browser, calendars[0]["id"]))[0]
     assert await api_get(browser, f"/v1/events/{one['id']}") == one
-    await asyncio.sleep(0)

@@ -9,7 +9,7 @@ idempotent and a full sync's deletions are computed from what it saw.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 from pymongo.asynchronous.database import AsyncDatabase
 
@@ -17,7 +17,7 @@ from chronapilot.common.clock import Clock
 from chronapilot.common.logging import get_logger
 from chronapilot.common.providers.base import TokenSource
 from chronapilot.common.providers.errors import CursorExpired
-from chronapilot.common.providers.sync import EventPage
+from chronapilot.common.providers.sync import EventPage, SyncingProvider
 from chronapilot.common.store import Document, translate_errors
 from chronapilot.sync_worker.mirror import (
     Applied,
@@ -29,10 +29,6 @@ from chronapilot.sync_worker.mirror import (
 
 SYNC_STATE = "sync_state"
 log = get_logger(__name__)
-
-
-class EventSource(Protocol):
-    def sync_events(self, token: TokenSource, calendar_id: str, cursor: str | None) -> Any: ...
 
 
 @dataclass(frozen=True)
@@ -50,7 +46,7 @@ async def stored_cursor(db: AsyncDatabase[Document], calendar: CalendarRef) -> s
 
 async def sync_calendar(
     db: AsyncDatabase[Document],
-    provider: EventSource,
+    provider: SyncingProvider,
     token: TokenSource,
     calendar: CalendarRef,
     *,
@@ -71,7 +67,7 @@ async def sync_calendar(
 
 async def _run(
     db: AsyncDatabase[Document],
-    provider: EventSource,
+    provider: SyncingProvider,
     token: TokenSource,
     calendar: CalendarRef,
     cursor: str | None,

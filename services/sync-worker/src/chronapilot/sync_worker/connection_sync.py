@@ -35,6 +35,7 @@ from chronapilot.common.ids import new_id
 from chronapilot.common.logging import bind_context, get_logger
 from chronapilot.common.models import ConnectionStatus
 from chronapilot.common.providers.base import CalendarProvider
+from chronapilot.common.providers.sync import SyncingProvider
 from chronapilot.common.runtime import Runtime
 from chronapilot.common.store import Document, Lease
 from chronapilot.common.tokens import TokenService
@@ -110,8 +111,8 @@ class ConnectionSyncer:
     async def _sync(self, connection: Document, request: SyncRequested) -> None:
         runtime = self._runtime
         provider = self._providers.get(connection["provider"])
-        if provider is None:
-            log.warning("sync.provider_unconfigured", provider=connection["provider"])
+        if not isinstance(provider, SyncingProvider):
+            log.warning("sync.provider_unavailable", provider=connection["provider"])
             return
         token = self._tokens.token_source(connection["_id"])
         total = Applied()
@@ -123,7 +124,7 @@ class ConnectionSyncer:
                 result = await self._with_retries(
                     lambda ref=ref: sync_calendar(
                         runtime.db.db,
-                        provider,  # type: ignore[arg-type]
+                        provider,
                         token,
                         ref,
                         full=request.mode is SyncMode.FULL,
