@@ -10,7 +10,7 @@ PROJECTS := libs/common libs/sandbox libs/devstack services/api services/sync-wo
             services/webhook-gateway services/token-refresher
 PYPROJECTS := pyproject.toml $(addsuffix /pyproject.toml,$(PROJECTS))
 
-.PHONY: install run test lint format unit integration docs bench clean system-deps
+.PHONY: install run test test-repeat soak lint format unit integration docs bench clean system-deps
 
 $(STAMP): $(PYPROJECTS)
 	@command -v $(PYTHON) >/dev/null || { echo "make: $(PYTHON) not found (ChronaPilot needs Python 3.11)"; exit 1; }
@@ -40,6 +40,21 @@ format: $(STAMP)
 
 test: $(STAMP) system-deps lint
 	$(PY) -m pytest -q -p no:cacheprovider --durations=20 -n 2 --dist loadfile
+
+# Flake finder: rerun chosen files N times, print failures per test.
+#   make test-repeat N=5 FILES="tests/e2e/test_realtime.py tests/e2e/test_sync_flow.py"
+N ?= 5
+FILES ?= tests/e2e
+test-repeat: $(STAMP) system-deps
+	$(PY) scripts/test_repeat.py -n $(N) $(FILES)
+
+# The long runs `make test` trims: 2,500-event mirrors per provider, several minutes of
+# 60-second tokens, a longer run of 20-second subscriptions.
+SOAK_ENV := CHRONAPILOT_TEST_MIRROR_EVENTS=2500 CHRONAPILOT_TEST_TOKEN_ACTIVITY_S=150 \
+            CHRONAPILOT_TEST_RENEWAL_RUN_S=45
+soak: $(STAMP) system-deps
+	$(SOAK_ENV) $(PY) -m pytest -q -p no:cacheprovider --durations=10 -n 2 --dist loadfile \
+	    tests/e2e/test_sync_mirror.py tests/e2e/test_token_health.py tests/e2e/test_realtime.py
 
 unit: $(STAMP)
 	$(PY) -m pytest -q tests/unit

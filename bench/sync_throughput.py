@@ -31,6 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
 from contract.providers_fixtures import google_world, icloud_world, microsoft_world  # noqa: E402
+from contract.random_events import hourly_slots  # noqa: E402
 from contract.sync_drivers import GoogleDriver, ICloudDriver, MicrosoftDriver  # noqa: E402
 
 from chronapilot.common.clock import SystemClock  # noqa: E402
@@ -50,16 +51,11 @@ WORLDS = {
 
 
 async def fill(driver, total: int) -> None:
-    start = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(days=100)
+    slots = hourly_slots(datetime.now(UTC), total)
     if isinstance(driver, ICloudDriver):
         events = [
-            driver._event(
-                f"bench-{n}@chronapilot.test",
-                f"event {n}",
-                start + timedelta(hours=n),
-                start + timedelta(hours=n, minutes=30),
-            )
-            for n in range(total)
+            driver._event(f"bench-{n}@chronapilot.test", f"event {n}", slot.start, slot.end)
+            for n, slot in enumerate(slots)
         ]
         status, _, text = await driver._dav(
             "PUT",
@@ -72,7 +68,7 @@ async def fill(driver, total: int) -> None:
     for first in range(0, total, 16):
         await asyncio.gather(
             *(
-                driver.create(f"event {n}", start + timedelta(hours=n))
+                driver.create(f"event {n}", slots[n].start, slots[n].minutes)
                 for n in range(first, min(total, first + 16))
             )
         )

@@ -6,17 +6,18 @@ series' zone, so a 09:00 meeting stays at 09:00 local across a DST change), exce
 the occurrence they moved, cancelled instances remove it, and Microsoft's already-expanded
 occurrences land on their own keys. Two providers holding the same calendar give equal views.
 
-:data:`DATASET` is that calendar, described once: a weekly series in Europe/Berlin across the
-March 2026 DST change with one moved and one cancelled instance and four attendees with
-different responses, an all-day event of two days, an event in America/New_York just after the
-US DST change, and one in UTC. Each driver writes it in its provider's own terms.
+:data:`DATASET` is that calendar, described once (dated next year, see :class:`Dataset`): a
+weekly series in Europe/Berlin across the March DST change with one moved and one cancelled
+instance and four attendees with different responses, an all-day event of two days, an event in
+America/New_York just after the US DST change, and one in UTC. Each driver writes it in its
+provider's own terms.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from dateutil import rrule
@@ -27,13 +28,11 @@ BERLIN = "Europe/Berlin"
 NEW_YORK = "America/New_York"
 
 SERIES_TITLE = "Weekly planning"
-SERIES_FIRST = datetime(2026, 3, 2, 9, 0)  # local, Europe/Berlin; 8 Mondays
-SERIES_COUNT = 8
+SERIES_COUNT = 8  # Mondays, across the EU's March change to summer time
 SERIES_MINUTES = 30
-MOVED_ORIGINAL = datetime(2026, 3, 16, 9, 0)  # local
-MOVED_TO = datetime(2026, 3, 16, 11, 0)  # local
+MOVED_WEEK = 2  # the third Monday moves from 09:00 to 11:00
+CANCELLED_WEEK = 5  # the sixth Monday, after the change, is cancelled
 MOVED_TITLE = "Weekly planning (moved)"
-CANCELLED_ORIGINAL = datetime(2026, 4, 6, 9, 0)  # local, after the DST change
 SERIES_LOCATION = "Room 1"
 SERIES_DESCRIPTION = "Agenda in the shared doc"
 #: (e-mail, name, response, optional)
@@ -44,14 +43,61 @@ ATTENDEES = (
     ("dee@example.com", "Dee", "needsAction", False),
 )
 ALL_DAY_TITLE = "Offsite"
-ALL_DAY_FIRST = date(2026, 4, 9)
-ALL_DAY_END = date(2026, 4, 11)  # exclusive
 NY_TITLE = "Call with New York"
-NY_START = datetime(2026, 3, 9, 10, 0)  # local, the day after the US DST change
 NY_MINUTES = 60
 UTC_TITLE = "UTC check"
-UTC_START = datetime(2026, 3, 5, 12, 0, tzinfo=UTC)
 UTC_MINUTES = 15
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """The dataset's dates for one year: every local time is a plain office hour (09:00, 10:00,
+    11:00) on a weekday, hours away from any DST change, so adding a duration to a wall time is
+    exact here; the series still crosses the EU change and the New York call falls on the day
+    after the US change. Local times are naive walls in their zone (:func:`local` gives the
+    instant)."""
+
+    year: int
+    series_first: datetime  # local, Europe/Berlin: the first Monday of March, 09:00
+    moved_original: datetime
+    moved_to: datetime
+    cancelled_original: datetime
+    all_day_first: date
+    all_day_end: date  # exclusive
+    ny_start: datetime  # local, America/New_York: the Monday after the second Sunday of March
+    utc_start: datetime
+
+    @classmethod
+    def for_year(cls, year: int) -> Dataset:
+        march = date(year, 3, 1)
+        first_monday = march + timedelta(days=(7 - march.weekday()) % 7)
+        second_sunday = march + timedelta(days=(6 - march.weekday()) % 7 + 7)
+        series_first = datetime.combine(first_monday, time(9, 0))
+        moved = series_first + timedelta(weeks=MOVED_WEEK)
+        return cls(
+            year=year,
+            series_first=series_first,
+            moved_original=moved,
+            moved_to=moved.replace(hour=11),
+            cancelled_original=series_first + timedelta(weeks=CANCELLED_WEEK),
+            all_day_first=date(year, 4, 9),
+            all_day_end=date(year, 4, 11),
+            ny_start=datetime.combine(second_sunday + timedelta(days=1), time(10, 0)),
+            utc_start=datetime(year, 3, 5, 12, 0, tzinfo=UTC),
+        )
+
+    @classmethod
+    def for_day(cls, today: date) -> Dataset:
+        """Next year's March and April: 2.5 to 15.5 months ahead, so inside every provider's sync
+        window (Microsoft's calendar view: a year back, two ahead) whatever day the suite runs."""
+        return cls.for_year(today.year + 1)
+
+    def series_walls(self) -> list[datetime]:
+        return [self.series_first + timedelta(weeks=week) for week in range(SERIES_COUNT)]
+
+
+#: The dataset the drivers write today.
+DATASET = Dataset.for_day(datetime.now(UTC).date())
 
 
 def local(wall: datetime, zone: str) -> datetime:
@@ -76,15 +122,15 @@ def _timed(instant: datetime, zone: str) -> EventTime:
     return EventTime(date_time=instant, date=None, timezone=zone)
 
 
-def expected_occurrences() -> dict[datetime | date, Occurrence]:
-    """The occurrences :data:`DATASET` must normalise to, for every provider."""
+def expected_occurrences(dataset: Dataset = DATASET) -> dict[datetime | date, Occurrence]:
+    """The occurrences ``dataset`` must normalise to, for every provider."""
     attendees = frozenset((email, response, optional) for email, _, response, optional in ATTENDEES)
     view: dict[datetime | date, Occurrence] = {}
-    for week in range(SERIES_COUNT):
-        wall = SERIES_FIRST + timedelta(weeks=week)
-        if wall == CANCELLED_ORIGINAL:
+    for wall in dataset.series_walls():
+        if wall == dataset.cancelled_original:
             continue
-        start_wall, title = (MOVED_TO, MOVED_TITLE) if wall == MOVED_ORIGINAL else (wall, SERIES_TITLE)
+        moved = wall == dataset.moved_original
+        start_wall, title = (dataset.moved_to, MOVED_TITLE) if moved else (wall, SERIES_TITLE)
         view[local(wall, BERLIN)] = Occurrence(
             title,
             SERIES_DESCRIPTION,
@@ -95,17 +141,17 @@ def expected_occurrences() -> dict[datetime | date, Occurrence]:
             "confirmed",
             attendees,
         )
-    view[ALL_DAY_FIRST] = Occurrence(
+    view[dataset.all_day_first] = Occurrence(
         ALL_DAY_TITLE,
         None,
         None,
-        EventTime(None, ALL_DAY_FIRST, None),
-        EventTime(None, ALL_DAY_END, None),
+        EventTime(None, dataset.all_day_first, None),
+        EventTime(None, dataset.all_day_end, None),
         True,
         "confirmed",
         frozenset(),
     )
-    ny = local(NY_START, NEW_YORK)
+    ny = local(dataset.ny_start, NEW_YORK)
     view[ny] = Occurrence(
         NY_TITLE,
         None,
@@ -116,12 +162,12 @@ def expected_occurrences() -> dict[datetime | date, Occurrence]:
         "confirmed",
         frozenset(),
     )
-    view[UTC_START] = Occurrence(
+    view[dataset.utc_start] = Occurrence(
         UTC_TITLE,
         None,
         None,
-        _timed(UTC_START, "UTC"),
-        _timed(UTC_START + timedelta(minutes=UTC_MINUTES), "UTC"),
+        _timed(dataset.utc_start, "UTC"),
+        _timed(dataset.utc_start + timedelta(minutes=UTC_MINUTES), "UTC"),
         False,
         "confirmed",
         frozenset(),

@@ -23,28 +23,22 @@ from zoneinfo import ZoneInfo
 import aiohttp
 import icalendar
 from contract.providers_fixtures import Connection, World
+from contract.random_events import end_after, unambiguous
 from contract.sync_dataset import (
-    ALL_DAY_END,
-    ALL_DAY_FIRST,
     ALL_DAY_TITLE,
     ATTENDEES,
     BERLIN,
-    CANCELLED_ORIGINAL,
-    MOVED_ORIGINAL,
+    DATASET,
     MOVED_TITLE,
-    MOVED_TO,
     NEW_YORK,
     NY_MINUTES,
-    NY_START,
     NY_TITLE,
     SERIES_COUNT,
     SERIES_DESCRIPTION,
-    SERIES_FIRST,
     SERIES_LOCATION,
     SERIES_MINUTES,
     SERIES_TITLE,
     UTC_MINUTES,
-    UTC_START,
     UTC_TITLE,
     local,
 )
@@ -173,7 +167,7 @@ class GoogleDriver(Driver):
         body = {
             "summary": title,
             "start": {"dateTime": start.isoformat(), **zone},
-            "end": {"dateTime": (start + timedelta(minutes=minutes)).isoformat(), **zone},
+            "end": {"dateTime": end_after(start, minutes).isoformat(), **zone},
         }
         created = await self.world.call_admin("POST", self._events(), body)
         return str(created["id"])
@@ -195,8 +189,8 @@ class GoogleDriver(Driver):
                 "summary": SERIES_TITLE,
                 "description": SERIES_DESCRIPTION,
                 "location": SERIES_LOCATION,
-                "start": berlin(SERIES_FIRST),
-                "end": berlin(SERIES_FIRST + timedelta(minutes=SERIES_MINUTES)),
+                "start": berlin(DATASET.series_first),
+                "end": berlin(DATASET.series_first + timedelta(minutes=SERIES_MINUTES)),
                 "recurrence": [f"RRULE:FREQ=WEEKLY;BYDAY=MO;COUNT={SERIES_COUNT}"],
                 "attendees": [
                     {"email": email, "displayName": name, "responseStatus": response, "optional": optional}
@@ -207,29 +201,29 @@ class GoogleDriver(Driver):
         series = self.series_id = master["id"]
         await self.world.call_admin(
             "PATCH",
-            self._events(f"/{series}_{_stamp(local(MOVED_ORIGINAL, BERLIN))}"),
+            self._events(f"/{series}_{_stamp(local(DATASET.moved_original, BERLIN))}"),
             {
                 "summary": MOVED_TITLE,
-                "start": berlin(MOVED_TO),
-                "end": berlin(MOVED_TO + timedelta(minutes=SERIES_MINUTES)),
+                "start": berlin(DATASET.moved_to),
+                "end": berlin(DATASET.moved_to + timedelta(minutes=SERIES_MINUTES)),
             },
         )
         await self.world.call_admin(
-            "DELETE", self._events(f"/{series}_{_stamp(local(CANCELLED_ORIGINAL, BERLIN))}")
+            "DELETE", self._events(f"/{series}_{_stamp(local(DATASET.cancelled_original, BERLIN))}")
         )
         self.all_day_id = await self._insert(
             {
                 "summary": ALL_DAY_TITLE,
-                "start": {"date": ALL_DAY_FIRST.isoformat()},
-                "end": {"date": ALL_DAY_END.isoformat()},
+                "start": {"date": DATASET.all_day_first.isoformat()},
+                "end": {"date": DATASET.all_day_end.isoformat()},
             },
         )
         self.ny_id = await self._insert(
             {
                 "summary": NY_TITLE,
-                "start": {"dateTime": NY_START.isoformat(), "timeZone": NEW_YORK},
+                "start": {"dateTime": DATASET.ny_start.isoformat(), "timeZone": NEW_YORK},
                 "end": {
-                    "dateTime": (NY_START + timedelta(minutes=NY_MINUTES)).isoformat(),
+                    "dateTime": (DATASET.ny_start + timedelta(minutes=NY_MINUTES)).isoformat(),
                     "timeZone": NEW_YORK,
                 },
             },
@@ -239,9 +233,9 @@ class GoogleDriver(Driver):
             self._events(),
             {
                 "summary": UTC_TITLE,
-                "start": {"dateTime": UTC_START.isoformat(), "timeZone": "UTC"},
+                "start": {"dateTime": DATASET.utc_start.isoformat(), "timeZone": "UTC"},
                 "end": {
-                    "dateTime": (UTC_START + timedelta(minutes=UTC_MINUTES)).isoformat(),
+                    "dateTime": (DATASET.utc_start + timedelta(minutes=UTC_MINUTES)).isoformat(),
                     "timeZone": "UTC",
                 },
             },
@@ -251,7 +245,7 @@ class GoogleDriver(Driver):
         return str((await self.world.call_admin("POST", self._events(), body))["id"])
 
     async def change_series(self) -> None:
-        later = SERIES_FIRST + timedelta(weeks=3)
+        later = DATASET.series_first + timedelta(weeks=3)
         start = later + timedelta(hours=1)
         await self.world.call_admin(
             "PATCH",
@@ -265,7 +259,7 @@ class GoogleDriver(Driver):
                 },
             },
         )
-        gone = local(SERIES_FIRST + timedelta(weeks=6), BERLIN)
+        gone = local(DATASET.series_first + timedelta(weeks=6), BERLIN)
         await self.world.call_admin("DELETE", self._events(f"/{self.series_id}_{_stamp(gone)}"))
 
     async def own_fields(self) -> OwnView:
@@ -320,10 +314,15 @@ class MicrosoftDriver(Driver):
 
     async def create(self, title: str, start: datetime, minutes: int = 30) -> str:
         zone = _zone_name(start)
-        wall = start.astimezone(ZoneInfo(zone)).replace(tzinfo=None)
-        end = (start + timedelta(minutes=minutes)).astimezone(ZoneInfo(zone)).replace(tzinfo=None)
+        start = start.astimezone(ZoneInfo(zone))
+        end = end_after(start, minutes)
+        assert unambiguous(start) and unambiguous(end), "Graph takes wall times: they must name one instant"
         return await self._create(
-            {"subject": title, "start": _graph_time(wall, zone), "end": _graph_time(end, zone)}
+            {
+                "subject": title,
+                "start": _graph_time(start.replace(tzinfo=None), zone),
+                "end": _graph_time(end.replace(tzinfo=None), zone),
+            }
         )
 
     async def _create(self, body: dict[str, Any]) -> str:
@@ -362,13 +361,13 @@ class MicrosoftDriver(Driver):
                 "subject": SERIES_TITLE,
                 "body": {"contentType": "text", "content": SERIES_DESCRIPTION},
                 "location": {"displayName": SERIES_LOCATION},
-                "start": _graph_time(SERIES_FIRST, WINDOWS_BERLIN),
-                "end": _graph_time(SERIES_FIRST + timedelta(minutes=SERIES_MINUTES), WINDOWS_BERLIN),
+                "start": _graph_time(DATASET.series_first, WINDOWS_BERLIN),
+                "end": _graph_time(DATASET.series_first + timedelta(minutes=SERIES_MINUTES), WINDOWS_BERLIN),
                 "recurrence": {
                     "pattern": {"type": "weekly", "interval": 1, "daysOfWeek": ["monday"]},
                     "range": {
                         "type": "numbered",
-                        "startDate": SERIES_FIRST.date().isoformat(),
+                        "startDate": DATASET.series_first.date().isoformat(),
                         "numberOfOccurrences": SERIES_COUNT,
                         "recurrenceTimeZone": WINDOWS_BERLIN,
                     },
@@ -390,37 +389,37 @@ class MicrosoftDriver(Driver):
 
         await self.world.call_admin(
             "PATCH",
-            f"events/{occurrence(MOVED_ORIGINAL)}",
+            f"events/{occurrence(DATASET.moved_original)}",
             {
                 "subject": MOVED_TITLE,
-                "start": _graph_time(MOVED_TO, WINDOWS_BERLIN),
-                "end": _graph_time(MOVED_TO + timedelta(minutes=SERIES_MINUTES), WINDOWS_BERLIN),
+                "start": _graph_time(DATASET.moved_to, WINDOWS_BERLIN),
+                "end": _graph_time(DATASET.moved_to + timedelta(minutes=SERIES_MINUTES), WINDOWS_BERLIN),
             },
         )
-        await self.world.call_admin("DELETE", f"events/{occurrence(CANCELLED_ORIGINAL)}")
+        await self.world.call_admin("DELETE", f"events/{occurrence(DATASET.cancelled_original)}")
         self.all_day_id = await self._create(
             {
                 "subject": ALL_DAY_TITLE,
                 "isAllDay": True,
-                "start": _graph_time(datetime.combine(ALL_DAY_FIRST, datetime.min.time()), "UTC"),
-                "end": _graph_time(datetime.combine(ALL_DAY_END, datetime.min.time()), "UTC"),
+                "start": _graph_time(datetime.combine(DATASET.all_day_first, datetime.min.time()), "UTC"),
+                "end": _graph_time(datetime.combine(DATASET.all_day_end, datetime.min.time()), "UTC"),
             }
         )
         self.ny_id = await self._create(
             {
                 "subject": NY_TITLE,
-                "start": _graph_time(NY_START, WINDOWS_NEW_YORK),
-                "end": _graph_time(NY_START + timedelta(minutes=NY_MINUTES), WINDOWS_NEW_YORK),
+                "start": _graph_time(DATASET.ny_start, WINDOWS_NEW_YORK),
+                "end": _graph_time(DATASET.ny_start + timedelta(minutes=NY_MINUTES), WINDOWS_NEW_YORK),
             }
         )
-        await self.create(UTC_TITLE, UTC_START, UTC_MINUTES)
+        await self.create(UTC_TITLE, DATASET.utc_start, UTC_MINUTES)
 
     async def _occurrences(self) -> Callable[[datetime], str]:
         """The series' occurrence ids by local original start, as the instances endpoint lists them."""
         instances = await self._graph(
             f"/me/events/{self.series_id}/instances",
-            startDateTime="2026-03-01T00:00:00Z",
-            endDateTime="2026-05-01T00:00:00Z",
+            startDateTime=f"{DATASET.year}-03-01T00:00:00Z",
+            endDateTime=f"{DATASET.year}-05-01T00:00:00Z",
         )
         by_start = {item["originalStart"]: item["id"] for item in instances["value"]}
 
@@ -431,7 +430,7 @@ class MicrosoftDriver(Driver):
 
     async def change_series(self) -> None:
         occurrence = await self._occurrences()
-        later = SERIES_FIRST + timedelta(weeks=3)
+        later = DATASET.series_first + timedelta(weeks=3)
         start = later + timedelta(hours=1)
         await self.world.call_admin(
             "PATCH",
@@ -442,7 +441,9 @@ class MicrosoftDriver(Driver):
                 "end": _graph_time(start + timedelta(minutes=SERIES_MINUTES), WINDOWS_BERLIN),
             },
         )
-        await self.world.call_admin("DELETE", f"events/{occurrence(SERIES_FIRST + timedelta(weeks=6))}")
+        await self.world.call_admin(
+            "DELETE", f"events/{occurrence(DATASET.series_first + timedelta(weeks=6))}"
+        )
 
     async def own_fields(self) -> OwnView:
         view: OwnView = {}
@@ -565,7 +566,9 @@ class ICloudDriver(Driver):
         return event
 
     async def create(self, title: str, start: datetime, minutes: int = 30) -> str:
-        event = self._event(str(uuid.uuid4()), title, start, start + timedelta(minutes=minutes))
+        end = end_after(start, minutes)
+        assert unambiguous(start) and unambiguous(end), "TZID wall times must name one instant"
+        event = self._event(str(uuid.uuid4()), title, start, end)
         return await self._put(self._calendar(event))
 
     def _url(self, event_id: str) -> str:
@@ -603,24 +606,26 @@ class ICloudDriver(Driver):
             event.add("location", SERIES_LOCATION)
 
         uid = str(uuid.uuid4())
-        first = SERIES_FIRST.replace(tzinfo=berlin)
+        first = DATASET.series_first.replace(tzinfo=berlin)
         master = self._event(uid, SERIES_TITLE, first, first + timedelta(minutes=SERIES_MINUTES))
         master.add("rrule", {"freq": "weekly", "byday": "MO", "count": SERIES_COUNT})
-        master.add("exdate", CANCELLED_ORIGINAL.replace(tzinfo=berlin))
+        master.add("exdate", DATASET.cancelled_original.replace(tzinfo=berlin))
         people(master)
-        moved_to = MOVED_TO.replace(tzinfo=berlin)
+        moved_to = DATASET.moved_to.replace(tzinfo=berlin)
         moved = self._event(uid, MOVED_TITLE, moved_to, moved_to + timedelta(minutes=SERIES_MINUTES))
-        moved.add("recurrence-id", MOVED_ORIGINAL.replace(tzinfo=berlin))
+        moved.add("recurrence-id", DATASET.moved_original.replace(tzinfo=berlin))
         people(moved)
         self.series_id = await self._put(self._calendar(master, moved))
         self.all_day_id = await self._put(
-            self._calendar(self._event(str(uuid.uuid4()), ALL_DAY_TITLE, ALL_DAY_FIRST, ALL_DAY_END))
+            self._calendar(
+                self._event(str(uuid.uuid4()), ALL_DAY_TITLE, DATASET.all_day_first, DATASET.all_day_end)
+            )
         )
-        ny = NY_START.replace(tzinfo=new_york)
+        ny = DATASET.ny_start.replace(tzinfo=new_york)
         self.ny_id = await self._put(
             self._calendar(self._event(str(uuid.uuid4()), NY_TITLE, ny, ny + timedelta(minutes=NY_MINUTES)))
         )
-        await self.create(UTC_TITLE, UTC_START, UTC_MINUTES)
+        await self.create(UTC_TITLE, DATASET.utc_start, UTC_MINUTES)
 
     async def change_series(self) -> None:
         berlin = ZoneInfo(BERLIN)
@@ -628,7 +633,7 @@ class ICloudDriver(Driver):
         assert status == 200
         calendar = icalendar.Calendar.from_ical(data)
         master = next(e for e in calendar.walk("VEVENT") if "RECURRENCE-ID" not in e)
-        later = (SERIES_FIRST + timedelta(weeks=3)).replace(tzinfo=berlin)
+        later = (DATASET.series_first + timedelta(weeks=3)).replace(tzinfo=berlin)
         start = later + timedelta(hours=1)
         moved = self._event(str(master["UID"]), LATER_TITLE, start, start + timedelta(minutes=SERIES_MINUTES))
         moved.add("recurrence-id", later)
@@ -636,7 +641,7 @@ class ICloudDriver(Driver):
             moved[name] = master[name]
         moved["ATTENDEE"] = master["ATTENDEE"]
         calendar.add_component(moved)
-        master.add("exdate", (SERIES_FIRST + timedelta(weeks=6)).replace(tzinfo=berlin))
+        master.add("exdate", (DATASET.series_first + timedelta(weeks=6)).replace(tzinfo=berlin))
         await self._put(calendar, self._url(self.series_id), headers.get("etag"))
 
     async def throttle(self, status: int, retry_after: int) -> bool:

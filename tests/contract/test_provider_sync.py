@@ -12,7 +12,7 @@ every provider. Each ``Test*`` class only names its server and its driver.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
@@ -20,7 +20,8 @@ import aiohttp
 import pytest
 from contract.caldav_proxy import ProxyState, caldav_proxy
 from contract.providers_fixtures import Connection, World, google_world, icloud_world, microsoft_world
-from contract.sync_dataset import expected_occurrences, occurrences
+from contract.random_events import end_after
+from contract.sync_dataset import BERLIN, DATASET, expected_occurrences, local, occurrences
 from contract.sync_drivers import (
     Driver,
     GoogleDriver,
@@ -142,9 +143,9 @@ class SyncContract:
         assert occurrences(events.values()) == expected_occurrences()
         for event in events.values():
             assert event.all_day == (event.start is not None and event.start.date is not None)
-            for time in (event.start, event.end, event.original_start):
-                if time is not None and time.date_time is not None:
-                    assert time.date_time.utcoffset() == timedelta(0)
+            for moment in (event.start, event.end, event.original_start):
+                if moment is not None and moment.date_time is not None:
+                    assert moment.date_time.utcoffset() == timedelta(0)
 
     async def test_small_pages_return_the_same_events_and_the_cursor_on_the_last(
         self, driver: Driver
@@ -186,15 +187,17 @@ class SyncContract:
 
     async def test_an_event_keeps_the_zone_it_was_written_in(self, driver: Driver) -> None:
         zone = ZoneInfo("Australia/Lord_Howe")  # a half-hour DST shift
-        start = datetime(2026, 10, 5, 9, 0, tzinfo=zone)  # the day after it begins
+        october = date(DATASET.year, 10, 1)  # next year's: inside every provider's sync window
+        first_sunday = october + timedelta(days=(6 - october.weekday()) % 7)
+        start = datetime.combine(
+            first_sunday + timedelta(days=1), time(9, 0), zone
+        )  # the day after it begins
         event_id = await driver.create("Lord Howe", start, 45)
 
         event = upserts(await self.sync(driver))[event_id]
 
         assert event.start == EventTime(start.astimezone(UTC), None, "Australia/Lord_Howe")
-        assert event.end == EventTime(
-            (start + timedelta(minutes=45)).astimezone(UTC), None, "Australia/Lord_Howe"
-        )
+        assert event.end == EventTime(end_after(start, 45).astimezone(UTC), None, "Australia/Lord_Howe")
 
     async def test_a_dead_cursor_raises_cursor_expired_before_any_page(self, driver: Driver) -> None:
         await driver.write_dataset()
@@ -346,7 +349,8 @@ class TestICloudSync(SyncContract):
         master = next(e for e in events.values() if e.recurrence)
         assert any(line.startswith("EXDATE") for line in master.recurrence)
         override = next(e for e in events.values() if e.recurring_event_id)
-        assert override.provider_event_id == master.provider_event_id + "#20260316T080000Z"
+        moved = local(DATASET.moved_original, BERLIN).strftime("%Y%m%dT%H%M%SZ")
+        assert override.provider_event_id == f"{master.provider_event_id}#{moved}"
         assert override.recurring_event_id == master.provider_event_id
         assert not any(page.series_replaced for page in pages)  # a full sync replaces everything
 

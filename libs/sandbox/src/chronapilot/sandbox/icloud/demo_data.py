@@ -256,7 +256,8 @@ class _Builder:
         event.add("last-modified", self.stamp)
         event.add("summary", summary)
         event.add("dtstart", start)
-        event.add("dtend", start + duration)
+        # on absolute time: `start + duration` would add wall time, wrong across a DST change
+        event.add("dtend", (start.astimezone(UTC) + duration).astimezone(start.tzinfo))
         event.add("sequence", sequence)
         if location:
             event.add("location", location)
