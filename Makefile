@@ -39,7 +39,7 @@ format: $(STAMP)
 	$(VENV)/bin/ruff format .
 
 test: $(STAMP) system-deps lint
-	$(PY) -m pytest -q -p no:cacheprovider --durations=20 -n 2 --dist loadfile
+	$(PY) -m pytest -q -p no:cacheprovider --durations=20 -n 2 --dist loadfile --no-loadscope-reorder
 
 # Flake finder: rerun chosen files N times, print failures per test.
 #   make test-repeat N=5 FILES="tests/e2e/test_realtime.py tests/e2e/test_sync_flow.py"
@@ -53,7 +53,7 @@ test-repeat: $(STAMP) system-deps
 SOAK_ENV := CHRONAPILOT_TEST_MIRROR_EVENTS=2500 CHRONAPILOT_TEST_TOKEN_ACTIVITY_S=150 \
             CHRONAPILOT_TEST_RENEWAL_RUN_S=45
 soak: $(STAMP) system-deps
-	$(SOAK_ENV) $(PY) -m pytest -q -p no:cacheprovider --durations=10 -n 2 --dist loadfile \
+	$(SOAK_ENV) $(PY) -m pytest -q -p no:cacheprovider --durations=10 -n 2 --dist loadfile --no-loadscope-reorder \
 	    tests/e2e/test_sync_mirror.py tests/e2e/test_token_health.py tests/e2e/test_realtime.py
 
 unit: $(STAMP)

@@ -56,7 +56,7 @@ def main() -> int:
             report = Path(folder) / f"run-{run}.xml"
             command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"--junitxml={report}"]
             if args.workers > 0:
-                command += ["-n", str(args.workers), "--dist", "loadfile"]
+                command += ["-n", str(args.workers), "--dist", "loadfile", "--no-loadscope-reorder"]
             started = time.monotonic()
             code = subprocess.call([*command, *args.files, *extra])
             took = time.monotonic() - started
