@@ -310,22 +310,23 @@ def _summary(latencies: list[float]) -> str:
 
 
 async def _mirror_latencies(browser, gateway, http, sandbox, provider, args) -> list[float]:  # type: ignore[no-untyped-def]
+    from helpers import eventually
     from realtime_harness import Emulator
 
     emulator = Emulator(http, sandbox.urls[provider], provider)
     user_id = await browser.create_user(f"bench-{provider}-{uuid.uuid4().hex[:6]}")
     connection_id = (await browser.connect(provider, user_id))["connection_id"][0]
     db = gateway.db
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
+
+    async def realtime_and_synced() -> bool:
         found = await db.connections.find_one({"_id": connection_id})
-        if (
+        return bool(
             found["sync_mode"] == "realtime"
             and found["last_synced_at"]
             and not await db.leases.find_one({"_id": f"sync:{connection_id}"})
-        ):
-            break
-        await asyncio.sleep(0.1)
+        )
+
+    await eventually(realtime_and_synced, timeout_s=60)  # else there is nothing to measure
     calendar = await db.calendars.find_one({"connection_id": connection_id, "primary": True})
     event_id = await emulator.insert_event(calendar["provider_calendar_id"], "bench", "2027-07-07")
     window = "start=2027-07-07T00:00:00Z&end=2027-07-08T00:00:00Z"
@@ -335,13 +336,14 @@ async def _mirror_latencies(browser, gateway, http, sandbox, provider, args) -> 
         title = f"bench {n} {uuid.uuid4().hex[:6]}"
         started = time.monotonic()
         await emulator.rename_event(calendar["provider_calendar_id"], event_id, title)
-        while time.monotonic() - started < 30:
+
+        async def visible(title: str = title) -> bool:
             async with http.get(url, headers=browser.api.headers()) as response:
-                if any(e["title"] == title for e in (await response.json())["data"]):
-                    break
-            await asyncio.sleep(0.005)
+                return any(e["title"] == title for e in (await response.json())["data"])
+
+        await eventually(visible, timeout_s=30, interval_s=0.005)  # a change never seen fails the run
         latencies.append(time.monotonic() - started)
-        await asyncio.sleep(args.debounce + 0.2)  # each change in its own debounce window
+        await asyncio.sleep(args.debounce + 0.2)  # pacing: each change in its own debounce window
     return latencies
 
 

@@ -21,6 +21,8 @@ from chronapilot.common.settings import RealtimeSettings, Settings
 from chronapilot.devstack.processes import free_port
 from chronapilot.webhook_gateway.app import GROUP_ID, create_app
 
+from helpers import eventually
+
 #: Fast schedules for tests: scans every 0.2 s, retries within 2 s, a short debounce window.
 FAST = {
     "subscription_scan_interval_s": 0.2,
@@ -96,6 +98,19 @@ class SyncRequestRecorder:
             and envelope.data.get("reason") == "webhook"
             and envelope.data.get("calendar_id") == calendar_id
         ]
+
+    async def caught_up(self, timeout_s: float = 30.0) -> None:
+        """Wait until every sync request published so far has been read (and is in ``seen``):
+        the recorder's position on each partition reaches the end offset taken now. The
+        barrier before asserting that a request was *not* made."""
+        partitions = await eventually(self.consumer.assignment, timeout_s=timeout_s)
+        ends = await self.consumer.end_offsets(list(partitions))
+
+        async def read_to_the_end() -> bool:
+            # ``getmany`` advances the position and ``run`` appends its records in one step
+            return all([await self.consumer.position(tp) >= end for tp, end in ends.items()])
+
+        await eventually(read_to_the_end, timeout_s=timeout_s, interval_s=0.02)
 
     async def run(self) -> None:
         while True:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
+import uuid
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -13,7 +13,7 @@ from chronapilot.common.clock import SystemClock
 from chronapilot.common.logging import configure_logging
 from chronapilot.common.runtime import RUNTIME
 
-from helpers import RETURN_PREFIX
+from helpers import RETURN_PREFIX, eventually
 
 pytestmark = pytest.mark.e2e
 
@@ -132,7 +132,20 @@ async def test_no_token_password_or_key_appears_in_responses_or_logs(browser, ap
     page = await browser.consent(started["redirect_url"], "icloud", password="wrong-pass-word-0000")
     assert page.startswith("page:401")
     bodies.append(page)
-    await asyncio.sleep(0.2)
+    # access-log lines are written after their response went out: wait until a request made
+    # after all the others is logged, so every line of theirs is in the captured output
+    marker = f"/v1/users/marker-{uuid.uuid4().hex}"
+    async with browser.http.get(api.url + marker, headers=api.headers()) as response:
+        await response.read()  # an error answer: only its access-log line matters
+    out = err = ""
+
+    def logged_up_to_the_marker() -> bool:
+        nonlocal out, err
+        more_out, more_err = capfd.readouterr()
+        out, err = out + more_out, err + more_err
+        return marker in out + err
+
+    await eventually(logged_up_to_the_marker, timeout_s=10)
     secrets = {api.key}
     secrets |= {account.password for account in sandbox.accounts.values()}
     runtime = api.app[RUNTIME]
@@ -144,7 +157,7 @@ async def test_no_token_password_or_key_appears_in_responses_or_logs(browser, ap
                     secrets.add(plain)
                     assert plain not in json.dumps(credential, default=str)  # sealed at rest
     assert len(secrets) >= 6
-    out, err = capfd.readouterr()
+    logged_up_to_the_marker()  # and whatever came since
     for secret in secrets:
         for text in [out, err, *bodies]:
             assert secret not in text

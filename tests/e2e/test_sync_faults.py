@@ -143,9 +143,12 @@ async def test_a_calendar_removed_at_the_provider_is_flagged_and_its_events_kept
     async def removed():
         return await db.calendars.find_one({"_id": calendar["_id"], "removed": True})
 
+    async def dropped_from_the_connection():  # written after the flag, not with it
+        connection = await db.connections.find_one({"_id": connection_id})
+        return calendar["_id"] not in connection["calendar_ids"]
+
     await eventually(removed, timeout_s=60)
-    connection = await db.connections.find_one({"_id": connection_id})
-    assert calendar["_id"] not in connection["calendar_ids"]
+    await eventually(dropped_from_the_connection, timeout_s=30)
     async with browser.http.get(
         f"{browser.api.url}/v1/events?calendar_id={calendar['_id']}", headers=browser.api.headers()
     ) as response:

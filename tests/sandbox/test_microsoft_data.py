@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -13,6 +12,8 @@ import httpx
 from test_microsoft_harness import Emulator, running_emulator
 
 from chronapilot.sandbox.microsoft.seed import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET
+
+from helpers import eventually
 
 
 def _window(days_back: int, days_ahead: int) -> str:
@@ -140,10 +141,7 @@ async def test_state_file_keeps_data_tokens_and_delta_links(tmp_path: Path) -> N
 async def test_a_fresh_state_file_is_written_at_start(tmp_path: Path) -> None:
     state_file = tmp_path / "fresh.json"
     async with running_emulator(state_file=state_file, seed=5) as emu:
-        for _ in range(100):  # the save is debounced: wait for the file, never for a fixed time
-            if state_file.exists():
-                break
-            await asyncio.sleep(0.05)
+        await eventually(state_file.exists, timeout_s=5, interval_s=0.05)  # the save is debounced
         first = await emu.admin("GET", "users/demo.microsoft@sandbox.chronapilot.dev/calendars")
     assert state_file.exists()
     async with running_emulator(state_file=state_file, seed=99) as again:

@@ -16,6 +16,8 @@ from test_microsoft_harness import (
     timed_event,
 )
 
+from helpers import eventually
+
 
 @pytest.fixture
 async def emulator() -> AsyncIterator[Emulator]:
@@ -178,10 +180,7 @@ async def test_mailbox_concurrency_limit(emulator: Emulator, token: str) -> None
         }
         # A subscription whose handshake hangs keeps one request in flight for 1.5 s.
         slow = asyncio.create_task(emulator.graph("POST", "/subscriptions", token, subscription))
-        for _ in range(200):
-            if slow_receiver.handshakes:
-                break
-            await asyncio.sleep(0.01)
+        await eventually(lambda: slow_receiver.handshakes, timeout_s=2, interval_s=0.01)  # in flight
         status, _, headers = await emulator.graph("GET", "/me", token)
         assert status == 429
         assert headers["Retry-After"] == "1"

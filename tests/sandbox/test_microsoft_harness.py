@@ -155,7 +155,7 @@ class Receiver:
         if token is not None:
             self.handshakes.append(token)
             if self.mode == "silent":
-                await asyncio.sleep(5)
+                await asyncio.sleep(5)  # on purpose: answers after the emulator gave up waiting
             if self.mode == "wrong-body":
                 return web.Response(text=token + "x", content_type="text/plain")
             if self.mode == "status-500":

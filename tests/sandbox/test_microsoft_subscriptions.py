@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -270,7 +269,6 @@ async def test_notifications_are_sent_after_the_write_answers(
     _, b, _ = await emulator.graph("POST", "/me/events", token, _event("b"))
     ids = [(await receiver.next())["value"][0]["resourceData"]["id"] for _ in range(2)]
     assert ids == [b["id"], a["id"]]
-    await asyncio.sleep(0)
 
 
 async def test_reauthorization_is_required_when_the_authorizing_token_expires(

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 
 from chronapilot.common.backoff import Backoff
 from chronapilot.common.errors import BusError
 from chronapilot.webhook_gateway.coalesce import SyncRequests
+
+from helpers import eventually
 
 
 class Bus:
@@ -29,16 +29,25 @@ def requests(bus: Bus, window_s: float = 0.1) -> SyncRequests:
     )
 
 
+async def windows_closed(folding: SyncRequests, bus: Bus) -> None:
+    """Every window open now has closed (and published what was folded into it): a probe
+    window of the same length, opened after them and marked, closes after them (timers fire
+    in deadline order) and publishes its trailing request."""
+    probe = ("con_probe", f"cal-{len(bus.published)}")
+    assert await folding.request(*probe) is True
+    assert await folding.request(*probe) is False
+    await eventually(lambda: bus.published.count(probe) == 2, timeout_s=5, interval_s=0.01)
+
+
 async def test_the_first_notification_is_published_at_once_and_a_burst_adds_one_more():
     bus = Bus()
     folding = requests(bus)
     assert await folding.request("con_1", "cal") is True
     assert [await folding.request("con_1", "cal") for _ in range(50)] == [False] * 50
     assert bus.published == [("con_1", "cal")]
-    await asyncio.sleep(0.15)
-    assert bus.published == [("con_1", "cal")] * 2
-    await asyncio.sleep(0.15)
-    assert len(bus.published) == 2  # nothing folded into the trailing window
+    await eventually(lambda: bus.published == [("con_1", "cal")] * 2, timeout_s=5, interval_s=0.01)
+    await windows_closed(folding, bus)
+    assert bus.published.count(("con_1", "cal")) == 2  # nothing folded into the trailing window
 
 
 async def test_calendars_and_connections_have_their_own_windows():
@@ -53,9 +62,9 @@ async def test_a_quiet_calendar_is_published_at_once_again_after_its_window():
     bus = Bus()
     folding = requests(bus, window_s=0.05)
     await folding.request("con_1", "cal")
-    await asyncio.sleep(0.1)
+    await windows_closed(folding, bus)
     assert await folding.request("con_1", "cal") is True
-    assert len(bus.published) == 2
+    assert bus.published.count(("con_1", "cal")) == 2
 
 
 async def test_a_failed_leading_publish_raises_and_leaves_no_window():
@@ -73,8 +82,9 @@ async def test_a_failed_trailing_publish_is_retried():
     await folding.request("con_1", "cal")
     await folding.request("con_1", "cal")
     bus.failures = 2
-    await asyncio.sleep(0.2)
-    assert bus.published == [("con_1", "cal")] * 2
+    await eventually(lambda: bus.published == [("con_1", "cal")] * 2, timeout_s=5, interval_s=0.01)
+    await windows_closed(folding, bus)
+    assert bus.published.count(("con_1", "cal")) == 2  # published once, after the failures
 
 
 async def test_closing_publishes_what_open_windows_folded():
