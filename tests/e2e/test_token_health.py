@@ -26,8 +26,9 @@ from helpers import eventually
 
 pytestmark = pytest.mark.e2e
 
-#: How long the 60-second tokens are exercised (the issue asks for "several minutes").
-ACTIVITY_S = float(os.environ.get("CHRONAPILOT_TEST_TOKEN_ACTIVITY_S", "150"))
+#: How long the 60-second tokens are exercised: past one lifetime and a refresh in `make test`,
+#: several minutes (150 s, four refreshes) in `make soak`.
+ACTIVITY_S = float(os.environ.get("CHRONAPILOT_TEST_TOKEN_ACTIVITY_S", "75"))
 
 
 @pytest.fixture(scope="module")
