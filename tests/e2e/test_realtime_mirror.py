@@ -4,6 +4,7 @@ sync worker → mirror → ``GET /v1/events``, with the polling schedule off."""
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -11,7 +12,9 @@ from helpers import eventually
 from realtime_harness import Emulator, record_sync_requests, start_gateway
 
 pytestmark = pytest.mark.e2e
-WINDOW = "start=2027-06-15T00:00:00Z&end=2027-06-16T00:00:00Z"
+#: A day 200 days ahead: inside every provider's sync window whatever day the suite runs.
+DAY = (datetime.now(UTC) + timedelta(days=200)).date()
+WINDOW = f"start={DAY.isoformat()}T00:00:00Z&end={(DAY + timedelta(days=1)).isoformat()}T00:00:00Z"
 
 
 @pytest.fixture
@@ -57,7 +60,7 @@ async def test_a_change_in_the_emulator_is_in_get_events_within_a_second_driven_
 
     title = f"webhook-{provider}-{time.monotonic_ns()}"
     first = started = time.monotonic()
-    event_id = await emulator.insert_event(provider_calendar, title, "2027-06-15")
+    event_id = await emulator.insert_event(provider_calendar, title, DAY.isoformat())
     await eventually(lambda: _has(browser, calendar_id, title), timeout_s=10, interval_s=0.02)
     created_after = time.monotonic() - started
 
