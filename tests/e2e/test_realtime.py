@@ -245,12 +245,11 @@ async def test_with_20s_lifetimes_the_connection_stays_realtime_across_renewals_
     assert not missed(), f"{len(missed())} of {len(changes)} changes got no sync request"
 
 
-async def quiet(emulator: Emulator, sync_requests, connection_id: str) -> None:
-    """Every notification sent so far answered, every sync request published so far read, and
-    none for ``connection_id``: no debounce window is open, a request from now on is new."""
+async def quiet(emulator: Emulator, gateway: Gateway, sync_requests) -> None:
+    """Every notification sent so far answered, the debounce window it may have opened closed
+    and every sync request published so far read: a request from now on is new."""
     await emulator.admin("POST", "notifications/drain")
-    await sync_requests.caught_up()
-    assert sync_requests.webhook(connection_id) == [], "the set-up requested no sync"
+    await past_the_window(gateway, sync_requests)
 
 
 # -- lifecycle notifications (Microsoft) --------------------------------------------------------
@@ -302,8 +301,8 @@ async def test_subscription_removed_recreates_it_and_syncs_the_gap(
 
 
 async def test_missed_notifications_trigger_an_incremental_sync(browser, gateways, emulators, sync_requests):
-    _, connection_id, calendar, channel = await _linked_microsoft(browser, gateways, emulators)
-    await quiet(emulators["microsoft"], sync_requests, connection_id)
+    gateway, connection_id, calendar, channel = await _linked_microsoft(browser, gateways, emulators)
+    await quiet(emulators["microsoft"], gateway, sync_requests)
     before = time.monotonic()
     await emulators["microsoft"].admin(
         "POST", f"subscriptions/{channel['id']}/lifecycle", {"lifecycleEvent": "missed"}
@@ -525,13 +524,12 @@ async def test_a_burst_of_changes_to_one_calendar_yields_a_few_sync_requests(
     connection_id = await link(browser, "google")
     await wait_realtime(gateway.db, connection_id)
     calendar = await primary_calendar(gateway.db, connection_id)
-    await quiet(emulators["google"], sync_requests, connection_id)
+    await quiet(emulators["google"], gateway, sync_requests)
     before = time.monotonic()
     event_id = await emulators["google"].insert_event(calendar, "burst", "2031-05-05")
     for n in range(30):
         await emulators["google"].rename_event(calendar, event_id, f"burst {n}")
-    await emulators["google"].admin("POST", "notifications/drain")  # every change answered
-    await past_the_window(gateway, sync_requests)  # the last window's trailing request is read
+    await quiet(emulators["google"], gateway, sync_requests)  # the last window's trailing request is read
     requested = sync_requests.webhook(connection_id, calendar, after=before)
     assert 1 <= len(requested) <= 4, len(requested)
     assert counted("google", "folded") > 0
