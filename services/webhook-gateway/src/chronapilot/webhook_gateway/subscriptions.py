@@ -163,8 +163,11 @@ class SubscriptionKeeper:
                 await self._keep(watch, provider)
                 await self._cover_new_calendars(watch.connection_id, provider, calendars)
             await self.update_coverage(watch.connection_id)
-        except (ChronaPilotError, PyMongoError) as exc:  # the lease runs out and it is tried again
+        except (ChronaPilotError, PyMongoError) as exc:
+            retry_at = self._clock.now() + timedelta(seconds=self._backoff.delay(0))
             log.warning("subscription.work_failed", subscription=watch.id, error=str(exc))
+            with contextlib.suppress(ChronaPilotError, PyMongoError):  # else: when the lease runs out
+                await self._watches.retry_soon(watch.id, retry_at)
         except Exception:  # one subscription's bug must not stop the others
             log.exception("subscription.work_crashed", subscription=watch.id)
 

@@ -242,6 +242,18 @@ class Watches:
         with translate_errors():
             await self._collection.update_one({"_id": watch_id}, {"$set": changes}, session=session)
 
+    async def retry_soon(self, watch_id: str, retry_at: datetime) -> None:
+        """Work on the document failed for a transient reason (a write conflict with another
+        gateway, a store hiccup): any gateway may claim it again from ``retry_at`` (this
+        process's lease ends then, and it is due by then), not only when the lease runs out."""
+        with translate_errors():
+            await self._collection.update_one(
+                {"_id": watch_id, "due_at": {"$gt": retry_at}}, {"$set": {"due_at": retry_at}}
+            )
+            await self._collection.update_one(
+                {"_id": watch_id, "lease_owner": self._owner}, {"$set": {"lease_until": retry_at}}
+            )
+
     async def delete(self, watch_id: str, session: AsyncClientSession | None = None) -> None:
         with translate_errors():
             await self._collection.delete_one({"_id": watch_id}, session=session)
