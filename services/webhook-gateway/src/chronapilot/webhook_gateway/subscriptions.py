@@ -228,7 +228,13 @@ class SubscriptionKeeper:
             )
             await self._runtime.emit(session, fact, connection_id=watch.connection_id)
 
-        await self._runtime.db.in_transaction(save)
+        try:
+            await self._runtime.db.in_transaction(save)
+        except (ChronaPilotError, PyMongoError):
+            # not recorded, and the retry creates another: it must not stay live at the provider
+            self._directory.forget(watch.provider, channel.id)
+            await self._stop_channel(watch, provider, channel)
+            raise
         SUBSCRIPTION_ACTIONS.labels(provider.name, "create", "ok").inc()
         log.info(
             "subscription.created", subscription_id=channel.id, expires_at=channel.expires_at.isoformat()
@@ -290,18 +296,19 @@ class SubscriptionKeeper:
             "subscription.renewed", subscription_id=channel.id, expires_at=channel.expires_at.isoformat()
         )
 
+    async def _stop_channel(self, watch: Watch, provider: PushProvider, channel: Channel) -> None:
+        try:
+            await provider.delete_subscription(self._token(watch), channel.subscription(watch.calendar_id))
+            SUBSCRIPTION_ACTIONS.labels(provider.name, "delete", "ok").inc()
+        except ProviderError as exc:  # it runs out at the provider by itself
+            SUBSCRIPTION_ACTIONS.labels(provider.name, "delete", "failed").inc()
+            log.warning("subscription.stop_failed", subscription_id=channel.id, error=exc.code)
+
     async def _stop(self, watch: Watch, provider: PushProvider | None, *, reason: str) -> None:
         now = self._clock.now()
         for channel in watch.channels:
             if provider is not None and channel.expires_at > now:
-                try:
-                    await provider.delete_subscription(
-                        self._token(watch), channel.subscription(watch.calendar_id)
-                    )
-                    SUBSCRIPTION_ACTIONS.labels(provider.name, "delete", "ok").inc()
-                except ProviderError as exc:  # it runs out at the provider by itself
-                    SUBSCRIPTION_ACTIONS.labels(provider.name, "delete", "failed").inc()
-                    log.warning("subscription.stop_failed", subscription_id=channel.id, error=exc.code)
+                await self._stop_channel(watch, provider, channel)
             self._directory.forget(watch.provider, channel.id)
 
         async def delete(session: AsyncClientSession) -> None:
