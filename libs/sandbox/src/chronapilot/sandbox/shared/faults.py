@@ -6,7 +6,9 @@ API:
   ``/calendar/v3/calendars/{calendarId}/events``, or ``*`` for every provider route) and an
   optional HTTP method: answer with ``status`` (429/500/502/503/504 or any 4xx/5xx) and an
   optional ``Retry-After``, and/or add ``latency_ms`` first. ``times`` limits how many requests
-  are affected (``None``: until cleared).
+  are affected (``None``: until cleared). ``path_contains`` narrows it to the requests whose
+  (percent-decoded) path contains that text, e.g. one calendar's id, so one calendar of a
+  route template can fail while the others on the same route answer.
 - :class:`NotificationFault`: ``mode`` ``drop`` | ``duplicate`` | ``reorder`` for the next
   ``times`` notifications (``None``: until cleared), optionally only on one ``stream`` (a
   channel or subscription id).
@@ -17,7 +19,7 @@ API:
   route (the middleware adds ``Retry-After``).
 
 JSON shapes (admin API): ``{"route": "...", "method": "GET", "status": 503, "retry_after": 2,
-"latency_ms": 0, "times": 1}`` and ``{"mode": "drop", "times": 1, "stream": null}``.
+"latency_ms": 0, "times": 1, "path_contains": null}`` and ``{"mode": "drop", "times": 1, "stream": null}``.
 """
 
 from __future__ import annotations
@@ -60,6 +62,7 @@ class RouteFault:
     retry_after: int | None = None
     latency_ms: int = 0
     times: int | None = None
+    path_contains: str | None = None
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> RouteFault:
@@ -73,6 +76,9 @@ class RouteFault:
         method = data.get("method")
         if method is not None and not isinstance(method, str):
             raise InvalidFault("method must be a string")
+        path_contains = data.get("path_contains")
+        if path_contains is not None and (not isinstance(path_contains, str) or not path_contains):
+            raise InvalidFault("path_contains must be a non-empty string")
         fault = cls(
             route=route,
             method=method.upper() if method else None,
@@ -80,6 +86,7 @@ class RouteFault:
             retry_after=_optional_int(data, "retry_after"),
             latency_ms=_optional_int(data, "latency_ms") or 0,
             times=_optional_int(data, "times"),
+            path_contains=path_contains,
         )
         if fault.status is None and fault.latency_ms == 0:
             raise InvalidFault("a route fault needs a status or a latency_ms")
@@ -89,10 +96,12 @@ class RouteFault:
         """The admin API shape."""
         return asdict(self)
 
-    def matches(self, method: str, route: str) -> bool:
-        """True when this fault applies to ``method`` on the route template ``route``."""
+    def matches(self, method: str, route: str, path: str | None = None) -> bool:
+        """True when this fault applies to ``method`` on the route template ``route`` (and, with
+        ``path_contains``, to a request ``path`` containing it)."""
         route_matches = self.route in (ANY_ROUTE, route)
-        return route_matches and (self.method is None or self.method == method.upper())
+        path_matches = self.path_contains is None or (path is not None and self.path_contains in path)
+        return route_matches and path_matches and (self.method is None or self.method == method.upper())
 
 
 @dataclass
@@ -139,10 +148,11 @@ class FaultRegistry:
         self.route_faults.clear()
         self.notification_faults.clear()
 
-    def take_route_fault(self, method: str, route: str) -> RouteFault | None:
-        """The fault for this request, if any, using up one of its ``times``."""
+    def take_route_fault(self, method: str, route: str, path: str | None = None) -> RouteFault | None:
+        """The fault for this request (``path``: its decoded path), if any, using up one of its
+        ``times``."""
         for fault in self.route_faults:
-            if fault.matches(method, route):
+            if fault.matches(method, route, path):
                 self._use(fault, self.route_faults)
                 return fault
         return None
@@ -186,7 +196,7 @@ def fault_middleware(
     async def apply_route_faults(request: web.Request, handler: Handler) -> web.StreamResponse:
         if request.path.startswith(skip_prefixes):
             return await handler(request)
-        fault = faults.take_route_fault(request.method, route_template(request))
+        fault = faults.take_route_fault(request.method, route_template(request), request.path)
         if fault is None:
             return await handler(request)
         if fault.latency_ms:
