@@ -347,12 +347,14 @@ async def make_due(db: Any, connection_id: str, *, in_s: float) -> None:
 
 
 async def torn_down(db: Any, connection_id: str, *, timeout_s: float = 30) -> dict[str, Any]:
-    """The disconnect saga finished: credentials deleted and the teardown recorded."""
+    """The disconnect saga finished: credentials deleted and the teardown recorded (``revoked_at``,
+    or at least ``revocation`` when the grant was left alone for another connection)."""
 
     async def done() -> dict[str, Any] | None:
         gone = await db.credentials.count_documents({"_id": connection_id}) == 0
         found = await connection(db, connection_id)
-        return found if gone and found.get("revoked_at") is not None else None
+        recorded = found.get("revoked_at") is not None or found.get("revocation") is not None
+        return found if gone and recorded else None
 
     return await eventually(done, timeout_s=timeout_s)
 
