@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import os
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -48,7 +49,16 @@ from api_harness import Api, Browser, running_worker
 from helpers import RETURN_PREFIX, eventually
 from realtime_harness import Emulator, Gateway, record_sync_requests, start_gateway
 
-pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.timeout(180),
+    # written ahead of the implementation (issue 14, in progress): skipped until the connection
+    # owner, the disconnect saga and the schedule land on main, so main stays green meanwhile
+    pytest.mark.skipif(
+        os.environ.get("CHRONAPILOT_TEST_LIFECYCLE") != "1",
+        reason="issue 14 in progress: set CHRONAPILOT_TEST_LIFECYCLE=1 to run",
+    ),
+]
 
 PUSH = ["google", "microsoft"]
 GOOGLE_EVENTS = "/calendar/v3/calendars/{calendarId}/events"
