@@ -20,6 +20,7 @@ SAMPLES = [
     catalogue.ConnectionStatusChanged(
         status="error", previous_status="active", error_code="reauth_required", error_message="grant revoked"
     ),
+    catalogue.ConnectionSubscriptionsReleased(stopped=3, failed=0),
     catalogue.SyncRequested(mode="full", reason="initial"),
     catalogue.SyncCompleted(
         mode="incremental", reason="webhook", synced_at=NOW, calendars=2, upserted=10, deleted=1

@@ -56,3 +56,16 @@ async def upsert_calendars(
         session=session,
     )
     return ids
+
+
+async def record_calendar_outcome(
+    db: AsyncDatabase[Document], calendar_id: str, *, now: datetime, error: dict[str, str] | None
+) -> None:
+    """The calendar's own health: ``sync_status`` ``ok`` with ``last_synced_at``, or ``error``
+    with ``error {code, message, at}`` (the provider refused this calendar; the others sync)."""
+    changes: dict[str, object] = (
+        {"sync_status": "ok", "last_synced_at": now, "error": None}
+        if error is None
+        else {"sync_status": "error", "error": {**error, "at": now}}
+    )
+    await db[COLLECTION].update_one({"_id": calendar_id}, {"$set": changes})

@@ -30,6 +30,7 @@ from chronapilot.common.bus.outbox import OutboxRelay, emit
 from chronapilot.common.bus.producer import EventProducer
 from chronapilot.common.bus.topics import Topic
 from chronapilot.common.clock import Clock, SystemClock
+from chronapilot.common.connections import Connections
 from chronapilot.common.crypto import TokenCipher
 from chronapilot.common.health import add_health_routes, add_readiness_check
 from chronapilot.common.ids import new_id
@@ -58,6 +59,14 @@ class Runtime:
     http: aiohttp.ClientSession | None = None
     providers: dict[str, CalendarProvider] = field(default_factory=dict)
     tokens: TokenService | None = None
+    _connections: Connections | None = None
+
+    @property
+    def connections(self) -> Connections:
+        """The one writer of ``connections`` (:mod:`chronapilot.common.connections`)."""
+        if self._connections is None:
+            self._connections = Connections(self.db, self, self.clock)
+        return self._connections
 
     @property
     def token_service(self) -> TokenService:

@@ -345,6 +345,22 @@ class SyncSettings(BaseSettings):
         default=15.0, gt=0, description="How often the polling schedule looks for due connections."
     )
     polling_enabled: bool = Field(default=True, description="Run the polling schedule.")
+    safety_net_interval_s: float = Field(
+        default=21600.0,
+        gt=0,
+        description=(
+            "How often a realtime connection gets an incremental sync anyway (jittered ±20%), "
+            "so a lost notification is reconciled."
+        ),
+    )
+    retry_after_max_s: float = Field(
+        default=10.0,
+        ge=0,
+        description=(
+            "Longest provider `Retry-After` a sync waits out in place; a longer one fails the sync "
+            "and schedules the next attempt at that time instead of holding the worker."
+        ),
+    )
     raw_max_bytes: int = Field(
         default=32768, ge=1024, description="Size cap of the provider payload kept per event."
     )

@@ -25,18 +25,17 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from prometheus_client import Counter
-from pymongo import ReturnDocument
 from pymongo.asynchronous.client_session import AsyncClientSession
 
 from chronapilot.common.backoff import Backoff
 from chronapilot.common.bus.catalogue import (
-    ConnectionStatusChanged,
     Event,
     TokenRefreshed,
     TokenRefreshFailed,
 )
 from chronapilot.common.bus.envelope import Envelope
 from chronapilot.common.clock import Clock
+from chronapilot.common.connections import Connections
 from chronapilot.common.crypto import TokenCipher
 from chronapilot.common.errors import ProviderError
 from chronapilot.common.logging import get_logger
@@ -102,7 +101,7 @@ class RefreshRecords:
     ) -> None:
         self._store = db
         self._credentials = db.db[CREDENTIALS]
-        self._connections = db.db[CONNECTIONS]
+        self._connections = Connections(db, emit, clock)
         self._cipher = cipher
         self._clock = clock
         self._events = emit
@@ -149,25 +148,7 @@ class RefreshRecords:
             )
             if stored.matched_count == 0:
                 return False  # re-linked meanwhile: the new grant's tokens win
-            telemetry = {
-                "token_refresh.last_at": now,
-                "token_refresh.failures_count": 0,
-                "token_refresh.next_at": next_at,
-                "token_refresh.last_error": None,
-                "updated_at": now,
-            }
-            recovered = (connection.get("error") or {}).get("code") == REFRESH_FAILING
-            if recovered:
-                telemetry |= {"status": "active", "error": None}
-            await self._connections.update_one(
-                {"_id": connection_id}, {"$set": telemetry, "$inc": {"version": 1}}, session=session
-            )
-            if recovered and connection.get("status") == "error":
-                await self._events.emit(
-                    session,
-                    ConnectionStatusChanged(status="active", previous_status="error"),
-                    connection_id=connection_id,
-                )
+            await self._connections.token_refreshed(session, connection_id, next_at)
             await self._events.emit(
                 session,
                 TokenRefreshed(expires_at=tokens.expires_at, rotated=rotated),
@@ -209,33 +190,14 @@ class RefreshRecords:
                 },
                 session=session,
             )
-            changes: dict[str, Any] = {
-                "token_refresh.failures_count": failures,
-                "token_refresh.last_error": reason,
-                "token_refresh.next_at": retry_at,
-                "updated_at": now,
-            }
-            if failing:
-                changes |= {
-                    "status": "error",
-                    "error": {"code": REFRESH_FAILING, "message": _message(error), "at": now},
-                }
-            updated = await self._connections.update_one(
-                {"_id": connection_id, "status": {"$ne": "disconnected"}},
-                {"$set": changes, "$inc": {"version": 1}},
-                session=session,
+            await self._connections.token_refresh_failed(
+                session,
+                connection_id,
+                failures=failures,
+                reason=reason,
+                retry_at=retry_at,
+                failing_message=_message(error) if failing else None,
             )
-            if failing and updated.modified_count:
-                await self._events.emit(
-                    session,
-                    ConnectionStatusChanged(
-                        status="error",
-                        previous_status="active",
-                        error_code=REFRESH_FAILING,
-                        error_message=_message(error),
-                    ),
-                    connection_id=connection_id,
-                )
             await self._events.emit(
                 session,
                 TokenRefreshFailed(reason=reason, permanent=False, failures_count=failures),
@@ -276,35 +238,11 @@ class RefreshRecords:
             )
             if marked.matched_count == 0:
                 return  # re-linked or already recorded meanwhile
-            before = await self._connections.find_one_and_update(
-                {"_id": connection_id, "status": {"$ne": "disconnected"}},
-                {
-                    "$set": {
-                        "status": "error",
-                        "error": {"code": REAUTH_REQUIRED, "message": message, "at": now},
-                        "token_refresh.last_error": reason,
-                        "token_refresh.next_at": None,
-                        "updated_at": now,
-                    },
-                    "$inc": {"version": 1, "token_refresh.failures_count": 1},
-                },
-                return_document=ReturnDocument.BEFORE,
-                session=session,
+            failures = await self._connections.token_reauth_required(
+                session, connection_id, reason=reason, message=message
             )
-            if before is None:
-                return
-            failures = int((before.get("token_refresh") or {}).get("failures_count", 0)) + 1
-            if (before.get("error") or {}).get("code") != REAUTH_REQUIRED:
-                await self._events.emit(
-                    session,
-                    ConnectionStatusChanged(
-                        status="error",
-                        previous_status=str(before.get("status")),
-                        error_code=REAUTH_REQUIRED,
-                        error_message=message,
-                    ),
-                    connection_id=connection_id,
-                )
+            if failures is None:
+                return  # disconnected meanwhile
             await self._events.emit(
                 session,
                 TokenRefreshFailed(reason=reason, permanent=True, failures_count=failures),

@@ -11,13 +11,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
-from pymongo import ReturnDocument
 from pymongo.asynchronous.client_session import AsyncClientSession
 
 from chronapilot.common.bus.catalogue import (
-    ConnectionActivated,
     SyncMode,
     SyncReason,
     SyncRequested,
@@ -25,8 +22,6 @@ from chronapilot.common.bus.catalogue import (
 from chronapilot.common.calendars import upsert_calendars
 from chronapilot.common.errors import Conflict
 from chronapilot.common.ids import new_id
-from chronapilot.common.models import ConnectionStatus
-from chronapilot.common.models import SyncMode as ConnectionSyncMode
 from chronapilot.common.providers.base import Account, CalendarInfo, TokenSet
 from chronapilot.common.runtime import Runtime
 from chronapilot.common.store import Document
@@ -77,53 +72,17 @@ async def _activate(
         calendars=grant.calendars,
         now=now,
     )
-    update: dict[str, Any] = {
-        "$set": {
-            "email": grant.account.email,
-            "status": ConnectionStatus.ACTIVE.value,
-            "calendar_ids": calendar_ids,
-            "error": None,
-            "disconnected_at": None,
-            "revoked_at": None,
-            "updated_at": now,
-            "token_refresh.failures_count": 0,
-            "token_refresh.last_error": None,
-        },
-        "$setOnInsert": {
-            **key,
-            "sync_mode": ConnectionSyncMode.POLLING.value,
-            "last_synced_at": None,
-            "webhook_subscription": None,
-            "token_refresh.last_at": None,
-            "token_refresh.next_at": None,
-            "created_at": now,
-            "manual_refresh_at": None,
-        },
-        "$inc": {"version": 1},
-    }
-    connection = await db.connections.find_one_and_update(
-        {"_id": connection_id, **key},
-        update,
-        upsert=True,
-        return_document=ReturnDocument.AFTER,
-        session=session,
+    connection, _ = await runtime.connections.activate(
+        session,
+        key=key,
+        email=grant.account.email,
+        calendar_ids=calendar_ids,
+        connection_id=connection_id,
     )
     await _store_credentials(runtime, session, connection_id, grant, now)
     await runtime.emit(
-        session,
-        ConnectionActivated(
-            application_id=application_id,
-            user_id=user_id,
-            provider=grant.provider,
-            email=grant.account.email,
-            relinked=existing is not None,
-        ),
-        connection_id=connection_id,
-    )
-    await runtime.emit(
         session, SyncRequested(mode=SyncMode.FULL, reason=SyncReason.INITIAL), connection_id=connection_id
     )
-    assert connection is not None
     return connection
 
 

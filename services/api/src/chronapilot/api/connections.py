@@ -6,7 +6,6 @@ from datetime import timedelta
 from typing import Any
 
 from aiohttp import web
-from pymongo import ReturnDocument
 from pymongo.asynchronous.client_session import AsyncClientSession
 
 from chronapilot.api.auth import current_application
@@ -14,17 +13,19 @@ from chronapilot.api.errors import ApiError, not_found
 from chronapilot.api.pagination import page
 from chronapilot.api.requests import path_id, read_query
 from chronapilot.api.schemas import (
+    CalendarErrorObject,
     CalendarObject,
     ConnectionErrorObject,
     ConnectionObject,
     ExpandQuery,
     ListConnectionsQuery,
+    RevocationObject,
+    StatusHistoryEntryObject,
     TokenRefreshObject,
     WebhookSubscriptionObject,
     dump,
 )
 from chronapilot.common.bus.catalogue import (
-    ConnectionDisconnected,
     SyncMode,
     SyncReason,
     SyncRequested,
@@ -48,16 +49,22 @@ def render_calendar(raw: Document) -> CalendarObject:
         timezone=raw.get("timezone"),
         color=raw.get("color"),
         removed=raw.get("removed", False),
+        sync_status=raw.get("sync_status"),
+        last_synced_at=raw.get("last_synced_at"),
+        error=CalendarErrorObject(**raw["error"]) if raw.get("error") else None,
         created_at=raw["created_at"],
         updated_at=raw["updated_at"],
     )
 
 
-def render(raw: Document, calendars: list[Document] | None = None) -> dict[str, Any]:
-    """The connection object; ``calendars`` given → expanded inline, else their ids."""
+def render(
+    raw: Document, calendars: list[Document] | None = None, history: list[Document] | None = None
+) -> dict[str, Any]:
+    """The connection object; ``calendars`` given → expanded inline, else their ids;
+    ``history`` given → ``status_history`` (else the field is left out)."""
     connection = Connection.from_mongo(raw)
     telemetry = connection.token_refresh
-    return dump(
+    body = dump(
         ConnectionObject(
             id=connection.id,
             provider=connection.provider.value,
@@ -81,8 +88,32 @@ def render(raw: Document, calendars: list[Document] | None = None) -> dict[str, 
             error=ConnectionErrorObject(**connection.error.model_dump()) if connection.error else None,
             disconnected_at=connection.disconnected_at,
             revoked_at=connection.revoked_at,
+            revocation=_revocation(raw.get("revocation")),
+            status_history=(
+                None
+                if history is None
+                else [
+                    StatusHistoryEntryObject(
+                        status=entry["status"],
+                        sync_mode=entry["sync_mode"],
+                        code=entry["code"],
+                        message=entry.get("message"),
+                        at=entry["at"],
+                    )
+                    for entry in history
+                ]
+            ),
         )
     )
+    if history is None:
+        del body["status_history"]
+    return body
+
+
+def _revocation(raw: Document | None) -> RevocationObject | None:
+    if not raw or raw.get("outcome") is None:
+        return None
+    return RevocationObject(outcome=raw["outcome"], error=raw.get("error"), at=raw["at"])
 
 
 async def calendars_of(runtime: Runtime, connection: Document) -> list[Document]:
@@ -118,43 +149,22 @@ async def list_connections(request: web.Request) -> web.Response:
 async def get_connection(request: web.Request) -> web.Response:
     expand = read_query(request, ExpandQuery)
     raw = await _owned(request)
-    calendars = await calendars_of(request.app[RUNTIME], raw) if expand.expand else None
-    return web.json_response(render(raw, calendars))
+    runtime = request.app[RUNTIME]
+    calendars = await calendars_of(runtime, raw) if "calendars" in expand.expand else None
+    history = await runtime.connections.history(raw["_id"]) if "status_history" in expand.expand else None
+    return web.json_response(render(raw, calendars, history))
 
 
 async def delete_connection(request: web.Request) -> web.Response:
-    """Disconnect at once; the owners of tokens, subscriptions and sync react to the event."""
+    """Disconnect at once; the saga (subscriptions, then revocation, then credentials) follows
+    from the event, driven by their owners."""
     raw = await _owned(request)
     runtime = request.app[RUNTIME]
     if raw["status"] == ConnectionStatus.DISCONNECTED:
         return web.json_response(render(raw))  # idempotent: nothing new happens
-    now = runtime.clock.now()
-
-    async def disconnect(session: AsyncClientSession) -> Document | None:
-        updated = await runtime.db.db[COLLECTION].find_one_and_update(
-            {"_id": raw["_id"], "status": {"$ne": ConnectionStatus.DISCONNECTED.value}},
-            {
-                "$set": {
-                    "status": ConnectionStatus.DISCONNECTED.value,
-                    "disconnected_at": now,
-                    "updated_at": now,
-                },
-                "$inc": {"version": 1},
-            },
-            return_document=ReturnDocument.AFTER,
-            session=session,
-        )
-        if updated is not None:
-            await runtime.emit(
-                session,
-                ConnectionDisconnected(application_id=raw["application_id"], provider=raw["provider"]),
-                connection_id=raw["_id"],
-            )
-        return updated
-
-    updated = await runtime.db.in_transaction(disconnect)
+    updated = await runtime.connections.disconnect(raw["_id"], raw["application_id"])
     if updated is None:  # a concurrent DELETE won; answer with its result
-        updated = await runtime.db.db[COLLECTION].find_one({"_id": raw["_id"]})
+        updated = await runtime.connections.get(raw["_id"])
         assert updated is not None
     return web.json_response(render(updated))
 
@@ -170,16 +180,7 @@ async def refresh_connection(request: web.Request) -> web.Response:
     now = runtime.clock.now()
 
     async def claim(session: AsyncClientSession) -> Document | None:
-        claimed = await runtime.db.db[COLLECTION].find_one_and_update(
-            {
-                "_id": raw["_id"],
-                "status": {"$ne": ConnectionStatus.DISCONNECTED.value},
-                "$or": [{"manual_refresh_at": None}, {"manual_refresh_at": {"$lte": now - REFRESH_INTERVAL}}],
-            },
-            {"$set": {"manual_refresh_at": now}},
-            return_document=ReturnDocument.AFTER,
-            session=session,
-        )
+        claimed = await runtime.connections.claim_manual_refresh(session, raw["_id"], REFRESH_INTERVAL)
         if claimed is not None:
             await runtime.emit(
                 session, SyncRequested(mode=SyncMode.FULL, reason=SyncReason.MANUAL), connection_id=raw["_id"]

@@ -11,6 +11,15 @@ from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from chronapilot.common.connections import CODE_MEANINGS, ERROR_CODES
+
+ERROR_CODES_DESCRIPTION = "Why the connection is in `error`: " + "; ".join(
+    f"`{code.value}`: {meaning}" for code, meaning in CODE_MEANINGS.items() if code in ERROR_CODES
+)
+HISTORY_CODES_DESCRIPTION = "What moved the connection: " + "; ".join(
+    f"`{code.value}`: {meaning}" for code, meaning in CODE_MEANINGS.items()
+)
+
 ProviderName = Literal["google", "microsoft", "icloud"]
 ConnectionStatusName = Literal["active", "disconnected", "error"]
 SyncModeName = Literal["realtime", "polling"]
@@ -77,8 +86,13 @@ class ListConnectionsQuery(ListQuery):
 
 
 class ExpandQuery(Strict):
-    expand: list[Literal["calendars"]] = Field(
-        default_factory=list, alias="expand[]", description="`calendars` to inline them."
+    expand: list[Literal["calendars", "status_history"]] = Field(
+        default_factory=list,
+        alias="expand[]",
+        description=(
+            "`calendars` to inline them; `status_history` for the last 100 transitions of the "
+            "connection, newest first."
+        ),
     )
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
@@ -94,6 +108,17 @@ class UserObject(BaseModel):
     created_at: datetime
 
 
+class CalendarErrorObject(BaseModel):
+    code: str = Field(
+        description=(
+            "`calendar_forbidden` (the provider answered 403 for this calendar), "
+            "`calendar_not_found` (404/410), `calendar_sync_failed` (another error)."
+        )
+    )
+    message: str
+    at: datetime
+
+
 class CalendarObject(BaseModel):
     id: str = Field(description="Prefixed `cal_`.")
     object: Literal["calendar"] = "calendar"
@@ -105,6 +130,15 @@ class CalendarObject(BaseModel):
     timezone: str | None
     color: str | None
     removed: bool = Field(description="Gone at the provider; its mirrored events are kept.")
+    sync_status: Literal["ok", "error"] | None = Field(
+        default=None,
+        description=(
+            "`ok` after the calendar's last sync succeeded; `error` when the provider refused it "
+            "(403/404: it is skipped, the other calendars sync); null before its first sync."
+        ),
+    )
+    last_synced_at: datetime | None = Field(default=None, description="The calendar's last successful sync.")
+    error: CalendarErrorObject | None = Field(default=None, description="Why `sync_status` is `error`.")
     created_at: datetime
     updated_at: datetime
 
@@ -122,8 +156,28 @@ class TokenRefreshObject(BaseModel):
 
 
 class ConnectionErrorObject(BaseModel):
-    code: str = Field(description="`sync_failed`, `reauth_required`, …")
+    code: str = Field(description=ERROR_CODES_DESCRIPTION)
     message: str
+    at: datetime
+
+
+class StatusHistoryEntryObject(BaseModel):
+    status: ConnectionStatusName
+    sync_mode: SyncModeName
+    code: str = Field(description=HISTORY_CODES_DESCRIPTION)
+    message: str | None
+    at: datetime
+
+
+class RevocationObject(BaseModel):
+    outcome: Literal["revoked", "not_supported", "failed", "skipped_shared_grant", "no_credentials"] = Field(
+        description=(
+            "`revoked` at the provider; `not_supported` (Microsoft and iCloud have no client "
+            "revocation); `failed` (see `error`); `skipped_shared_grant` (another live connection "
+            "holds the same provider account, so the shared grant was kept); `no_credentials`."
+        )
+    )
+    error: str | None = None
     at: datetime
 
 
@@ -145,6 +199,13 @@ class ConnectionObject(BaseModel):
     error: ConnectionErrorObject | None
     disconnected_at: datetime | None
     revoked_at: datetime | None
+    revocation: RevocationObject | None = Field(
+        default=None, description="How the disconnect ended the grant (after `revoked_at`)."
+    )
+    status_history: list[StatusHistoryEntryObject] | None = Field(
+        default=None,
+        description="With `expand[]=status_history`: the last 100 transitions, newest first.",
+    )
 
 
 class ConnectionStartObject(BaseModel):

@@ -8,9 +8,11 @@ idempotent and a full sync's deletions are computed from what it saw.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
+from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
 
 from chronapilot.common.clock import Clock
@@ -29,6 +31,15 @@ from chronapilot.sync_worker.mirror import (
 
 SYNC_STATE = "sync_state"
 log = get_logger(__name__)
+T = TypeVar("T")
+
+
+class MirrorGuard(Protocol):
+    """Runs one write of the mirror (a page, the deletions, the cursor) in a transaction that
+    first checks the connection may still be synced, and raises instead of writing when not
+    (disconnected, or this worker lost its lease)."""
+
+    async def write(self, work: Callable[[AsyncClientSession], Awaitable[T]]) -> T: ...
 
 
 @dataclass(frozen=True)
@@ -53,15 +64,16 @@ async def sync_calendar(
     full: bool,
     clock: Clock,
     raw_max_bytes: int,
+    guard: MirrorGuard,
 ) -> CalendarResult:
     cursor = None if full else await stored_cursor(db, calendar)
     if cursor is not None:
         try:
-            applied = await _run(db, provider, token, calendar, cursor, clock, raw_max_bytes)
+            applied = await _run(db, provider, token, calendar, cursor, clock, raw_max_bytes, guard)
             return CalendarResult(calendar.id, "incremental", applied)
         except CursorExpired:
             log.info("sync.cursor_expired", calendar_id=calendar.id)
-    applied = await _run(db, provider, token, calendar, None, clock, raw_max_bytes)
+    applied = await _run(db, provider, token, calendar, None, clock, raw_max_bytes, guard)
     return CalendarResult(calendar.id, "full", applied)
 
 
@@ -73,18 +85,27 @@ async def _run(
     cursor: str | None,
     clock: Clock,
     raw_max_bytes: int,
+    guard: MirrorGuard,
 ) -> Applied:
     total = Applied()
     next_cursor: str | None = None
     known = await known_events(db, calendar) if cursor is None else None
     page: EventPage
     async for page in provider.sync_events(token, calendar.provider_calendar_id, cursor):
-        total.add(await apply_page(db, calendar, page, clock.now(), raw_max_bytes=raw_max_bytes, known=known))
+        total.add(
+            await guard.write(
+                lambda session, page=page: apply_page(
+                    db, calendar, page, clock.now(), raw_max_bytes=raw_max_bytes, known=known, session=session
+                )
+            )
+        )
         if page.next_cursor is not None:
             next_cursor = page.next_cursor
     now = clock.now()
     if known is not None:
-        total.deleted += await delete_unseen(db, calendar, known, total.seen, now)
+        total.deleted += await guard.write(
+            lambda session: delete_unseen(db, calendar, known, total.seen, now, session=session)
+        )
     state: dict[str, Any] = {
         "connection_id": calendar.connection_id,
         "cursor": next_cursor,
@@ -92,8 +113,14 @@ async def _run(
     }
     if cursor is None:
         state["last_full_sync_at"] = now
-    with translate_errors():
-        await db[SYNC_STATE].update_one({"_id": calendar.id}, {"$set": state}, upsert=True)
+
+    async def save_cursor(session: AsyncClientSession) -> None:
+        with translate_errors():
+            await db[SYNC_STATE].update_one(
+                {"_id": calendar.id}, {"$set": state}, upsert=True, session=session
+            )
+
+    await guard.write(save_cursor)
     log.info(
         "sync.calendar_done",
         calendar_id=calendar.id,

@@ -1,40 +1,50 @@
 """Syncing a connection: its calendar list, then each calendar, under a lease.
 
 - One connection is synced by one worker at a time: Kafka keys a connection's requests to
-  one partition, and a lease in MongoDB covers rebalances and manual runs.
+  one partition, and a lease in MongoDB covers rebalances and manual runs. A worker that loses
+  its lease stops before its next write.
+- Every write of the mirror (a page, a full sync's deletions, the cursor) is fenced: it runs
+  in a transaction that first checks with the connection's owner that the connection may still
+  be synced, so nothing is written after ``DELETE`` (the sync stops between pages).
 - Retryable provider errors (429/503, timeouts) are retried with jittered exponential
-  backoff that honours ``Retry-After``; a 401 is handled inside the provider client (one
-  forced refresh through the shared token service).
-- A persistent failure puts the connection in ``error`` with ``error.code: sync_failed``; a
-  later successful sync returns it to ``active``. ``last_synced_at`` moves only on success.
-- A grant the provider no longer honours is the token service's business: it marks the
-  connection ``reauth_required`` and the sync stops quietly.
+  backoff that honours ``Retry-After`` up to ``CHRONAPILOT_SYNC_RETRY_AFTER_MAX_S``; a longer
+  one fails this sync and schedules the next at that time. A 401 is handled inside the
+  provider client (one forced refresh through the shared token service).
+- A calendar the provider refuses (403/404) is marked ``sync_status: error`` on the calendar
+  and skipped; the other calendars sync. A refusal of the whole account (a 401 after a forced
+  refresh, a 403 listing calendars, every calendar refused, a CalDAV 401) moves the connection
+  to ``error`` / ``reauth_required``, once.
+- A failure that is not the account's puts the connection in ``error`` / ``sync_failed``; the
+  schedule retries it with backoff (capped at the poll interval) and a successful sync returns
+  it to ``active``. ``last_synced_at`` moves only on success.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import timedelta
+from typing import Any, TypeVar
 from urllib.parse import unquote
 
 from pymongo.asynchronous.client_session import AsyncClientSession
 
 from chronapilot.common.backoff import Backoff
 from chronapilot.common.bus.catalogue import (
-    ConnectionStatusChanged,
     SyncCompleted,
     SyncFailed,
     SyncMode,
     SyncRequested,
 )
-from chronapilot.common.calendars import upsert_calendars
+from chronapilot.common.calendars import record_calendar_outcome, upsert_calendars
+from chronapilot.common.connections import Code
 from chronapilot.common.errors import ChronaPilotError, ProviderError
 from chronapilot.common.ids import new_id
 from chronapilot.common.logging import bind_context, get_logger
 from chronapilot.common.models import ConnectionStatus
 from chronapilot.common.providers.base import CalendarProvider
+from chronapilot.common.providers.errors import InvalidCredentials
 from chronapilot.common.providers.sync import SyncingProvider
 from chronapilot.common.runtime import Runtime
 from chronapilot.common.store import Document, Lease
@@ -43,8 +53,8 @@ from chronapilot.sync_worker.calendar_sync import sync_calendar
 from chronapilot.sync_worker.mirror import Applied, CalendarRef
 
 log = get_logger(__name__)
-SYNC_FAILED = "sync_failed"
-REAUTH_REQUIRED = "reauth_required"
+T = TypeVar("T")
+REAUTH_MESSAGE = "The provider no longer accepts this connection's authorization; re-link the account."
 
 
 def _same_calendar(requested: str | None, provider_calendar_id: str) -> bool:
@@ -52,8 +62,61 @@ def _same_calendar(requested: str | None, provider_calendar_id: str) -> bool:
     return requested is None or unquote(requested) == unquote(provider_calendar_id)
 
 
+def calendar_error_code(error: ProviderError) -> str | None:
+    """The calendar's ``error.code`` when a call for one calendar failed because of that
+    calendar; None when the failure is the account's (a 401 after a forced refresh, re-auth)
+    or the provider's (retryable: down, throttling), which stops the whole sync."""
+    if error.retryable or isinstance(error, InvalidCredentials) or error.status == 401:
+        return None
+    if error.status == 403:
+        return "calendar_forbidden"
+    if error.status in (404, 410):
+        return "calendar_not_found"
+    if error.reauth_required:
+        return None
+    return "calendar_sync_failed"
+
+
 class LeaseBusy(ChronaPilotError):
     code = "sync_busy"
+
+
+class SyncStopped(ChronaPilotError):
+    """The connection may no longer be synced (disconnected, re-auth required) or this worker
+    lost its lease: stop without writing."""
+
+    code = "sync_stopped"
+
+
+class RetryLater(ChronaPilotError):
+    """The provider asked to come back later than a sync may wait in place."""
+
+    code = "retry_later"
+
+    def __init__(self, error: ProviderError, after_s: float) -> None:
+        super().__init__(f"{error.code}: retry after {after_s:.0f}s")
+        self.error = error
+        self.after_s = after_s
+
+
+class FencedWrites:
+    """The :class:`~chronapilot.sync_worker.calendar_sync.MirrorGuard` of one sync."""
+
+    def __init__(self, runtime: Runtime, connection_id: str) -> None:
+        self._runtime = runtime
+        self._connection_id = connection_id
+        self.lease_lost = False
+
+    async def write(self, work: Callable[[AsyncClientSession], Awaitable[T]]) -> T:
+        if self.lease_lost:
+            raise SyncStopped("the sync lease was lost")
+
+        async def fenced(session: AsyncClientSession) -> T:
+            if not await self._runtime.connections.fence_mirror_write(session, self._connection_id):
+                raise SyncStopped("the connection may no longer be synced")
+            return await work(session)
+
+        return await self._runtime.db.in_transaction(fenced)
 
 
 class ConnectionSyncer:
@@ -69,23 +132,28 @@ class ConnectionSyncer:
 
     async def handle(self, connection_id: str, request: SyncRequested) -> None:
         with bind_context(connection_id=connection_id):
-            db = self._runtime.db.db
-            connection = await db.connections.find_one({"_id": connection_id})
+            connection = await self._runtime.connections.get(connection_id)
             if connection is None or not self._syncable(connection):
                 log.info("sync.skipped", status=connection and connection.get("status"))
                 return
-            async with self._lease(connection_id):
-                await self._sync(connection, request)
+            guard = FencedWrites(self._runtime, connection_id)
+            async with self._lease(connection_id, guard):
+                try:
+                    await self._sync(connection, request, guard)
+                except SyncStopped as stopped:
+                    log.info("sync.stopped", reason=stopped.message)
 
     @staticmethod
     def _syncable(connection: Document) -> bool:
         if connection["status"] == ConnectionStatus.DISCONNECTED:
             return False
         error = connection.get("error") or {}
-        return not (connection["status"] == ConnectionStatus.ERROR and error.get("code") == REAUTH_REQUIRED)
+        return not (
+            connection["status"] == ConnectionStatus.ERROR and error.get("code") == Code.REAUTH_REQUIRED
+        )
 
     @contextlib.asynccontextmanager
-    async def _lease(self, connection_id: str) -> AsyncIterator[None]:
+    async def _lease(self, connection_id: str, guard: FencedWrites) -> AsyncIterator[None]:
         lease = Lease(self._runtime.db.db, f"sync:{connection_id}", self._owner, self._runtime.clock)
         ttl = self._settings.lease_s
         deadline = asyncio.get_running_loop().time() + 2 * ttl
@@ -97,7 +165,15 @@ class ConnectionSyncer:
         async def renew() -> None:
             while True:
                 await asyncio.sleep(ttl / 3)
-                await lease.acquire(ttl)
+                try:
+                    held = await lease.acquire(ttl)
+                except ChronaPilotError as exc:  # the store hiccuped: the lease may still be ours
+                    log.warning("sync.lease_renewal_failed", error=str(exc))
+                    continue
+                if not held:
+                    guard.lease_lost = True  # another worker has it: write nothing more
+                    log.warning("sync.lease_lost")
+                    return
 
         renewer = asyncio.create_task(renew())
         try:
@@ -108,7 +184,7 @@ class ConnectionSyncer:
                 await renewer
             await lease.release()
 
-    async def _sync(self, connection: Document, request: SyncRequested) -> None:
+    async def _sync(self, connection: Document, request: SyncRequested, guard: FencedWrites) -> None:
         runtime = self._runtime
         provider = self._providers.get(connection["provider"])
         if not isinstance(provider, SyncingProvider):
@@ -117,28 +193,55 @@ class ConnectionSyncer:
         token = self._tokens.token_source(connection["_id"])
         total = Applied()
         calendars = 0
+        forbidden = 0
+        failed: ProviderError | None = None
         try:
             refs = await self._with_retries(lambda: self._calendars(connection, provider, token))
             wanted = [r for r in refs if _same_calendar(request.calendar_id, r.provider_calendar_id)]
             for ref in wanted:
-                result = await self._with_retries(
-                    lambda ref=ref: sync_calendar(
-                        runtime.db.db,
-                        provider,
-                        token,
-                        ref,
-                        full=request.mode is SyncMode.FULL,
-                        clock=runtime.clock,
-                        raw_max_bytes=self._settings.raw_max_bytes,
+                try:
+                    result = await self._with_retries(
+                        lambda ref=ref: sync_calendar(
+                            runtime.db.db,
+                            provider,
+                            token,
+                            ref,
+                            full=request.mode is SyncMode.FULL,
+                            clock=runtime.clock,
+                            raw_max_bytes=self._settings.raw_max_bytes,
+                            guard=guard,
+                        )
                     )
-                )
+                except ProviderError as exc:
+                    code = calendar_error_code(exc)
+                    if code is None:
+                        raise  # the account's or the provider's trouble, not this calendar's
+                    await record_calendar_outcome(
+                        runtime.db.db,
+                        ref.id,
+                        now=runtime.clock.now(),
+                        error={"code": code, "message": _message(exc)},
+                    )
+                    log.warning("sync.calendar_failed", calendar_id=ref.id, code=code, status=exc.status)
+                    forbidden += code == "calendar_forbidden"
+                    failed = failed or (exc if code == "calendar_sync_failed" else None)
+                    continue
+                await record_calendar_outcome(runtime.db.db, ref.id, now=runtime.clock.now(), error=None)
                 total.add(result.applied)
                 calendars += 1
+            if wanted and forbidden == len(wanted):
+                raise ProviderError("the provider refused every calendar", status=403, reauth_required=True)
+        except RetryLater as later:
+            await self._failed(connection, request, later.error, not_before_s=later.after_s)
+            return
         except ProviderError as exc:
             if exc.reauth_required:
-                log.info("sync.stopped_reauth_required")
+                await self._reauth_required(connection["_id"], exc)
                 return
             await self._failed(connection, request, exc)
+            return
+        if failed is not None:
+            await self._failed(connection, request, failed)
             return
         await self._completed(connection, request, calendars, total)
 
@@ -157,7 +260,7 @@ class ConnectionSyncer:
             now=runtime.clock.now(),
         )
         if ids != connection.get("calendar_ids"):
-            await db.connections.update_one({"_id": connection["_id"]}, {"$set": {"calendar_ids": ids}})
+            await runtime.connections.set_calendar_ids(connection["_id"], ids)
         found = {c["_id"]: c async for c in db.calendars.find({"_id": {"$in": ids}})}
         return [
             CalendarRef(i, connection["_id"], connection["application_id"], found[i]["provider_calendar_id"])
@@ -174,6 +277,8 @@ class ConnectionSyncer:
                 attempt += 1
                 if not exc.retryable or attempt >= self._settings.max_attempts:
                     raise
+                if exc.retry_after is not None and exc.retry_after > self._settings.retry_after_max_s:
+                    raise RetryLater(exc, exc.retry_after) from exc  # rescheduled, not slept on
                 delay = self._backoff.delay(attempt - 1, retry_after=exc.retry_after)
                 log.warning(
                     "sync.retrying",
@@ -187,45 +292,18 @@ class ConnectionSyncer:
     async def _completed(
         self, connection: Document, request: SyncRequested, calendars: int, total: Applied
     ) -> None:
-        runtime = self._runtime
-        now = runtime.clock.now()
-
-        async def record(session: AsyncClientSession) -> None:
-            changes: dict[str, Any] = {"last_synced_at": now, "updated_at": now}
-            current = await runtime.db.db.connections.find_one({"_id": connection["_id"]}, session=session)
-            if current is None:
-                return
-            recovered = (
-                current["status"] == ConnectionStatus.ERROR
-                and (current.get("error") or {}).get("code") == SYNC_FAILED
-            )
-            if recovered:
-                changes.update(status=ConnectionStatus.ACTIVE.value, error=None)
-            await runtime.db.db.connections.update_one(
-                {"_id": connection["_id"]}, {"$set": changes, "$inc": {"version": 1}}, session=session
-            )
-            if recovered:
-                await runtime.emit(
-                    session,
-                    ConnectionStatusChanged(
-                        status="active", previous_status="error", sync_mode=current.get("sync_mode")
-                    ),
-                    connection_id=connection["_id"],
-                )
-            await runtime.emit(
-                session,
-                SyncCompleted(
-                    mode=request.mode,
-                    reason=request.reason,
-                    synced_at=now,
-                    calendars=calendars,
-                    upserted=total.upserted,
-                    deleted=total.deleted,
-                ),
-                connection_id=connection["_id"],
-            )
-
-        await runtime.db.in_transaction(record)
+        now = self._runtime.clock.now()
+        completed = SyncCompleted(
+            mode=request.mode,
+            reason=request.reason,
+            synced_at=now,
+            calendars=calendars,
+            upserted=total.upserted,
+            deleted=total.deleted,
+        )
+        if not await self._runtime.connections.sync_succeeded(connection["_id"], completed):
+            log.info("sync.discarded", reason="disconnected")
+            return
         log.info(
             "sync.completed",
             calendars=calendars,
@@ -235,49 +313,41 @@ class ConnectionSyncer:
             reason=request.reason,
         )
 
-    async def _failed(self, connection: Document, request: SyncRequested, error: ProviderError) -> None:
+    async def _failed(
+        self,
+        connection: Document,
+        request: SyncRequested,
+        error: ProviderError,
+        *,
+        not_before_s: float | None = None,
+    ) -> None:
         runtime = self._runtime
+        message = _message(error)
+        failed = SyncFailed(
+            mode=request.mode,
+            reason=request.reason,
+            error_code=Code.SYNC_FAILED.value,
+            error_message=message,
+            retryable=error.retryable,
+        )
         now = runtime.clock.now()
-        message = f"{error.code}: {error.message}"[:500]
+        await runtime.connections.sync_failed(
+            connection["_id"],
+            message,
+            failed,
+            backoff=lambda attempt: self._backoff.delay(min(attempt, 20)),
+            cap_s=self._settings.poll_interval_s,
+            not_before=None if not_before_s is None else now + timedelta(seconds=not_before_s),
+        )
+        log.warning("sync.failed", error=message, retry_not_before_s=not_before_s)
 
-        async def record(session: AsyncClientSession) -> None:
-            current = await runtime.db.db.connections.find_one({"_id": connection["_id"]}, session=session)
-            if current is None or current["status"] == ConnectionStatus.DISCONNECTED:
-                return
-            await runtime.db.db.connections.update_one(
-                {"_id": connection["_id"]},
-                {
-                    "$set": {
-                        "status": ConnectionStatus.ERROR.value,
-                        "updated_at": now,
-                        "error": {"code": SYNC_FAILED, "message": message, "at": now},
-                    },
-                    "$inc": {"version": 1},
-                },
-                session=session,
-            )
-            if current["status"] != ConnectionStatus.ERROR:
-                await runtime.emit(
-                    session,
-                    ConnectionStatusChanged(
-                        status="error",
-                        previous_status=current["status"],
-                        error_code=SYNC_FAILED,
-                        error_message=message,
-                    ),
-                    connection_id=connection["_id"],
-                )
-            await runtime.emit(
-                session,
-                SyncFailed(
-                    mode=request.mode,
-                    reason=request.reason,
-                    error_code=SYNC_FAILED,
-                    error_message=message,
-                    retryable=error.retryable,
-                ),
-                connection_id=connection["_id"],
-            )
+    async def _reauth_required(self, connection_id: str, error: ProviderError) -> None:
+        moved = await self._runtime.connections.reauth_required(connection_id, REAUTH_MESSAGE)
+        log.warning("sync.reauth_required", error=error.code, status=error.status, moved=moved)
 
-        await runtime.db.in_transaction(record)
-        log.warning("sync.failed", error=message)
+
+def _message(error: ProviderError) -> str:
+    """What the provider's refusal was, for the API: the error's code and HTTP status, never
+    the provider's text (it may echo input or tokens)."""
+    status = f" (HTTP {error.status})" if error.status else ""
+    return f"{error.code}{status}"[:500]

@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from pymongo import UpdateMany, UpdateOne
+from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
 
 from chronapilot.common.ids import new_id
@@ -68,6 +69,7 @@ async def apply_page(
     *,
     raw_max_bytes: int,
     known: dict[str, Document] | None = None,
+    session: AsyncClientSession | None = None,
 ) -> Applied:
     """Apply one page. ``known`` (a full sync's summary of the calendar) saves the lookup."""
     result = Applied()
@@ -80,7 +82,9 @@ async def apply_page(
         with translate_errors():
             existing = {
                 doc["provider_event_id"]: doc
-                async for doc in events.find({**calendar.key, "provider_event_id": {"$in": ids}}, _SUMMARY)
+                async for doc in events.find(
+                    {**calendar.key, "provider_event_id": {"$in": ids}}, _SUMMARY, session=session
+                )
             }
     ops: list[UpdateOne | UpdateMany] = []
     for event in page.upserts:
@@ -133,7 +137,7 @@ async def apply_page(
         ops.append(_delete({**calendar.key, "recurring_event_id": gone}, now))
     if ops:
         with translate_errors():
-            written = await events.bulk_write(ops, ordered=False)
+            written = await events.bulk_write(ops, ordered=False, session=session)
         result.deleted = _deleted_count(written, ops)
     return result
 
@@ -156,6 +160,7 @@ async def delete_unseen(
     known: dict[str, Document],
     seen: set[str],
     now: datetime,
+    session: AsyncClientSession | None = None,
 ) -> int:
     """After a full sync: what the provider no longer has is marked deleted (each by its key,
     which the unique index serves, rather than one ``$nin`` over the calendar)."""
@@ -172,5 +177,6 @@ async def delete_unseen(
                 for i in gone
             ],
             ordered=False,
+            session=session,
         )
     return int(written.modified_count)

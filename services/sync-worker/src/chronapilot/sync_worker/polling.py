@@ -1,5 +1,7 @@
-"""The polling schedule: connections in ``polling`` mode get an incremental sync every
-``CHRONAPILOT_SYNC_POLL_INTERVAL_S`` (default 5 minutes).
+"""The sync schedule: connections in ``polling`` mode get an incremental sync every
+``CHRONAPILOT_SYNC_POLL_INTERVAL_S`` (default 5 minutes), ``realtime`` ones a safety-net sync
+every ``CHRONAPILOT_SYNC_SAFETY_NET_INTERVAL_S`` (default 6 h), and connections in a retryable
+``error`` a retry with backoff capped at the poll interval.
 
 Each connection carries ``next_poll_at``. A tick claims the due ones atomically (so with
 several workers each due connection is claimed once) and emits a ``sync.requested`` (reason
@@ -15,13 +17,11 @@ import contextlib
 import random
 from datetime import timedelta
 
-from pymongo import ReturnDocument
 from pymongo.asynchronous.client_session import AsyncClientSession
 
 from chronapilot.common.bus.catalogue import SyncMode, SyncReason, SyncRequested
 from chronapilot.common.errors import StoreError
 from chronapilot.common.logging import get_logger
-from chronapilot.common.models import ConnectionStatus
 from chronapilot.common.models import SyncMode as ConnectionSyncMode
 from chronapilot.common.runtime import Runtime
 
@@ -29,24 +29,28 @@ log = get_logger(__name__)
 BATCH = 500
 
 
-def _due_filter(now: object) -> dict[str, object]:
-    return {
-        "sync_mode": ConnectionSyncMode.POLLING.value,
-        "status": ConnectionStatus.ACTIVE.value,
-        "$or": [{"next_poll_at": {"$lte": now}}, {"next_poll_at": None}],
-    }
+def cadence_s(connection: dict, settings: object) -> float:  # type: ignore[type-arg]
+    """Seconds until this connection's next scheduled sync: the poll interval (``polling``, and
+    the cap of an ``error``'s retry), or the safety net (``realtime``)."""
+    if connection.get("status") == "active" and connection.get("sync_mode") == ConnectionSyncMode.REALTIME:
+        return float(settings.safety_net_interval_s)  # type: ignore[attr-defined]
+    return float(settings.poll_interval_s)  # type: ignore[attr-defined]
 
 
 async def poll_due_connections(runtime: Runtime) -> int:
-    """One tick: request a sync for every due connection; return how many were requested."""
+    """One tick: request a sync for every due connection; return how many were requested.
+
+    Due: ``polling`` connections every poll interval, ``realtime`` ones every safety-net
+    interval, and connections in a retryable ``error`` at their retry time (backoff capped at
+    the poll interval). A connection seen for the first time gets a random offset within one
+    cadence instead of a sync (its initial sync just ran)."""
     settings = runtime.settings.sync
-    interval = settings.poll_interval_s
-    db = runtime.db.db
     now = runtime.clock.now()
-    due = await db.connections.find(_due_filter(now), {"_id": 1, "next_poll_at": 1}).limit(BATCH).to_list()
+    due = await runtime.connections.due_for_sync(now, BATCH)
     requested = 0
     for candidate in due:
-        first_time = candidate.get("next_poll_at") is None
+        first_time = candidate.get("next_poll_at") is None and candidate.get("status") == "active"
+        interval = cadence_s(candidate, settings)
         offset = random.uniform(0, interval) if first_time else interval * random.uniform(0.8, 1.2)
 
         async def claim(
@@ -55,13 +59,10 @@ async def poll_due_connections(runtime: Runtime) -> int:
             first_time: bool = first_time,
             offset: float = offset,
         ) -> bool:
-            claimed = await db.connections.find_one_and_update(
-                {"_id": candidate["_id"], **_due_filter(now)},
-                {"$set": {"next_poll_at": now + timedelta(seconds=offset)}},
-                return_document=ReturnDocument.AFTER,
-                session=session,
+            claimed = await runtime.connections.claim_scheduled_sync(
+                session, candidate, now, now + timedelta(seconds=offset)
             )
-            if claimed is None or first_time:
+            if not claimed or first_time:
                 return False
             await runtime.emit(
                 session,

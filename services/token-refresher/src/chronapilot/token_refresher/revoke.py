@@ -1,6 +1,15 @@
 """Disconnect: revoke the grant at the provider, delete the stored credentials, record it.
 
-On ``connection.disconnected`` the refresher revokes the grant where the provider can
+This is the last step of the disconnect saga: the webhook subscriptions must be stopped at
+the provider first, and stopping them needs the credentials. So the refresher acts on
+``connection.subscriptions_released`` (the gateway is done with them), or at once on
+``connection.disconnected`` when the connection has no subscription records at all (iCloud,
+or no gateway ever covered it). A Google grant is shared by every connection to the same
+Google account (one OAuth client): it is revoked only when no other connection that is not
+disconnected holds that account (``skipped_shared_grant`` otherwise); the credentials are
+deleted either way.
+
+The refresher revokes the grant where the provider can
 (``capabilities.revocation``: Google's revocation endpoint, with the refresh token, which ends
 the whole grant), retrying a provider that is down or throttling with a jittered backoff. Then,
 whatever the provider said, one transaction deletes the credentials and sets the connection's
@@ -22,12 +31,12 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 
 from chronapilot.common.backoff import Backoff
 from chronapilot.common.bus import Envelope, Handler, parse
-from chronapilot.common.bus.catalogue import ConnectionDisconnected
+from chronapilot.common.bus.catalogue import ConnectionDisconnected, ConnectionSubscriptionsReleased
 from chronapilot.common.errors import CryptoError, ProviderError
 from chronapilot.common.logging import get_logger
 from chronapilot.common.providers.base import CalendarProvider
 from chronapilot.common.runtime import Runtime
-from chronapilot.common.store.client import Document
+from chronapilot.common.store.client import Document, translate_errors
 from chronapilot.token_refresher.telemetry import REVOCATIONS
 
 log = get_logger(__name__)
@@ -36,6 +45,8 @@ REVOKED = "revoked"
 NOT_SUPPORTED = "not_supported"
 FAILED = "failed"
 NO_CREDENTIALS = "no_credentials"
+SKIPPED_SHARED_GRANT = "skipped_shared_grant"
+SUBSCRIPTIONS = "webhook_subscriptions"
 
 
 def disconnect_handler(runtime: Runtime) -> Handler:
@@ -43,7 +54,10 @@ def disconnect_handler(runtime: Runtime) -> Handler:
 
     async def handle(envelope: Envelope) -> None:
         event = parse(envelope)
-        if isinstance(event, ConnectionDisconnected):
+        if isinstance(event, ConnectionSubscriptionsReleased) or (
+            isinstance(event, ConnectionDisconnected)
+            and not await _has_subscriptions(runtime, envelope.connection_id)
+        ):
             await revoke_credentials(runtime, envelope.connection_id)
 
     return handle
@@ -53,7 +67,7 @@ async def revoke_credentials(runtime: Runtime, connection_id: str) -> str | None
     """Revoke, delete and record for one disconnected connection; the outcome, or None when
     there was nothing to do (re-linked since, or already torn down)."""
     db = runtime.db.db
-    connection = await db.connections.find_one({"_id": connection_id}, {"status": 1, "revoked_at": 1})
+    connection = await runtime.connections.get(connection_id)
     if connection is None or connection.get("status") != "disconnected":
         return None
     credentials = await db.credentials.find_one({"_id": connection_id})
@@ -62,7 +76,14 @@ async def revoke_credentials(runtime: Runtime, connection_id: str) -> str | None
             await _record(runtime, connection_id, None, {"outcome": NO_CREDENTIALS})
         return None
     provider = runtime.providers.get(credentials["provider"])
-    revocation = await _revoke_at_provider(runtime, provider, credentials)
+    if (
+        provider is not None
+        and provider.capabilities.revocation
+        and await runtime.connections.others_holding_account(connection)
+    ):
+        revocation: dict[str, Any] = {"outcome": SKIPPED_SHARED_GRANT}  # the other connection still uses it
+    else:
+        revocation = await _revoke_at_provider(runtime, provider, credentials)
     if await _record(runtime, connection_id, credentials, revocation):
         REVOCATIONS.labels(credentials["provider"], revocation["outcome"]).inc()
         log.info(
@@ -105,6 +126,16 @@ async def _revoke_at_provider(
     raise AssertionError("unreachable")
 
 
+async def _has_subscriptions(runtime: Runtime, connection_id: str) -> bool:
+    """Whether the gateway keeps subscription records for the connection (it then says when
+    they are released)."""
+    with translate_errors():
+        return (
+            await runtime.db.db[SUBSCRIPTIONS].find_one({"connection_id": connection_id}, {"_id": 1})
+            is not None
+        )
+
+
 def _open(runtime: Runtime, credentials: Document, field: str) -> str | None:
     sealed = credentials.get(field)
     return None if sealed is None else runtime.cipher.decrypt(sealed, associated_data=credentials["_id"])
@@ -115,18 +146,9 @@ async def _record(
 ) -> bool:
     """Delete the credentials and record the teardown, if the connection is still disconnected."""
     db = runtime.db.db
-    now = runtime.clock.now()
 
     async def write(session: AsyncClientSession) -> bool:
-        updated = await db.connections.update_one(
-            {"_id": connection_id, "status": "disconnected"},
-            {
-                "$set": {"revoked_at": now, "revocation": {**revocation, "at": now}, "updated_at": now},
-                "$inc": {"version": 1},
-            },
-            session=session,
-        )
-        if updated.matched_count == 0:
+        if not await runtime.connections.record_revocation(session, connection_id, revocation):
             return False  # re-linked meanwhile: its new credentials stay
         if credentials is not None:
             await db.credentials.delete_one({"_id": connection_id}, session=session)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from pymongo.asynchronous.client_session import AsyncClientSession
 
-from chronapilot.common.bus.catalogue import ConnectionStatusChanged
 from chronapilot.common.logging import get_logger
 from chronapilot.common.models import ConnectionStatus, SyncMode
 from chronapilot.common.providers.push import PushProvider
@@ -34,7 +33,7 @@ async def find_connection(
 ) -> Document | None:
     return await runtime.db.db.connections.find_one(
         {"_id": connection_id},
-        {"status": 1, "provider": 1, "sync_mode": 1, "webhook_subscription": 1},
+        {"status": 1, "provider": 1, "sync_mode": 1, "webhook_subscription": 1, "error": 1},
         session=session,
     )
 
@@ -57,7 +56,7 @@ async def update_coverage(runtime: Runtime, watches: Watches, connection_id: str
 
     async def update(session: AsyncClientSession) -> None:
         connection = await find_connection(runtime, connection_id, session)
-        if connection is None or connection["status"] != ConnectionStatus.ACTIVE:
+        if connection is None or connection["status"] == ConnectionStatus.DISCONNECTED:
             return
         mode, subscription = SyncMode.POLLING, None
         if push_provider(runtime, connection["provider"]) is not None:
@@ -74,21 +73,7 @@ async def update_coverage(runtime: Runtime, watches: Watches, connection_id: str
                 subscription = {"id": earliest.id, "expires_at": earliest.expires_at}
         if connection.get("sync_mode") == mode and connection.get("webhook_subscription") == subscription:
             return
-        await runtime.db.db.connections.update_one(
-            {"_id": connection_id},
-            {
-                "$set": {
-                    "sync_mode": mode.value,
-                    "webhook_subscription": subscription,
-                    "updated_at": runtime.clock.now(),
-                },
-                "$inc": {"version": 1},
-            },
-            session=session,
-        )
-        if connection.get("sync_mode") != mode:
-            fact = ConnectionStatusChanged(status="active", previous_status="active", sync_mode=mode.value)
-            await runtime.emit(session, fact, connection_id=connection_id)
+        if await runtime.connections.set_coverage(session, connection_id, mode, subscription):
             log.info("connection.sync_mode", connection_id=connection_id, sync_mode=mode.value)
 
     await runtime.db.in_transaction(update)

@@ -40,6 +40,7 @@ from chronapilot.common.bus.catalogue import (
     SubscriptionRemoved,
     SubscriptionRenewed,
 )
+from chronapilot.common.connections import retryable_error
 from chronapilot.common.errors import ChronaPilotError, ProviderError
 from chronapilot.common.logging import get_logger
 from chronapilot.common.models import ConnectionStatus
@@ -58,6 +59,14 @@ from chronapilot.webhook_gateway.metrics import SUBSCRIPTION_ACTIONS
 from chronapilot.webhook_gateway.watches import Channel, Watch, Watches
 
 log = get_logger(__name__)
+#: Attempts to stop a subscription at the provider before it is given up (and recorded).
+STOP_ATTEMPTS = 6
+
+
+class Fenced(ChronaPilotError):
+    """The subscription document was marked for deletion while a provider call was in flight."""
+
+    code = "subscription_fenced"
 
 
 class SubscriptionKeeper:
@@ -91,9 +100,23 @@ class SubscriptionKeeper:
         await self.update_coverage(connection_id)
 
     async def release(self, connection_id: str) -> None:
-        """The connection was disconnected: stop and delete its subscriptions."""
+        """The connection was disconnected: stop and delete its subscriptions (while its
+        credentials still exist); when none is left, ``connection.subscriptions_released``
+        lets the token refresher revoke the grant."""
         await self._watches.mark_all_deleting(connection_id)
         self._wake.set()
+        await self._released_if_done(connection_id)
+
+    async def _released_if_done(self, connection_id: str) -> None:
+        if await self._watches.count(connection_id):
+            return
+        connection = await self._connection(connection_id)
+        if (
+            connection is not None
+            and connection["status"] == ConnectionStatus.DISCONNECTED
+            and await self._runtime.connections.subscriptions_released(connection_id, stopped=0, failed=[])
+        ):
+            log.info("subscriptions.released", connection_id=connection_id)
 
     async def lifecycle_notified(self, event: SubscriptionLifecycleNotified) -> None:
         watch = await self._watches.by_channel(event.subscription_id)
@@ -151,7 +174,7 @@ class SubscriptionKeeper:
                 )
             elif watch.calendar_id not in (calendars := await self._synced_calendars(watch.connection_id)):
                 await self._stop(watch, provider, reason="calendar_removed")
-            elif status != ConnectionStatus.ACTIVE:
+            elif status != ConnectionStatus.ACTIVE and not retryable_error(connection):
                 await self._watches.settle(
                     watch.id,
                     due_at=self._clock.now() + timedelta(seconds=self._settings.subscription_retry_cap_s),
@@ -220,9 +243,15 @@ class SubscriptionKeeper:
         self._accept(watch, channel)
 
         async def save(session: AsyncClientSession) -> None:
-            await self._watches.settle(
-                watch.id, due_at=self._renew_at(channel), status="active", channels=[channel], session=session
-            )
+            if not await self._watches.settle(
+                watch.id,
+                due_at=self._renew_at(channel),
+                status="active",
+                channels=[channel],
+                session=session,
+                fenced=True,
+            ):
+                raise Fenced("disconnected while the subscription was being created")
             fact = SubscriptionCreated(
                 subscription_id=channel.id, calendar_id=watch.calendar_id, expires_at=channel.expires_at
             )
@@ -230,6 +259,14 @@ class SubscriptionKeeper:
 
         try:
             await self._runtime.db.in_transaction(save)
+        except Fenced:
+            # the connection went away meanwhile: the new channel must not outlive it
+            self._directory.forget(watch.provider, channel.id)
+            await self._stop_channel(watch, provider, channel)
+            await self._watches.retry_soon(watch.id, self._clock.now())
+            self._wake.set()
+            log.info("subscription.created_after_disconnect_stopped", subscription_id=channel.id)
+            return
         except (ChronaPilotError, PyMongoError):
             # not recorded, and the retry creates another: it must not stay live at the provider
             self._directory.forget(watch.provider, channel.id)
@@ -282,33 +319,69 @@ class SubscriptionKeeper:
             self._directory.forget(provider.name, current.id)
 
         async def save(session: AsyncClientSession) -> None:
-            await self._watches.settle(
-                watch.id, due_at=self._renew_at(channel), status="active", channels=[channel], session=session
-            )
+            if not await self._watches.settle(
+                watch.id,
+                due_at=self._renew_at(channel),
+                status="active",
+                channels=[channel],
+                session=session,
+                fenced=True,
+            ):
+                raise Fenced("disconnected while the subscription was being renewed")
             fact = SubscriptionRenewed(
                 subscription_id=channel.id, calendar_id=watch.calendar_id, expires_at=channel.expires_at
             )
             await self._runtime.emit(session, fact, connection_id=watch.connection_id)
 
-        await self._runtime.db.in_transaction(save)
+        try:
+            await self._runtime.db.in_transaction(save)
+        except Fenced:
+            await self._stop_channel(watch, provider, channel)
+            await self._watches.retry_soon(watch.id, self._clock.now())
+            self._wake.set()
+            return
         SUBSCRIPTION_ACTIONS.labels(provider.name, "renew", "ok").inc()
         log.info(
             "subscription.renewed", subscription_id=channel.id, expires_at=channel.expires_at.isoformat()
         )
 
-    async def _stop_channel(self, watch: Watch, provider: PushProvider, channel: Channel) -> None:
+    async def _stop_channel(
+        self, watch: Watch, provider: PushProvider, channel: Channel
+    ) -> ProviderError | None:
+        """Stop one channel at the provider; the error when it could not (404/410: gone already)."""
         try:
             await provider.delete_subscription(self._token(watch), channel.subscription(watch.calendar_id))
             SUBSCRIPTION_ACTIONS.labels(provider.name, "delete", "ok").inc()
-        except ProviderError as exc:  # it runs out at the provider by itself
+            return None
+        except ProviderError as exc:
+            if exc.status in (404, 410):
+                return None
             SUBSCRIPTION_ACTIONS.labels(provider.name, "delete", "failed").inc()
             log.warning("subscription.stop_failed", subscription_id=channel.id, error=exc.code)
+            return exc
 
     async def _stop(self, watch: Watch, provider: PushProvider | None, *, reason: str) -> None:
+        """Stop every channel of ``watch`` and delete it. A stop that fails for a retryable
+        reason is retried with backoff (``STOP_ATTEMPTS``), then given up and recorded on the
+        connection with its reason (the provider lets it run out by itself)."""
         now = self._clock.now()
+        failed: list[dict[str, object]] = []
         for channel in watch.channels:
             if provider is not None and channel.expires_at > now:
-                await self._stop_channel(watch, provider, channel)
+                error = await self._stop_channel(watch, provider, channel)
+                if error is not None and error.retryable and watch.attempts + 1 < STOP_ATTEMPTS:
+                    delay = self._backoff.delay(watch.attempts, retry_after=error.retry_after)
+                    await self._watches.settle(
+                        watch.id,
+                        due_at=now + timedelta(seconds=delay),
+                        status="deleting",
+                        channels=list(watch.channels),
+                        attempts=watch.attempts + 1,
+                        last_error=error.code,
+                    )
+                    return
+                if error is not None:
+                    failed.append({"subscription_id": channel.id, "error": error.code, "at": now})
             self._directory.forget(watch.provider, channel.id)
 
         async def delete(session: AsyncClientSession) -> None:
@@ -321,6 +394,14 @@ class SubscriptionKeeper:
 
         await self._runtime.db.in_transaction(delete)
         log.info("subscription.removed", subscription=watch.id, reason=reason)
+        if reason == "disconnected" and not await self._watches.count(watch.connection_id):
+            stopped = len(watch.channels) - len(failed)
+            if await self._runtime.connections.subscriptions_released(
+                watch.connection_id, stopped=stopped, failed=failed
+            ):
+                log.info("subscriptions.released", connection_id=watch.connection_id, failed=len(failed))
+        elif failed:
+            log.warning("subscription.given_up", subscription=watch.id, failed=failed)
 
     async def _failed(
         self, watch: Watch, action: str, exc: ProviderError, *, current: Channel | None

@@ -224,8 +224,11 @@ class Watches:
         attempts: int = 0,
         last_error: str | None = None,
         session: AsyncClientSession | None = None,
-    ) -> None:
-        """Record the outcome of a claimed document's work and release its lease."""
+        fenced: bool = False,
+    ) -> bool:
+        """Record the outcome of a claimed document's work and release its lease. ``fenced``:
+        only if the document was not marked ``deleting`` meanwhile (a disconnect while a
+        provider call was in flight); False when it was (nothing written)."""
         changes: dict[str, Any] = {
             "status": status,
             "due_at": due_at,
@@ -239,8 +242,12 @@ class Watches:
             changes["force_renew"] = False
         if channels is not None:
             changes["channels"] = [channel.to_mongo() for channel in channels]
+        selector: dict[str, Any] = {"_id": watch_id}
+        if fenced:
+            selector["status"] = {"$ne": "deleting"}
         with translate_errors():
-            await self._collection.update_one({"_id": watch_id}, {"$set": changes}, session=session)
+            updated = await self._collection.update_one(selector, {"$set": changes}, session=session)
+        return updated.matched_count == 1
 
     async def retry_soon(self, watch_id: str, retry_at: datetime) -> None:
         """Work on the document failed for a transient reason (a write conflict with another
@@ -257,3 +264,7 @@ class Watches:
     async def delete(self, watch_id: str, session: AsyncClientSession | None = None) -> None:
         with translate_errors():
             await self._collection.delete_one({"_id": watch_id}, session=session)
+
+    async def count(self, connection_id: str, session: AsyncClientSession | None = None) -> int:
+        with translate_errors():
+            return await self._collection.count_documents({"connection_id": connection_id}, session=session)

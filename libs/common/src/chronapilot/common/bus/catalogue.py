@@ -88,6 +88,19 @@ class ConnectionStatusChanged(Event):
     error_message: str | None = None
 
 
+class ConnectionSubscriptionsReleased(Event):
+    """A disconnected connection's webhook subscriptions are stopped at the provider (or given
+    up on, with the reason): the token refresher may now revoke the grant and delete the
+    credentials (the subscriptions needed them to be stopped)."""
+
+    TYPE = "connection.subscriptions_released"
+    TOPIC = Topic.CONNECTIONS
+    stopped: int = Field(ge=0, description="Provider subscriptions stopped.")
+    failed: int = Field(
+        ge=0, description="Provider subscriptions that could not be stopped (they run out by themselves)."
+    )
+
+
 # -- sync -------------------------------------------------------------------------------------
 
 
@@ -199,6 +212,7 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     ConnectionActivated,
     ConnectionDisconnected,
     ConnectionStatusChanged,
+    ConnectionSubscriptionsReleased,
     SyncRequested,
     SyncCompleted,
     SyncFailed,

@@ -41,6 +41,15 @@ INDEXES: dict[str, list[IndexModel]] = {
             [("sync_mode", ASCENDING), ("status", ASCENDING), ("next_poll_at", ASCENDING)],
             name="poll_due",
         ),
+        # the schedule (polling, the realtime safety net, retries of errors): connections/store.py
+        IndexModel([("status", ASCENDING), ("next_poll_at", ASCENDING)], name="sync_due"),
+        # "another live connection holds this account" before revoking a shared Google grant
+        IndexModel([("provider", ASCENDING), ("provider_account_id", ASCENDING)], name="by_account"),
+    ],
+    "connection_status_history": [
+        IndexModel(
+            [("connection_id", ASCENDING), ("at", DESCENDING), ("_id", DESCENDING)], name="by_connection"
+        ),
     ],
     "credentials": [
         # the token refresher's tick: one range on it (token_refresher/refresh_due.py)

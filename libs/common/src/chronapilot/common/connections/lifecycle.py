@@ -1,0 +1,136 @@
+"""The connection's state machine: its states, the reasons it is in one, and every allowed
+transition (from, to, trigger, who may cause it).
+
+The table is the contract the README's "Connection lifecycle" section documents; the
+repository (:mod:`chronapilot.common.connections.store`) refuses any write it does not allow,
+by making each write conditional on the current state in the database.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+from chronapilot.common.models import ConnectionStatus
+
+ACTIVE = ConnectionStatus.ACTIVE.value
+ERROR = ConnectionStatus.ERROR.value
+DISCONNECTED = ConnectionStatus.DISCONNECTED.value
+
+
+class Code(enum.StrEnum):
+    """Why a connection is where it is: ``error.code`` and the ``code`` of each history entry."""
+
+    # error codes (``error.code`` while ``status`` is ``error``)
+    REAUTH_REQUIRED = "reauth_required"
+    TOKEN_REFRESH_FAILED = "token_refresh_failed"
+    SYNC_FAILED = "sync_failed"
+    # what moved the connection (history entries only)
+    ACTIVATED = "activated"
+    RELINKED = "relinked"
+    RECOVERED = "recovered"
+    REALTIME = "realtime"
+    POLLING_FALLBACK = "polling_fallback"
+    DISCONNECTED = "disconnected"
+
+
+#: The meaning of every code, as the OpenAPI description and the README list them.
+CODE_MEANINGS: dict[Code, str] = {
+    Code.REAUTH_REQUIRED: (
+        "The provider no longer accepts the grant (refresh `invalid_grant`, a 401 after a forced "
+        "refresh, Microsoft Graph 403 on the account, a CalDAV 401). Nothing is retried; the user "
+        "must link the account again (same `con_` id comes back `active`)."
+    ),
+    Code.TOKEN_REFRESH_FAILED: (
+        "Refreshing the access token failed repeatedly for a transient reason (provider down, "
+        "throttled, timeouts). Retried with backoff; the next success returns it to `active`."
+    ),
+    Code.SYNC_FAILED: (
+        "A sync failed after its retries (provider errors, 5xx, throttling beyond the cap). "
+        "Retried by the schedule with backoff capped at the poll interval; the next successful "
+        "sync returns it to `active`."
+    ),
+    Code.ACTIVATED: "The user gave consent; the connection was created.",
+    Code.RELINKED: "The user linked the same provider account again; the same `con_` id is active again.",
+    Code.RECOVERED: "A sync or token refresh succeeded after a retryable error; back to `active`.",
+    Code.REALTIME: "Every synced calendar has a live webhook subscription; `sync_mode` is `realtime`.",
+    Code.POLLING_FALLBACK: "Some synced calendar has no live webhook subscription; `sync_mode` is `polling`.",
+    Code.DISCONNECTED: (
+        "`DELETE /v1/connections/{id}`: subscriptions stopped, grant revoked, credentials deleted."
+    ),
+}
+
+ERROR_CODES: frozenset[str] = frozenset({Code.REAUTH_REQUIRED, Code.TOKEN_REFRESH_FAILED, Code.SYNC_FAILED})
+#: Error codes the schedule heals by itself (everything but ``reauth_required``).
+RETRYABLE: frozenset[str] = frozenset({Code.TOKEN_REFRESH_FAILED, Code.SYNC_FAILED})
+
+
+@dataclass(frozen=True)
+class Transition:
+    name: str
+    sources: tuple[str, ...]  # "new" for a connection that does not exist yet
+    target: str
+    trigger: str
+    actor: str
+
+
+TRANSITIONS: tuple[Transition, ...] = (
+    Transition("activate", ("new",), ACTIVE, "consent callback / iCloud form accepted", "api"),
+    Transition(
+        "relink", (ACTIVE, ERROR, DISCONNECTED), ACTIVE, "consent again for the same provider account", "api"
+    ),
+    Transition("disconnect", (ACTIVE, ERROR), DISCONNECTED, "`DELETE /v1/connections/{id}`", "api"),
+    Transition(
+        "reauth_required",
+        (ACTIVE, ERROR),
+        ERROR,
+        "refresh `invalid_grant`; 401 after a forced refresh; Graph 403 on the account; CalDAV 401",
+        "token-refresher, sync-worker, webhook-gateway",
+    ),
+    Transition(
+        "token_refresh_failed",
+        (ACTIVE,),
+        ERROR,
+        "transient refresh failures reached `CHRONAPILOT_TOKEN_FAILURE_THRESHOLD`",
+        "token-refresher",
+    ),
+    Transition(
+        "sync_failed",
+        (ACTIVE, ERROR),
+        ERROR,
+        "a sync failed after its retries (an `error` keeps a `reauth_required` code)",
+        "sync-worker",
+    ),
+    Transition(
+        "recovered",
+        (ERROR,),
+        ACTIVE,
+        "a successful sync or token refresh while the error is retryable",
+        "sync-worker, token-refresher",
+    ),
+    Transition(
+        "sync_mode",
+        (ACTIVE, ERROR),
+        "(same)",
+        "subscriptions cover every synced calendar (`realtime`) or not (`polling`)",
+        "webhook-gateway",
+    ),
+)
+
+TABLE: dict[str, Transition] = {transition.name: transition for transition in TRANSITIONS}
+
+
+def transition_table_markdown() -> str:
+    """The table as the README shows it (a test keeps the README in step)."""
+    rows = ["| transition | from | to | trigger | caused by |", "| --- | --- | --- | --- | --- |"]
+    for t in TRANSITIONS:
+        sources = ", ".join(f"`{s}`" if s != "new" else "(new)" for s in t.sources)
+        target = f"`{t.target}`" if not t.target.startswith("(") else t.target
+        rows.append(f"| `{t.name}` | {sources} | {target} | {t.trigger} | {t.actor} |")
+    return "\n".join(rows)
+
+
+def codes_markdown() -> str:
+    rows = ["| code | meaning |", "| --- | --- |"]
+    rows += [f"| `{code.value}` | {meaning} |" for code, meaning in CODE_MEANINGS.items()]
+    return "\n".join(rows)
