@@ -107,6 +107,7 @@ async def topics(isolated: Isolated) -> list[str]:
 #: `--dist loadfile --no-loadscope-reorder` the two workers take files in this order, so the long
 #: ones start at once and the short ones fill in around them instead of trailing at the end.
 SLOW_FILES = (
+    "tests/e2e/test_connection_lifecycle.py",  # ~240 s (12 fault scenarios)
     "tests/e2e/test_realtime.py",  # ~200 s
     "tests/e2e/test_token_health.py",  # ~150 s
     "tests/integration/test_event_bus.py",  # ~70 s

@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import os
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -52,12 +51,6 @@ from realtime_harness import Emulator, Gateway, record_sync_requests, start_gate
 pytestmark = [
     pytest.mark.e2e,
     pytest.mark.timeout(180),
-    # written ahead of the implementation (issue 14, in progress): skipped until the connection
-    # owner, the disconnect saga and the schedule land on main, so main stays green meanwhile
-    pytest.mark.skipif(
-        os.environ.get("CHRONAPILOT_TEST_LIFECYCLE") != "1",
-        reason="issue 14 in progress: set CHRONAPILOT_TEST_LIFECYCLE=1 to run",
-    ),
 ]
 
 PUSH = ["google", "microsoft"]

@@ -510,7 +510,6 @@ class Connections:
                     "sync_mode": mode.value,
                     "webhook_subscription": subscription,
                     "updated_at": now,
-                    **({"next_poll_at": now} if mode is SyncMode.POLLING else {}),
                 },
                 "$inc": {"version": 1},
             },
@@ -519,6 +518,13 @@ class Connections:
         )
         if before is None or before.get("sync_mode") == mode.value:
             return False
+        # a new cadence: polling is due at once (coverage lapsed); realtime gets its first
+        # safety-net time from the schedule's next tick
+        await self._collection.update_one(
+            {"_id": connection_id},
+            {"$set": {"next_poll_at": now if mode is SyncMode.POLLING else None}},
+            session=session,
+        )
         code = Code.REALTIME if mode is SyncMode.REALTIME else Code.POLLING_FALLBACK
         await self._record(
             session, {**before, "sync_mode": mode.value}, code=code, message=None, previous=before
