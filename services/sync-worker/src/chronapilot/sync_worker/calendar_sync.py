@@ -92,13 +92,13 @@ async def _run(
     known = await known_events(db, calendar) if cursor is None else None
     page: EventPage
     async for page in provider.sync_events(token, calendar.provider_calendar_id, cursor):
-        total.add(
-            await guard.write(
-                lambda session, page=page: apply_page(
-                    db, calendar, page, clock.now(), raw_max_bytes=raw_max_bytes, known=known, session=session
-                )
+
+        async def write_page(session: AsyncClientSession, page: EventPage = page) -> Applied:
+            return await apply_page(
+                db, calendar, page, clock.now(), raw_max_bytes=raw_max_bytes, known=known, session=session
             )
-        )
+
+        total.add(await guard.write(write_page))
         if page.next_cursor is not None:
             next_cursor = page.next_cursor
     now = clock.now()

@@ -174,7 +174,7 @@ class SubscriptionKeeper:
                 )
             elif watch.calendar_id not in (calendars := await self._synced_calendars(watch.connection_id)):
                 await self._stop(watch, provider, reason="calendar_removed")
-            elif status != ConnectionStatus.ACTIVE and not retryable_error(connection):
+            elif status != ConnectionStatus.ACTIVE and not (connection and retryable_error(connection)):
                 await self._watches.settle(
                     watch.id,
                     due_at=self._clock.now() + timedelta(seconds=self._settings.subscription_retry_cap_s),
