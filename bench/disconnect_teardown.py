@@ -36,15 +36,13 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import aiohttp
-from aiohttp import web
 
 HERE = Path(__file__).resolve().parent
 PUSH = ("google", "microsoft")
@@ -71,31 +69,6 @@ def summary(values: list[float], timeout_s: float) -> tuple[str, str]:
     return shown(statistics.median_high(values)), shown(max(values))
 
 
-@asynccontextmanager
-async def running_refresher(api: Any) -> AsyncIterator[web.Application]:
-    """A token refresher on the API's database and topics (default settings)."""
-    from chronapilot.common.settings import Settings
-    from chronapilot.devstack.processes import free_port
-    from chronapilot.token_refresher.app import create_app as create_refresher
-
-    base = api.settings
-    settings = Settings(
-        env=base.env,
-        run_dir=base.run_dir,
-        mongo=base.mongo,
-        kafka=base.kafka,
-        providers=base.providers,
-        service=base.service.model_copy(update={"token_refresher_port": free_port()}),
-    )
-    runner = web.AppRunner(create_refresher(settings))
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", settings.service.token_refresher_port).start()
-    try:
-        yield runner.app
-    finally:
-        await runner.cleanup()
-
-
 async def run(args: argparse.Namespace) -> None:
     sys.path.insert(0, str(HERE.parent / "tests" / "e2e"))
     sys.path.insert(0, str(HERE.parent / "tests"))  # first: its conftest holds Isolated
@@ -104,7 +77,7 @@ async def run(args: argparse.Namespace) -> None:
     from chronapilot.common.settings import RealtimeSettings
     from chronapilot.sandbox.launcher import Sandbox, SandboxConfig
 
-    from api_harness import Browser, running_worker, start_api
+    from api_harness import Browser, running_refresher, running_worker, start_api
     from infrastructure import session_infrastructure
     from realtime_harness import start_gateway
 

@@ -4,7 +4,7 @@ application with a key, and a browser-like client that walks the consent flows."
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -17,7 +17,13 @@ from chronapilot.api.app import create_app
 from chronapilot.api.applications import create_application
 from chronapilot.common.clock import SystemClock
 from chronapilot.common.runtime import RUNTIME
-from chronapilot.common.settings import ProviderSettings, ServiceSettings, Settings, SyncSettings
+from chronapilot.common.settings import (
+    ProviderSettings,
+    ServiceSettings,
+    Settings,
+    SyncSettings,
+    TokenSettings,
+)
 from chronapilot.devstack.processes import free_port
 from chronapilot.sandbox.launcher import Sandbox
 from chronapilot.sandbox.shared.consent import read_consent_form
@@ -153,9 +159,12 @@ class Browser:
 
 
 @asynccontextmanager
-async def running_worker(api: Api, **sync: Any) -> AsyncIterator[web.Application]:
-    """A sync worker in this process, on the API's database and topics (polling off unless
-    ``sync`` turns it on)."""
+async def running_service(
+    api: Api, create: Callable[[Settings], web.Application], port_field: str, **sections: Any
+) -> AsyncIterator[web.Application]:
+    """A service (``create``'s app) in this process on the API's database, topics and providers,
+    on a free port (``port_field`` of the service settings); ``sections`` replace settings
+    sections (``sync=SyncSettings(...)``)."""
     base = api.settings
     settings = Settings(
         env=base.env,
@@ -163,14 +172,34 @@ async def running_worker(api: Api, **sync: Any) -> AsyncIterator[web.Application
         mongo=base.mongo,
         kafka=base.kafka,
         providers=base.providers,
-        service=base.service.model_copy(update={"sync_worker_port": free_port()}),
-        sync=SyncSettings(**{"polling_enabled": False, "backoff_s": 0.05, **sync}),
+        service=base.service.model_copy(update={port_field: free_port()}),
+        **sections,
     )
-    app = create_worker(settings)
+    app = create(settings)
     runner = web.AppRunner(app)
     await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", settings.service.sync_worker_port).start()
+    await web.TCPSite(runner, "127.0.0.1", getattr(settings.service, port_field)).start()
     try:
         yield app
     finally:
         await runner.cleanup()
+
+
+@asynccontextmanager
+async def running_worker(api: Api, **sync: Any) -> AsyncIterator[web.Application]:
+    """A sync worker in this process, on the API's database and topics (polling off unless
+    ``sync`` turns it on)."""
+    sync_settings = SyncSettings(**{"polling_enabled": False, "backoff_s": 0.05, **sync})
+    async with running_service(api, create_worker, "sync_worker_port", sync=sync_settings) as app:
+        yield app
+
+
+@asynccontextmanager
+async def running_refresher(api: Api, **tokens: Any) -> AsyncIterator[web.Application]:
+    """A token refresher in this process (its refresh loop and its ``connections.v1``
+    consumer) on the API's database and topics; ``tokens`` override token settings."""
+    from chronapilot.token_refresher.app import create_app as create_refresher
+
+    token_settings = TokenSettings(**tokens)
+    async with running_service(api, create_refresher, "token_refresher_port", tokens=token_settings) as app:
+        yield app

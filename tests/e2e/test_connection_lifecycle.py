@@ -38,13 +38,10 @@ from chronapilot.common.bus import Topic, topic_name
 from chronapilot.common.bus.catalogue import SyncMode, SyncReason, SyncRequested
 from chronapilot.common.clock import SystemClock
 from chronapilot.common.runtime import RUNTIME
-from chronapilot.common.settings import Settings, TokenSettings
-from chronapilot.devstack.processes import free_port
 from chronapilot.sandbox.launcher import Sandbox, SandboxConfig
-from chronapilot.token_refresher.app import create_app as create_refresher
 from chronapilot.webhook_gateway.app import GROUP_ID as GATEWAY_GROUP
 
-from api_harness import Api, Browser, running_worker
+from api_harness import Api, Browser, running_refresher, running_worker
 from helpers import RETURN_PREFIX, eventually
 from realtime_harness import Emulator, Gateway, record_sync_requests, start_gateway
 
@@ -102,7 +99,7 @@ async def gateway(api) -> AsyncIterator[Gateway]:
 
 @pytest.fixture
 async def refresher(api) -> AsyncIterator[web.Application]:
-    async with running_refresher(api) as app:
+    async with running_refresher(api, refresh_tick_interval_s=0.3) as app:
         yield app
 
 
@@ -110,30 +107,6 @@ async def refresher(api) -> AsyncIterator[web.Application]:
 async def sync_requests(api):
     async for recorder in record_sync_requests(api.settings):
         yield recorder
-
-
-@asynccontextmanager
-async def running_refresher(api: Api, **tokens: Any) -> AsyncIterator[web.Application]:
-    """A token refresher in this process (its refresh loop and its ``connections.v1``
-    consumer) on the API's database and topics, ticking every 0.3 s."""
-    base = api.settings
-    settings = Settings(
-        env=base.env,
-        run_dir=base.run_dir,
-        mongo=base.mongo,
-        kafka=base.kafka,
-        providers=base.providers,
-        service=base.service.model_copy(update={"token_refresher_port": free_port()}),
-        tokens=TokenSettings(**{"refresh_tick_interval_s": 0.3, **tokens}),
-    )
-    app = create_refresher(settings)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", settings.service.token_refresher_port).start()
-    try:
-        yield app
-    finally:
-        await runner.cleanup()
 
 
 # -- helpers -----------------------------------------------------------------------------------
@@ -780,10 +753,21 @@ async def test_a_dropped_notification_is_reconciled_by_the_safety_net_sync(
         assert (await emulator.admin("GET", "faults"))["notifications"] == []
 
         await eventually(lambda: _has(browser, primary["_id"], day, title), timeout_s=3 * SAFETY_NET_S + 15)
+
+        def safety_net_requests() -> list:
+            return [
+                e
+                for at, e in sync_requests.seen
+                if at >= before and e.connection_id == connection_id and e.data["reason"] == "poll"
+            ]
+
+        # the schedule's request is what found it (awaited: the recorder reads the topic on its own)
+        await eventually(safety_net_requests, timeout_s=15)
+        # and no notification told the gateway: once every request published so far is read (the
+        # barrier), none of them is a webhook's for this calendar
         await sync_requests.caught_up()
-        assert sync_requests.webhook(connection_id, primary["provider_calendar_id"], after=before) == [], (
-            "no notification told the gateway: the safety net found it"
-        )
+        webhook_requests = sync_requests.webhook(connection_id, primary["provider_calendar_id"], after=before)
+        assert webhook_requests == [], "no notification told the gateway: the safety net found it"
         assert (await connection(db, connection_id))["sync_mode"] == "realtime"
 
 

@@ -35,6 +35,7 @@ from pymongo.errors import PyMongoError
 
 from chronapilot.common.backoff import Backoff
 from chronapilot.common.bus.catalogue import (
+    Event,
     SubscriptionCreated,
     SubscriptionLifecycleNotified,
     SubscriptionRemoved,
@@ -242,31 +243,12 @@ class SubscriptionKeeper:
         channel = Channel.of(created, hash_secret(secret), since=started)
         self._accept(watch, channel)
 
-        async def save(session: AsyncClientSession) -> None:
-            if not await self._watches.settle(
-                watch.id,
-                due_at=self._renew_at(channel),
-                status="active",
-                channels=[channel],
-                session=session,
-                fenced=True,
-            ):
-                raise Fenced("disconnected while the subscription was being created")
-            fact = SubscriptionCreated(
-                subscription_id=channel.id, calendar_id=watch.calendar_id, expires_at=channel.expires_at
-            )
-            await self._runtime.emit(session, fact, connection_id=watch.connection_id)
-
+        fact = SubscriptionCreated(
+            subscription_id=channel.id, calendar_id=watch.calendar_id, expires_at=channel.expires_at
+        )
         try:
-            await self._runtime.db.in_transaction(save)
-        except Fenced:
-            # the connection went away meanwhile: the new channel must not outlive it
-            self._directory.forget(watch.provider, channel.id)
-            await self._stop_channel(watch, provider, channel)
-            await self._watches.retry_soon(watch.id, self._clock.now())
-            self._wake.set()
-            log.info("subscription.created_after_disconnect_stopped", subscription_id=channel.id)
-            return
+            if not await self._record_live(watch, provider, channel, fact):
+                return
         except (ChronaPilotError, PyMongoError):
             # not recorded, and the retry creates another: it must not stay live at the provider
             self._directory.forget(watch.provider, channel.id)
@@ -318,6 +300,22 @@ class SubscriptionKeeper:
         if channel.id != current.id:
             self._directory.forget(provider.name, current.id)
 
+        fact = SubscriptionRenewed(
+            subscription_id=channel.id, calendar_id=watch.calendar_id, expires_at=channel.expires_at
+        )
+        if not await self._record_live(watch, provider, channel, fact):
+            return
+        SUBSCRIPTION_ACTIONS.labels(provider.name, "renew", "ok").inc()
+        log.info(
+            "subscription.renewed", subscription_id=channel.id, expires_at=channel.expires_at.isoformat()
+        )
+
+    async def _record_live(self, watch: Watch, provider: PushProvider, channel: Channel, fact: Event) -> bool:
+        """Store ``channel`` as the watch's live one and emit ``fact``, in one transaction. False
+        when the watch was marked for deletion while the provider call was in flight (the
+        connection was disconnected): the channel is then stopped at once and the watch made
+        due, so the deletion runs now rather than when its lease ends."""
+
         async def save(session: AsyncClientSession) -> None:
             if not await self._watches.settle(
                 watch.id,
@@ -327,23 +325,19 @@ class SubscriptionKeeper:
                 session=session,
                 fenced=True,
             ):
-                raise Fenced("disconnected while the subscription was being renewed")
-            fact = SubscriptionRenewed(
-                subscription_id=channel.id, calendar_id=watch.calendar_id, expires_at=channel.expires_at
-            )
+                raise Fenced("marked for deletion while the provider call was in flight")
             await self._runtime.emit(session, fact, connection_id=watch.connection_id)
 
         try:
             await self._runtime.db.in_transaction(save)
+            return True
         except Fenced:
+            self._directory.forget(watch.provider, channel.id)
             await self._stop_channel(watch, provider, channel)
             await self._watches.retry_soon(watch.id, self._clock.now())
             self._wake.set()
-            return
-        SUBSCRIPTION_ACTIONS.labels(provider.name, "renew", "ok").inc()
-        log.info(
-            "subscription.renewed", subscription_id=channel.id, expires_at=channel.expires_at.isoformat()
-        )
+            log.info("subscription.stopped_after_disconnect", subscription_id=channel.id)
+            return False
 
     async def _stop_channel(
         self, watch: Watch, provider: PushProvider, channel: Channel

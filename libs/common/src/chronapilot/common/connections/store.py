@@ -185,8 +185,13 @@ class Connections:
         return after, relinked
 
     async def disconnect(self, connection_id: str, application_id: str) -> Document | None:
-        """``disconnect``; None if it was disconnected already (or is not this application's)."""
-        now = self._clock.now()
+        """``disconnect``; None if it was disconnected already (or is not this application's).
+
+        ``disconnected_at`` is read from the clock only once the status write holds the
+        document: a fenced mirror write (:meth:`fence_mirror_write`) either committed before
+        that write (so before ``disconnected_at``) or conflicts with it and then finds the
+        connection disconnected. Taking the time first would let a page committed in between
+        look later than the disconnect."""
 
         async def write(session: AsyncClientSession) -> Document | None:
             before = await self._collection.find_one_and_update(
@@ -194,11 +199,9 @@ class Connections:
                 {
                     "$set": {
                         "status": DISCONNECTED,
-                        "disconnected_at": now,
                         "next_poll_at": None,
                         "retry": None,
                         "teardown": {"subscriptions_released_at": None, "failed_subscriptions": []},
-                        "updated_at": now,
                     },
                     "$inc": {"version": 1},
                 },
@@ -207,6 +210,12 @@ class Connections:
             )
             if before is None:
                 return None
+            now = self._clock.now()
+            await self._collection.update_one(
+                {"_id": connection_id},
+                {"$set": {"disconnected_at": now, "updated_at": now}},
+                session=session,
+            )
             after = {**before, "status": DISCONNECTED, "disconnected_at": now}
             await self._record(
                 session, after, code=Code.DISCONNECTED, message=None, previous=before, event=False
