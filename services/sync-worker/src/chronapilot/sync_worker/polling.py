@@ -24,17 +24,19 @@ from chronapilot.common.errors import StoreError
 from chronapilot.common.logging import get_logger
 from chronapilot.common.models import SyncMode as ConnectionSyncMode
 from chronapilot.common.runtime import Runtime
+from chronapilot.common.settings import SyncSettings
+from chronapilot.common.store import Document
 
 log = get_logger(__name__)
 BATCH = 500
 
 
-def cadence_s(connection: dict, settings: object) -> float:  # type: ignore[type-arg]
+def cadence_s(connection: Document, settings: SyncSettings) -> float:
     """Seconds until this connection's next scheduled sync: the poll interval (``polling``, and
     the cap of an ``error``'s retry), or the safety net (``realtime``)."""
     if connection.get("status") == "active" and connection.get("sync_mode") == ConnectionSyncMode.REALTIME:
-        return float(settings.safety_net_interval_s)  # type: ignore[attr-defined]
-    return float(settings.poll_interval_s)  # type: ignore[attr-defined]
+        return settings.safety_net_interval_s
+    return settings.poll_interval_s
 
 
 async def poll_due_connections(runtime: Runtime) -> int:

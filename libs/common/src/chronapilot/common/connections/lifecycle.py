@@ -117,8 +117,6 @@ TRANSITIONS: tuple[Transition, ...] = (
     ),
 )
 
-TABLE: dict[str, Transition] = {transition.name: transition for transition in TRANSITIONS}
-
 
 def transition_table_markdown() -> str:
     """The table as the README shows it (a test keeps the README in step)."""

@@ -12,7 +12,6 @@ Reads are free for anyone; writes to ``connections`` happen here only (a test en
 
 from __future__ import annotations
 
-import random
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any, Protocol, TypeVar
@@ -628,7 +627,3 @@ _SCHEDULED: dict[str, Any] = {
         {"status": ERROR, "error.code": {"$in": sorted(RETRYABLE)}},
     ],
 }
-
-
-def jittered(seconds: float, *, spread: float = 0.2) -> float:
-    return seconds * random.uniform(1 - spread, 1 + spread)
