@@ -87,5 +87,7 @@ async def polling_loop(runtime: Runtime, stopping: asyncio.Event) -> None:
                 log.info("polling.requested", connections=requested)
         except StoreError as exc:
             log.warning("polling.failed", error=str(exc))
+        except Exception:  # one bad tick (a write conflict, a bug) must not end the schedule
+            log.exception("polling.crashed")
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stopping.wait(), tick * random.uniform(0.9, 1.1))

@@ -315,12 +315,17 @@ class Connections:
     async def claim_scheduled_sync(
         self, session: AsyncClientSession, candidate: Document, now: datetime, next_at: datetime
     ) -> bool:
-        """Move a due connection's ``next_poll_at`` on (one claimer wins)."""
+        """Move a due connection's ``next_poll_at`` on (one claimer wins). The claim holds only
+        if the connection is still as ``candidate`` was read (due time, status, mode): ``next_at``
+        was computed from that cadence, and a switch to ``realtime`` in between must not get
+        the polling cadence (nor an ``error`` the healthy one)."""
         claimed = await self._collection.find_one_and_update(
             {
                 "_id": candidate["_id"],
                 **_SCHEDULED,
                 "next_poll_at": candidate.get("next_poll_at"),
+                "status": candidate.get("status"),
+                "sync_mode": candidate.get("sync_mode"),
             },
             {"$set": {"next_poll_at": next_at}},
             session=session,
