@@ -212,7 +212,7 @@ async def direct_stops(
     from chronapilot.common.runtime import RUNTIME
 
     runtime = browser.api.app[RUNTIME]
-    stored = await runtime.db.db.credentials.find_one({"_id": connection_id})
+    stored = await runtime.store.db.credentials.find_one({"_id": connection_id})
     access = runtime.cipher.decrypt(stored["access_token"], associated_data=connection_id)
 
     async def token(force_refresh: bool) -> str:
@@ -221,7 +221,7 @@ async def direct_stops(
     client = build_providers(browser.api.settings.providers, http)[provider]
     calendars = [
         doc["provider_calendar_id"]
-        async for doc in runtime.db.db.calendars.find({"connection_id": connection_id, "removed": False})
+        async for doc in runtime.store.db.calendars.find({"connection_id": connection_id, "removed": False})
     ]
     base = f"{gateway.url}/webhooks/{provider}"
     created = await asyncio.gather(

@@ -3,6 +3,7 @@ through the real consent flow, a TokenService on the test's database, emulator a
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -47,7 +48,7 @@ class Linked:
 
     @property
     def db(self) -> Any:
-        return self.runtime.db.db
+        return self.runtime.store.db
 
     async def link(self, provider: str, user_id: str | None = None) -> str:
         user_id = user_id or await self.browser.create_user(f"ext-{provider}")
@@ -63,7 +64,7 @@ class Linked:
             "backoff": Backoff(base_s=0.2, cap_s=1.0),
         }
         return TokenService(
-            db=self.runtime.db,
+            db=self.runtime.store,
             cipher=self.runtime.cipher,
             providers=build_providers(self.api.settings.providers, self.http),
             clock=SystemClock(),
@@ -74,14 +75,7 @@ class Linked:
     def runtime_with_providers(self, **token_settings: Any) -> Runtime:
         """A runtime like the refresher's: this database, the providers, token settings."""
         settings = self.api.settings.model_copy(update={"tokens": TokenSettings(**token_settings)})
-        return Runtime(
-            settings=settings,
-            service_name="test",
-            cipher=self.runtime.cipher,
-            clock=SystemClock(),
-            store=self.runtime.store,
-            providers=build_providers(settings.providers, self.http),
-        )
+        return dataclasses.replace(self.runtime, settings=settings)
 
     async def connection(self, connection_id: str) -> dict[str, Any]:
         doc = await self.db.connections.find_one({"_id": connection_id})

@@ -16,7 +16,7 @@ from aiokafka import AIOKafkaConsumer
 
 from chronapilot.common.bus import Envelope, Topic, topic_name
 from chronapilot.common.clock import Clock
-from chronapilot.common.runtime import RUNTIME
+from chronapilot.common.runtime import RUNTIME, Overrides
 from chronapilot.common.settings import RealtimeSettings, Settings
 from chronapilot.devstack.processes import free_port
 from chronapilot.webhook_gateway.app import GROUP_ID, create_app
@@ -40,7 +40,7 @@ class Gateway:
 
     @property
     def db(self) -> Any:
-        return self.app[RUNTIME].db.db
+        return self.app[RUNTIME].store.db
 
 
 async def start_gateway(
@@ -64,7 +64,7 @@ async def start_gateway(
         ),
         realtime=RealtimeSettings(**{**FAST, **realtime}),
     )
-    app = create_app(settings, clock=clock, group_id=group_id)
+    app = create_app(settings, overrides=Overrides(clock=clock, group_id=group_id))
     runner = web.AppRunner(app)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", port).start()

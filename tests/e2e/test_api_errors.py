@@ -202,7 +202,7 @@ async def test_the_refresh_rate_limit_holds_across_api_processes(browser, isolat
     finally:
         await runner.cleanup()
     assert sorted(statuses) == [202] + [429] * 9
-    db = browser.api.app[RUNTIME].db.db
+    db = browser.api.app[RUNTIME].store.db
     manual = await db.outbox.count_documents(
         {"envelope.connection_id": connection_id, "envelope.data.reason": "manual"}
     )

@@ -20,7 +20,7 @@ pytestmark = pytest.mark.e2e
 
 async def other_key(api) -> str:
     _, key = await create_application(
-        api.app[RUNTIME].db.db,
+        api.app[RUNTIME].store.db,
         name="other",
         return_url_prefixes=[RETURN_PREFIX],
         live=False,
@@ -149,7 +149,7 @@ async def test_no_token_password_or_key_appears_in_responses_or_logs(browser, ap
     secrets = {api.key}
     secrets |= {account.password for account in sandbox.accounts.values()}
     runtime = api.app[RUNTIME]
-    async for credential in runtime.db.db.credentials.find():
+    async for credential in runtime.store.db.credentials.find():
         for field in ("access_token", "refresh_token"):
             if credential.get(field):
                 plain = runtime.cipher.decrypt(credential[field], associated_data=credential["_id"])

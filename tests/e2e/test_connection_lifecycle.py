@@ -122,7 +122,7 @@ async def until(probe: Any, *, timeout_s: float, state: Any, interval_s: float =
 
 
 def db_of(browser: Browser) -> Any:
-    return browser.api.app[RUNTIME].db.db
+    return browser.api.app[RUNTIME].store.db
 
 
 async def link(browser: Browser, provider: str) -> str:
@@ -222,7 +222,7 @@ async def request_sync(browser: Browser, connection_id: str, mode: SyncMode = Sy
             session, SyncRequested(mode=mode, reason=SyncReason.RESYNC), connection_id=connection_id
         )
 
-    await runtime.db.in_transaction(emit)
+    await runtime.store.in_transaction(emit)
 
 
 async def outbox(db: Any, event_type: str, connection_id: str | None = None) -> list[dict[str, Any]]:
@@ -254,7 +254,7 @@ async def worker_handled_every_sync_request(browser: Browser) -> None:
 async def consumer_caught_up(api: Api, group_id: str, topic: Topic, *, timeout_s: float = 30) -> None:
     """Marker: every event of ``topic`` queued in the outbox so far is published and
     ``group_id`` has handled (committed) all of it."""
-    db = api.app[RUNTIME].db.db
+    db = api.app[RUNTIME].store.db
     name = topic_name(api.settings.kafka.topic_prefix, topic)
 
     async def published() -> bool:

@@ -45,7 +45,7 @@ async def test_a_worker_killed_mid_full_sync_is_replaced_and_the_mirror_converge
     try:
         user_id = await browser.create_user()
         connection_id = (await browser.connect("google", user_id))["connection_id"][0]
-        db = browser.api.app[RUNTIME].db.db
+        db = browser.api.app[RUNTIME].store.db
 
         async def initial_sync_done():
             connection = await db.connections.find_one({"_id": connection_id})

@@ -24,7 +24,7 @@ EVENTS_ROUTE = "/calendar/v3/calendars/{calendarId}/events"
 async def linked(browser, provider: str = "google") -> str:
     user_id = await browser.create_user()
     connection_id = (await browser.connect(provider, user_id))["connection_id"][0]
-    db = browser.api.app[RUNTIME].db.db
+    db = browser.api.app[RUNTIME].store.db
 
     async def synced():
         connection = await db.connections.find_one({"_id": connection_id})
@@ -54,7 +54,7 @@ async def clear_faults(sandbox) -> None:
 
 async def test_throttling_is_waited_out_honouring_retry_after(browser, worker, sandbox):
     connection_id = await linked(browser)
-    db = browser.api.app[RUNTIME].db.db
+    db = browser.api.app[RUNTIME].store.db
     before = (await db.connections.find_one({"_id": connection_id}))["last_synced_at"]
     await fault(sandbox, status=429, retry_after=1, times=2)
     started = time.monotonic()
@@ -71,7 +71,7 @@ async def test_throttling_is_waited_out_honouring_retry_after(browser, worker, s
 
 async def test_a_persistent_failure_is_sync_failed_and_a_manual_refresh_recovers(browser, worker, sandbox):
     connection_id = await linked(browser)
-    db = browser.api.app[RUNTIME].db.db
+    db = browser.api.app[RUNTIME].store.db
     before = (await db.connections.find_one({"_id": connection_id}))["last_synced_at"]
     await fault(sandbox, status=503)
     try:
@@ -108,7 +108,7 @@ async def test_a_persistent_failure_is_sync_failed_and_a_manual_refresh_recovers
 
 async def test_a_calendar_removed_at_the_provider_is_flagged_and_its_events_kept(browser, worker, sandbox):
     connection_id = await linked(browser)
-    db = browser.api.app[RUNTIME].db.db
+    db = browser.api.app[RUNTIME].store.db
     email = sandbox.accounts["google"].email
     async with aiohttp.ClientSession() as http:
         async with http.post(
@@ -165,7 +165,7 @@ async def polling_worker(api) -> AsyncIterator[web.Application]:
 
 async def test_connections_in_polling_mode_are_synced_on_schedule(browser, polling_worker):
     connection_id = await linked(browser, "icloud")
-    db = browser.api.app[RUNTIME].db.db
+    db = browser.api.app[RUNTIME].store.db
     assert (await db.connections.find_one({"_id": connection_id}))["sync_mode"] == "polling"
 
     async def polled_twice():

@@ -55,7 +55,7 @@ async def test_a_new_connection_is_mirrored_and_readable(browser, worker, provid
             assert event["deleted"] is False
             assert event["start"] is not None or event["status"] == "cancelled"
     assert total > 0
-    db = worker[RUNTIME].db.db
+    db = worker[RUNTIME].store.db
     assert await db.events.count_documents({"connection_id": connection_id}) >= total
     one = (await all_events(browser, calendars[0]["id"]))[0]
     assert await api_get(browser, f"/v1/events/{one['id']}") == one

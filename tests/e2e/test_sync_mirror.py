@@ -49,7 +49,7 @@ async def make_driver(browser, sandbox, provider: str, connection_id: str, http)
         None,
     )
     implementation = build_providers(settings, http)[provider]
-    credential = await runtime.db.db.credentials.find_one({"_id": connection_id})
+    credential = await runtime.store.db.credentials.find_one({"_id": connection_id})
     if credential.get("access_token"):
         token = runtime.cipher.decrypt(credential["access_token"], associated_data=connection_id)
         connection = Connection(implementation, TokenSet(token, None, None, ()))
@@ -72,7 +72,7 @@ async def request_sync(browser, connection_id: str, mode: SyncMode, calendar_id:
             connection_id=connection_id,
         )
 
-    await runtime.db.in_transaction(emit)
+    await runtime.store.in_transaction(emit)
 
 
 async def wait_synced(
@@ -181,7 +181,7 @@ async def test_a_large_calendar_mirrors_exactly_follows_changes_and_survives_a_d
     rng = random.Random(f"mirror-{provider}")
     user_id = await browser.create_user()
     connection_id = (await browser.connect(provider, user_id))["connection_id"][0]
-    db = browser.api.app[RUNTIME].db.db
+    db = browser.api.app[RUNTIME].store.db
 
     async def initial_sync_done():
         connection = await db.connections.find_one({"_id": connection_id})

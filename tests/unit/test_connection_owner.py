@@ -39,7 +39,7 @@ def test_only_the_owner_writes_the_connections_collection():
 
 def test_the_check_catches_a_direct_write():
     assert DIRECT.search("await db.connections.update_one({'_id': x}, {})")
-    assert DIRECT.search('await runtime.db.db["connections"].find_one_and_update(f, u)')
+    assert DIRECT.search('await runtime.store.db["connections"].find_one_and_update(f, u)')
     assert not DIRECT.search("await db.connections.find_one({'_id': x})")
 
 

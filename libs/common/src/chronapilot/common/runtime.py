@@ -12,21 +12,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
 from aiohttp import web
-from pymongo.asynchronous.client_session import AsyncClientSession
 
 from chronapilot.common.backoff import Backoff
 from chronapilot.common.bus.admin import ensure_topics
 from chronapilot.common.bus.catalogue import Event
 from chronapilot.common.bus.consumer import ConsumerRunner, Handler
 from chronapilot.common.bus.envelope import Envelope
-from chronapilot.common.bus.outbox import OutboxRelay, emit
+from chronapilot.common.bus.outbox import Outbox, OutboxRelay
 from chronapilot.common.bus.producer import EventProducer
 from chronapilot.common.bus.topics import Topic
 from chronapilot.common.clock import Clock, SystemClock
@@ -35,62 +35,45 @@ from chronapilot.common.crypto import TokenCipher
 from chronapilot.common.health import add_health_routes, add_readiness_check
 from chronapilot.common.ids import new_id
 from chronapilot.common.logging import bind_context, get_logger
-from chronapilot.common.providers.base import CalendarProvider
-from chronapilot.common.providers.registry import build_providers
+from chronapilot.common.providers.registry import Providers, build_providers
 from chronapilot.common.settings import Settings
-from chronapilot.common.store.client import Store
+from chronapilot.common.store.client import Session, Store
 from chronapilot.common.store.indexes import ensure_indexes
 from chronapilot.common.tokens import TokenService
 
 log = get_logger(__name__)
 
 
-@dataclass
+@dataclass(frozen=True)
+class Overrides:
+    """What a test or a benchmark may substitute when it builds a service."""
+
+    clock: Clock | None = None
+    #: The service's consumer group (tests give each gateway a group of its own).
+    group_id: str | None = None
+
+
+@dataclass(frozen=True)
 class Runtime:
-    """The shared clients of one service process (filled in during start-up)."""
+    """The shared components of one service process, built once at start-up, all present."""
 
     settings: Settings
     service_name: str
-    cipher: TokenCipher
     clock: Clock
-    store: Store | None = None
-    producer: EventProducer | None = None
-    relay: OutboxRelay | None = None
-    http: aiohttp.ClientSession | None = None
-    providers: dict[str, CalendarProvider] = field(default_factory=dict)
-    tokens: TokenService | None = None
-    _connections: Connections | None = None
+    cipher: TokenCipher
+    store: Store
+    producer: EventProducer
+    relay: OutboxRelay
+    outbox: Outbox
+    http: aiohttp.ClientSession
+    providers: Providers
+    tokens: TokenService
+    #: The one writer of ``connections`` (:mod:`chronapilot.common.connections`).
+    connections: Connections
 
-    @property
-    def connections(self) -> Connections:
-        """The one writer of ``connections`` (:mod:`chronapilot.common.connections`)."""
-        if self._connections is None:
-            self._connections = Connections(self.db, self, self.clock)
-        return self._connections
-
-    @property
-    def token_service(self) -> TokenService:
-        """The process's one :class:`TokenService` (needs :func:`add_token_service`)."""
-        assert self.tokens is not None, "add_token_service(app) not called, or the runtime not started"
-        return self.tokens
-
-    @property
-    def db(self) -> Store:
-        assert self.store is not None, "runtime not started"
-        return self.store
-
-    async def emit(self, session: AsyncClientSession | None, event: Event, *, connection_id: str) -> Envelope:
+    async def emit(self, session: Session | None, event: Event, *, connection_id: str) -> Envelope:
         """Queue ``event`` in the outbox within ``session``'s transaction; wake the relay."""
-        envelope = await emit(
-            self.db.db,
-            session,
-            event,
-            connection_id=connection_id,
-            topic_prefix=self.settings.kafka.topic_prefix,
-        )
-        if self.relay is not None:
-            self.relay.wake()
-        return envelope
+        return await self.outbox.emit(session, event, connection_id=connection_id)
 
 
 RUNTIME = web.AppKey("runtime", Runtime)
@@ -112,68 +95,92 @@ async def request_context(
 
 
 def install_runtime(
-    app: web.Application, settings: Settings, service_name: str, *, clock: Clock | None = None
-) -> Runtime:
-    """Attach the shared runtime and the health routes to ``app``."""
-    runtime = Runtime(
-        settings=settings,
-        service_name=service_name,
-        cipher=TokenCipher.from_settings(settings),
-        clock=clock or SystemClock(),
-    )
-    app[RUNTIME] = runtime
+    app: web.Application, settings: Settings, service_name: str, *, overrides: Overrides | None = None
+) -> None:
+    """Build the shared runtime when ``app`` starts (``app[RUNTIME]``), close it when it stops;
+    add the request-id middleware and the health routes. Call it before adding consumers and
+    loops: they start after it and stop before it."""
     app.middlewares.append(request_context)
     add_health_routes(app, service_name)
-    app.cleanup_ctx.append(_store_ctx)
-    app.cleanup_ctx.append(_bus_ctx)
-    app.cleanup_ctx.append(_relay_ctx)
-    return runtime
+    TokenCipher.from_settings(settings)  # a bad key is a configuration error now, not at start-up
+    app.cleanup_ctx.append(functools.partial(_runtime_ctx, settings, service_name, overrides))
 
 
-async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
-    runtime = app[RUNTIME]
-    settings = runtime.settings
-    runtime.store = await Store.connect(settings.mongo, budget_s=settings.service.startup_timeout_s)
-    await ensure_indexes(runtime.store.db)
-    add_readiness_check(app, "mongodb", runtime.store.ping)
-    try:
+async def _runtime_ctx(
+    settings: Settings, service_name: str, overrides: Overrides | None, app: web.Application
+) -> AsyncIterator[None]:
+    async with open_runtime(settings, service_name, overrides) as runtime:
+        app[RUNTIME] = runtime
+        add_readiness_check(app, "mongodb", runtime.store.ping)
+        add_readiness_check(app, "kafka", runtime.producer.ping)
         yield
-    finally:
-        await runtime.store.close()
 
 
-async def _bus_ctx(app: web.Application) -> AsyncIterator[None]:
-    runtime = app[RUNTIME]
-    settings = runtime.settings
-    budget = settings.service.startup_timeout_s
-    await ensure_topics(settings.kafka, budget_s=budget)
-    runtime.producer = EventProducer(settings.kafka, client_id=f"chronapilot-{runtime.service_name}")
-    await runtime.producer.start(budget_s=budget)
-    add_readiness_check(app, "kafka", runtime.producer.ping)
-    try:
-        yield
-    finally:
-        await runtime.producer.stop()
+@contextlib.asynccontextmanager
+async def open_runtime(
+    settings: Settings, service_name: str, overrides: Overrides | None = None
+) -> AsyncIterator[Runtime]:
+    """Connect MongoDB and Kafka (retrying for ``CHRONAPILOT_STARTUP_TIMEOUT_S``), start the outbox
+    relay, the providers' HTTP session and the token service; close them in reverse order."""
+    overrides = overrides or Overrides()
+    clock = overrides.clock or SystemClock()
+    cipher = TokenCipher.from_settings(settings)
+    service = settings.service
+    budget = service.startup_timeout_s
+    store = await Store.connect(settings.mongo, budget_s=budget)
+    async with contextlib.AsyncExitStack() as stack:
+        stack.push_async_callback(store.close)
+        await ensure_indexes(store.db)
+        await ensure_topics(settings.kafka, budget_s=budget)
+        producer = EventProducer(settings.kafka, client_id=f"chronapilot-{service_name}")
+        await producer.start(budget_s=budget)
+        stack.push_async_callback(producer.stop)
+        relay = OutboxRelay(
+            store.db,
+            producer,
+            poll_interval_s=service.outbox_poll_interval_s,
+            lease_s=service.outbox_lease_s,
+            clock=clock,
+        )
+        relay_task = asyncio.create_task(relay.run(), name="outbox-relay")
 
+        async def stop_relay() -> None:
+            relay.stop()
+            await asyncio.wait_for(relay_task, service.shutdown_timeout_s)
 
-async def _relay_ctx(app: web.Application) -> AsyncIterator[None]:
-    runtime = app[RUNTIME]
-    assert runtime.store is not None
-    assert runtime.producer is not None
-    service = runtime.settings.service
-    runtime.relay = OutboxRelay(
-        runtime.store.db,
-        runtime.producer,
-        poll_interval_s=service.outbox_poll_interval_s,
-        lease_s=service.outbox_lease_s,
-        clock=runtime.clock,
-    )
-    task = asyncio.create_task(runtime.relay.run(), name="outbox-relay")
-    try:
-        yield
-    finally:
-        runtime.relay.stop()
-        await asyncio.wait_for(task, runtime.settings.service.shutdown_timeout_s)
+        stack.push_async_callback(stop_relay)
+        outbox = Outbox(store.db, relay, topic_prefix=settings.kafka.topic_prefix)
+        http = await stack.enter_async_context(
+            aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=settings.providers.http_timeout_s))
+        )
+        providers = build_providers(settings.providers, http)
+        tokens = settings.tokens
+        token_service = TokenService(
+            db=store,
+            cipher=cipher,
+            providers=providers,
+            clock=clock,
+            emit=outbox,
+            refresh_margin_s=tokens.refresh_margin_s,
+            min_validity_s=tokens.min_validity_s,
+            lease_s=tokens.refresh_lease_s,
+            failure_threshold=tokens.refresh_failure_threshold,
+            backoff=Backoff(base_s=tokens.refresh_backoff_base_s, cap_s=tokens.refresh_backoff_cap_s),
+        )
+        yield Runtime(
+            settings=settings,
+            service_name=service_name,
+            clock=clock,
+            cipher=cipher,
+            store=store,
+            producer=producer,
+            relay=relay,
+            outbox=outbox,
+            http=http,
+            providers=providers,
+            tokens=token_service,
+            connections=Connections(store, outbox, clock),
+        )
 
 
 def add_consumer(
@@ -188,7 +195,6 @@ def add_consumer(
 
     async def consumer_ctx(app: web.Application) -> AsyncIterator[None]:
         runtime = app[RUNTIME]
-        assert runtime.producer is not None
         runner = ConsumerRunner(
             kafka=runtime.settings.kafka,
             group_id=group_id,
@@ -229,37 +235,3 @@ def add_background_loop(
                 log.warning("loop.stop_timeout", loop=name)
 
     app.cleanup_ctx.append(loop_ctx)
-
-
-def add_token_service(app: web.Application) -> None:
-    """Give the runtime provider clients (one shared HTTP session) and the :class:`TokenService`
-    for the life of ``app``: ``runtime.providers`` and ``runtime.token_service``."""
-    app.cleanup_ctx.append(_token_service_ctx)
-
-
-async def _token_service_ctx(app: web.Application) -> AsyncIterator[None]:
-    runtime = app[RUNTIME]
-    settings = runtime.settings
-    tokens = settings.tokens
-    timeout = aiohttp.ClientTimeout(total=settings.providers.http_timeout_s)
-    async with aiohttp.ClientSession(timeout=timeout) as http:
-        runtime.http = http
-        runtime.providers = build_providers(settings.providers, http)
-        runtime.tokens = TokenService(
-            db=runtime.db,
-            cipher=runtime.cipher,
-            providers=runtime.providers,
-            clock=runtime.clock,
-            emit=runtime,
-            refresh_margin_s=tokens.refresh_margin_s,
-            min_validity_s=tokens.min_validity_s,
-            lease_s=tokens.refresh_lease_s,
-            failure_threshold=tokens.refresh_failure_threshold,
-            backoff=Backoff(base_s=tokens.refresh_backoff_base_s, cap_s=tokens.refresh_backoff_cap_s),
-        )
-        try:
-            yield
-        finally:
-            runtime.tokens = None
-            runtime.providers = {}
-            runtime.http = None

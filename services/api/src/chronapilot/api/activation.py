@@ -42,7 +42,7 @@ async def activate(runtime: Runtime, *, application_id: str, user_id: str, grant
     """Create or re-activate the connection for ``grant``; return the connection document."""
     for attempt in range(2):
         try:
-            return await runtime.db.in_transaction(
+            return await runtime.store.in_transaction(
                 lambda session: _activate(runtime, session, application_id, user_id, grant)
             )
         except Conflict:
@@ -54,7 +54,7 @@ async def activate(runtime: Runtime, *, application_id: str, user_id: str, grant
 async def _activate(
     runtime: Runtime, session: AsyncClientSession, application_id: str, user_id: str, grant: Grant
 ) -> Document:
-    db = runtime.db.db
+    db = runtime.store.db
     now = runtime.clock.now()
     key = {
         "application_id": application_id,
@@ -92,7 +92,7 @@ async def _store_credentials(
     def seal(value: str | None) -> str | None:
         return None if value is None else runtime.cipher.encrypt(value, associated_data=connection_id)
 
-    await runtime.db.db.credentials.update_one(
+    await runtime.store.db.credentials.update_one(
         {"_id": connection_id},
         {
             "$set": {

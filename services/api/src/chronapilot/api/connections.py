@@ -118,7 +118,7 @@ def _revocation(raw: Document | None) -> RevocationObject | None:
 
 async def calendars_of(runtime: Runtime, connection: Document) -> list[Document]:
     ids = connection.get("calendar_ids", [])
-    found = {c["_id"]: c async for c in runtime.db.db.calendars.find({"_id": {"$in": ids}})}
+    found = {c["_id"]: c async for c in runtime.store.db.calendars.find({"_id": {"$in": ids}})}
     return [found[i] for i in ids if i in found]
 
 
@@ -126,7 +126,7 @@ async def _owned(request: web.Request) -> Document:
     connection_id = path_id(request, "con", "connection")
     raw = (
         await request.app[RUNTIME]
-        .db.db[COLLECTION]
+        .store.db[COLLECTION]
         .find_one({"_id": connection_id, "application_id": current_application(request).id})
     )
     if raw is None:
@@ -141,7 +141,7 @@ async def list_connections(request: web.Request) -> web.Response:
         if (value := getattr(query, field)) is not None:
             flt[field] = value
     body = await page(
-        request.app[RUNTIME].db.db[COLLECTION], flt, query, url="/v1/connections", render=render
+        request.app[RUNTIME].store.db[COLLECTION], flt, query, url="/v1/connections", render=render
     )
     return web.json_response(body)
 
@@ -187,9 +187,9 @@ async def refresh_connection(request: web.Request) -> web.Response:
             )
         return claimed
 
-    claimed = await runtime.db.in_transaction(claim)
+    claimed = await runtime.store.in_transaction(claim)
     if claimed is None:
-        current = await runtime.db.db[COLLECTION].find_one({"_id": raw["_id"]})
+        current = await runtime.store.db[COLLECTION].find_one({"_id": raw["_id"]})
         if current is None or current["status"] == ConnectionStatus.DISCONNECTED:
             raise ApiError(409, "connection_disconnected", "This connection is disconnected.")
         last = current["manual_refresh_at"]

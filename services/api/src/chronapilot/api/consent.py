@@ -31,6 +31,7 @@ from chronapilot.common.logging import get_logger
 from chronapilot.common.models import Application
 from chronapilot.common.providers.base import TokenSet
 from chronapilot.common.providers.errors import InvalidCredentials
+from chronapilot.common.providers.icloud.caldav import ICloudProvider
 from chronapilot.common.runtime import RUNTIME, Runtime
 from chronapilot.common.store import Document
 
@@ -39,7 +40,6 @@ SESSION_TTL = timedelta(minutes=10)
 MAX_PASSWORD_ATTEMPTS = 5
 CSRF_COOKIE = "chronapilot_csrf"
 DEFAULT_SCOPES = ("calendar.read", "calendar.write")
-PROVIDERS = web.AppKey("providers", dict)
 log = get_logger(__name__)
 
 
@@ -89,7 +89,7 @@ async def start_connection(request: web.Request) -> web.Response:
     body = await read_json(request, StartConnectionBody)
     application = current_application(request)
     runtime = request.app[RUNTIME]
-    provider = request.app[PROVIDERS].get(body.provider)
+    provider = request.app[RUNTIME].providers.get(body.provider)
     if provider is None:
         raise ApiError(
             400,
@@ -115,7 +115,7 @@ async def start_connection(request: web.Request) -> web.Response:
         )
     else:
         redirect_url = f"{runtime.settings.api_base_url}/connect/{body.provider}/{state}"
-    await runtime.db.db[COLLECTION].insert_one(
+    await runtime.store.db[COLLECTION].insert_one(
         {
             "_id": session_id,
             "state": state,
@@ -147,7 +147,7 @@ async def _consume(runtime: Runtime, state: str, provider: str) -> Document | No
     if not state or len(state) > 200:
         return None
     now = runtime.clock.now()
-    return await runtime.db.db[COLLECTION].find_one_and_update(
+    return await runtime.store.db[COLLECTION].find_one_and_update(
         {"state": state, "provider": provider, "used_at": None, "expires_at": {"$gt": now}},
         {"$set": {"used_at": now}},
         return_document=ReturnDocument.AFTER,
@@ -171,7 +171,7 @@ def _back(session: Document, **params: str) -> web.Response:
 async def oauth_callback(request: web.Request) -> web.Response:
     provider_name = request.match_info["provider"]
     runtime = request.app[RUNTIME]
-    provider = request.app[PROVIDERS].get(provider_name)
+    provider = request.app[RUNTIME].providers.get(provider_name)
     if provider is None or not provider.capabilities.oauth:
         return _invalid_session_page()
     session = await _consume(runtime, request.query.get("state", ""), provider_name)
@@ -231,7 +231,7 @@ def _static_token(tokens: TokenSet) -> Any:
 async def _open_session(request: web.Request) -> Document | None:
     runtime = request.app[RUNTIME]
     provider = request.match_info["provider"]
-    found = await runtime.db.db[COLLECTION].find_one(
+    found = await runtime.store.db[COLLECTION].find_one(
         {
             "state": request.match_info["state"],
             "provider": provider,
@@ -239,7 +239,7 @@ async def _open_session(request: web.Request) -> Document | None:
             "expires_at": {"$gt": runtime.clock.now()},
         }
     )
-    if found is None or request.app[PROVIDERS][provider].capabilities.oauth:
+    if found is None or request.app[RUNTIME].providers[provider].capabilities.oauth:
         return None
     return found
 
@@ -302,7 +302,7 @@ async def submit_credentials(request: web.Request) -> web.Response:
             status=400,
             error="Enter your Apple Account e-mail and an app-specific password.",
         )
-    counted = await runtime.db.db[COLLECTION].find_one_and_update(
+    counted = await runtime.store.db[COLLECTION].find_one_and_update(
         {"_id": session["_id"], "used_at": None, "attempts": {"$lt": MAX_PASSWORD_ATTEMPTS}},
         {"$inc": {"attempts": 1}},
         return_document=ReturnDocument.AFTER,
@@ -310,7 +310,8 @@ async def submit_credentials(request: web.Request) -> web.Response:
     if counted is None:
         return _invalid_session_page()
     provider_name = session["provider"]
-    provider = request.app[PROVIDERS][provider_name]
+    provider = request.app[RUNTIME].providers[provider_name]
+    assert isinstance(provider, ICloudProvider)  # the only provider with a password page
     try:
         account, calendars = await provider.verify(email, password)
     except InvalidCredentials:

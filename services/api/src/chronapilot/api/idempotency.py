@@ -32,7 +32,7 @@ async def idempotency(request: web.Request, handler: Handler) -> web.StreamRespo
             400, "parameter_invalid", "Idempotency-Key must be 1-255 characters.", param="Idempotency-Key"
         )
     runtime = request.app[RUNTIME]
-    keys = runtime.db.db[COLLECTION]
+    keys = runtime.store.db[COLLECTION]
     body = await request.read()
     fingerprint = hashlib.sha256(request.method.encode() + request.path_qs.encode() + b"\0" + body)
     record_id = f"{request[APPLICATION].id}:{key}"

@@ -26,14 +26,14 @@ async def list_calendars(request: web.Request) -> web.Response:
     if query.connection_id is not None:
         flt["connection_id"] = query.connection_id
     body = await page(
-        request.app[RUNTIME].db.db.calendars, flt, query, url="/v1/calendars", render=_render_calendar
+        request.app[RUNTIME].store.db.calendars, flt, query, url="/v1/calendars", render=_render_calendar
     )
     return web.json_response(body)
 
 
 async def get_calendar(request: web.Request) -> web.Response:
     calendar_id = path_id(request, "cal", "calendar")
-    raw = await request.app[RUNTIME].db.db.calendars.find_one(
+    raw = await request.app[RUNTIME].store.db.calendars.find_one(
         {"_id": calendar_id, "application_id": current_application(request).id}
     )
     if raw is None:
@@ -92,7 +92,7 @@ async def _masters(request: web.Request, docs: list[Document]) -> dict[str, str]
     }
     if not wanted:
         return {}
-    found = request.app[RUNTIME].db.db.events.find(
+    found = request.app[RUNTIME].store.db.events.find(
         {
             "$or": [
                 {"connection_id": c, "provider_calendar_id": p, "provider_event_id": e} for c, p, e in wanted
@@ -120,7 +120,7 @@ async def list_events(request: web.Request) -> web.Response:
     if query.start and query.end and query.start >= query.end:
         raise ApiError(400, "parameter_invalid", "start must be before end.", param="start")
     application_id = current_application(request).id
-    db = request.app[RUNTIME].db.db
+    db = request.app[RUNTIME].store.db
     calendar = await db.calendars.find_one(
         {"_id": query.calendar_id, "application_id": application_id}, {"_id": 1}
     )
@@ -147,7 +147,7 @@ async def list_events(request: web.Request) -> web.Response:
 
 async def get_event(request: web.Request) -> web.Response:
     event_id = path_id(request, "evt", "event")
-    raw = await request.app[RUNTIME].db.db.events.find_one(
+    raw = await request.app[RUNTIME].store.db.events.find_one(
         {"_id": event_id, "application_id": current_application(request).id}
     )
     if raw is None:

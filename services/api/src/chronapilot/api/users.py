@@ -39,7 +39,7 @@ async def create_user(request: web.Request) -> web.Response:
         metadata=body.metadata,
         created_at=runtime.clock.now(),
     )
-    await runtime.db.db[COLLECTION].insert_one(user.to_mongo())
+    await runtime.store.db[COLLECTION].insert_one(user.to_mongo())
     return web.json_response(render(user.to_mongo()), status=201)
 
 
@@ -47,7 +47,7 @@ async def get_user(request: web.Request) -> web.Response:
     user_id = path_id(request, "usr", "user")
     raw = (
         await request.app[RUNTIME]
-        .db.db[COLLECTION]
+        .store.db[COLLECTION]
         .find_one({"_id": user_id, "application_id": current_application(request).id})
     )
     if raw is None:
@@ -60,14 +60,14 @@ async def list_users(request: web.Request) -> web.Response:
     flt: dict[str, object] = {"application_id": current_application(request).id}
     if query.external_id is not None:
         flt["external_id"] = query.external_id
-    body = await page(request.app[RUNTIME].db.db[COLLECTION], flt, query, url="/v1/users", render=render)
+    body = await page(request.app[RUNTIME].store.db[COLLECTION], flt, query, url="/v1/users", render=render)
     return web.json_response(body)
 
 
 async def user_exists(request: web.Request, user_id: str) -> bool:
     found = (
         await request.app[RUNTIME]
-        .db.db[COLLECTION]
+        .store.db[COLLECTION]
         .find_one({"_id": user_id, "application_id": current_application(request).id}, {"_id": 1})
     )
     return found is not None

@@ -45,6 +45,7 @@ from chronapilot.common.logging import bind_context, get_logger
 from chronapilot.common.models import ConnectionStatus
 from chronapilot.common.providers.base import CalendarProvider
 from chronapilot.common.providers.errors import InvalidCredentials
+from chronapilot.common.providers.registry import Providers
 from chronapilot.common.providers.sync import SyncingProvider
 from chronapilot.common.runtime import Runtime
 from chronapilot.common.store import Document, Lease
@@ -116,13 +117,11 @@ class FencedWrites:
                 raise SyncStopped("the connection may no longer be synced")
             return await work(session)
 
-        return await self._runtime.db.in_transaction(fenced)
+        return await self._runtime.store.in_transaction(fenced)
 
 
 class ConnectionSyncer:
-    def __init__(
-        self, runtime: Runtime, providers: dict[str, CalendarProvider], tokens: TokenService
-    ) -> None:
+    def __init__(self, runtime: Runtime, providers: Providers, tokens: TokenService) -> None:
         self._runtime = runtime
         self._providers = providers
         self._tokens = tokens
@@ -154,7 +153,7 @@ class ConnectionSyncer:
 
     @contextlib.asynccontextmanager
     async def _lease(self, connection_id: str, guard: FencedWrites) -> AsyncIterator[None]:
-        lease = Lease(self._runtime.db.db, f"sync:{connection_id}", self._owner, self._runtime.clock)
+        lease = Lease(self._runtime.store.db, f"sync:{connection_id}", self._owner, self._runtime.clock)
         ttl = self._settings.lease_s
         deadline = asyncio.get_running_loop().time() + 2 * ttl
         while not await lease.acquire(ttl):
@@ -202,7 +201,7 @@ class ConnectionSyncer:
                 try:
                     result = await self._with_retries(
                         lambda ref=ref: sync_calendar(
-                            runtime.db.db,
+                            runtime.store.db,
                             provider,
                             token,
                             ref,
@@ -217,7 +216,7 @@ class ConnectionSyncer:
                     if code is None:
                         raise  # the account's or the provider's trouble, not this calendar's
                     await record_calendar_outcome(
-                        runtime.db.db,
+                        runtime.store.db,
                         ref.id,
                         now=runtime.clock.now(),
                         error={"code": code, "message": _message(exc)},
@@ -226,7 +225,7 @@ class ConnectionSyncer:
                     forbidden += code == "calendar_forbidden"
                     failed = failed or (exc if code == "calendar_sync_failed" else None)
                     continue
-                await record_calendar_outcome(runtime.db.db, ref.id, now=runtime.clock.now(), error=None)
+                await record_calendar_outcome(runtime.store.db, ref.id, now=runtime.clock.now(), error=None)
                 total.add(result.applied)
                 calendars += 1
             if wanted and forbidden == len(wanted):
@@ -250,7 +249,7 @@ class ConnectionSyncer:
     ) -> list[CalendarRef]:
         runtime = self._runtime
         listed = await provider.list_calendars(token)
-        db = runtime.db.db
+        db = runtime.store.db
         ids = await upsert_calendars(
             db,
             None,

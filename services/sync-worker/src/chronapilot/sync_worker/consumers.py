@@ -9,7 +9,7 @@ from chronapilot.sync_worker.connection_sync import ConnectionSyncer
 
 
 def sync_request_handler(runtime: Runtime) -> Handler:
-    syncer = ConnectionSyncer(runtime, runtime.providers, runtime.token_service)
+    syncer = ConnectionSyncer(runtime, runtime.providers, runtime.tokens)
 
     async def handle(envelope: Envelope) -> None:
         event = parse(envelope)

@@ -73,7 +73,7 @@ async def poll_due_connections(runtime: Runtime) -> int:
             )
             return True
 
-        if await runtime.db.in_transaction(claim):
+        if await runtime.store.in_transaction(claim):
             requested += 1
     return requested
 

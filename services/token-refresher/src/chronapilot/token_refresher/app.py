@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from chronapilot.common.bus import Topic
-from chronapilot.common.runtime import add_background_loop, add_consumer, add_token_service, install_runtime
+from chronapilot.common.runtime import Overrides, add_background_loop, add_consumer, install_runtime
 from chronapilot.common.settings import Settings
 from chronapilot.token_refresher.refresh_due import run_refresh_loop
 from chronapilot.token_refresher.revoke import disconnect_handler
@@ -15,13 +15,12 @@ from chronapilot.token_refresher.revoke import disconnect_handler
 GROUP_SUFFIX = "token-refresher"
 
 
-def create_app(settings: Settings) -> web.Application:
+def create_app(settings: Settings, *, overrides: Overrides | None = None) -> web.Application:
     app = web.Application()
-    install_runtime(app, settings, "token_refresher")
-    add_token_service(app)
+    install_runtime(app, settings, "token_refresher", overrides=overrides)
     add_consumer(
         app,
-        group_id=f"{settings.kafka.topic_prefix}.{GROUP_SUFFIX}",
+        group_id=(overrides and overrides.group_id) or f"{settings.kafka.topic_prefix}.{GROUP_SUFFIX}",
         topics=[Topic.CONNECTIONS],
         make_handler=disconnect_handler,
     )

@@ -130,12 +130,12 @@ async def run_refresh_loop(runtime: Runtime, stopping: asyncio.Event) -> None:
         started = time.monotonic()
         try:
             result = await refresh_due_tokens(
-                runtime.token_service, settings, runtime.clock.now(), stopping=stopping
+                runtime.tokens, settings, runtime.clock.now(), stopping=stopping
             )
             if sum(result.outcomes.values()):
                 log.info("tokens.tick", batches=result.batches, **dict(result.outcomes))
             if time.monotonic() >= gauges_at:
-                await record_fleet_health(runtime.token_service, settings, runtime.clock.now())
+                await record_fleet_health(runtime.tokens, settings, runtime.clock.now())
                 gauges_at = time.monotonic() + FLEET_GAUGES_INTERVAL_S
         except Exception as exc:  # noqa: BLE001 - logged here, where it is handled: the next tick retries
             log.warning("tokens.tick_failed", error_type=type(exc).__name__, error=str(exc))

@@ -66,7 +66,7 @@ def disconnect_handler(runtime: Runtime) -> Handler:
 async def revoke_credentials(runtime: Runtime, connection_id: str) -> str | None:
     """Revoke, delete and record for one disconnected connection; the outcome, or None when
     there was nothing to do (re-linked since, or already torn down)."""
-    db = runtime.db.db
+    db = runtime.store.db
     connection = await runtime.connections.get(connection_id)
     if connection is None or connection.get("status") != "disconnected":
         return None
@@ -131,7 +131,7 @@ async def _has_subscriptions(runtime: Runtime, connection_id: str) -> bool:
     they are released)."""
     with translate_errors():
         return (
-            await runtime.db.db[SUBSCRIPTIONS].find_one({"connection_id": connection_id}, {"_id": 1})
+            await runtime.store.db[SUBSCRIPTIONS].find_one({"connection_id": connection_id}, {"_id": 1})
             is not None
         )
 
@@ -145,7 +145,7 @@ async def _record(
     runtime: Runtime, connection_id: str, credentials: Document | None, revocation: dict[str, Any]
 ) -> bool:
     """Delete the credentials and record the teardown, if the connection is still disconnected."""
-    db = runtime.db.db
+    db = runtime.store.db
 
     async def write(session: AsyncClientSession) -> bool:
         if not await runtime.connections.record_revocation(session, connection_id, revocation):
@@ -154,4 +154,4 @@ async def _record(
             await db.credentials.delete_one({"_id": connection_id}, session=session)
         return True
 
-    return await runtime.db.in_transaction(write)
+    return await runtime.store.in_transaction(write)

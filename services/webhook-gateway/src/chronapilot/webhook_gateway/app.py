@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import secrets
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 
 from aiohttp import web
 
@@ -21,14 +20,13 @@ from chronapilot.common.bus.catalogue import (
 )
 from chronapilot.common.bus.producer import EventProducer
 from chronapilot.common.bus.topics import topic_name
-from chronapilot.common.clock import Clock
 from chronapilot.common.providers.push import PushProvider
 from chronapilot.common.runtime import (
     RUNTIME,
+    Overrides,
     Runtime,
     add_background_loop,
     add_consumer,
-    add_token_service,
     install_runtime,
 )
 from chronapilot.common.settings import Settings
@@ -42,43 +40,24 @@ from chronapilot.webhook_gateway.subscriptions import SubscriptionKeeper
 GROUP_ID = "chronapilot.webhook-gateway"
 
 
-@dataclass
-class Gateway:
-    """The gateway's parts, built when the app starts (they need MongoDB and the providers)."""
-
-    receiver: Receiver | None = None
-    keeper: SubscriptionKeeper | None = None
-
-    def the_receiver(self) -> Receiver:
-        assert self.receiver is not None, "gateway not started"
-        return self.receiver
-
-    def the_keeper(self) -> SubscriptionKeeper:
-        assert self.keeper is not None, "gateway not started"
-        return self.keeper
+RECEIVER = web.AppKey("receiver", Receiver)
+KEEPER = web.AppKey("keeper", SubscriptionKeeper)
 
 
-GATEWAY = web.AppKey("gateway", Gateway)
-
-
-def create_app(
-    settings: Settings, *, clock: Clock | None = None, group_id: str = GROUP_ID
-) -> web.Application:
-    """The gateway. Tests may pass a ``clock`` (expiry checks and the scheduler read it) and a
-    consumer ``group_id`` of its own."""
+def create_app(settings: Settings, *, overrides: Overrides | None = None) -> web.Application:
+    """The gateway. Tests may override the clock (expiry checks and the scheduler read it) and
+    give it a consumer group of its own."""
     app = web.Application(client_max_size=1024 * 1024)
-    install_runtime(app, settings, "webhook_gateway", clock=clock)
-    add_token_service(app)
-    gateway = app[GATEWAY] = Gateway()
+    install_runtime(app, settings, "webhook_gateway", overrides=overrides)
     app.cleanup_ctx.append(_gateway_ctx)
-    add_routes(app, gateway.the_receiver)
+    add_routes(app, lambda: app[RECEIVER])
     add_consumer(
         app,
-        group_id=group_id,
+        group_id=(overrides and overrides.group_id) or GROUP_ID,
         topics=[Topic.CONNECTIONS, Topic.SUBSCRIPTIONS],
-        make_handler=lambda _: lifecycle_handler(gateway.the_keeper()),
+        make_handler=lambda _: lifecycle_handler(app[KEEPER]),
     )
-    add_background_loop(app, "subscriptions", lambda _, stopping: gateway.the_keeper().run(stopping))
+    add_background_loop(app, "subscriptions", lambda _, stopping: app[KEEPER].run(stopping))
     return app
 
 
@@ -86,7 +65,9 @@ async def _gateway_ctx(app: web.Application) -> AsyncIterator[None]:
     runtime = app[RUNTIME]
     realtime = runtime.settings.realtime
     directory = Directory(
-        runtime.db.db, ttl_s=realtime.webhook_secret_cache_s, unknown_ttl_s=realtime.webhook_unknown_cache_s
+        runtime.store.db,
+        ttl_s=realtime.webhook_secret_cache_s,
+        unknown_ttl_s=realtime.webhook_unknown_cache_s,
     )
 
     # The request path waits for each acknowledgement: its own producer sends without lingering.
@@ -107,15 +88,14 @@ async def _gateway_ctx(app: web.Application) -> AsyncIterator[None]:
     sync_requests = SyncRequests(
         request_sync, window_s=realtime.webhook_debounce_s, dedupe_s=realtime.webhook_dedupe_s
     )
-    gateway = app[GATEWAY]
-    gateway.receiver = Receiver(
+    app[RECEIVER] = Receiver(
         providers=_push_providers(runtime),
         directory=directory,
         sync_requests=sync_requests,
         publish_lifecycle=publish_lifecycle,
         clock=runtime.clock,
     )
-    gateway.keeper = SubscriptionKeeper(
+    app[KEEPER] = SubscriptionKeeper(
         runtime, directory, owner=f"webhook_gateway:{os.getpid()}:{secrets.token_hex(4)}"
     )
     try:

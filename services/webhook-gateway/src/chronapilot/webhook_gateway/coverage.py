@@ -31,7 +31,7 @@ def push_provider(runtime: Runtime, name: str) -> PushProvider | None:
 async def find_connection(
     runtime: Runtime, connection_id: str, session: AsyncClientSession | None = None
 ) -> Document | None:
-    return await runtime.db.db.connections.find_one(
+    return await runtime.store.db.connections.find_one(
         {"_id": connection_id},
         {"status": 1, "provider": 1, "sync_mode": 1, "webhook_subscription": 1, "error": 1},
         session=session,
@@ -42,7 +42,7 @@ async def synced_calendars(
     runtime: Runtime, connection_id: str, session: AsyncClientSession | None = None
 ) -> list[str]:
     """The provider ids of the connection's calendars that are synced."""
-    docs = await runtime.db.db.calendars.find(
+    docs = await runtime.store.db.calendars.find(
         {"connection_id": connection_id, "removed": {"$ne": True}},
         {"provider_calendar_id": 1},
         session=session,
@@ -76,4 +76,4 @@ async def update_coverage(runtime: Runtime, watches: Watches, connection_id: str
         if await runtime.connections.set_coverage(session, connection_id, mode, subscription):
             log.info("connection.sync_mode", connection_id=connection_id, sync_mode=mode.value)
 
-    await runtime.db.in_transaction(update)
+    await runtime.store.in_transaction(update)

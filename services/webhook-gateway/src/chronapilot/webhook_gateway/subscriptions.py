@@ -77,7 +77,7 @@ class SubscriptionKeeper:
         self._settings = runtime.settings.realtime
         self._clock = runtime.clock
         self._watches = Watches(
-            runtime.db.db, clock=runtime.clock, owner=owner, lease_s=self._settings.subscription_lease_s
+            runtime.store.db, clock=runtime.clock, owner=owner, lease_s=self._settings.subscription_lease_s
         )
         self._backoff = Backoff(
             base_s=self._settings.subscription_retry_base_s, cap_s=self._settings.subscription_retry_cap_s
@@ -329,7 +329,7 @@ class SubscriptionKeeper:
             await self._runtime.emit(session, fact, connection_id=watch.connection_id)
 
         try:
-            await self._runtime.db.in_transaction(save)
+            await self._runtime.store.in_transaction(save)
             return True
         except Fenced:
             self._directory.forget(watch.provider, channel.id)
@@ -386,7 +386,7 @@ class SubscriptionKeeper:
                 )
                 await self._runtime.emit(session, fact, connection_id=watch.connection_id)
 
-        await self._runtime.db.in_transaction(delete)
+        await self._runtime.store.in_transaction(delete)
         log.info("subscription.removed", subscription=watch.id, reason=reason)
         if reason == "disconnected" and not await self._watches.count(watch.connection_id):
             stopped = len(watch.channels) - len(failed)
@@ -437,7 +437,7 @@ class SubscriptionKeeper:
         return push_provider(self._runtime, name)
 
     def _token(self, watch: Watch) -> TokenSource:
-        return self._runtime.token_service.token_source(watch.connection_id)
+        return self._runtime.tokens.token_source(watch.connection_id)
 
     async def _connection(self, connection_id: str) -> Document | None:
         return await find_connection(self._runtime, connection_id)

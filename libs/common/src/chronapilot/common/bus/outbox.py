@@ -59,6 +59,23 @@ async def emit(
     return envelope
 
 
+class Outbox:
+    """Where a process queues its events: :func:`emit` into the outbox, then the relay woken."""
+
+    def __init__(self, db: AsyncDatabase[Document], relay: OutboxRelay, *, topic_prefix: str) -> None:
+        self._db = db
+        self._relay = relay
+        self._topic_prefix = topic_prefix
+
+    async def emit(self, session: AsyncClientSession | None, event: Event, *, connection_id: str) -> Envelope:
+        """Queue ``event`` in ``session``'s transaction (or on its own); wake the relay."""
+        envelope = await emit(
+            self._db, session, event, connection_id=connection_id, topic_prefix=self._topic_prefix
+        )
+        self._relay.wake()
+        return envelope
+
+
 class OutboxRelay:
     def __init__(
         self,

@@ -7,6 +7,8 @@ provider from it) and reads ``provider.capabilities``.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import aiohttp
 
 from chronapilot.common.providers.base import CalendarProvider
@@ -17,6 +19,9 @@ from chronapilot.common.settings import ProviderSettings
 
 #: Every provider ChronaPilot knows, in the order the API lists them.
 PROVIDER_NAMES = ("google", "microsoft", "icloud")
+
+#: A process's providers by name: built once, read-only, shared by all its parts.
+Providers = Mapping[str, CalendarProvider]
 
 
 def build_providers(settings: ProviderSettings, http: aiohttp.ClientSession) -> dict[str, CalendarProvider]:

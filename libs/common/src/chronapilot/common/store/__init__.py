@@ -1,6 +1,6 @@
 """The MongoDB layer: connection, indexes, optimistic updates, leases."""
 
-from chronapilot.common.store.client import Document, Store, translate_errors
+from chronapilot.common.store.client import Document, Session, Store, translate_errors
 from chronapilot.common.store.indexes import INDEXES, ensure_indexes
 from chronapilot.common.store.leases import Lease
 from chronapilot.common.store.versioned import update_versioned
@@ -9,6 +9,7 @@ __all__ = [
     "INDEXES",
     "Document",
     "Lease",
+    "Session",
     "Store",
     "ensure_indexes",
     "translate_errors",

@@ -30,6 +30,8 @@ from chronapilot.common.settings import MongoSettings
 
 T = TypeVar("T")
 Document = dict[str, Any]
+#: A MongoDB session, as callers above the store pass it along (they never import PyMongo).
+Session = AsyncClientSession
 log = get_logger(__name__)
 
 
