@@ -39,6 +39,7 @@ from chronapilot.common.providers.registry import Providers, build_providers
 from chronapilot.common.settings import Settings
 from chronapilot.common.store.client import Session, Store
 from chronapilot.common.store.indexes import ensure_indexes
+from chronapilot.common.store.repositories import Repositories
 from chronapilot.common.tokens import TokenService
 
 log = get_logger(__name__)
@@ -62,6 +63,8 @@ class Runtime:
     clock: Clock
     cipher: TokenCipher
     store: Store
+    #: Every collection's repository (services read and write MongoDB only through these).
+    repos: Repositories
     producer: EventProducer
     relay: OutboxRelay
     outbox: Outbox
@@ -173,6 +176,7 @@ async def open_runtime(
             clock=clock,
             cipher=cipher,
             store=store,
+            repos=Repositories.open(store),
             producer=producer,
             relay=relay,
             outbox=outbox,

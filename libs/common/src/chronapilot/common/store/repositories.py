@@ -1,0 +1,44 @@
+"""Every collection's repository, opened once per process over one :class:`Store`
+(``runtime.repos``). ``connections`` has its own owner: :mod:`chronapilot.common.connections`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from chronapilot.common.store.applications import Applications
+from chronapilot.common.store.calendars import Calendars
+from chronapilot.common.store.client import Store
+from chronapilot.common.store.credentials import Credentials
+from chronapilot.common.store.events import Events
+from chronapilot.common.store.idempotency_keys import IdempotencyKeys
+from chronapilot.common.store.oauth_states import OAuthStates
+from chronapilot.common.store.sync_state import SyncStates
+from chronapilot.common.store.users import Users
+from chronapilot.common.store.webhook_subscriptions import WebhookSubscriptions
+
+
+@dataclass(frozen=True)
+class Repositories:
+    applications: Applications
+    users: Users
+    oauth_states: OAuthStates
+    idempotency_keys: IdempotencyKeys
+    calendars: Calendars
+    events: Events
+    sync_state: SyncStates
+    credentials: Credentials
+    webhook_subscriptions: WebhookSubscriptions
+
+    @classmethod
+    def open(cls, store: Store) -> Repositories:
+        return cls(
+            applications=Applications(store),
+            users=Users(store),
+            oauth_states=OAuthStates(store),
+            idempotency_keys=IdempotencyKeys(store),
+            calendars=Calendars(store),
+            events=Events(store),
+            sync_state=SyncStates(store),
+            credentials=Credentials(store),
+            webhook_subscriptions=WebhookSubscriptions(store),
+        )
