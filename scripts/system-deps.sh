@@ -1,10 +1,22 @@
 #!/usr/bin/env bash
 # System packages the test suite needs, installed with apt only when missing.
 # - chromium: the browser tests drive Debian's chromium with Playwright (never a downloaded one).
+# - node + npm: the official AsyncAPI parser checks docs/events/asyncapi.json (tools/asyncapi,
+#   its npm packages pinned by package-lock.json, installed by `npm ci` when missing).
 set -euo pipefail
+cd "$(dirname "$0")/.."
+npm_tools() {
+  if [ ! -d tools/asyncapi/node_modules/@asyncapi/parser ]; then
+    echo "system-deps: installing tools/asyncapi (npm ci)"
+    npm ci --prefix tools/asyncapi --silent --no-audit --no-fund
+  fi
+}
 missing=()
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+command -v node >/dev/null 2>&1 || missing+=(nodejs)
+command -v npm >/dev/null 2>&1 || missing+=(npm)
 if [ ${#missing[@]} -eq 0 ]; then
+  npm_tools
   exit 0
 fi
 if ! command -v apt-get >/dev/null 2>&1; then
@@ -16,3 +28,4 @@ sudo=""
 echo "system-deps: installing ${missing[*]}"
 $sudo apt-get update -qq
 DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+npm_tools

@@ -1,6 +1,7 @@
 """The public event catalogue (docs/events) is generated from the models and stays in step."""
 
 import json
+import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -52,7 +53,8 @@ def test_every_event_type_is_documented_and_real_messages_match_their_schema():
     spec = json.loads((DOCS / "asyncapi.json").read_text())
     messages = spec["components"]["messages"]
     for sample in SAMPLES:
-        schema = messages[sample.TYPE.replace(".", "_")]["payload"]
+        # references point into the document's components: resolve them from there
+        schema = {**messages[sample.TYPE.replace(".", "_")]["payload"], "components": spec["components"]}
         message = json.loads(wrap(sample, "con_1").to_bytes())
         jsonschema.validate(message, schema)
         broken = {**message, "data": {**message["data"], "__wrong__": None}}
@@ -63,3 +65,19 @@ def test_every_event_type_is_documented_and_real_messages_match_their_schema():
             pass
         else:
             raise AssertionError(f"schema of {sample.TYPE} accepts a wrong type")
+
+
+def test_the_official_asyncapi_parser_accepts_the_catalogue_with_no_error():
+    """`@asyncapi/parser` (tools/asyncapi, installed by `make test`) resolves every reference
+    from the document's root: a schema's own `#/$defs/…` would be an invalid-ref error."""
+    tool = Path(__file__).resolve().parents[2] / "tools" / "asyncapi"
+    assert (tool / "node_modules" / "@asyncapi" / "parser").is_dir(), "run scripts/system-deps.sh"
+    result = subprocess.run(
+        ["node", str(tool / "check.mjs"), str(DOCS / "asyncapi.json")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    diagnostics = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
+    errors = [d for d in diagnostics if d["severity"] == 0]
+    assert result.returncode == 0 and not errors, errors or result.stderr

@@ -19,6 +19,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from chronapilot.common.bus.envelope import Envelope
 from chronapilot.common.bus.topics import Topic
 from chronapilot.common.errors import ChronaPilotError
+from chronapilot.common.models.connection import Code, ConnectionStatus, Provider
+from chronapilot.common.models.connection import SyncMode as ConnectionSyncMode
+from chronapilot.common.providers.push import LifecycleEvent
 
 
 class UnknownEvent(ChronaPilotError):
@@ -44,6 +47,14 @@ class SyncMode(enum.StrEnum):
     INCREMENTAL = "incremental"
 
 
+class SubscriptionRemovalReason(enum.StrEnum):
+    """Why the gateway removed a subscription."""
+
+    DISCONNECTED = "disconnected"  # the connection is disconnected or no longer active
+    NOT_SYNCED = "not_synced"  # the calendar is no longer part of the connection's sync
+    CALENDAR_REMOVED = "calendar_removed"  # the provider no longer lists the calendar
+
+
 class SyncReason(enum.StrEnum):
     INITIAL = "initial"
     WEBHOOK = "webhook"
@@ -62,7 +73,7 @@ class ConnectionActivated(Event):
     TOPIC = Topic.CONNECTIONS
     application_id: str
     user_id: str
-    provider: str = Field(description="`google`, `microsoft` or `icloud`.")
+    provider: Provider
     email: str
     relinked: bool = Field(default=False, description="True when an existing connection came back.")
 
@@ -73,7 +84,7 @@ class ConnectionDisconnected(Event):
     TYPE = "connection.disconnected"
     TOPIC = Topic.CONNECTIONS
     application_id: str
-    provider: str
+    provider: Provider
 
 
 class ConnectionStatusChanged(Event):
@@ -81,10 +92,10 @@ class ConnectionStatusChanged(Event):
 
     TYPE = "connection.status_changed"
     TOPIC = Topic.CONNECTIONS
-    status: str = Field(description="`active`, `disconnected` or `error`.")
-    previous_status: str
-    sync_mode: str | None = None
-    error_code: str | None = Field(default=None, description="`sync_failed`, `reauth_required`, …")
+    status: ConnectionStatus
+    previous_status: ConnectionStatus
+    sync_mode: ConnectionSyncMode | None = None
+    error_code: Code | None = Field(default=None, description="Set while `status` is `error`.")
     error_message: str | None = None
 
 
@@ -193,7 +204,7 @@ class SubscriptionRemoved(Event):
     TOPIC = Topic.SUBSCRIPTIONS
     subscription_id: str
     calendar_id: str
-    reason: str
+    reason: SubscriptionRemovalReason
 
 
 class SubscriptionLifecycleNotified(Event):
@@ -205,7 +216,7 @@ class SubscriptionLifecycleNotified(Event):
     TOPIC = Topic.SUBSCRIPTIONS
     subscription_id: str
     calendar_id: str
-    lifecycle_event: str = Field(description="`reauthorizationRequired`, `subscriptionRemoved` or `missed`.")
+    lifecycle_event: LifecycleEvent
 
 
 EVENT_TYPES: tuple[type[Event], ...] = (

@@ -48,10 +48,33 @@ def event_schema(event: type[Event]) -> dict[str, Any]:
     return schema
 
 
+def _hoist_defs(schema: dict[str, Any], schemas: dict[str, Any]) -> dict[str, Any]:
+    """``schema`` with its ``$defs`` moved to the document's ``components.schemas`` (``schemas``)
+    and its references pointed there: an AsyncAPI document resolves ``#/…`` from its root."""
+    schemas.update(schema.pop("$defs", {}))
+
+    def point(node: Any) -> Any:
+        if isinstance(node, dict):
+            return {
+                key: value.replace("#/$defs/", "#/components/schemas/")
+                if key == "$ref" and isinstance(value, str)
+                else point(value)
+                for key, value in node.items()
+            }
+        if isinstance(node, list):
+            return [point(item) for item in node]
+        return node
+
+    for name, definition in list(schemas.items()):
+        schemas[name] = point(definition)
+    return dict(point(schema))
+
+
 def asyncapi() -> dict[str, Any]:
     channels: dict[str, Any] = {}
     operations: dict[str, Any] = {}
     messages: dict[str, Any] = {}
+    schemas: dict[str, Any] = {}
     for topic in Topic:
         events = [e for e in EVENT_TYPES if e.TOPIC is topic]
         channel: dict[str, Any] = {
@@ -77,7 +100,7 @@ def asyncapi() -> dict[str, Any]:
                     },
                 },
                 "bindings": {"kafka": {"key": {"type": "string", "description": "The connection id."}}},
-                "payload": event_schema(event),
+                "payload": _hoist_defs(event_schema(event), schemas),
             }
             channel["messages"][name] = {"$ref": f"#/components/messages/{name}"}
         if topic is Topic.DEAD_LETTER:
@@ -86,7 +109,7 @@ def asyncapi() -> dict[str, Any]:
                 "title": "DeadLetter",
                 "summary": "A message a consumer group gave up on, with the error.",
                 "contentType": "application/json",
-                "payload": DeadLetter.model_json_schema(),
+                "payload": _hoist_defs(DeadLetter.model_json_schema(), schemas),
             }
             channel["messages"]["dead_letter"] = {"$ref": "#/components/messages/dead_letter"}
         key = topic.value.replace(".", "_")
@@ -108,7 +131,7 @@ def asyncapi() -> dict[str, Any]:
         "defaultContentType": "application/json",
         "channels": channels,
         "operations": operations,
-        "components": {"messages": messages},
+        "components": {"messages": messages, "schemas": dict(sorted(schemas.items()))},
     }
 
 

@@ -8,30 +8,14 @@ by making each write conditional on the current state in the database.
 
 from __future__ import annotations
 
-import enum
 from dataclasses import dataclass
 
+from chronapilot.common.models import Code as Code
 from chronapilot.common.models import ConnectionStatus
 
 ACTIVE = ConnectionStatus.ACTIVE.value
 ERROR = ConnectionStatus.ERROR.value
 DISCONNECTED = ConnectionStatus.DISCONNECTED.value
-
-
-class Code(enum.StrEnum):
-    """Why a connection is where it is: ``error.code`` and the ``code`` of each history entry."""
-
-    # error codes (``error.code`` while ``status`` is ``error``)
-    REAUTH_REQUIRED = "reauth_required"
-    TOKEN_REFRESH_FAILED = "token_refresh_failed"
-    SYNC_FAILED = "sync_failed"
-    # what moved the connection (history entries only)
-    ACTIVATED = "activated"
-    RELINKED = "relinked"
-    RECOVERED = "recovered"
-    REALTIME = "realtime"
-    POLLING_FALLBACK = "polling_fallback"
-    DISCONNECTED = "disconnected"
 
 
 #: The meaning of every code, as the OpenAPI description and the README list them.

@@ -2,9 +2,10 @@
 
 from chronapilot.common.models.base import Document
 from chronapilot.common.models.connection import (
+    Code,
     Connection,
-    ConnectionError_,
     ConnectionStatus,
+    ErrorInfo,
     Provider,
     SyncMode,
     TokenRefreshTelemetry,
@@ -16,11 +17,12 @@ from chronapilot.common.models.tenancy import ApiKey, Application, User
 __all__ = [
     "ApiKey",
     "Application",
+    "Code",
     "Connection",
-    "ConnectionError_",
     "ConnectionStatus",
     "Credentials",
     "Document",
+    "ErrorInfo",
     "Provider",
     "SyncMode",
     "TokenRefreshTelemetry",

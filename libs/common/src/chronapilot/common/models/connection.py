@@ -27,10 +27,26 @@ class SyncMode(enum.StrEnum):
     POLLING = "polling"
 
 
-class ConnectionError_(BaseModel):
+class Code(enum.StrEnum):
+    """Why a connection is where it is: ``error.code`` and the ``code`` of each history entry."""
+
+    # error codes (``error.code`` while ``status`` is ``error``)
+    REAUTH_REQUIRED = "reauth_required"
+    TOKEN_REFRESH_FAILED = "token_refresh_failed"
+    SYNC_FAILED = "sync_failed"
+    # what moved the connection (history entries only)
+    ACTIVATED = "activated"
+    RELINKED = "relinked"
+    RECOVERED = "recovered"
+    REALTIME = "realtime"
+    POLLING_FALLBACK = "polling_fallback"
+    DISCONNECTED = "disconnected"
+
+
+class ErrorInfo(BaseModel):
     """Why a connection is in ``error``: a stable code (``sync_failed``, ``reauth_required``)."""
 
-    code: str
+    code: Code
     message: str
     at: datetime
 
@@ -59,7 +75,7 @@ class Connection(Document):
     calendar_ids: list[str] = Field(default_factory=list)
     webhook_subscription: WebhookSubscriptionState | None = None
     token_refresh: TokenRefreshTelemetry = Field(default_factory=TokenRefreshTelemetry)
-    error: ConnectionError_ | None = None
+    error: ErrorInfo | None = None
     created_at: datetime
     updated_at: datetime
     disconnected_at: datetime | None = None
