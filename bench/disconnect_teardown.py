@@ -218,7 +218,8 @@ async def direct_stops(
     async def token(force_refresh: bool) -> str:
         return access
 
-    client = build_providers(browser.api.settings.providers, http)[provider]
+    client = build_providers(browser.api.settings.providers, http)[provider].push
+    assert client is not None, f"{provider} has no push"
     calendars = [
         doc["provider_calendar_id"]
         async for doc in runtime.store.db.calendars.find({"connection_id": connection_id, "removed": False})

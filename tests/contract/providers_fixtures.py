@@ -26,9 +26,9 @@ from aiohttp import web
 
 from chronapilot.common.providers import (
     SCOPES,
+    AppPassword,
     CalendarProvider,
     TokenSet,
-    basic_credentials,
     build_providers,
     new_code_verifier,
     new_state,
@@ -123,9 +123,9 @@ class World:
         if not provider.capabilities.oauth:
             tokens = TokenSet("", None, None, ())
             connection = Connection(
-                provider, tokens, credentials=basic_credentials(self.email, self.password)
+                provider, tokens, credentials=AppPassword(self.email, self.password).token()
             )
-            connection.refused = basic_credentials(self.email, "an-old-password")
+            connection.refused = AppPassword(self.email, "an-old-password").token()
             return connection
         state, verifier = new_state(), new_code_verifier()
         url = provider.authorization_url(

@@ -32,11 +32,12 @@ from structlog.testing import capture_logs
 from chronapilot.common.providers import (
     READ,
     SCOPES,
+    AppPassword,
     CalendarProvider,
-    CredentialVerifier,
     InvalidCredentials,
     InvalidGrant,
     NotSupported,
+    PasswordSignIn,
     Throttled,
     Unavailable,
     new_code_verifier,
@@ -399,15 +400,15 @@ class TestICloud(ProviderContract):
         async with icloud_world(http) as world:
             yield world
 
-    def verifier(self, world: World) -> CredentialVerifier:
-        provider = world.provider
-        assert isinstance(provider, CredentialVerifier)
-        return provider
+    def verifier(self, world: World) -> PasswordSignIn:
+        sign_in = world.provider.password_sign_in
+        assert sign_in is not None
+        return sign_in
 
     async def test_verify_with_the_app_password_finds_the_account_and_its_event_calendars(
         self, world: World
     ) -> None:
-        account, calendars = await self.verifier(world).verify(world.email, world.password)
+        account, calendars = await self.verifier(world).verify(AppPassword(world.email, world.password))
 
         assert account.email == world.email and world.same_id(account.id, world.account_id)
         assert {world.canonical(c.provider_calendar_id): c.name for c in calendars} == world.calendars
@@ -415,14 +416,14 @@ class TestICloud(ProviderContract):
 
     async def test_verify_with_a_wrong_password_is_invalid_credentials(self, world: World) -> None:
         with pytest.raises(InvalidCredentials) as caught:
-            await self.verifier(world).verify(world.email, "wrong-pass-word-1234")
+            await self.verifier(world).verify(AppPassword(world.email, "wrong-pass-word-1234"))
 
         assert caught.value.reauth_required
 
     async def test_there_is_no_oauth(self, world: World) -> None:
         provider: CalendarProvider = world.provider
 
-        assert not provider.capabilities.oauth and not provider.capabilities.push
+        assert not provider.capabilities.oauth and provider.push is None
         with pytest.raises(NotSupported):
             provider.authorization_url(redirect_uri=REDIRECT_URI, state="s", code_verifier="v", scopes=SCOPES)
         with pytest.raises(NotSupported):

@@ -150,7 +150,7 @@ async def test_no_token_password_or_key_appears_in_responses_or_logs(browser, ap
     secrets |= {account.password for account in sandbox.accounts.values()}
     runtime = api.app[RUNTIME]
     async for credential in runtime.store.db.credentials.find():
-        for field in ("access_token", "refresh_token"):
+        for field in ("access_token", "refresh_token", "password"):
             if credential.get(field):
                 plain = runtime.cipher.decrypt(credential[field], associated_data=credential["_id"])
                 if plain:

@@ -21,7 +21,7 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 
 from chronapilot.common.bus.catalogue import SyncMode, SyncReason, SyncRequested
 from chronapilot.common.models.event import mirror_fields
-from chronapilot.common.providers.base import TokenSet, basic_credentials
+from chronapilot.common.providers.base import AppPassword, TokenSet
 from chronapilot.common.providers.registry import build_providers
 from chronapilot.common.runtime import RUNTIME
 
@@ -57,7 +57,7 @@ async def make_driver(browser, sandbox, provider: str, connection_id: str, http)
         connection = Connection(
             implementation,
             TokenSet("", None, None, ()),
-            credentials=basic_credentials(account.email, account.password),
+            credentials=AppPassword(account.email, account.password).token(),
         )
     return DRIVERS[provider](world, connection), connection
 

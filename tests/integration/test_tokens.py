@@ -206,6 +206,24 @@ async def test_icloud_returns_basic_credentials_and_a_refused_password_means_rea
         users.set_password(AppleIdCredentials(account.email, account.password))
 
 
+async def test_an_icloud_credential_stored_in_the_old_shape_still_works(env):
+    """Documents written before ``kind`` kept the app password in ``refresh_token``."""
+    connection_id = await env.link("icloud")
+    stored = await env.credentials(connection_id)
+    assert stored["kind"] == "app_password" and "refresh_token" not in stored
+    await env.db.credentials.update_one(
+        {"_id": connection_id},
+        {"$set": {"refresh_token": stored["password"]}, "$unset": {"kind": "", "password": ""}},
+    )
+    tokens = env.token_service()
+    account = env.sandbox.accounts["icloud"]
+    assert await tokens.access_token(connection_id) == f"{account.email}:{account.password}"
+    assert (
+        await tokens.access_token(connection_id, force_refresh=True) == f"{account.email}:{account.password}"
+    )
+    assert await tokens.providers["icloud"].list_calendars(tokens.token_source(connection_id))
+
+
 async def test_disconnect_revokes_at_google_deletes_credentials_and_records_it(env):
     connection_id = await env.link("google")
     await env.reset_counters("google")

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import pytest
 
 from chronapilot.common.providers.google.push import GooglePush
-from chronapilot.common.providers.http import Answer
+from chronapilot.common.providers.http import Answer, ProviderHttp
 from chronapilot.common.providers.microsoft.push import MicrosoftPush, _lifetime_limit, parse_graph_time
 from chronapilot.common.providers.push import (
     Changed,
@@ -46,15 +46,27 @@ GRAPH_CHANGE = {
 }
 
 
+#: Parsing is pure: the components need no HTTP client for it.
+NO_HTTP: ProviderHttp = None  # type: ignore[assignment]
+
+
+def google_push() -> GooglePush:
+    return GooglePush(NO_HTTP, "")
+
+
+def microsoft_push() -> MicrosoftPush:
+    return MicrosoftPush(NO_HTTP, "")
+
+
 def google(**changes: str | None) -> Changed:
     headers = {k: v for k, v in {**GOOGLE_HEADERS, **changes}.items() if v is not None}
-    parsed = GooglePush().parse_notification(headers, b"", {})
+    parsed = google_push().parse_notification(headers, b"", {})
     assert isinstance(parsed, tuple) and len(parsed) == 1 and isinstance(parsed[0], Changed)
     return parsed[0]
 
 
 def graph(*items: dict, query: dict[str, str] | None = None):
-    return MicrosoftPush().parse_notification({}, json.dumps({"value": list(items)}).encode(), query or {})
+    return microsoft_push().parse_notification({}, json.dumps({"value": list(items)}).encode(), query or {})
 
 
 def test_a_google_change_names_its_channel_token_and_message():
@@ -73,7 +85,7 @@ def test_google_sync_message_is_initial_and_not_exists_is_a_change():
 
 def test_google_header_names_are_case_insensitive_and_the_token_optional():
     headers = {k.lower(): v for k, v in GOOGLE_HEADERS.items() if k != "X-Goog-Channel-Token"}
-    (item,) = GooglePush().parse_notification(headers, b"", {})  # type: ignore[misc]
+    (item,) = google_push().parse_notification(headers, b"", {})  # type: ignore[misc]
     assert item.secret is None
 
 
@@ -95,7 +107,7 @@ def test_malformed_google_notifications_are_refused(changes):
 
 def test_the_microsoft_handshake_echoes_the_decoded_token():
     token = "Validation: Testing client application reachability for subscription Request-Id: 1"
-    assert MicrosoftPush().parse_notification({}, b"", {"validationToken": token}) == Handshake(token)
+    assert microsoft_push().parse_notification({}, b"", {"validationToken": token}) == Handshake(token)
 
 
 def test_a_graph_batch_gives_one_item_per_notification():
@@ -140,7 +152,7 @@ def test_each_graph_lifecycle_notification_is_recognised(event):
 )
 def test_malformed_graph_notifications_are_refused(body):
     with pytest.raises(InvalidNotification):
-        MicrosoftPush().parse_notification({}, body, {})
+        microsoft_push().parse_notification({}, body, {})
 
 
 def test_secrets_are_compared_by_hash():

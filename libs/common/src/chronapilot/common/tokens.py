@@ -26,9 +26,10 @@ Refresh policy lives here and nowhere else:
   backoff (``refresh_retry_at``); at ``failure_threshold`` consecutive failures the connection
   goes to ``error`` / ``token_refresh_failed`` and comes back ``active`` on the next success.
 - **Password providers** (iCloud, ``capabilities.oauth`` False) have nothing to refresh: the
-  "token" is :func:`~chronapilot.common.providers.base.basic_credentials`. A forced refresh
-  (the client saw a 401) checks the stored password with the provider; a refusal is a
-  permanent failure as above.
+  stored credential is an :class:`~chronapilot.common.providers.base.AppPassword` and the
+  "token" is its :meth:`~chronapilot.common.providers.base.AppPassword.token`. A forced refresh
+  (the client saw a 401) checks the stored password with the provider's
+  ``password_sign_in``; a refusal is a permanent failure as above.
 
 What each outcome writes (tokens, telemetry, events, metrics) is in
 :mod:`chronapilot.common.token_outcomes`. Tokens and passwords are never logged, returned in
@@ -52,12 +53,12 @@ from chronapilot.common.crypto import TokenCipher
 from chronapilot.common.errors import ProviderError
 from chronapilot.common.ids import new_id
 from chronapilot.common.logging import get_logger
+from chronapilot.common.models.credentials import read_credential
 from chronapilot.common.providers.base import (
+    AppPassword,
     CalendarProvider,
-    CredentialVerifier,
     TokenSet,
     TokenSource,
-    basic_credentials,
 )
 from chronapilot.common.store.client import Document, Store, translate_errors
 from chronapilot.common.token_outcomes import (
@@ -163,7 +164,7 @@ class TokenService:
     # -- the API services use ------------------------------------------------------------------
 
     async def access_token(self, connection_id: str, *, force_refresh: bool = False) -> str:
-        """A valid access token (iCloud: ``"<apple id>:<app password>"``).
+        """A valid access token (iCloud: ``"<apple id>:<app password>"``, :meth:`AppPassword.token`).
 
         Refreshes first when less than ``min_validity_s`` is left, or when ``force_refresh``
         (the provider answered 401 to the stored token). Raises :class:`ReauthRequired`,
@@ -272,19 +273,21 @@ class TokenService:
         return _Token(value, int(doc.get("version", 0)))
 
     async def _password(self, doc: Document, provider: CalendarProvider, *, force: bool) -> _Token:
-        password = self._open(doc, "refresh_token")
-        username = doc.get("username")
-        if password is None or not username:
+        credential = read_credential(
+            doc, lambda sealed: self._cipher.decrypt(sealed, associated_data=doc["_id"])
+        )
+        if not isinstance(credential, AppPassword):
             raise CredentialsMissing(f"connection {doc['_id']} has no stored password")
-        if force and isinstance(provider, CredentialVerifier):
+        sign_in = provider.password_sign_in
+        if force and sign_in is not None:
             try:
-                await provider.verify(username, password)
+                await sign_in.verify(credential)
             except ProviderError as exc:
                 if exc.reauth_required:
                     await self._records.permanent(doc, provider, exc)
                     raise ReauthRequired() from None
                 log.warning("token.verify_failed", connection_id=doc["_id"], reason=exc.code)
-        return _Token(basic_credentials(username, password), int(doc.get("version", 0)))
+        return _Token(credential.token(), int(doc.get("version", 0)))
 
     # -- refreshing ----------------------------------------------------------------------------
 

@@ -22,20 +22,23 @@ from chronapilot.common.bus.catalogue import (
 from chronapilot.common.calendars import upsert_calendars
 from chronapilot.common.errors import Conflict
 from chronapilot.common.ids import new_id
-from chronapilot.common.providers.base import Account, CalendarInfo, TokenSet
+from chronapilot.common.models.credentials import credential_fields
+from chronapilot.common.providers.base import Account, CalendarInfo, Credential
 from chronapilot.common.runtime import Runtime
 from chronapilot.common.store import Document
 
 
 @dataclass(frozen=True)
 class Grant:
-    """What consent produced: who the account is, its calendars, and the credentials."""
+    """What consent produced: who the account is, its calendars, and the credential."""
 
     provider: str
     account: Account
     calendars: list[CalendarInfo]
-    tokens: TokenSet
-    username: str | None = None  # iCloud: the Apple Account e-mail used for Basic auth
+    credential: Credential
+    #: The ChronaPilot scopes asked for, recorded with a credential that names none (an app
+    #: password opens the whole account); an OAuth grant records the scopes it carries.
+    scopes: tuple[str, ...] = ()
 
 
 async def activate(runtime: Runtime, *, application_id: str, user_id: str, grant: Grant) -> Document:
@@ -89,21 +92,16 @@ async def _activate(
 async def _store_credentials(
     runtime: Runtime, session: AsyncClientSession, connection_id: str, grant: Grant, now: datetime
 ) -> None:
-    def seal(value: str | None) -> str | None:
-        return None if value is None else runtime.cipher.encrypt(value, associated_data=connection_id)
+    def seal(value: str) -> str:
+        return runtime.cipher.encrypt(value, associated_data=connection_id)
 
+    fields, stale = credential_fields(grant.credential, seal)
+    fields.setdefault("scopes", list(grant.scopes))
     await runtime.store.db.credentials.update_one(
         {"_id": connection_id},
         {
-            "$set": {
-                "provider": grant.provider,
-                "access_token": seal(grant.tokens.access_token or None),
-                "refresh_token": seal(grant.tokens.refresh_token),
-                "access_expires_at": grant.tokens.expires_at,
-                "scopes": list(grant.tokens.scopes),
-                "username": grant.username,
-                "updated_at": now,
-            },
+            "$set": {"provider": grant.provider, **fields, "updated_at": now},
+            "$unset": dict.fromkeys(stale, ""),
             "$inc": {"version": 1},
         },
         upsert=True,

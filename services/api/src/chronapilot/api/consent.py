@@ -1,9 +1,13 @@
-"""Consent: ``POST /v1/connections/start``, the OAuth callbacks and the hosted iCloud page.
+"""Consent: ``POST /v1/connections/start``, the OAuth callbacks and the hosted credential page.
 
 A consent session (``oauth_states``) is created by ``start``: single use, ten minutes, with
 the PKCE verifier (sealed), the customer's ``return_url`` and ``state``. The provider gets an
 unguessable session ``state`` of ours; the callback consumes the session atomically, so a
 replayed or forged callback finds nothing and gets an error page, never a connection.
+
+A provider without OAuth (iCloud) has a ``password_sign_in``: its ``redirect_url`` is the hosted
+page ``/connect/{provider}/{state}``, whose labels, help text and account check come from the
+provider's :class:`~chronapilot.common.providers.base.PasswordForm`.
 """
 
 from __future__ import annotations
@@ -29,9 +33,8 @@ from chronapilot.common.errors import ProviderError
 from chronapilot.common.ids import new_id
 from chronapilot.common.logging import get_logger
 from chronapilot.common.models import Application
-from chronapilot.common.providers.base import TokenSet
+from chronapilot.common.providers.base import AppPassword, OAuthGrant, PasswordSignIn, TokenSet
 from chronapilot.common.providers.errors import InvalidCredentials
-from chronapilot.common.providers.icloud.caldav import ICloudProvider
 from chronapilot.common.runtime import RUNTIME, Runtime
 from chronapilot.common.store import Document
 
@@ -212,7 +215,7 @@ async def oauth_callback(request: web.Request) -> web.Response:
         runtime,
         application_id=session["application_id"],
         user_id=session["user_id"],
-        grant=Grant(provider_name, account, calendars, tokens),
+        grant=Grant(provider_name, account, calendars, OAuthGrant(tokens)),
     )
     log.info("consent.completed", provider=provider_name, connection_id=connection["_id"])
     return _back(session, connection_id=connection["_id"])
@@ -225,7 +228,17 @@ def _static_token(tokens: TokenSet) -> Any:
     return token
 
 
-# -- hosted credential page (iCloud) ----------------------------------------------------------
+# -- hosted credential page (password providers: iCloud) ---------------------------------------
+
+
+def _sign_in(request: web.Request, provider: str) -> PasswordSignIn:
+    sign_in: PasswordSignIn | None = request.app[RUNTIME].providers[provider].password_sign_in
+    assert sign_in is not None, "a credential page session is for a provider with password_sign_in"
+    return sign_in
+
+
+def _an(word: str) -> str:
+    return "an" if word[:1].lower() in "aeiou" else "a"
 
 
 async def _open_session(request: web.Request) -> Document | None:
@@ -239,7 +252,7 @@ async def _open_session(request: web.Request) -> Document | None:
             "expires_at": {"$gt": runtime.clock.now()},
         }
     )
-    if found is None or request.app[RUNTIME].providers[provider].capabilities.oauth:
+    if found is None or request.app[RUNTIME].providers[provider].password_sign_in is None:
         return None
     return found
 
@@ -248,9 +261,12 @@ def _form(
     request: web.Request, session: Document, *, error: str | None = None, email: str = "", status: int = 200
 ) -> web.Response:
     left = MAX_PASSWORD_ATTEMPTS - session.get("attempts", 0)
+    form = _sign_in(request, session["provider"]).form
     response = render_page(
-        "icloud.html",
+        "credentials.html",
         status=status,
+        form=form,
+        article=_an(form.password_term),
         action=request.path,
         csrf_token=session["csrf_token"],
         error=error,
@@ -294,13 +310,16 @@ async def submit_credentials(request: web.Request) -> web.Response:
         )
     email = str(form.get("email", "")).strip()[:320]
     password = str(form.get("password", "")).strip()
-    if not email or "@" not in email or not password:
+    sign_in = _sign_in(request, session["provider"])
+    labels = sign_in.form
+    if not email or (labels.account_is_email and "@" not in email) or not password:
         return _form(
             request,
             session,
             email=email,
             status=400,
-            error="Enter your Apple Account e-mail and an app-specific password.",
+            error=f"Enter your {labels.account_label} and "
+            f"{_an(labels.password_term)} {labels.password_term}.",
         )
     counted = await runtime.store.db[COLLECTION].find_one_and_update(
         {"_id": session["_id"], "used_at": None, "attempts": {"$lt": MAX_PASSWORD_ATTEMPTS}},
@@ -310,10 +329,9 @@ async def submit_credentials(request: web.Request) -> web.Response:
     if counted is None:
         return _invalid_session_page()
     provider_name = session["provider"]
-    provider = request.app[RUNTIME].providers[provider_name]
-    assert isinstance(provider, ICloudProvider)  # the only provider with a password page
+    credential = AppPassword(email, password)
     try:
-        account, calendars = await provider.verify(email, password)
+        account, calendars = await sign_in.verify(credential)
     except InvalidCredentials:
         if counted["attempts"] >= MAX_PASSWORD_ATTEMPTS:
             consumed = await _consume(runtime, session["state"], provider_name)
@@ -325,17 +343,22 @@ async def submit_credentials(request: web.Request) -> web.Response:
             counted,
             email=email,
             status=401,
-            error="That Apple Account e-mail and app-specific password don't match. "
+            error=f"That {labels.account_label} and {labels.password_term} don't match. "
             "Check both and try again.",
         )
     except ProviderError as exc:
-        log.warning("consent.icloud_unavailable", error_code=exc.code, status=exc.status)
+        log.warning(
+            "consent.password_check_unavailable",
+            provider=provider_name,
+            error_code=exc.code,
+            status=exc.status,
+        )
         return _form(
             request,
             counted,
             email=email,
             status=503,
-            error="iCloud could not be reached just now. Please try again in a minute.",
+            error=f"{labels.provider_label} could not be reached just now. Please try again in a minute.",
         )
     consumed = await _consume(runtime, session["state"], provider_name)
     if consumed is None:
@@ -344,15 +367,7 @@ async def submit_credentials(request: web.Request) -> web.Response:
         runtime,
         application_id=session["application_id"],
         user_id=session["user_id"],
-        grant=Grant(
-            provider_name,
-            account,
-            calendars,
-            TokenSet(
-                access_token="", refresh_token=password, expires_at=None, scopes=tuple(session["scopes"])
-            ),
-            username=email,
-        ),
+        grant=Grant(provider_name, account, calendars, credential, scopes=tuple(session["scopes"])),
     )
     log.info("consent.completed", provider=provider_name, connection_id=connection["_id"])
     url = with_params(

@@ -1,4 +1,4 @@
-"""Server-rendered pages (jinja2, autoescaped): the iCloud form, error pages, the docs page."""
+"""Server-rendered pages (jinja2, autoescaped): the hosted credential form, error pages, the docs page."""
 
 from __future__ import annotations
 

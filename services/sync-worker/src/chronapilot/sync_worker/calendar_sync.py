@@ -17,9 +17,9 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from chronapilot.common.clock import Clock
 from chronapilot.common.logging import get_logger
-from chronapilot.common.providers.base import TokenSource
+from chronapilot.common.providers.base import CalendarProvider, TokenSource
 from chronapilot.common.providers.errors import CursorExpired
-from chronapilot.common.providers.sync import EventPage, SyncingProvider
+from chronapilot.common.providers.sync import EventPage
 from chronapilot.common.store import Document, translate_errors
 from chronapilot.sync_worker.mirror import (
     Applied,
@@ -57,7 +57,7 @@ async def stored_cursor(db: AsyncDatabase[Document], calendar: CalendarRef) -> s
 
 async def sync_calendar(
     db: AsyncDatabase[Document],
-    provider: SyncingProvider,
+    provider: CalendarProvider,
     token: TokenSource,
     calendar: CalendarRef,
     *,
@@ -79,7 +79,7 @@ async def sync_calendar(
 
 async def _run(
     db: AsyncDatabase[Document],
-    provider: SyncingProvider,
+    provider: CalendarProvider,
     token: TokenSource,
     calendar: CalendarRef,
     cursor: str | None,

@@ -46,7 +46,6 @@ from chronapilot.common.models import ConnectionStatus
 from chronapilot.common.providers.base import CalendarProvider
 from chronapilot.common.providers.errors import InvalidCredentials
 from chronapilot.common.providers.registry import Providers
-from chronapilot.common.providers.sync import SyncingProvider
 from chronapilot.common.runtime import Runtime
 from chronapilot.common.store import Document, Lease
 from chronapilot.common.tokens import TokenService
@@ -186,7 +185,7 @@ class ConnectionSyncer:
     async def _sync(self, connection: Document, request: SyncRequested, guard: FencedWrites) -> None:
         runtime = self._runtime
         provider = self._providers.get(connection["provider"])
-        if not isinstance(provider, SyncingProvider):
+        if provider is None:
             log.warning("sync.provider_unavailable", provider=connection["provider"])
             return
         token = self._tokens.token_source(connection["_id"])

@@ -20,7 +20,7 @@ from chronapilot.common.bus.catalogue import (
 )
 from chronapilot.common.bus.producer import EventProducer
 from chronapilot.common.bus.topics import topic_name
-from chronapilot.common.providers.push import PushProvider
+from chronapilot.common.providers.push import PushSubscriptions
 from chronapilot.common.runtime import (
     RUNTIME,
     Overrides,
@@ -105,9 +105,5 @@ async def _gateway_ctx(app: web.Application) -> AsyncIterator[None]:
         await producer.stop()
 
 
-def _push_providers(runtime: Runtime) -> dict[str, PushProvider]:
-    return {
-        name: provider
-        for name, provider in runtime.providers.items()
-        if provider.capabilities.push and isinstance(provider, PushProvider)
-    }
+def _push_providers(runtime: Runtime) -> dict[str, PushSubscriptions]:
+    return {name: provider.push for name, provider in runtime.providers.items() if provider.push is not None}

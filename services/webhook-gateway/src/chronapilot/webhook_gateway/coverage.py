@@ -3,7 +3,7 @@ calendar has a live subscription, else ``polling``; ``webhook_subscription`` the
 expires first (``{id, expires_at}``). A change of mode emits ``connection.status_changed``.
 
 Also the lookups the subscription lifecycle shares: the connection, its synced calendars (the
-mirror's ``calendars`` not ``removed``) and its provider's push half.
+mirror's ``calendars`` not ``removed``) and its provider's push component.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 
 from chronapilot.common.logging import get_logger
 from chronapilot.common.models import ConnectionStatus, SyncMode
-from chronapilot.common.providers.push import PushProvider
+from chronapilot.common.providers.push import PushSubscriptions
 from chronapilot.common.runtime import Runtime
 from chronapilot.common.store.client import Document
 from chronapilot.webhook_gateway.watches import Watches
@@ -20,12 +20,10 @@ from chronapilot.webhook_gateway.watches import Watches
 log = get_logger(__name__)
 
 
-def push_provider(runtime: Runtime, name: str) -> PushProvider | None:
-    """The provider ``name`` if it has ``capabilities.push`` (else its connections are polled)."""
+def push_provider(runtime: Runtime, name: str) -> PushSubscriptions | None:
+    """The push component of provider ``name``; None without one (its connections are polled)."""
     provider = runtime.providers.get(name)
-    if provider is None or not provider.capabilities.push or not isinstance(provider, PushProvider):
-        return None
-    return provider
+    return None if provider is None else provider.push
 
 
 async def find_connection(

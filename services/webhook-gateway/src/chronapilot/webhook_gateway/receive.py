@@ -51,7 +51,7 @@ from chronapilot.common.providers.push import (
     InvalidNotification,
     LifecycleEvent,
     Notification,
-    PushProvider,
+    PushSubscriptions,
     secret_matches,
 )
 from chronapilot.webhook_gateway.coalesce import SyncRequests
@@ -84,9 +84,10 @@ LifecyclePublisher = Callable[[str, SubscriptionLifecycleNotified], Awaitable[No
 
 @dataclass
 class Receiver:
-    """What the request path needs: providers with push, the lookup, the sync requests."""
+    """What the request path needs: the push component of each provider with one (by name),
+    the lookup, the sync requests."""
 
-    providers: dict[str, PushProvider]
+    providers: dict[str, PushSubscriptions]
     directory: Directory
     sync_requests: SyncRequests
     publish_lifecycle: LifecyclePublisher
@@ -103,7 +104,7 @@ class Receiver:
         finally:
             ACK_SECONDS.labels(name).observe(time.perf_counter() - started)
 
-    async def _answer(self, provider: PushProvider, request: web.Request) -> web.Response:
+    async def _answer(self, provider: PushSubscriptions, request: web.Request) -> web.Response:
         body = await request.read()
         try:
             parsed = provider.parse_notification(request.headers, body, request.query)
@@ -128,7 +129,7 @@ class Receiver:
         return _status(provider, outcomes)
 
     async def _item(
-        self, provider: PushProvider, item: Notification, synced: set[tuple[str, str]]
+        self, provider: PushSubscriptions, item: Notification, synced: set[tuple[str, str]]
     ) -> Outcome:
         route = await self.directory.lookup(provider.name, item.subscription_id)
         if route is not None and route.expires_at <= self.clock.now():
@@ -182,7 +183,7 @@ class Receiver:
 _NOSNIFF = {"X-Content-Type-Options": "nosniff", "Cache-Control": "no-store"}
 
 
-def _status(provider: PushProvider, outcomes: list[Outcome]) -> web.Response:
+def _status(provider: PushSubscriptions, outcomes: list[Outcome]) -> web.Response:
     """The request's answer: acknowledged if any item was, else the most telling rejection."""
     if any(outcome in _OK for outcome in outcomes):
         return web.Response(status=provider.accepted_status)

@@ -2,8 +2,8 @@
 
 ``POST /webhooks/{provider}`` receives notifications (and Microsoft's validation handshake);
 ``POST /webhooks/{provider}/lifecycle`` receives Microsoft's lifecycle notifications (and its
-handshake). ``{provider}`` is a configured provider with ``capabilities.push``: ``google`` or
-``microsoft``; anything else answers 404.
+handshake). ``{provider}`` is a configured provider with a push component (``provider.push``):
+``google`` or ``microsoft``; anything else answers 404.
 """
 
 from __future__ import annotations

@@ -3,11 +3,11 @@ created, renewed and stopped, and what the connection's ``sync_mode`` says about
 
 - **Activation** (``connection.activated``, or back to ``active`` from ``error``): one
   subscription per synced calendar (``calendars`` not ``removed``), created by the scheduler at
-  once. Providers without ``capabilities.push`` (iCloud) stay in ``polling``.
+  once. Providers without a push component (``provider.push`` None: iCloud) stay in ``polling``.
 - **Renewal**: ahead of expiry by ``subscription_renew_margin_s`` (at most half the
-  subscription's lifetime). ``capabilities.renewable_subscriptions`` providers extend in place;
+  subscription's lifetime). Providers whose ``push.renewable`` is true extend in place;
   the others get a new subscription that overlaps the old one until it is stopped (the provider
-  module does it; see :meth:`PushProvider.renew_subscription`). A ``reauthorizationRequired``
+  module does it; see :meth:`PushSubscriptions.renew_subscription`). A ``reauthorizationRequired``
   lifecycle notification renews at once; ``subscriptionRemoved`` creates a new one.
 - **Disconnection**, or a calendar no longer synced: stopped at the provider (best effort: a
   subscription the provider still has runs out by itself) and deleted here.
@@ -46,7 +46,7 @@ from chronapilot.common.errors import ChronaPilotError, ProviderError
 from chronapilot.common.logging import get_logger
 from chronapilot.common.models import ConnectionStatus
 from chronapilot.common.providers.base import TokenSource
-from chronapilot.common.providers.push import LifecycleEvent, PushProvider, Subscription, hash_secret
+from chronapilot.common.providers.push import LifecycleEvent, PushSubscriptions, Subscription, hash_secret
 from chronapilot.common.runtime import Runtime
 from chronapilot.common.store.client import Document
 from chronapilot.webhook_gateway.coverage import (
@@ -196,7 +196,7 @@ class SubscriptionKeeper:
             log.exception("subscription.work_crashed", subscription=watch.id)
 
     async def _cover_new_calendars(
-        self, connection_id: str, provider: PushProvider, calendars: list[str]
+        self, connection_id: str, provider: PushSubscriptions, calendars: list[str]
     ) -> None:
         """Calendars the sync worker found since activation get a subscription too (until then
         the connection is polled: it is not fully covered)."""
@@ -205,7 +205,7 @@ class SubscriptionKeeper:
             await self._watches.ensure(connection_id, provider.name, calendars)
             self._wake.set()
 
-    async def _keep(self, watch: Watch, provider: PushProvider) -> None:
+    async def _keep(self, watch: Watch, provider: PushSubscriptions) -> None:
         now = self._clock.now()
         current = watch.current(now)
         if current is None:
@@ -225,7 +225,7 @@ class SubscriptionKeeper:
 
     # provider work ------------------------------------------------------------------------
 
-    async def _create(self, watch: Watch, provider: PushProvider) -> None:
+    async def _create(self, watch: Watch, provider: PushSubscriptions) -> None:
         secret = secrets.token_urlsafe(32)
         started = self._clock.now()
         try:
@@ -259,7 +259,7 @@ class SubscriptionKeeper:
             "subscription.created", subscription_id=channel.id, expires_at=channel.expires_at.isoformat()
         )
 
-    async def _renew(self, watch: Watch, provider: PushProvider, current: Channel) -> None:
+    async def _renew(self, watch: Watch, provider: PushSubscriptions, current: Channel) -> None:
         secret = secrets.token_urlsafe(32)
         started = self._clock.now()
         adopted: list[Channel] = []
@@ -310,7 +310,9 @@ class SubscriptionKeeper:
             "subscription.renewed", subscription_id=channel.id, expires_at=channel.expires_at.isoformat()
         )
 
-    async def _record_live(self, watch: Watch, provider: PushProvider, channel: Channel, fact: Event) -> bool:
+    async def _record_live(
+        self, watch: Watch, provider: PushSubscriptions, channel: Channel, fact: Event
+    ) -> bool:
         """Store ``channel`` as the watch's live one and emit ``fact``, in one transaction. False
         when the watch was marked for deletion while the provider call was in flight (the
         connection was disconnected): the channel is then stopped at once and the watch made
@@ -340,7 +342,7 @@ class SubscriptionKeeper:
             return False
 
     async def _stop_channel(
-        self, watch: Watch, provider: PushProvider, channel: Channel
+        self, watch: Watch, provider: PushSubscriptions, channel: Channel
     ) -> ProviderError | None:
         """Stop one channel at the provider; the error when it could not (404/410: gone already)."""
         try:
@@ -354,7 +356,7 @@ class SubscriptionKeeper:
             log.warning("subscription.stop_failed", subscription_id=channel.id, error=exc.code)
             return exc
 
-    async def _stop(self, watch: Watch, provider: PushProvider | None, *, reason: str) -> None:
+    async def _stop(self, watch: Watch, provider: PushSubscriptions | None, *, reason: str) -> None:
         """Stop every channel of ``watch`` and delete it. A stop that fails for a retryable
         reason is retried with backoff (``STOP_ATTEMPTS``), then given up and recorded on the
         connection with its reason (the provider lets it run out by itself)."""
@@ -433,7 +435,7 @@ class SubscriptionKeeper:
     async def update_coverage(self, connection_id: str) -> None:
         await update_coverage(self._runtime, self._watches, connection_id)
 
-    def _push(self, name: str) -> PushProvider | None:
+    def _push(self, name: str) -> PushSubscriptions | None:
         return push_provider(self._runtime, name)
 
     def _token(self, watch: Watch) -> TokenSource:

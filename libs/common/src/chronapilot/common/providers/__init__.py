@@ -7,6 +7,11 @@ Services import from here::
 and never from a provider's module: provider differences stay inside ``google/``,
 ``microsoft/`` and ``icloud/``.
 
+Optional parts are components, None when absent: ``provider.push``
+(:class:`~chronapilot.common.providers.push.PushSubscriptions`) and
+``provider.password_sign_in`` (:class:`PasswordSignIn`). A connection's credential is an
+:class:`OAuthGrant` or an :class:`AppPassword` (:data:`Credential`).
+
 Sync: ``provider.sync_events(token, calendar_id, cursor)`` yields :class:`EventPage` s of
 :class:`EventData` (upserts) and provider event ids (deletions), the next cursor on the last
 page; ``cursor=None`` is a full sync and a dead cursor raises :class:`CursorExpired` before any
@@ -18,14 +23,16 @@ from chronapilot.common.providers.base import (
     SCOPES,
     WRITE,
     Account,
+    AppPassword,
     CalendarInfo,
     CalendarProvider,
     Capabilities,
-    CredentialVerifier,
+    Credential,
+    OAuthGrant,
+    PasswordForm,
+    PasswordSignIn,
     TokenSet,
     TokenSource,
-    basic_credentials,
-    split_basic_credentials,
 )
 from chronapilot.common.providers.errors import (
     CursorExpired,
@@ -37,8 +44,9 @@ from chronapilot.common.providers.errors import (
     Unavailable,
 )
 from chronapilot.common.providers.oauth import code_challenge, new_code_verifier, new_state
+from chronapilot.common.providers.push import PushSubscriptions
 from chronapilot.common.providers.registry import PROVIDER_NAMES, build_providers
-from chronapilot.common.providers.sync import Attendee, EventData, EventPage, EventTime, SyncingProvider
+from chronapilot.common.providers.sync import Attendee, EventData, EventPage, EventTime
 
 __all__ = [
     "PROVIDER_NAMES",
@@ -46,11 +54,12 @@ __all__ = [
     "SCOPES",
     "WRITE",
     "Account",
+    "AppPassword",
     "Attendee",
     "CalendarInfo",
     "CalendarProvider",
     "Capabilities",
-    "CredentialVerifier",
+    "Credential",
     "CursorExpired",
     "EventData",
     "EventPage",
@@ -58,16 +67,17 @@ __all__ = [
     "InvalidCredentials",
     "InvalidGrant",
     "NotSupported",
+    "OAuthGrant",
+    "PasswordForm",
+    "PasswordSignIn",
     "ProviderError",
-    "SyncingProvider",
+    "PushSubscriptions",
     "Throttled",
     "TokenSet",
     "TokenSource",
     "Unavailable",
-    "basic_credentials",
     "build_providers",
     "code_challenge",
     "new_code_verifier",
     "new_state",
-    "split_basic_credentials",
 ]

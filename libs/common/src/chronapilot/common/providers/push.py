@@ -11,15 +11,16 @@ Glossary:
 - **secret**: the value a provider echoes in every notification (Google ``X-Goog-Channel-Token``,
   Microsoft ``clientState``). ChronaPilot keeps only its hash (:func:`hash_secret`) and compares
   in constant time (:func:`secret_matches`).
-- **notification**: one inbound request, parsed by :meth:`PushProvider.parse_notification` into a
+- **notification**: one inbound request, parsed by :meth:`PushSubscriptions.parse_notification` into a
   :class:`Handshake` (answer it, nothing else) or a tuple of :class:`Changed` and
   :class:`Lifecycle` items (Graph batches several items in one request; Google sends one).
   Parsing is pure (no I/O) and raises :class:`InvalidNotification` for anything malformed;
   checking the secret needs the stored hash, so the caller does it with :func:`secret_matches`.
 
-Providers without ``capabilities.push`` (iCloud) do not implement :class:`PushProvider`: their
-connections are polled. Every method may raise the provider errors of
-:mod:`chronapilot.common.providers.errors`.
+Push is a component of a provider, not a kind of provider: ``provider.push`` is a
+:class:`PushSubscriptions` (Google, Microsoft) or None (iCloud: its connections are polled), so
+a caller checks ``if provider.push is not None:`` once. Every method may raise the provider
+errors of :mod:`chronapilot.common.providers.errors`.
 """
 
 from __future__ import annotations
@@ -31,10 +32,10 @@ import json
 from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol
 
 from chronapilot.common.errors import ChronaPilotError
-from chronapilot.common.providers.base import Capabilities, TokenSource
+from chronapilot.common.providers.base import TokenSource
 from chronapilot.common.providers.http import Answer, ProviderHttp
 
 __all__ = [
@@ -44,7 +45,7 @@ __all__ = [
     "Lifecycle",
     "LifecycleEvent",
     "Notification",
-    "PushProvider",
+    "PushSubscriptions",
     "Subscription",
     "hash_secret",
     "secret_matches",
@@ -119,12 +120,14 @@ Notification = Changed | Lifecycle
 SwitchTo = Callable[[Subscription], Awaitable[None]]
 
 
-@runtime_checkable
-class PushProvider(Protocol):
-    """A provider with ``capabilities.push``: Google and Microsoft."""
+class PushSubscriptions(Protocol):
+    """The push component of a provider (``provider.push``): Google's and Microsoft's."""
 
+    #: The provider's name (webhook URLs, metrics and the subscription directory use it).
     name: str
-    capabilities: Capabilities
+    #: A subscription's expiry can be extended in place (Microsoft); else (Google)
+    #: :meth:`renew_subscription` creates a new one and stops the old.
+    renewable: bool
     #: The status that acknowledges a notification (Google: 200; Microsoft: 202, "queued").
     accepted_status: int
     #: True when the provider retries any non-2xx answer (Microsoft, for up to 4 hours), so a
@@ -160,7 +163,7 @@ class PushProvider(Protocol):
     ) -> Subscription:
         """Extend ``subscription``; return what now covers the calendar.
 
-        With ``capabilities.renewable_subscriptions`` (Microsoft) the same id gets a new expiry
+        With :attr:`renewable` (Microsoft) the same id gets a new expiry
         and keeps its secret (``secret`` is unused). Without it (Google) a new subscription with
         a new id and ``secret`` is created, ``switch_to(new)`` is awaited (the caller starts
         accepting its notifications), and only then is the old one stopped: both overlap, so no

@@ -2,7 +2,7 @@
 
 :func:`build_providers` is called once by a service's composition root with the settings and
 the service's shared ``aiohttp.ClientSession``; everything else receives the mapping (or one
-provider from it) and reads ``provider.capabilities``.
+provider from it) and reads ``provider.capabilities`` and its components (``provider.push``).
 """
 
 from __future__ import annotations

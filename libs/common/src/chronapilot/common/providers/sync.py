@@ -1,8 +1,10 @@
-"""Event sync: the value types every provider returns and the :class:`SyncingProvider` protocol.
+"""Event sync: the value types every provider's ``sync_events`` returns.
 
 Sync
 ----
-``provider.sync_events(token, calendar_id, cursor)`` is an async iterator of :class:`EventPage`.
+``provider.sync_events(token, calendar_id, cursor)`` (a method of
+:class:`~chronapilot.common.providers.base.CalendarProvider`, all three implement it) is an async
+iterator of :class:`EventPage`.
 
 - **Full sync** (``cursor=None``): every event of the calendar, page by page. Google: masters,
   single events, exceptions and cancelled instances (``singleEvents=false``,
@@ -56,14 +58,12 @@ when the provider names one.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
-from chronapilot.common.providers.base import TokenSource
-
-__all__ = ["Attendee", "EventData", "EventPage", "EventTime", "SyncingProvider"]
+__all__ = ["Attendee", "EventData", "EventPage", "EventTime"]
 
 #: ``EventData.status`` values.
 EVENT_STATUSES = ("confirmed", "tentative", "cancelled")
@@ -129,19 +129,3 @@ class EventPage:
     deletions: tuple[str, ...]
     next_cursor: str | None
     series_replaced: tuple[str, ...] = ()
-
-
-@runtime_checkable
-class SyncingProvider(Protocol):
-    """A provider that can mirror a calendar's events (all three do)."""
-
-    def sync_events(
-        self, token: TokenSource, calendar_id: str, cursor: str | None
-    ) -> AsyncIterator[EventPage]:
-        """Pages of upserts and deletions; the last page carries the next cursor.
-
-        ``cursor`` None = full sync. A dead cursor raises ``CursorExpired`` before any page;
-        429/503 raise ``Throttled`` (``retry_after`` set when the provider gave one); a 401
-        after one forced refresh raises ``InvalidGrant``/``InvalidCredentials``.
-        """
-        ...

@@ -99,11 +99,13 @@ def _oauth_error(status: int, error: str, description: str, retry_after: float |
     return ProviderError(message, status=status)
 
 
-class GoogleProvider(GooglePush):
+class GoogleProvider:
     """Google Calendar behind the :class:`~chronapilot.common.providers.base.CalendarProvider` protocol."""
 
     name = "google"
-    capabilities = Capabilities(oauth=True, push=True, renewable_subscriptions=False, revocation=True)
+    capabilities = Capabilities(oauth=True, revocation=True)
+    #: No app-password sign-in: consent is OAuth.
+    password_sign_in = None
 
     def __init__(self, settings: ProviderSettings, session: aiohttp.ClientSession) -> None:
         if not settings.google_client_id or settings.google_client_secret is None:
@@ -125,6 +127,8 @@ class GoogleProvider(GooglePush):
         self._revoke_url = settings.google_revoke_url
         self._userinfo_url = settings.google_userinfo_url
         self._api_url = settings.google_api_url
+        #: Watch channels (:mod:`chronapilot.common.providers.google.push`).
+        self.push = GooglePush(self._http, self._api_url)
 
     # consent -----------------------------------------------------------------------------
 

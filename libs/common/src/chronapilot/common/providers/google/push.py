@@ -40,13 +40,17 @@ _STATES = {"sync": True, "exists": False, "not_exists": False}
 
 
 class GooglePush:
-    """The push half of :class:`~chronapilot.common.providers.google.client.GoogleProvider`."""
+    """Google's :class:`~chronapilot.common.providers.push.PushSubscriptions`: the ``push``
+    component of :class:`~chronapilot.common.providers.google.client.GoogleProvider`."""
 
-    _http: ProviderHttp
-    _api_url: str
-
+    name = "google"
+    renewable = False
     accepted_status = 200
     retries_client_errors = False
+
+    def __init__(self, http: ProviderHttp, api_url: str) -> None:
+        self._http = http
+        self._api_url = api_url
 
     async def create_subscription(
         self,

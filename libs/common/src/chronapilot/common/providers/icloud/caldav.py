@@ -1,11 +1,13 @@
 """iCloud: CalDAV with the Apple ID e-mail and an app-specific password (HTTP Basic).
 
-There is no OAuth: the user types the Apple ID and an app-specific password into ChronaPilot's
-hosted page, and :meth:`ICloudProvider.verify` checks them by CalDAV discovery before a
-connection is created. Afterwards the credentials travel like a token: **the token source
-returns** ``"<apple id>:<app-specific password>"`` (build it with
-:func:`~chronapilot.common.providers.base.basic_credentials`; the Apple ID holds no ``:``, the
-password may). ``force_refresh=True`` just asks for the stored credentials again.
+There is no OAuth: the user types the Apple ID and an app-specific password (an
+:class:`~chronapilot.common.providers.base.AppPassword`) into ChronaPilot's hosted page, which
+:data:`PASSWORD_FORM` describes, and ``provider.password_sign_in.verify`` checks them by CalDAV
+discovery before a connection is created. Afterwards the credentials travel like a token: **the
+token source returns** ``"<apple id>:<app-specific password>"``
+(:meth:`~chronapilot.common.providers.base.AppPassword.token`; the Apple ID holds no ``:``, the
+password may). ``force_refresh=True`` just asks for the stored credentials again. There is no
+push (``provider.push`` is None): iCloud connections are polled.
 
 Discovery (RFC 6764/5397/4791, as iCloud answers it): ``PROPFIND`` the server root for
 ``current-user-principal``, the principal for ``calendar-home-set`` (an absolute URL on a
@@ -46,13 +48,13 @@ from chronapilot.common.errors import ProviderError
 from chronapilot.common.providers.base import (
     SCOPES,
     Account,
+    AppPassword,
     CalendarInfo,
     Capabilities,
+    PasswordForm,
     TokenSet,
     TokenSource,
-    basic_credentials,
     check_scopes,
-    split_basic_credentials,
 )
 from chronapilot.common.providers.errors import (
     CursorExpired,
@@ -85,6 +87,18 @@ _TZID = re.compile(r"^TZID:(.+)$", re.MULTILINE)
 #: Discovery is three requests; its overall budget is that many request timeouts.
 _DISCOVERY_REQUESTS = 3
 
+#: What ChronaPilot's hosted page asks an iCloud user for.
+PASSWORD_FORM = PasswordForm(
+    provider_label="iCloud",
+    account_label="Apple Account e-mail",
+    account_is_email=True,
+    password_label="App-specific password",
+    password_term="app-specific password",
+    password_help="(not your Apple Account password). Create one at appleid.apple.com under "
+    "“Sign-In and Security” → “App-Specific Passwords”.",
+    password_hint="Four groups of four letters, like xxxx-xxxx-xxxx-xxxx.",
+)
+
 
 def translate_error(status: int, headers: Mapping[str, str], body: bytes = b"") -> ProviderError:
     """A CalDAV answer ``status``/``headers``/``body`` as the ChronaPilot error it means."""
@@ -112,11 +126,27 @@ def _from_dav_error(exc: dav_error.DAVError) -> ProviderError:
     return translate_error(exc.status, {}, body)
 
 
+class ICloudPasswordSignIn:
+    """iCloud's :class:`~chronapilot.common.providers.base.PasswordSignIn`: the Apple ID and an
+    app-specific password, checked by CalDAV discovery."""
+
+    form = PASSWORD_FORM
+
+    def __init__(self, provider: ICloudProvider) -> None:
+        self._provider = provider
+
+    async def verify(self, credential: AppPassword) -> tuple[Account, list[CalendarInfo]]:
+        """Discover the account and its calendars; wrong credentials raise ``InvalidCredentials``."""
+        return await self._provider._discover(credential, calendars=True)
+
+
 class ICloudProvider:
-    """iCloud calendars over CalDAV, behind the ``CalendarProvider`` protocol, plus :meth:`verify`."""
+    """iCloud calendars over CalDAV, behind the ``CalendarProvider`` protocol."""
 
     name = "icloud"
-    capabilities = Capabilities(oauth=False, push=False, renewable_subscriptions=False, revocation=False)
+    capabilities = Capabilities(oauth=False, revocation=False)
+    #: No webhooks: iCloud connections are polled.
+    push = None
 
     #: hrefs per calendar-multiget during a sync (one page each; tests make it small).
     sync_batch_size = event_sync.BATCH_SIZE
@@ -127,6 +157,7 @@ class ICloudProvider:
         self._root = settings.icloud_caldav_url.rstrip("/") + "/"
         self._timeout_s = settings.http_timeout_s
         self._session = session
+        self.password_sign_in = ICloudPasswordSignIn(self)
 
     # consent: none, credentials instead ----------------------------------------------------
 
@@ -157,10 +188,6 @@ class ICloudProvider:
 
     async def revoke(self, token: str) -> None:
         raise NotSupported("icloud: the user revokes the app-specific password at account.apple.com")
-
-    async def verify(self, username: str, app_password: str) -> tuple[Account, list[CalendarInfo]]:
-        """Discover the account and its calendars; wrong credentials raise ``InvalidCredentials``."""
-        return await self._discover(basic_credentials(username, app_password), calendars=True)
 
     # account -------------------------------------------------------------------------------
 
@@ -200,15 +227,19 @@ class ICloudProvider:
         )
         return sync.pages(cursor)
 
-    async def _with_credentials(self, token: TokenSource, operation: Callable[[str], Awaitable[T]]) -> T:
+    async def _with_credentials(
+        self, token: TokenSource, operation: Callable[[AppPassword], Awaitable[T]]
+    ) -> T:
         """Run ``operation``; after a 401, once more with credentials asked again (force_refresh)."""
         try:
-            return await operation(await token(False))
+            return await operation(AppPassword.from_token(await token(False)))
         except InvalidCredentials:
-            return await operation(await token(True))
+            return await operation(AppPassword.from_token(await token(True)))
 
-    async def _discover(self, credentials: str, *, calendars: bool) -> tuple[Account, list[CalendarInfo]]:
-        username, password = split_basic_credentials(credentials)
+    async def _discover(
+        self, credential: AppPassword, *, calendars: bool
+    ) -> tuple[Account, list[CalendarInfo]]:
+        username, password = credential.username, credential.password
         try:
             async with asyncio.timeout(self._timeout_s * _DISCOVERY_REQUESTS):
                 async with AsyncDAVClient(

@@ -36,7 +36,7 @@ import aiohttp
 
 from chronapilot.common.errors import ProviderError
 from chronapilot.common.logging import get_logger
-from chronapilot.common.providers.base import TokenSource, split_basic_credentials
+from chronapilot.common.providers.base import AppPassword, TokenSource
 from chronapilot.common.providers.errors import CursorExpired, InvalidCredentials
 from chronapilot.common.providers.http import Answer, ProviderHttp
 from chronapilot.common.providers.icloud.parse import (
@@ -133,10 +133,10 @@ class DavRequests:
 
     async def _send(self, method: str, url: str, body: str, depth: str, credentials: str) -> Answer:
         try:
-            username, password = split_basic_credentials(credentials)
+            credential = AppPassword.from_token(credentials)
         except ValueError:
             raise InvalidCredentials("icloud: the stored credentials are malformed") from None
-        auth = aiohttp.encode_basic_auth(username, password)
+        auth = aiohttp.encode_basic_auth(credential.username, credential.password)
         headers = {**_XML, "Depth": depth, "Authorization": auth}
         return await self._http.send(method, url, data=body, headers=headers)
 

@@ -108,11 +108,13 @@ def _short_scope(scope: str) -> str:
     return scope[len(GRAPH_RESOURCE) :] if scope.lower().startswith(GRAPH_RESOURCE) else scope
 
 
-class MicrosoftProvider(MicrosoftPush):
+class MicrosoftProvider:
     """Outlook calendars through Graph, behind the ``CalendarProvider`` protocol."""
 
     name = "microsoft"
-    capabilities = Capabilities(oauth=True, push=True, renewable_subscriptions=True, revocation=False)
+    capabilities = Capabilities(oauth=True, revocation=False)
+    #: No app-password sign-in: consent is OAuth.
+    password_sign_in = None
 
     def __init__(self, settings: ProviderSettings, session: aiohttp.ClientSession) -> None:
         if not settings.microsoft_client_id or settings.microsoft_client_secret is None:
@@ -134,6 +136,8 @@ class MicrosoftProvider(MicrosoftPush):
         )
         self._graph_url = settings.microsoft_graph_url
         self._graph_origin = urlsplit(settings.microsoft_graph_url)[:2]
+        #: Graph subscriptions (:mod:`chronapilot.common.providers.microsoft.push`).
+        self.push = MicrosoftPush(self._http, self._graph_url)
 
     # consent -----------------------------------------------------------------------------
 

@@ -76,13 +76,17 @@ def _lifetime_limit(answer: Answer) -> timedelta | None:
 
 
 class MicrosoftPush:
-    """The push half of :class:`~chronapilot.common.providers.microsoft.client.MicrosoftProvider`."""
+    """Microsoft's :class:`~chronapilot.common.providers.push.PushSubscriptions`: the ``push``
+    component of :class:`~chronapilot.common.providers.microsoft.client.MicrosoftProvider`."""
 
-    _http: ProviderHttp
-    _graph_url: str
-
+    name = "microsoft"
+    renewable = True
     accepted_status = 202
     retries_client_errors = True
+
+    def __init__(self, http: ProviderHttp, graph_url: str) -> None:
+        self._http = http
+        self._graph_url = graph_url
 
     async def create_subscription(
         self,
