@@ -12,19 +12,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from pymongo.asynchronous.client_session import AsyncClientSession
-
 from chronapilot.common.bus.catalogue import (
     SyncMode,
     SyncReason,
     SyncRequested,
 )
-from chronapilot.common.calendars import upsert_calendars
 from chronapilot.common.errors import Conflict
 from chronapilot.common.ids import new_id
 from chronapilot.common.providers.base import Account, CalendarInfo, TokenSet
 from chronapilot.common.runtime import Runtime
-from chronapilot.common.store import Document
+from chronapilot.common.store import Document, Session
 
 
 @dataclass(frozen=True)
@@ -52,9 +49,8 @@ async def activate(runtime: Runtime, *, application_id: str, user_id: str, grant
 
 
 async def _activate(
-    runtime: Runtime, session: AsyncClientSession, application_id: str, user_id: str, grant: Grant
+    runtime: Runtime, session: Session, application_id: str, user_id: str, grant: Grant
 ) -> Document:
-    db = runtime.store.db
     now = runtime.clock.now()
     key = {
         "application_id": application_id,
@@ -62,10 +58,8 @@ async def _activate(
         "provider": grant.provider,
         "provider_account_id": grant.account.id,
     }
-    existing = await db.connections.find_one(key, {"_id": 1}, session=session)
-    connection_id = existing["_id"] if existing else new_id("con")
-    calendar_ids = await upsert_calendars(
-        db,
+    connection_id = await runtime.connections.id_for_account(key, session=session) or new_id("con")
+    calendar_ids = await runtime.repos.calendars.upsert_listed(
         session,
         connection_id=connection_id,
         application_id=application_id,
@@ -87,25 +81,19 @@ async def _activate(
 
 
 async def _store_credentials(
-    runtime: Runtime, session: AsyncClientSession, connection_id: str, grant: Grant, now: datetime
+    runtime: Runtime, session: Session, connection_id: str, grant: Grant, now: datetime
 ) -> None:
     def seal(value: str | None) -> str | None:
         return None if value is None else runtime.cipher.encrypt(value, associated_data=connection_id)
 
-    await runtime.store.db.credentials.update_one(
-        {"_id": connection_id},
-        {
-            "$set": {
-                "provider": grant.provider,
-                "access_token": seal(grant.tokens.access_token or None),
-                "refresh_token": seal(grant.tokens.refresh_token),
-                "access_expires_at": grant.tokens.expires_at,
-                "scopes": list(grant.tokens.scopes),
-                "username": grant.username,
-                "updated_at": now,
-            },
-            "$inc": {"version": 1},
-        },
-        upsert=True,
-        session=session,
+    await runtime.repos.credentials.save_grant(
+        session,
+        connection_id,
+        provider=grant.provider,
+        access_token=seal(grant.tokens.access_token or None),
+        refresh_token=seal(grant.tokens.refresh_token),
+        access_expires_at=grant.tokens.expires_at,
+        scopes=grant.tokens.scopes,
+        username=grant.username,
+        now=now,
     )
