@@ -84,7 +84,7 @@ async def start_api(isolated, sandbox: Sandbox) -> tuple[web.AppRunner, Api]:
     await web.TCPSite(runner, "127.0.0.1", port).start()
     await register_callbacks(sandbox, settings.api_base_url)
     application, key = await create_application(
-        app[RUNTIME].store.db,
+        app[RUNTIME].repos.applications,
         name="test app",
         return_url_prefixes=[RETURN_PREFIX, f"{settings.api_base_url}/demo/"],
         live=False,

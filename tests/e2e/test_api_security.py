@@ -20,7 +20,7 @@ pytestmark = pytest.mark.e2e
 
 async def other_key(api) -> str:
     _, key = await create_application(
-        api.app[RUNTIME].store.db,
+        api.app[RUNTIME].repos.applications,
         name="other",
         return_url_prefixes=[RETURN_PREFIX],
         live=False,

@@ -784,7 +784,11 @@ async def test_two_applications_on_one_google_account_one_disconnects_the_other_
     google = emulators["google"]
     db = db_of(browser)
     other_app, other_key = await create_application(
-        db, name="second app", return_url_prefixes=[RETURN_PREFIX], live=False, clock=SystemClock()
+        api.app[RUNTIME].repos.applications,
+        name="second app",
+        return_url_prefixes=[RETURN_PREFIX],
+        live=False,
+        clock=SystemClock(),
     )
     async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as other_http:
         other = Browser(

@@ -23,13 +23,14 @@ from chronapilot.common.settings import Environment, Settings
 async def _create_app_command(args: argparse.Namespace) -> int:
     from chronapilot.api.applications import create_application
     from chronapilot.common.store import Store, ensure_indexes
+    from chronapilot.common.store.applications import Applications
 
     settings = Settings()
     store = await Store.connect(settings.mongo, budget_s=settings.service.startup_timeout_s)
     try:
-        await ensure_indexes(store.db)
+        await ensure_indexes(store)
         application, key = await create_application(
-            store.db,
+            Applications(store),
             name=args.name,
             return_url_prefixes=args.return_url_prefix,
             live=settings.env is Environment.PRODUCTION,

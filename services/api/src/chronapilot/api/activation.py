@@ -12,20 +12,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from pymongo.asynchronous.client_session import AsyncClientSession
-
 from chronapilot.common.bus.catalogue import (
     SyncMode,
     SyncReason,
     SyncRequested,
 )
-from chronapilot.common.calendars import upsert_calendars
 from chronapilot.common.errors import Conflict
 from chronapilot.common.ids import new_id
 from chronapilot.common.models.credentials import credential_fields
 from chronapilot.common.providers.base import Account, CalendarInfo, Credential
 from chronapilot.common.runtime import Runtime
-from chronapilot.common.store import Document
+from chronapilot.common.store import Document, Session
 
 
 @dataclass(frozen=True)
@@ -55,9 +52,8 @@ async def activate(runtime: Runtime, *, application_id: str, user_id: str, grant
 
 
 async def _activate(
-    runtime: Runtime, session: AsyncClientSession, application_id: str, user_id: str, grant: Grant
+    runtime: Runtime, session: Session, application_id: str, user_id: str, grant: Grant
 ) -> Document:
-    db = runtime.store.db
     now = runtime.clock.now()
     key = {
         "application_id": application_id,
@@ -65,10 +61,8 @@ async def _activate(
         "provider": grant.provider,
         "provider_account_id": grant.account.id,
     }
-    existing = await db.connections.find_one(key, {"_id": 1}, session=session)
-    connection_id = existing["_id"] if existing else new_id("con")
-    calendar_ids = await upsert_calendars(
-        db,
+    connection_id = await runtime.connections.id_for_account(key, session=session) or new_id("con")
+    calendar_ids = await runtime.repos.calendars.upsert_listed(
         session,
         connection_id=connection_id,
         application_id=application_id,
@@ -90,20 +84,13 @@ async def _activate(
 
 
 async def _store_credentials(
-    runtime: Runtime, session: AsyncClientSession, connection_id: str, grant: Grant, now: datetime
+    runtime: Runtime, session: Session, connection_id: str, grant: Grant, now: datetime
 ) -> None:
     def seal(value: str) -> str:
         return runtime.cipher.encrypt(value, associated_data=connection_id)
 
     fields, stale = credential_fields(grant.credential, seal)
     fields.setdefault("scopes", list(grant.scopes))
-    await runtime.store.db.credentials.update_one(
-        {"_id": connection_id},
-        {
-            "$set": {"provider": grant.provider, **fields, "updated_at": now},
-            "$unset": dict.fromkeys(stale, ""),
-            "$inc": {"version": 1},
-        },
-        upsert=True,
-        session=session,
+    await runtime.repos.credentials.save_grant(
+        session, connection_id, provider=grant.provider, fields=fields, stale=stale, now=now
     )

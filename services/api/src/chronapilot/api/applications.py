@@ -11,15 +11,11 @@ import hashlib
 import secrets
 from urllib.parse import urlsplit
 
-from pymongo.asynchronous.database import AsyncDatabase
-
 from chronapilot.common.clock import Clock
 from chronapilot.common.errors import InvalidRequest
 from chronapilot.common.ids import new_id
 from chronapilot.common.models import ApiKey, Application
-from chronapilot.common.store import Document
-
-COLLECTION = "applications"
+from chronapilot.common.store.applications import Applications
 
 
 def hash_key(key: str) -> str:
@@ -45,7 +41,7 @@ def validate_prefix(prefix: str) -> str:
 
 
 async def create_application(
-    db: AsyncDatabase[Document],
+    applications: Applications,
     *,
     name: str,
     return_url_prefixes: list[str],
@@ -62,14 +58,13 @@ async def create_application(
         return_url_prefixes=[validate_prefix(p) for p in return_url_prefixes],
         created_at=now,
     )
-    await db[COLLECTION].insert_one(application.to_mongo())
+    await applications.create(application)
     return application, key
 
 
-async def application_for_key(db: AsyncDatabase[Document], key: str) -> Application | None:
-    raw = await db[COLLECTION].find_one({"api_keys.hash": hash_key(key)})
-    if raw is None:
+async def application_for_key(applications: Applications, key: str) -> Application | None:
+    application = await applications.by_key_hash(hash_key(key))
+    if application is None:
         return None
-    application = Application.from_mongo(raw)
     live = [k for k in application.api_keys if k.hash == hash_key(key) and k.revoked_at is None]
     return application if live else None

@@ -79,7 +79,7 @@ async def authenticate(request: web.Request, handler: Handler) -> web.StreamResp
     cache = request.app[KEY_CACHE]
     application = cache.get(digest)
     if application is None:
-        application = await application_for_key(request.app[RUNTIME].store.db, key)
+        application = await application_for_key(request.app[RUNTIME].repos.applications, key)
         if application is None:
             raise ApiError(
                 401,

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from functools import partial
 from typing import Any
 
 from aiohttp import web
-from pymongo.asynchronous.client_session import AsyncClientSession
 
 from chronapilot.api.auth import current_application
 from chronapilot.api.errors import ApiError, not_found
@@ -32,9 +32,8 @@ from chronapilot.common.bus.catalogue import (
 )
 from chronapilot.common.models import Connection, ConnectionStatus
 from chronapilot.common.runtime import RUNTIME, Runtime
-from chronapilot.common.store import Document
+from chronapilot.common.store import Document, Session
 
-COLLECTION = "connections"
 REFRESH_INTERVAL = timedelta(seconds=60)
 
 
@@ -117,17 +116,13 @@ def _revocation(raw: Document | None) -> RevocationObject | None:
 
 
 async def calendars_of(runtime: Runtime, connection: Document) -> list[Document]:
-    ids = connection.get("calendar_ids", [])
-    found = {c["_id"]: c async for c in runtime.store.db.calendars.find({"_id": {"$in": ids}})}
-    return [found[i] for i in ids if i in found]
+    return await runtime.repos.calendars.in_order(connection.get("calendar_ids", []))
 
 
 async def _owned(request: web.Request) -> Document:
     connection_id = path_id(request, "con", "connection")
-    raw = (
-        await request.app[RUNTIME]
-        .store.db[COLLECTION]
-        .find_one({"_id": connection_id, "application_id": current_application(request).id})
+    raw = await request.app[RUNTIME].connections.of_application(
+        current_application(request).id, connection_id
     )
     if raw is None:
         raise not_found("connection")
@@ -140,9 +135,8 @@ async def list_connections(request: web.Request) -> web.Response:
     for field in ("user_id", "provider", "status"):
         if (value := getattr(query, field)) is not None:
             flt[field] = value
-    body = await page(
-        request.app[RUNTIME].store.db[COLLECTION], flt, query, url="/v1/connections", render=render
-    )
+    connections = request.app[RUNTIME].connections
+    body = await page(partial(connections.page, flt), query, url="/v1/connections", render=render)
     return web.json_response(body)
 
 
@@ -179,7 +173,7 @@ async def refresh_connection(request: web.Request) -> web.Response:
         )
     now = runtime.clock.now()
 
-    async def claim(session: AsyncClientSession) -> Document | None:
+    async def claim(session: Session) -> Document | None:
         claimed = await runtime.connections.claim_manual_refresh(session, raw["_id"], REFRESH_INTERVAL)
         if claimed is not None:
             await runtime.emit(
@@ -189,7 +183,7 @@ async def refresh_connection(request: web.Request) -> web.Response:
 
     claimed = await runtime.store.in_transaction(claim)
     if claimed is None:
-        current = await runtime.store.db[COLLECTION].find_one({"_id": raw["_id"]})
+        current = await runtime.connections.get(raw["_id"])
         if current is None or current["status"] == ConnectionStatus.DISCONNECTED:
             raise ApiError(409, "connection_disconnected", "This connection is disconnected.")
         last = current["manual_refresh_at"]

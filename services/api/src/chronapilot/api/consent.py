@@ -20,7 +20,6 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from aiohttp import web
 from authlib.common.security import generate_token
-from pymongo import ReturnDocument
 
 from chronapilot.api.activation import Grant, activate
 from chronapilot.api.auth import current_application
@@ -38,7 +37,6 @@ from chronapilot.common.providers.errors import InvalidCredentials
 from chronapilot.common.runtime import RUNTIME, Runtime
 from chronapilot.common.store import Document
 
-COLLECTION = "oauth_states"
 SESSION_TTL = timedelta(minutes=10)
 MAX_PASSWORD_ATTEMPTS = 5
 CSRF_COOKIE = "chronapilot_csrf"
@@ -118,7 +116,7 @@ async def start_connection(request: web.Request) -> web.Response:
         )
     else:
         redirect_url = f"{runtime.settings.api_base_url}/connect/{body.provider}/{state}"
-    await runtime.store.db[COLLECTION].insert_one(
+    await runtime.repos.oauth_states.create(
         {
             "_id": session_id,
             "state": state,
@@ -150,11 +148,7 @@ async def _consume(runtime: Runtime, state: str, provider: str) -> Document | No
     if not state or len(state) > 200:
         return None
     now = runtime.clock.now()
-    return await runtime.store.db[COLLECTION].find_one_and_update(
-        {"state": state, "provider": provider, "used_at": None, "expires_at": {"$gt": now}},
-        {"$set": {"used_at": now}},
-        return_document=ReturnDocument.AFTER,
-    )
+    return await runtime.repos.oauth_states.consume(state, provider, now)
 
 
 def _invalid_session_page() -> web.Response:
@@ -244,13 +238,8 @@ def _an(word: str) -> str:
 async def _open_session(request: web.Request) -> Document | None:
     runtime = request.app[RUNTIME]
     provider = request.match_info["provider"]
-    found = await runtime.store.db[COLLECTION].find_one(
-        {
-            "state": request.match_info["state"],
-            "provider": provider,
-            "used_at": None,
-            "expires_at": {"$gt": runtime.clock.now()},
-        }
+    found = await runtime.repos.oauth_states.find_open(
+        request.match_info["state"], provider, runtime.clock.now()
     )
     if found is None or request.app[RUNTIME].providers[provider].password_sign_in is None:
         return None
@@ -321,10 +310,8 @@ async def submit_credentials(request: web.Request) -> web.Response:
             error=f"Enter your {labels.account_label} and "
             f"{_an(labels.password_term)} {labels.password_term}.",
         )
-    counted = await runtime.store.db[COLLECTION].find_one_and_update(
-        {"_id": session["_id"], "used_at": None, "attempts": {"$lt": MAX_PASSWORD_ATTEMPTS}},
-        {"$inc": {"attempts": 1}},
-        return_document=ReturnDocument.AFTER,
+    counted = await runtime.repos.oauth_states.count_attempt(
+        session["_id"], max_attempts=MAX_PASSWORD_ATTEMPTS
     )
     if counted is None:
         return _invalid_session_page()

@@ -12,13 +12,11 @@ import hashlib
 from datetime import timedelta
 
 from aiohttp import web
-from pymongo.errors import DuplicateKeyError
 
 from chronapilot.api.auth import APPLICATION
 from chronapilot.api.errors import ApiError, Handler
 from chronapilot.common.runtime import RUNTIME
 
-COLLECTION = "idempotency_keys"
 TTL = timedelta(hours=24)
 
 
@@ -32,26 +30,15 @@ async def idempotency(request: web.Request, handler: Handler) -> web.StreamRespo
             400, "parameter_invalid", "Idempotency-Key must be 1-255 characters.", param="Idempotency-Key"
         )
     runtime = request.app[RUNTIME]
-    keys = runtime.store.db[COLLECTION]
+    keys = runtime.repos.idempotency_keys
     body = await request.read()
     fingerprint = hashlib.sha256(request.method.encode() + request.path_qs.encode() + b"\0" + body)
     record_id = f"{request[APPLICATION].id}:{key}"
     now = runtime.clock.now()
-    try:
-        await keys.insert_one(
-            {
-                "_id": record_id,
-                "fingerprint": fingerprint.hexdigest(),
-                "status": None,
-                "body": None,
-                "created_at": now,
-                "expires_at": now + TTL,
-            }
-        )
-    except DuplicateKeyError:
-        previous = await keys.find_one({"_id": record_id})
+    if not await keys.claim(record_id, fingerprint=fingerprint.hexdigest(), now=now, expires_at=now + TTL):
+        previous = await keys.get(record_id)
         if previous is None or previous["expires_at"].replace(tzinfo=now.tzinfo) < now:
-            await keys.delete_one({"_id": record_id})
+            await keys.release(record_id)
             return await idempotency(request, handler)
         if previous["fingerprint"] != fingerprint.hexdigest():
             raise ApiError(
@@ -79,13 +66,11 @@ async def idempotency(request: web.Request, handler: Handler) -> web.StreamRespo
     except ApiError as exc:
         response = exc.response()
     except BaseException:
-        await keys.delete_one({"_id": record_id})  # nothing stored: a retry runs it again
+        await keys.release(record_id)  # nothing stored: a retry runs it again
         raise
     payload = response.body if isinstance(response, web.Response) else None
     if isinstance(payload, bytes | bytearray) and response.status < 500:
-        await keys.update_one(
-            {"_id": record_id}, {"$set": {"status": response.status, "body": bytes(payload)}}
-        )
+        await keys.complete(record_id, status=response.status, body=bytes(payload))
     else:
-        await keys.delete_one({"_id": record_id})
+        await keys.release(record_id)
     return response

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from aiohttp import web
@@ -25,16 +26,15 @@ async def list_calendars(request: web.Request) -> web.Response:
     flt: dict[str, Any] = {"application_id": current_application(request).id}
     if query.connection_id is not None:
         flt["connection_id"] = query.connection_id
-    body = await page(
-        request.app[RUNTIME].store.db.calendars, flt, query, url="/v1/calendars", render=_render_calendar
-    )
+    calendars = request.app[RUNTIME].repos.calendars
+    body = await page(partial(calendars.page, flt), query, url="/v1/calendars", render=_render_calendar)
     return web.json_response(body)
 
 
 async def get_calendar(request: web.Request) -> web.Response:
     calendar_id = path_id(request, "cal", "calendar")
-    raw = await request.app[RUNTIME].store.db.calendars.find_one(
-        {"_id": calendar_id, "application_id": current_application(request).id}
+    raw = await request.app[RUNTIME].repos.calendars.of_application(
+        current_application(request).id, calendar_id
     )
     if raw is None:
         raise not_found("calendar")
@@ -85,34 +85,11 @@ def render_event(raw: Document, masters: dict[str, str]) -> dict[str, Any]:
 
 async def _masters(request: web.Request, docs: list[Document]) -> dict[str, str]:
     """provider id → evt_ id of the recurring masters the page's exceptions point at."""
-    wanted = {
+    return await request.app[RUNTIME].repos.events.ids_by_provider_id(
         (d["connection_id"], d["provider_calendar_id"], d["recurring_event_id"])
         for d in docs
         if d.get("recurring_event_id")
-    }
-    if not wanted:
-        return {}
-    found = request.app[RUNTIME].store.db.events.find(
-        {
-            "$or": [
-                {"connection_id": c, "provider_calendar_id": p, "provider_event_id": e} for c, p, e in wanted
-            ]
-        },
-        {"provider_event_id": 1},
     )
-    return {doc["provider_event_id"]: doc["_id"] async for doc in found}
-
-
-def _time_filter(query: ListEventsQuery) -> dict[str, Any]:
-    single: dict[str, Any] = {"recurrence": []}
-    series: dict[str, Any] = {"recurrence.0": {"$exists": True}}
-    if query.end is not None:
-        single["start_at"] = {"$lt": query.end}
-        series["start_at"] = {"$lt": query.end}
-    if query.start is not None:
-        single["end_at"] = {"$gt": query.start}
-        series["$or"] = [{"series_end_at": None}, {"series_end_at": {"$gte": query.start}}]
-    return {"$or": [single, series]}
 
 
 async def list_events(request: web.Request) -> web.Response:
@@ -120,26 +97,24 @@ async def list_events(request: web.Request) -> web.Response:
     if query.start and query.end and query.start >= query.end:
         raise ApiError(400, "parameter_invalid", "start must be before end.", param="start")
     application_id = current_application(request).id
-    db = request.app[RUNTIME].store.db
-    calendar = await db.calendars.find_one(
-        {"_id": query.calendar_id, "application_id": application_id}, {"_id": 1}
-    )
-    if calendar is None:
+    repos = request.app[RUNTIME].repos
+    if await repos.calendars.of_application(application_id, query.calendar_id) is None:
         raise ApiError(404, "resource_missing", "No such calendar.", param="calendar_id")
-    flt: dict[str, Any] = {"calendar_id": query.calendar_id}
-    if not query.include_deleted:
-        flt["deleted"] = False
-    if query.updated_since is not None:
-        flt["updated_at"] = {"$gte": query.updated_since}
-    if query.start is not None or query.end is not None:
-        flt.update(_time_filter(query))
+    in_calendar = partial(
+        repos.events.page_in_calendar,
+        query.calendar_id,
+        include_deleted=query.include_deleted,
+        updated_since=query.updated_since,
+        start=query.start,
+        end=query.end,
+    )
     docs: list[Document] = []
 
     def keep(raw: Document) -> Document:
         docs.append(raw)
         return raw
 
-    body = await page(db.events, flt, query, url="/v1/events", render=keep)
+    body = await page(in_calendar, query, url="/v1/events", render=keep)
     masters = await _masters(request, docs)
     body["data"] = [render_event(raw, masters) for raw in docs]
     return web.json_response(body)
@@ -147,9 +122,7 @@ async def list_events(request: web.Request) -> web.Response:
 
 async def get_event(request: web.Request) -> web.Response:
     event_id = path_id(request, "evt", "event")
-    raw = await request.app[RUNTIME].store.db.events.find_one(
-        {"_id": event_id, "application_id": current_application(request).id}
-    )
+    raw = await request.app[RUNTIME].repos.events.of_application(current_application(request).id, event_id)
     if raw is None:
         raise not_found("event")
     return web.json_response(render_event(raw, await _masters(request, [raw])))

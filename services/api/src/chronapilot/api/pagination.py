@@ -2,21 +2,28 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, TypeVar
-
-from pymongo.asynchronous.collection import AsyncCollection
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol, TypeVar
 
 from chronapilot.api.errors import ApiError
 from chronapilot.api.schemas import ListQuery
 from chronapilot.common.store import Document
+from chronapilot.common.store.repository import Page
 
 T = TypeVar("T")
 
 
+class PageSource(Protocol):
+    """A repository's page read with its filter bound, e.g.
+    ``functools.partial(runtime.repos.users.page, {"application_id": ...})``."""
+
+    def __call__(
+        self, *, limit: int, starting_after: str | None, ending_before: str | None
+    ) -> Awaitable[Page]: ...
+
+
 async def page(
-    collection: AsyncCollection[Document],
-    query_filter: dict[str, Any],
+    source: PageSource,
     query: ListQuery,
     *,
     url: str,
@@ -26,16 +33,12 @@ async def page(
         raise ApiError(
             400, "parameter_invalid", "Use starting_after or ending_before, not both.", param="ending_before"
         )
-    flt = dict(query_filter)
-    direction = -1
-    if query.starting_after:
-        flt["_id"] = {"$lt": query.starting_after}
-    elif query.ending_before:
-        flt["_id"] = {"$gt": query.ending_before}
-        direction = 1
-    docs = await collection.find(flt).sort("_id", direction).limit(query.limit + 1).to_list()
-    has_more = len(docs) > query.limit
-    docs = docs[: query.limit]
-    if direction == 1:
-        docs.reverse()
-    return {"object": "list", "data": [render(d) for d in docs], "has_more": has_more, "url": url}
+    found = await source(
+        limit=query.limit, starting_after=query.starting_after, ending_before=query.ending_before
+    )
+    return {
+        "object": "list",
+        "data": [render(d) for d in found.documents],
+        "has_more": found.has_more,
+        "url": url,
+    }

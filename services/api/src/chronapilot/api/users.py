@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from aiohttp import web
 
 from chronapilot.api.auth import current_application
@@ -13,8 +15,6 @@ from chronapilot.common.ids import new_id
 from chronapilot.common.models import User
 from chronapilot.common.runtime import RUNTIME
 from chronapilot.common.store import Document
-
-COLLECTION = "users"
 
 
 def render(raw: Document) -> dict[str, object]:
@@ -39,17 +39,13 @@ async def create_user(request: web.Request) -> web.Response:
         metadata=body.metadata,
         created_at=runtime.clock.now(),
     )
-    await runtime.store.db[COLLECTION].insert_one(user.to_mongo())
+    await runtime.repos.users.create(user)
     return web.json_response(render(user.to_mongo()), status=201)
 
 
 async def get_user(request: web.Request) -> web.Response:
     user_id = path_id(request, "usr", "user")
-    raw = (
-        await request.app[RUNTIME]
-        .store.db[COLLECTION]
-        .find_one({"_id": user_id, "application_id": current_application(request).id})
-    )
+    raw = await request.app[RUNTIME].repos.users.of_application(current_application(request).id, user_id)
     if raw is None:
         raise not_found("user")
     return web.json_response(render(raw))
@@ -60,14 +56,10 @@ async def list_users(request: web.Request) -> web.Response:
     flt: dict[str, object] = {"application_id": current_application(request).id}
     if query.external_id is not None:
         flt["external_id"] = query.external_id
-    body = await page(request.app[RUNTIME].store.db[COLLECTION], flt, query, url="/v1/users", render=render)
+    users = request.app[RUNTIME].repos.users
+    body = await page(partial(users.page, flt), query, url="/v1/users", render=render)
     return web.json_response(body)
 
 
 async def user_exists(request: web.Request, user_id: str) -> bool:
-    found = (
-        await request.app[RUNTIME]
-        .store.db[COLLECTION]
-        .find_one({"_id": user_id, "application_id": current_application(request).id}, {"_id": 1})
-    )
-    return found is not None
+    return await request.app[RUNTIME].repos.users.exists(current_application(request).id, user_id)

@@ -38,6 +38,7 @@ from chronapilot.common.connections.lifecycle import (
 from chronapilot.common.ids import new_id
 from chronapilot.common.models import SyncMode
 from chronapilot.common.store.client import Document, Store, translate_errors
+from chronapilot.common.store.repository import Page, find_page
 
 COLLECTION = "connections"
 HISTORY = "connection_status_history"
@@ -73,8 +74,37 @@ class Connections:
     async def get(
         self, connection_id: str, *, session: Session = None, projection: dict[str, int] | None = None
     ) -> Document | None:
-        with translate_errors():
+        with translate_errors(session):
             return await self._collection.find_one({"_id": connection_id}, projection, session=session)
+
+    async def of_application(self, application_id: str, connection_id: str) -> Document | None:
+        """The connection, if it belongs to ``application_id`` (another application's is not found)."""
+        with translate_errors():
+            return await self._collection.find_one({"_id": connection_id, "application_id": application_id})
+
+    async def page(
+        self,
+        query_filter: dict[str, Any],
+        *,
+        limit: int,
+        starting_after: str | None = None,
+        ending_before: str | None = None,
+    ) -> Page:
+        """A page of connections, newest first (:meth:`Repository.page`)."""
+        return await find_page(
+            self._collection,
+            query_filter,
+            limit=limit,
+            starting_after=starting_after,
+            ending_before=ending_before,
+        )
+
+    async def id_for_account(self, key: dict[str, str], *, session: Session = None) -> str | None:
+        """The id of the connection that ``key`` (application, user, provider, provider
+        account) names, if there is one, in any state."""
+        with translate_errors(session):
+            found = await self._collection.find_one(key, {"_id": 1}, session=session)
+        return None if found is None else str(found["_id"])
 
     async def history(self, connection_id: str, limit: int = HISTORY_LIMIT) -> list[Document]:
         """The last ``limit`` transitions, newest first."""

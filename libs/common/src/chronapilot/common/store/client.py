@@ -45,16 +45,27 @@ def describe_hosts(uri: str) -> str:
 
 
 @contextmanager
-def translate_errors() -> Iterator[None]:
-    """Re-raise PyMongo errors as ChronaPilot errors."""
+def translate_errors(session: AsyncClientSession | None = None) -> Iterator[None]:
+    """Re-raise PyMongo errors as ChronaPilot errors.
+
+    Pass the ``session`` a write runs in: inside a transaction, an error labelled
+    ``TransientTransactionError`` is left as it is, so that :meth:`Store.in_transaction`
+    (PyMongo's ``with_transaction``) retries the transaction, and translates it if it gives up.
+    """
     try:
         yield
-    except DuplicateKeyError as exc:
-        raise Conflict(f"duplicate key: {exc.details.get('keyValue') if exc.details else ''}") from exc
-    except (ConnectionFailure, ServerSelectionTimeoutError) as exc:
-        raise StoreError(f"MongoDB unreachable: {exc}") from exc
-    except OperationFailure as exc:
-        if exc.has_error_label("TransientTransactionError"):
+    except PyMongoError as exc:
+        if (
+            session is not None
+            and session.in_transaction
+            and exc.has_error_label("TransientTransactionError")
+        ):
+            raise
+        if isinstance(exc, DuplicateKeyError):
+            raise Conflict(f"duplicate key: {exc.details.get('keyValue') if exc.details else ''}") from exc
+        if isinstance(exc, ConnectionFailure | ServerSelectionTimeoutError):
+            raise StoreError(f"MongoDB unreachable: {exc}") from exc
+        if isinstance(exc, OperationFailure) and exc.has_error_label("TransientTransactionError"):
             raise StoreError(f"transient MongoDB error: {exc}") from exc
         raise
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pymongo import ASCENDING, DESCENDING, IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
 
-from chronapilot.common.store.client import Document, translate_errors
+from chronapilot.common.store.client import Document, Store, translate_errors
 
 INDEXES: dict[str, list[IndexModel]] = {
     "applications": [
@@ -109,7 +109,9 @@ INDEXES: dict[str, list[IndexModel]] = {
 }
 
 
-async def ensure_indexes(db: AsyncDatabase[Document]) -> None:
+async def ensure_indexes(target: Store | AsyncDatabase[Document]) -> None:
+    """Create every index in ``target`` (an open :class:`Store`, or a database)."""
+    db = target.db if isinstance(target, Store) else target
     with translate_errors():
         for collection, models in INDEXES.items():
             await db[collection].create_indexes(models)
