@@ -70,11 +70,8 @@ async def test_a_write_conflict_inside_a_transaction_is_retried_not_translated(s
             session,
             "con_1",
             provider="google",
-            access_token=token,
-            refresh_token=None,
-            access_expires_at=None,
-            scopes=(),
-            username=None,
+            fields={"access_token": token, "refresh_token": None, "scopes": []},
+            stale=(),
             now=NOW,
         )
 
