@@ -73,7 +73,7 @@ class Connections:
     async def get(
         self, connection_id: str, *, session: Session = None, projection: dict[str, int] | None = None
     ) -> Document | None:
-        with translate_errors():
+        with translate_errors(session):
             return await self._collection.find_one({"_id": connection_id}, projection, session=session)
 
     async def history(self, connection_id: str, limit: int = HISTORY_LIMIT) -> list[Document]:

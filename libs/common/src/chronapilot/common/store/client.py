@@ -24,7 +24,7 @@ from pymongo.errors import (
 from pymongo.uri_parser import parse_uri
 
 from chronapilot.common.backoff import Backoff, retry_until
-from chronapilot.common.errors import Conflict, StartupError, StoreError
+from chronapilot.common.errors import ChronaPilotError, Conflict, StartupError, StoreError
 from chronapilot.common.logging import get_logger
 from chronapilot.common.settings import MongoSettings
 
@@ -45,18 +45,35 @@ def describe_hosts(uri: str) -> str:
 
 
 @contextmanager
-def translate_errors() -> Iterator[None]:
-    """Re-raise PyMongo errors as ChronaPilot errors."""
+def translate_errors(session: AsyncClientSession | None = None) -> Iterator[None]:
+    """Re-raise PyMongo errors as ChronaPilot errors: a duplicate key as :class:`Conflict`, an
+    unreachable server or a transient failure as :class:`StoreError` (worth retrying), any
+    other driver error as a :class:`ChronaPilotError` coded ``store_failed``.
+
+    Within a transaction (``session`` in one), an error the transaction may be retried on
+    passes through untranslated: the transaction's runner (:meth:`Store.in_transaction`)
+    retries the whole transaction on it, and translates what is left.
+    """
     try:
         yield
-    except DuplicateKeyError as exc:
-        raise Conflict(f"duplicate key: {exc.details.get('keyValue') if exc.details else ''}") from exc
-    except (ConnectionFailure, ServerSelectionTimeoutError) as exc:
-        raise StoreError(f"MongoDB unreachable: {exc}") from exc
-    except OperationFailure as exc:
-        if exc.has_error_label("TransientTransactionError"):
-            raise StoreError(f"transient MongoDB error: {exc}") from exc
-        raise
+    except PyMongoError as exc:
+        if (
+            session is not None
+            and session.in_transaction
+            and exc.has_error_label("TransientTransactionError")
+        ):
+            raise
+        raise _translated(exc) from exc
+
+
+def _translated(exc: PyMongoError) -> ChronaPilotError:
+    if isinstance(exc, DuplicateKeyError):
+        return Conflict(f"duplicate key: {exc.details.get('keyValue') if exc.details else ''}")
+    if isinstance(exc, ConnectionFailure | ServerSelectionTimeoutError):
+        return StoreError(f"MongoDB unreachable: {exc}")
+    if isinstance(exc, OperationFailure) and exc.has_error_label("TransientTransactionError"):
+        return StoreError(f"transient MongoDB error: {exc}")
+    return ChronaPilotError(f"MongoDB error: {exc}", code="store_failed")
 
 
 class Store:

@@ -3,7 +3,8 @@ cursor pages the API lists with.
 
 A repository is the only code that touches its collection: services call its methods (named
 for what they mean, taking and returning plain values or the project's models) and never see
-PyMongo. Every method translates PyMongo's errors (:func:`translate_errors`) into
+PyMongo. Every method translates PyMongo's errors (:func:`translate_errors`, given the
+method's ``session`` so a transaction can still be retried) into
 :mod:`chronapilot.common.errors`.
 """
 
@@ -33,7 +34,7 @@ class Repository:
         self._collection = store.db[self.COLLECTION]
 
     async def get(self, document_id: str, *, session: Session | None = None) -> Document | None:
-        with translate_errors():
+        with translate_errors(session):
             return await self._collection.find_one({"_id": document_id}, session=session)
 
     async def page(
