@@ -38,6 +38,7 @@ from chronapilot.common.clock import SystemClock  # noqa: E402
 from chronapilot.common.models.event import mirror_fields  # noqa: E402
 from chronapilot.common.settings import MongoSettings  # noqa: E402
 from chronapilot.common.store import Store, ensure_indexes  # noqa: E402
+from chronapilot.common.store.repositories import Repositories  # noqa: E402
 from chronapilot.devstack.embedded import mongodb_uri, start_mongodb  # noqa: E402
 from chronapilot.devstack.processes import free_port  # noqa: E402
 from chronapilot.sync_worker.calendar_sync import sync_calendar  # noqa: E402
@@ -125,7 +126,7 @@ async def bench_provider(name: str, store: Store, events: int) -> dict[str, floa
         ref = CalendarRef(f"cal_bench_{name}", "con_bench", "app_bench", calendar_id)
         started = time.perf_counter()
         result = await sync_calendar(
-            store.db,
+            Repositories.open(store),
             connection.provider,
             connection.token,
             ref,
@@ -140,7 +141,7 @@ async def bench_provider(name: str, store: Store, events: int) -> dict[str, floa
             await driver.create(f"incremental {n}", datetime.now(UTC) + timedelta(days=1, hours=n))
             started = time.perf_counter()
             changed = await sync_calendar(
-                store.db,
+                Repositories.open(store),
                 connection.provider,
                 connection.token,
                 ref,

@@ -4,7 +4,7 @@ Fills ``credentials`` with ``--sizes`` connections of which ``--due`` have an ac
 expiring within the refresh margin (the rest expire later), creates ChronaPilot's indexes, then
 prints the tick query's ``explain`` (the ``by_access_expiry`` index, and how many keys and documents
 it examined) and the median time of the query (one full batch of ``--batch`` ids, as a tick
-reads it, plus reading every due id in batches) at each size, with the ratios. Uses
+reads it, plus reading every due id) at each size, with the ratios. Uses
 ``MONGODB_URI`` when set, else starts the embedded MongoDB-protocol server on a free port.
 
     .venv/bin/python bench/token_refresh_due.py [--sizes 10000 100000] [--due 1000] [--rounds 7]
@@ -26,10 +26,11 @@ from typing import Any
 from pymongo import AsyncMongoClient
 
 from chronapilot.common.settings import TokenSettings
+from chronapilot.common.store import Store
+from chronapilot.common.store.credentials import Credentials
 from chronapilot.common.store.indexes import ensure_indexes
 from chronapilot.devstack.embedded import mongodb_uri, start_mongodb
 from chronapilot.devstack.processes import free_port
-from chronapilot.token_refresher.refresh_due import find_due, next_batch
 from chronapilot.token_refresher.telemetry import record_fleet_health
 
 MARGIN = timedelta(minutes=10)
@@ -80,18 +81,19 @@ async def measure(db: Any, size: int, due: int, batch: int, rounds: int) -> dict
     for start in range(0, len(docs), 5000):
         await collection.insert_many(docs[start : start + 5000], ordered=False)
 
-    plan = await find_due(collection, now, MARGIN, batch).explain()
+    repository = Credentials(Store(db.client, db.name))
+    plan = await repository.explain_due_for_refresh(now + MARGIN, batch)
     batch_times, all_times = [], []
     for _ in range(rounds):
         started = time.perf_counter()
-        first = await next_batch(collection, now, MARGIN, batch)
+        first = await repository.due_for_refresh(before=now + MARGIN, now=now, limit=batch)
         batch_times.append(time.perf_counter() - started)
         started = time.perf_counter()
-        every = await find_due(collection, now, MARGIN, batch).to_list()
+        every = await repository.due_for_refresh(before=now + MARGIN, now=now, limit=due)
         all_times.append(time.perf_counter() - started)
         assert len(first) == min(batch, due) and len(every) == due, (len(first), len(every))
     gauge_times = []
-    service = SimpleNamespace(credentials=collection)
+    service = SimpleNamespace(credentials=repository)
     for _ in range(rounds):
         started = time.perf_counter()
         await record_fleet_health(service, TokenSettings(), now)  # type: ignore[arg-type]

@@ -16,10 +16,11 @@ from token_harness import Linked, linked, short_token_sandbox, token_requests
 
 from chronapilot.common.providers import InvalidCredentials
 from chronapilot.common.settings import TokenSettings
+from chronapilot.common.store.credentials import DUE_INDEX
 from chronapilot.common.tokens import ReauthRequired
 from chronapilot.sandbox.icloud.users import AppleIdCredentials
 from chronapilot.sandbox.launcher import Sandbox
-from chronapilot.token_refresher.refresh_due import DUE_INDEX, find_due, next_batch, refresh_due_tokens
+from chronapilot.token_refresher.refresh_due import refresh_due_tokens
 from chronapilot.token_refresher.revoke import revoke_credentials
 from chronapilot.token_refresher.telemetry import (
     EXPIRING_WITHIN_HOUR,
@@ -173,7 +174,8 @@ async def test_a_revoked_grant_means_reauth_required_then_relinking_restores_the
     assert [e["data"]["permanent"] for e in failed] == [True]
     with pytest.raises(ReauthRequired):
         await tokens.access_token(connection_id)
-    assert not await next_batch(tokens.credentials, datetime.now(UTC), timedelta(hours=2), 10)
+    now = datetime.now(UTC)
+    assert not await tokens.credentials.due_for_refresh(before=now + timedelta(hours=2), now=now, limit=10)
     flat = str(await env.connection(connection_id)) + str(failed)
     assert "ya29." not in flat and "refresh_token" not in flat
 
@@ -271,7 +273,7 @@ async def test_a_stale_disconnect_after_a_relink_keeps_the_new_credentials(env):
 
 async def test_the_tick_query_is_one_range_on_the_expiry_index(env):
     now = datetime.now(UTC)
-    plan = await find_due(env.db.credentials, now, timedelta(minutes=10), 100).explain()
+    plan = await env.runtime.repos.credentials.explain_due_for_refresh(now + timedelta(minutes=10), 100)
     winning = str(plan["queryPlanner"]["winningPlan"])
     assert "IXSCAN" in winning and "COLLSCAN" not in winning
     assert DUE_INDEX in winning

@@ -39,6 +39,7 @@ from chronapilot.common.providers.registry import Providers, build_providers
 from chronapilot.common.settings import Settings
 from chronapilot.common.store.client import Session, Store
 from chronapilot.common.store.indexes import ensure_indexes
+from chronapilot.common.store.leases import Lease
 from chronapilot.common.store.repositories import Repositories
 from chronapilot.common.tokens import TokenService
 
@@ -77,6 +78,10 @@ class Runtime:
     async def emit(self, session: Session | None, event: Event, *, connection_id: str) -> Envelope:
         """Queue ``event`` in the outbox within ``session``'s transaction; wake the relay."""
         return await self.outbox.emit(session, event, connection_id=connection_id)
+
+    def lease(self, name: str, owner: str) -> Lease:
+        """The lease ``name`` as ``owner`` holds it (:class:`~chronapilot.common.store.Lease`)."""
+        return Lease(self.store.db, name, owner, self.clock)
 
 
 RUNTIME = web.AppKey("runtime", Runtime)

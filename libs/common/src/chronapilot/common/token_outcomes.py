@@ -22,10 +22,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Protocol
 
 from prometheus_client import Counter
-from pymongo.asynchronous.client_session import AsyncClientSession
 
 from chronapilot.common.backoff import Backoff
 from chronapilot.common.bus.catalogue import (
@@ -40,12 +39,11 @@ from chronapilot.common.crypto import TokenCipher
 from chronapilot.common.errors import ProviderError
 from chronapilot.common.logging import get_logger
 from chronapilot.common.providers.base import CalendarProvider, TokenSet
-from chronapilot.common.store.client import Document, Store
+from chronapilot.common.store.client import Document, Session, Store
+from chronapilot.common.store.credentials import Credentials
 
 log = get_logger(__name__)
 
-CREDENTIALS = "credentials"
-CONNECTIONS = "connections"
 REAUTH_REQUIRED = "reauth_required"
 REFRESH_FAILING = "token_refresh_failed"
 
@@ -64,9 +62,7 @@ REFRESH_FAILURES = Counter(
 class EventSink(Protocol):
     """Where events go: the transactional outbox (a :class:`~chronapilot.common.runtime.Runtime`)."""
 
-    async def emit(
-        self, session: AsyncClientSession | None, event: Event, *, connection_id: str
-    ) -> Envelope: ...
+    async def emit(self, session: Session | None, event: Event, *, connection_id: str) -> Envelope: ...
 
 
 @dataclass(frozen=True)
@@ -100,7 +96,7 @@ class RefreshRecords:
         owner: str,
     ) -> None:
         self._store = db
-        self._credentials = db.db[CREDENTIALS]
+        self._credentials = Credentials(db)
         self._connections = Connections(db, emit, clock)
         self._cipher = cipher
         self._clock = clock
@@ -126,27 +122,19 @@ class RefreshRecords:
         now = self._clock.now()
         rotated = tokens.refresh_token is not None and tokens.refresh_token != old_refresh_token
         keep = tokens.refresh_token or old_refresh_token
-        changes: dict[str, Any] = {
-            "access_token": self._seal(connection_id, tokens.access_token),
-            "refresh_token": self._seal(connection_id, keep),
-            "access_expires_at": tokens.expires_at,
-            "updated_at": now,
-        }
-        if tokens.scopes:
-            changes["scopes"] = list(tokens.scopes)
         next_at = tokens.expires_at - self.refresh_margin if tokens.expires_at else None
 
-        async def write(session: AsyncClientSession) -> bool:
-            stored = await self._credentials.update_one(
-                {"_id": connection_id, "version": doc.get("version", 0)},
-                {
-                    "$set": changes,
-                    "$unset": {"refreshing_until": "", "refreshing_by": "", "refresh_retry_at": ""},
-                    "$inc": {"version": 1},
-                },
+        async def write(session: Session) -> bool:
+            if not await self._credentials.store_refreshed(
+                connection_id,
+                version=doc.get("version", 0),
+                access_token=self._seal(connection_id, tokens.access_token),
+                refresh_token=self._seal(connection_id, keep),
+                access_expires_at=tokens.expires_at,
+                scopes=tokens.scopes,
+                now=now,
                 session=session,
-            )
-            if stored.matched_count == 0:
+            ):
                 return False  # re-linked meanwhile: the new grant's tokens win
             await self._connections.token_refreshed(session, connection_id, next_at)
             await self._events.emit(
@@ -181,14 +169,9 @@ class RefreshRecords:
         reason = error.code
         failing = failures >= self._failure_threshold and connection.get("status") == "active"
 
-        async def write(session: AsyncClientSession) -> None:
-            await self._credentials.update_one(
-                {"_id": connection_id, "refreshing_by": self.owner},
-                {
-                    "$set": {"refresh_retry_at": retry_at},
-                    "$unset": {"refreshing_until": "", "refreshing_by": ""},
-                },
-                session=session,
+        async def write(session: Session) -> None:
+            await self._credentials.back_off_refresh(
+                connection_id, owner=self.owner, retry_at=retry_at, session=session
             )
             await self._connections.token_refresh_failed(
                 session,
@@ -221,22 +204,10 @@ class RefreshRecords:
         reason = getattr(error, "provider_code", None) or error.code
         message = _message(error)
 
-        async def write(session: AsyncClientSession) -> None:
-            marked = await self._credentials.update_one(
-                {"_id": connection_id, "version": doc.get("version", 0)},
-                {
-                    "$set": {
-                        "access_token": None,
-                        "access_expires_at": None,
-                        "reauth_required_version": doc.get("version", 0) + 1,
-                        "updated_at": now,
-                    },
-                    "$unset": {"refreshing_until": "", "refreshing_by": "", "refresh_retry_at": ""},
-                    "$inc": {"version": 1},
-                },
-                session=session,
-            )
-            if marked.matched_count == 0:
+        async def write(session: Session) -> None:
+            if not await self._credentials.mark_reauth_required(
+                connection_id, version=doc.get("version", 0), now=now, session=session
+            ):
                 return  # re-linked or already recorded meanwhile
             failures = await self._connections.token_reauth_required(
                 session, connection_id, reason=reason, message=message

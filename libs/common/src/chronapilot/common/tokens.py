@@ -42,13 +42,10 @@ import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
-
-from pymongo import ReturnDocument
-from pymongo.asynchronous.collection import AsyncCollection
 
 from chronapilot.common.backoff import Backoff
 from chronapilot.common.clock import Clock
+from chronapilot.common.connections import Connections
 from chronapilot.common.crypto import TokenCipher
 from chronapilot.common.errors import ProviderError
 from chronapilot.common.ids import new_id
@@ -60,10 +57,9 @@ from chronapilot.common.providers.base import (
     TokenSet,
     TokenSource,
 )
-from chronapilot.common.store.client import Document, Store, translate_errors
+from chronapilot.common.store.client import Document, Store
+from chronapilot.common.store.credentials import Credentials
 from chronapilot.common.token_outcomes import (
-    CONNECTIONS,
-    CREDENTIALS,
     REAUTH_REQUIRED,
     REFRESH_FAILING,
     REFRESH_FAILURES,
@@ -109,11 +105,6 @@ class _Token:
     version: int
 
 
-def _free(field: str, now: datetime) -> dict[str, Any]:
-    """``field`` is unset, null or in the past (a lease or backoff that no longer holds)."""
-    return {field: {"$not": {"$gt": now}}}
-
-
 class TokenService:
     """Valid tokens for any connection, refreshed under a lease and a compare-and-set."""
 
@@ -131,8 +122,8 @@ class TokenService:
         failure_threshold: int = 5,
         backoff: Backoff | None = None,
     ) -> None:
-        self._credentials = db.db[CREDENTIALS]
-        self._connections = db.db[CONNECTIONS]
+        self._credentials = Credentials(db)
+        self._connections = Connections(db, emit, clock)
         self._cipher = cipher
         self._providers = providers
         self._clock = clock
@@ -152,8 +143,8 @@ class TokenService:
         )
 
     @property
-    def credentials(self) -> AsyncCollection[Document]:
-        """The ``credentials`` collection (the refresher queries it for tokens due)."""
+    def credentials(self) -> Credentials:
+        """The ``credentials`` repository (the refresher queries it for tokens due)."""
         return self._credentials
 
     @property
@@ -210,8 +201,7 @@ class TokenService:
     # -- reading -------------------------------------------------------------------------------
 
     async def _read(self, connection_id: str, *, missing_ok: bool = False) -> Document | None:
-        with translate_errors():
-            doc = await self._credentials.find_one({"_id": connection_id})
+        doc = await self._credentials.get(connection_id)
         if doc is None and not missing_ok:
             raise CredentialsMissing(f"no credentials for connection {connection_id}")
         return doc
@@ -335,7 +325,7 @@ class TokenService:
         connection_id = claimed["_id"]
         connection: Document | None = None
         try:
-            connection = await self._connections.find_one({"_id": connection_id})
+            connection = await self._connections.get(connection_id)
             if connection is None or connection.get("status") == "disconnected":
                 await self._release(connection_id)
                 return RefreshOutcome(connection_id, "skipped", reason="disconnected")
@@ -353,35 +343,25 @@ class TokenService:
         return await self._records.stored(claimed, provider, tokens, refresh_token, connection, trigger)
 
     async def _renew(self, doc: Document) -> Document | None:
-        now = self._clock.now()
-        with translate_errors():
-            return await self._credentials.find_one_and_update(
-                {"_id": doc["_id"], "version": doc.get("version", 0), "refreshing_by": self.owner},
-                {"$set": {"refreshing_until": now + self._lease}},
-                return_document=ReturnDocument.AFTER,
-            )
+        return await self._credentials.renew_refresh(
+            doc["_id"], version=doc.get("version", 0), owner=self.owner, until=self._clock.now() + self._lease
+        )
 
     async def _claim(
         self, doc: Document, due_before: datetime | None, now: datetime | None = None
     ) -> Document | None:
         now = now or self._clock.now()
-        query: dict[str, Any] = {"_id": doc["_id"], "version": doc.get("version", 0)}
-        query |= _free("refreshing_until", now)
-        if due_before is not None:
-            query |= {"access_expires_at": {"$lte": due_before}, **_free("refresh_retry_at", now)}
-        with translate_errors():
-            return await self._credentials.find_one_and_update(
-                query,
-                {"$set": {"refreshing_until": now + self._lease, "refreshing_by": self.owner}},
-                return_document=ReturnDocument.AFTER,
-            )
+        return await self._credentials.claim_refresh(
+            doc["_id"],
+            version=doc.get("version", 0),
+            owner=self.owner,
+            now=now,
+            until=now + self._lease,
+            due_before=due_before,
+        )
 
     async def _release(self, connection_id: str) -> None:
-        with translate_errors():
-            await self._credentials.update_one(
-                {"_id": connection_id, "refreshing_by": self.owner},
-                {"$unset": {"refreshing_until": "", "refreshing_by": ""}},
-            )
+        await self._credentials.release_refresh(connection_id, owner=self.owner)
 
     async def _wait_for_holder(self, doc: Document) -> RefreshOutcome:
         """Another process holds the lease: wait until it stored a token or let go."""

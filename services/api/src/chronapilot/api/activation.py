@@ -63,7 +63,7 @@ async def _activate(
     }
     connection_id = await runtime.connections.id_for_account(key, session=session) or new_id("con")
     calendar_ids = await runtime.repos.calendars.upsert_listed(
-        session,
+        session=session,
         connection_id=connection_id,
         application_id=application_id,
         calendars=grant.calendars,

@@ -10,17 +10,16 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Protocol, TypeVar
-
-from pymongo.asynchronous.client_session import AsyncClientSession
-from pymongo.asynchronous.database import AsyncDatabase
+from typing import Protocol, TypeVar
 
 from chronapilot.common.clock import Clock
 from chronapilot.common.logging import get_logger
 from chronapilot.common.providers.base import CalendarProvider, TokenSource
 from chronapilot.common.providers.errors import CursorExpired
 from chronapilot.common.providers.sync import EventPage
-from chronapilot.common.store import Document, translate_errors
+from chronapilot.common.store import Session
+from chronapilot.common.store.repositories import Repositories
+from chronapilot.common.store.sync_state import SyncStates
 from chronapilot.sync_worker.mirror import (
     Applied,
     CalendarRef,
@@ -29,7 +28,6 @@ from chronapilot.sync_worker.mirror import (
     known_events,
 )
 
-SYNC_STATE = "sync_state"
 log = get_logger(__name__)
 T = TypeVar("T")
 
@@ -39,7 +37,7 @@ class MirrorGuard(Protocol):
     first checks the connection may still be synced, and raises instead of writing when not
     (disconnected, or this worker lost its lease)."""
 
-    async def write(self, work: Callable[[AsyncClientSession], Awaitable[T]]) -> T: ...
+    async def write(self, work: Callable[[Session], Awaitable[T]]) -> T: ...
 
 
 @dataclass(frozen=True)
@@ -49,14 +47,12 @@ class CalendarResult:
     applied: Applied
 
 
-async def stored_cursor(db: AsyncDatabase[Document], calendar: CalendarRef) -> str | None:
-    with translate_errors():
-        state = await db[SYNC_STATE].find_one({"_id": calendar.id}, {"cursor": 1})
-    return state.get("cursor") if state else None
+async def stored_cursor(sync_state: SyncStates, calendar: CalendarRef) -> str | None:
+    return await sync_state.cursor(calendar.id)
 
 
 async def sync_calendar(
-    db: AsyncDatabase[Document],
+    repos: Repositories,
     provider: CalendarProvider,
     token: TokenSource,
     calendar: CalendarRef,
@@ -66,19 +62,19 @@ async def sync_calendar(
     raw_max_bytes: int,
     guard: MirrorGuard,
 ) -> CalendarResult:
-    cursor = None if full else await stored_cursor(db, calendar)
+    cursor = None if full else await stored_cursor(repos.sync_state, calendar)
     if cursor is not None:
         try:
-            applied = await _run(db, provider, token, calendar, cursor, clock, raw_max_bytes, guard)
+            applied = await _run(repos, provider, token, calendar, cursor, clock, raw_max_bytes, guard)
             return CalendarResult(calendar.id, "incremental", applied)
         except CursorExpired:
             log.info("sync.cursor_expired", calendar_id=calendar.id)
-    applied = await _run(db, provider, token, calendar, None, clock, raw_max_bytes, guard)
+    applied = await _run(repos, provider, token, calendar, None, clock, raw_max_bytes, guard)
     return CalendarResult(calendar.id, "full", applied)
 
 
 async def _run(
-    db: AsyncDatabase[Document],
+    repos: Repositories,
     provider: CalendarProvider,
     token: TokenSource,
     calendar: CalendarRef,
@@ -89,13 +85,19 @@ async def _run(
 ) -> Applied:
     total = Applied()
     next_cursor: str | None = None
-    known = await known_events(db, calendar) if cursor is None else None
+    known = await known_events(repos.events, calendar) if cursor is None else None
     page: EventPage
     async for page in provider.sync_events(token, calendar.provider_calendar_id, cursor):
 
-        async def write_page(session: AsyncClientSession, page: EventPage = page) -> Applied:
+        async def write_page(session: Session, page: EventPage = page) -> Applied:
             return await apply_page(
-                db, calendar, page, clock.now(), raw_max_bytes=raw_max_bytes, known=known, session=session
+                repos.events,
+                calendar,
+                page,
+                clock.now(),
+                raw_max_bytes=raw_max_bytes,
+                known=known,
+                session=session,
             )
 
         total.add(await guard.write(write_page))
@@ -104,21 +106,18 @@ async def _run(
     now = clock.now()
     if known is not None:
         total.deleted += await guard.write(
-            lambda session: delete_unseen(db, calendar, known, total.seen, now, session=session)
+            lambda session: delete_unseen(repos.events, calendar, known, total.seen, now, session=session)
         )
-    state: dict[str, Any] = {
-        "connection_id": calendar.connection_id,
-        "cursor": next_cursor,
-        "last_sync_at": now,
-    }
-    if cursor is None:
-        state["last_full_sync_at"] = now
 
-    async def save_cursor(session: AsyncClientSession) -> None:
-        with translate_errors():
-            await db[SYNC_STATE].update_one(
-                {"_id": calendar.id}, {"$set": state}, upsert=True, session=session
-            )
+    async def save_cursor(session: Session) -> None:
+        await repos.sync_state.save_cursor(
+            calendar.id,
+            connection_id=calendar.connection_id,
+            cursor=next_cursor,
+            synced_at=now,
+            full=cursor is None,
+            session=session,
+        )
 
     await guard.write(save_cursor)
     log.info(

@@ -28,8 +28,6 @@ from datetime import timedelta
 from typing import Any, TypeVar
 from urllib.parse import unquote
 
-from pymongo.asynchronous.client_session import AsyncClientSession
-
 from chronapilot.common.backoff import Backoff
 from chronapilot.common.bus.catalogue import (
     SyncCompleted,
@@ -37,7 +35,6 @@ from chronapilot.common.bus.catalogue import (
     SyncMode,
     SyncRequested,
 )
-from chronapilot.common.calendars import record_calendar_outcome, upsert_calendars
 from chronapilot.common.connections import Code
 from chronapilot.common.errors import ChronaPilotError, ProviderError
 from chronapilot.common.ids import new_id
@@ -47,7 +44,7 @@ from chronapilot.common.providers.base import CalendarProvider
 from chronapilot.common.providers.errors import InvalidCredentials
 from chronapilot.common.providers.registry import Providers
 from chronapilot.common.runtime import Runtime
-from chronapilot.common.store import Document, Lease
+from chronapilot.common.store import Document, Session
 from chronapilot.common.tokens import TokenService
 from chronapilot.sync_worker.calendar_sync import sync_calendar
 from chronapilot.sync_worker.mirror import Applied, CalendarRef
@@ -107,11 +104,11 @@ class FencedWrites:
         self._connection_id = connection_id
         self.lease_lost = False
 
-    async def write(self, work: Callable[[AsyncClientSession], Awaitable[T]]) -> T:
+    async def write(self, work: Callable[[Session], Awaitable[T]]) -> T:
         if self.lease_lost:
             raise SyncStopped("the sync lease was lost")
 
-        async def fenced(session: AsyncClientSession) -> T:
+        async def fenced(session: Session) -> T:
             if not await self._runtime.connections.fence_mirror_write(session, self._connection_id):
                 raise SyncStopped("the connection may no longer be synced")
             return await work(session)
@@ -152,7 +149,7 @@ class ConnectionSyncer:
 
     @contextlib.asynccontextmanager
     async def _lease(self, connection_id: str, guard: FencedWrites) -> AsyncIterator[None]:
-        lease = Lease(self._runtime.store.db, f"sync:{connection_id}", self._owner, self._runtime.clock)
+        lease = self._runtime.lease(f"sync:{connection_id}", self._owner)
         ttl = self._settings.lease_s
         deadline = asyncio.get_running_loop().time() + 2 * ttl
         while not await lease.acquire(ttl):
@@ -200,7 +197,7 @@ class ConnectionSyncer:
                 try:
                     result = await self._with_retries(
                         lambda ref=ref: sync_calendar(
-                            runtime.store.db,
+                            runtime.repos,
                             provider,
                             token,
                             ref,
@@ -214,8 +211,7 @@ class ConnectionSyncer:
                     code = calendar_error_code(exc)
                     if code is None:
                         raise  # the account's or the provider's trouble, not this calendar's
-                    await record_calendar_outcome(
-                        runtime.store.db,
+                    await runtime.repos.calendars.record_outcome(
                         ref.id,
                         now=runtime.clock.now(),
                         error={"code": code, "message": _message(exc)},
@@ -224,7 +220,7 @@ class ConnectionSyncer:
                     forbidden += code == "calendar_forbidden"
                     failed = failed or (exc if code == "calendar_sync_failed" else None)
                     continue
-                await record_calendar_outcome(runtime.store.db, ref.id, now=runtime.clock.now(), error=None)
+                await runtime.repos.calendars.record_outcome(ref.id, now=runtime.clock.now(), error=None)
                 total.add(result.applied)
                 calendars += 1
             if wanted and forbidden == len(wanted):
@@ -248,10 +244,7 @@ class ConnectionSyncer:
     ) -> list[CalendarRef]:
         runtime = self._runtime
         listed = await provider.list_calendars(token)
-        db = runtime.store.db
-        ids = await upsert_calendars(
-            db,
-            None,
+        ids = await runtime.repos.calendars.upsert_listed(
             connection_id=connection["_id"],
             application_id=connection["application_id"],
             calendars=listed,
@@ -259,9 +252,9 @@ class ConnectionSyncer:
         )
         if ids != connection.get("calendar_ids"):
             await runtime.connections.set_calendar_ids(connection["_id"], ids)
-        found = {c["_id"]: c async for c in db.calendars.find({"_id": {"$in": ids}})}
+        found = await runtime.repos.calendars.provider_calendar_ids(ids)
         return [
-            CalendarRef(i, connection["_id"], connection["application_id"], found[i]["provider_calendar_id"])
+            CalendarRef(i, connection["_id"], connection["application_id"], found[i])
             for i in ids
             if i in found
         ]

@@ -10,16 +10,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
-from pymongo import UpdateMany, UpdateOne
-from pymongo.asynchronous.client_session import AsyncClientSession
-from pymongo.asynchronous.database import AsyncDatabase
-
-from chronapilot.common.ids import new_id
-from chronapilot.common.models.event import COLLECTION, capped_raw, mirror_fields
+from chronapilot.common.models.event import capped_raw, mirror_fields
 from chronapilot.common.providers.sync import EventPage
-from chronapilot.common.store import Document, translate_errors
+from chronapilot.common.store import Document, Session
+from chronapilot.common.store.events import Events
 
 
 @dataclass(frozen=True)
@@ -30,10 +25,6 @@ class CalendarRef:
     connection_id: str
     application_id: str
     provider_calendar_id: str
-
-    @property
-    def key(self) -> dict[str, str]:
-        return {"connection_id": self.connection_id, "provider_calendar_id": self.provider_calendar_id}
 
 
 @dataclass
@@ -52,41 +43,30 @@ class Applied:
         self.seen |= other.seen
 
 
-_SUMMARY = {"provider_event_id": 1, "content_hash": 1, "provider_updated_at": 1, "deleted": 1}
-
-
-async def known_events(db: AsyncDatabase[Document], calendar: CalendarRef) -> dict[str, Document]:
+async def known_events(events: Events, calendar: CalendarRef) -> dict[str, Document]:
     """Every mirrored event of ``calendar`` (a summary of each), read once for a full sync."""
-    with translate_errors():
-        return {doc["provider_event_id"]: doc async for doc in db[COLLECTION].find(calendar.key, _SUMMARY)}
+    return await events.summaries(calendar)
 
 
 async def apply_page(
-    db: AsyncDatabase[Document],
+    events: Events,
     calendar: CalendarRef,
     page: EventPage,
     now: datetime,
     *,
     raw_max_bytes: int,
     known: dict[str, Document] | None = None,
-    session: AsyncClientSession | None = None,
+    session: Session | None = None,
 ) -> Applied:
     """Apply one page. ``known`` (a full sync's summary of the calendar) saves the lookup."""
     result = Applied()
-    events = db[COLLECTION]
     ids = [event.provider_event_id for event in page.upserts]
     existing: dict[str, Document] = {}
     if known is not None:
         existing = {i: known[i] for i in ids if i in known}
     elif ids:
-        with translate_errors():
-            existing = {
-                doc["provider_event_id"]: doc
-                async for doc in events.find(
-                    {**calendar.key, "provider_event_id": {"$in": ids}}, _SUMMARY, session=session
-                )
-            }
-    ops: list[UpdateOne | UpdateMany] = []
+        existing = await events.summaries(calendar, ids, session=session)
+    upserts: dict[str, Document] = {}
     for event in page.upserts:
         result.seen.add(event.provider_event_id)
         fields = mirror_fields(event)
@@ -99,84 +79,28 @@ async def apply_page(
             result.stale += 1
             continue
         result.upserted += 1
-        ops.append(
-            UpdateOne(
-                {**calendar.key, "provider_event_id": event.provider_event_id},
-                {
-                    "$set": {
-                        **fields,
-                        "raw": capped_raw(dict(event.raw), raw_max_bytes),
-                        "calendar_id": calendar.id,
-                        "deleted": False,
-                        "deleted_at": None,
-                        "updated_at": now,
-                    },
-                    "$setOnInsert": {
-                        "_id": new_id("evt"),
-                        "application_id": calendar.application_id,
-                        "created_at": now,
-                    },
-                },
-                upsert=True,
-            )
-        )
-    replaced = set(page.series_replaced)
-    for master in replaced:
-        ops.append(
-            _delete(
-                {
-                    **calendar.key,
-                    "recurring_event_id": master,
-                    "provider_event_id": {"$nin": sorted(result.seen)},
-                },
-                now,
-            )
-        )
-    for gone in page.deletions:
-        ops.append(_delete({**calendar.key, "provider_event_id": gone}, now))
-        ops.append(_delete({**calendar.key, "recurring_event_id": gone}, now))
-    if ops:
-        with translate_errors():
-            written = await events.bulk_write(ops, ordered=False, session=session)
-        result.deleted = _deleted_count(written, ops)
+        upserts[event.provider_event_id] = {**fields, "raw": capped_raw(dict(event.raw), raw_max_bytes)}
+    result.deleted = await events.write_page(
+        calendar,
+        upserts=upserts,
+        replaced_series=set(page.series_replaced),
+        keep=result.seen,
+        deletions=page.deletions,
+        now=now,
+        session=session,
+    )
     return result
 
 
-def _delete(selector: dict[str, Any], now: datetime) -> UpdateMany:
-    return UpdateMany(
-        {**selector, "deleted": False}, {"$set": {"deleted": True, "deleted_at": now, "updated_at": now}}
-    )
-
-
-def _deleted_count(written: Any, ops: list[UpdateOne | UpdateMany]) -> int:
-    """Events newly marked deleted: every write that was not one of the page's upserts."""
-    upserts = sum(1 for op in ops if isinstance(op, UpdateOne))
-    return max(0, int(written.modified_count) + int(written.upserted_count) - upserts)
-
-
 async def delete_unseen(
-    db: AsyncDatabase[Document],
+    events: Events,
     calendar: CalendarRef,
     known: dict[str, Document],
     seen: set[str],
     now: datetime,
-    session: AsyncClientSession | None = None,
+    session: Session | None = None,
 ) -> int:
     """After a full sync: what the provider no longer has is marked deleted (each by its key,
     which the unique index serves, rather than one ``$nin`` over the calendar)."""
     gone = [i for i, doc in known.items() if i not in seen and not doc.get("deleted")]
-    if not gone:
-        return 0
-    with translate_errors():
-        written = await db[COLLECTION].bulk_write(
-            [
-                UpdateOne(
-                    {**calendar.key, "provider_event_id": i, "deleted": False},
-                    {"$set": {"deleted": True, "deleted_at": now, "updated_at": now}},
-                )
-                for i in gone
-            ],
-            ordered=False,
-            session=session,
-        )
-    return int(written.modified_count)
+    return await events.mark_deleted(calendar, gone, now=now, session=session)

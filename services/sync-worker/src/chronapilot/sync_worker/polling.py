@@ -17,15 +17,13 @@ import contextlib
 import random
 from datetime import timedelta
 
-from pymongo.asynchronous.client_session import AsyncClientSession
-
 from chronapilot.common.bus.catalogue import SyncMode, SyncReason, SyncRequested
 from chronapilot.common.errors import StoreError
 from chronapilot.common.logging import get_logger
 from chronapilot.common.models import SyncMode as ConnectionSyncMode
 from chronapilot.common.runtime import Runtime
 from chronapilot.common.settings import SyncSettings
-from chronapilot.common.store import Document
+from chronapilot.common.store import Document, Session
 
 log = get_logger(__name__)
 BATCH = 500
@@ -56,7 +54,7 @@ async def poll_due_connections(runtime: Runtime) -> int:
         offset = random.uniform(0, interval) if first_time else interval * random.uniform(0.8, 1.2)
 
         async def claim(
-            session: AsyncClientSession,
+            session: Session,
             candidate: dict = candidate,  # type: ignore[type-arg]
             first_time: bool = first_time,
             offset: float = offset,

@@ -27,8 +27,6 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from pymongo.asynchronous.client_session import AsyncClientSession
-
 from chronapilot.common.backoff import Backoff
 from chronapilot.common.bus import Envelope, Handler, parse
 from chronapilot.common.bus.catalogue import ConnectionDisconnected, ConnectionSubscriptionsReleased
@@ -36,7 +34,7 @@ from chronapilot.common.errors import CryptoError, ProviderError
 from chronapilot.common.logging import get_logger
 from chronapilot.common.providers.base import CalendarProvider
 from chronapilot.common.runtime import Runtime
-from chronapilot.common.store.client import Document, translate_errors
+from chronapilot.common.store.client import Document, Session
 from chronapilot.token_refresher.telemetry import REVOCATIONS
 
 log = get_logger(__name__)
@@ -46,7 +44,6 @@ NOT_SUPPORTED = "not_supported"
 FAILED = "failed"
 NO_CREDENTIALS = "no_credentials"
 SKIPPED_SHARED_GRANT = "skipped_shared_grant"
-SUBSCRIPTIONS = "webhook_subscriptions"
 
 
 def disconnect_handler(runtime: Runtime) -> Handler:
@@ -66,11 +63,10 @@ def disconnect_handler(runtime: Runtime) -> Handler:
 async def revoke_credentials(runtime: Runtime, connection_id: str) -> str | None:
     """Revoke, delete and record for one disconnected connection; the outcome, or None when
     there was nothing to do (re-linked since, or already torn down)."""
-    db = runtime.store.db
     connection = await runtime.connections.get(connection_id)
     if connection is None or connection.get("status") != "disconnected":
         return None
-    credentials = await db.credentials.find_one({"_id": connection_id})
+    credentials = await runtime.repos.credentials.get(connection_id)
     if credentials is None:
         if connection.get("revoked_at") is None:
             await _record(runtime, connection_id, None, {"outcome": NO_CREDENTIALS})
@@ -129,11 +125,7 @@ async def _revoke_at_provider(
 async def _has_subscriptions(runtime: Runtime, connection_id: str) -> bool:
     """Whether the gateway keeps subscription records for the connection (it then says when
     they are released)."""
-    with translate_errors():
-        return (
-            await runtime.store.db[SUBSCRIPTIONS].find_one({"connection_id": connection_id}, {"_id": 1})
-            is not None
-        )
+    return await runtime.repos.webhook_subscriptions.exist_for(connection_id)
 
 
 def _open(runtime: Runtime, credentials: Document, field: str) -> str | None:
@@ -145,13 +137,12 @@ async def _record(
     runtime: Runtime, connection_id: str, credentials: Document | None, revocation: dict[str, Any]
 ) -> bool:
     """Delete the credentials and record the teardown, if the connection is still disconnected."""
-    db = runtime.store.db
 
-    async def write(session: AsyncClientSession) -> bool:
+    async def write(session: Session) -> bool:
         if not await runtime.connections.record_revocation(session, connection_id, revocation):
             return False  # re-linked meanwhile: its new credentials stay
         if credentials is not None:
-            await db.credentials.delete_one({"_id": connection_id}, session=session)
+            await runtime.repos.credentials.delete(connection_id, session=session)
         return True
 
     return await runtime.store.in_transaction(write)

@@ -17,7 +17,6 @@ from datetime import datetime, timedelta
 from prometheus_client import Counter, Gauge, Histogram
 
 from chronapilot.common.settings import TokenSettings
-from chronapilot.common.store.client import translate_errors
 from chronapilot.common.tokens import TokenService
 
 EXPIRING_WITHIN_HOUR = Gauge(
@@ -48,17 +47,10 @@ async def record_fleet_health(tokens: TokenService, settings: TokenSettings, now
     expiring within the hour (counted), and the tokens due (only the soonest is read)."""
     credentials = tokens.credentials
     margin = timedelta(seconds=settings.refresh_margin_s)
-    with translate_errors():
-        expiring = await credentials.count_documents(
-            {"access_expires_at": {"$lte": now + timedelta(hours=1)}}
-        )
-        soonest = await credentials.find_one(
-            {"access_expires_at": {"$lte": now + margin}},
-            {"access_expires_at": 1},
-            sort=[("access_expires_at", 1)],
-        )
+    expiring = await credentials.count_expiring(now + timedelta(hours=1))
+    soonest = await credentials.soonest_expiry(now + margin)
     EXPIRING_WITHIN_HOUR.set(expiring)
     overdue = 0.0
     if soonest is not None:
-        overdue = max(0.0, (now - (soonest["access_expires_at"] - margin)).total_seconds())
+        overdue = max(0.0, (now - (soonest - margin)).total_seconds())
     OLDEST_OVERDUE_SECONDS.set(overdue)

@@ -65,7 +65,7 @@ async def _gateway_ctx(app: web.Application) -> AsyncIterator[None]:
     runtime = app[RUNTIME]
     realtime = runtime.settings.realtime
     directory = Directory(
-        runtime.store.db,
+        runtime.repos.webhook_subscriptions,
         ttl_s=realtime.webhook_secret_cache_s,
         unknown_ttl_s=realtime.webhook_unknown_cache_s,
     )

@@ -8,13 +8,11 @@ mirror's ``calendars`` not ``removed``) and its provider's push component.
 
 from __future__ import annotations
 
-from pymongo.asynchronous.client_session import AsyncClientSession
-
 from chronapilot.common.logging import get_logger
 from chronapilot.common.models import ConnectionStatus, SyncMode
 from chronapilot.common.providers.push import PushSubscriptions
 from chronapilot.common.runtime import Runtime
-from chronapilot.common.store.client import Document
+from chronapilot.common.store.client import Document, Session
 from chronapilot.webhook_gateway.watches import Watches
 
 log = get_logger(__name__)
@@ -27,32 +25,25 @@ def push_provider(runtime: Runtime, name: str) -> PushSubscriptions | None:
 
 
 async def find_connection(
-    runtime: Runtime, connection_id: str, session: AsyncClientSession | None = None
+    runtime: Runtime, connection_id: str, session: Session | None = None
 ) -> Document | None:
-    return await runtime.store.db.connections.find_one(
-        {"_id": connection_id},
-        {"status": 1, "provider": 1, "sync_mode": 1, "webhook_subscription": 1, "error": 1},
+    return await runtime.connections.get(
+        connection_id,
         session=session,
+        projection={"status": 1, "provider": 1, "sync_mode": 1, "webhook_subscription": 1, "error": 1},
     )
 
 
-async def synced_calendars(
-    runtime: Runtime, connection_id: str, session: AsyncClientSession | None = None
-) -> list[str]:
+async def synced_calendars(runtime: Runtime, connection_id: str, session: Session | None = None) -> list[str]:
     """The provider ids of the connection's calendars that are synced."""
-    docs = await runtime.store.db.calendars.find(
-        {"connection_id": connection_id, "removed": {"$ne": True}},
-        {"provider_calendar_id": 1},
-        session=session,
-    ).to_list()
-    return [str(doc["provider_calendar_id"]) for doc in docs]
+    return await runtime.repos.calendars.synced_provider_ids(connection_id, session=session)
 
 
 async def update_coverage(runtime: Runtime, watches: Watches, connection_id: str) -> None:
     """Set the connection's ``sync_mode`` and ``webhook_subscription`` from its subscriptions
     (one transaction: two gateways updating one connection see each other's writes)."""
 
-    async def update(session: AsyncClientSession) -> None:
+    async def update(session: Session) -> None:
         connection = await find_connection(runtime, connection_id, session)
         if connection is None or connection["status"] == ConnectionStatus.DISCONNECTED:
             return

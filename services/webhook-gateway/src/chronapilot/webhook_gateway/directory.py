@@ -17,11 +17,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime
 
-from pymongo.asynchronous.database import AsyncDatabase
-
-from chronapilot.common.store.client import Document, translate_errors
-
-COLLECTION = "webhook_subscriptions"
+from chronapilot.common.store.webhook_subscriptions import WebhookSubscriptions
 
 
 @dataclass(frozen=True)
@@ -43,13 +39,13 @@ class _Entry:
 class Directory:
     def __init__(
         self,
-        db: AsyncDatabase[Document],
+        subscriptions: WebhookSubscriptions,
         *,
         ttl_s: float,
         unknown_ttl_s: float,
         max_entries: int = 200_000,
     ) -> None:
-        self._collection = db[COLLECTION]
+        self._subscriptions = subscriptions
         self._ttl_s = ttl_s
         self._unknown_ttl_s = unknown_ttl_s
         self._max_entries = max_entries
@@ -95,22 +91,11 @@ class Directory:
         self._remember((provider, subscription_id), None)
 
     async def _read(self, provider: str, subscription_id: str) -> Route | None:
-        with translate_errors():
-            doc = await self._collection.find_one(
-                {"channels.id": subscription_id, "provider": provider},
-                {"connection_id": 1, "calendar_id": 1, "channels": 1},
-            )
-        if doc is None:
+        watch = await self._subscriptions.by_channel(subscription_id, provider=provider)
+        channel = None if watch is None else watch.channel(subscription_id)
+        if watch is None or channel is None:
             return None
-        for channel in doc.get("channels") or []:
-            if channel.get("id") == subscription_id:
-                return Route(
-                    connection_id=str(doc["connection_id"]),
-                    calendar_id=str(doc["calendar_id"]),
-                    secret_hash=str(channel["secret_hash"]),
-                    expires_at=channel["expires_at"],
-                )
-        return None
+        return Route(watch.connection_id, watch.calendar_id, channel.secret_hash, channel.expires_at)
 
     def _remember(self, key: tuple[str, str], route: Route | None) -> None:
         ttl = self._ttl_s if route is not None else self._unknown_ttl_s

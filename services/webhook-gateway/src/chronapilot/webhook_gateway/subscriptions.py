@@ -30,9 +30,6 @@ import contextlib
 import secrets
 from datetime import datetime, timedelta
 
-from pymongo.asynchronous.client_session import AsyncClientSession
-from pymongo.errors import PyMongoError
-
 from chronapilot.common.backoff import Backoff
 from chronapilot.common.bus.catalogue import (
     Event,
@@ -48,7 +45,7 @@ from chronapilot.common.models import ConnectionStatus
 from chronapilot.common.providers.base import TokenSource
 from chronapilot.common.providers.push import LifecycleEvent, PushSubscriptions, Subscription, hash_secret
 from chronapilot.common.runtime import Runtime
-from chronapilot.common.store.client import Document
+from chronapilot.common.store.client import Document, Session
 from chronapilot.webhook_gateway.coverage import (
     find_connection,
     push_provider,
@@ -77,7 +74,10 @@ class SubscriptionKeeper:
         self._settings = runtime.settings.realtime
         self._clock = runtime.clock
         self._watches = Watches(
-            runtime.store.db, clock=runtime.clock, owner=owner, lease_s=self._settings.subscription_lease_s
+            runtime.repos.webhook_subscriptions,
+            clock=runtime.clock,
+            owner=owner,
+            lease_s=self._settings.subscription_lease_s,
         )
         self._backoff = Backoff(
             base_s=self._settings.subscription_retry_base_s, cap_s=self._settings.subscription_retry_cap_s
@@ -142,7 +142,7 @@ class SubscriptionKeeper:
             try:
                 claimed = await self._watches.claim_due(batch)
                 await asyncio.gather(*(self._work(watch) for watch in claimed))
-            except (ChronaPilotError, PyMongoError) as exc:
+            except ChronaPilotError as exc:
                 log.warning("subscriptions.scan_failed", error=str(exc))
             except Exception:  # a bug in one batch must not stop every renewal
                 log.exception("subscriptions.scan_crashed")
@@ -187,10 +187,10 @@ class SubscriptionKeeper:
                 await self._keep(watch, provider)
                 await self._cover_new_calendars(watch.connection_id, provider, calendars)
             await self.update_coverage(watch.connection_id)
-        except (ChronaPilotError, PyMongoError) as exc:
+        except ChronaPilotError as exc:
             retry_at = self._clock.now() + timedelta(seconds=self._backoff.delay(0))
             log.warning("subscription.work_failed", subscription=watch.id, error=str(exc))
-            with contextlib.suppress(ChronaPilotError, PyMongoError):  # else: when the lease runs out
+            with contextlib.suppress(ChronaPilotError):  # else: when the lease runs out
                 await self._watches.retry_soon(watch.id, retry_at)
         except Exception:  # one subscription's bug must not stop the others
             log.exception("subscription.work_crashed", subscription=watch.id)
@@ -249,7 +249,7 @@ class SubscriptionKeeper:
         try:
             if not await self._record_live(watch, provider, channel, fact):
                 return
-        except (ChronaPilotError, PyMongoError):
+        except ChronaPilotError:
             # not recorded, and the retry creates another: it must not stay live at the provider
             self._directory.forget(watch.provider, channel.id)
             await self._stop_channel(watch, provider, channel)
@@ -318,7 +318,7 @@ class SubscriptionKeeper:
         connection was disconnected): the channel is then stopped at once and the watch made
         due, so the deletion runs now rather than when its lease ends."""
 
-        async def save(session: AsyncClientSession) -> None:
+        async def save(session: Session) -> None:
             if not await self._watches.settle(
                 watch.id,
                 due_at=self._renew_at(channel),
@@ -380,7 +380,7 @@ class SubscriptionKeeper:
                     failed.append({"subscription_id": channel.id, "error": error.code, "at": now})
             self._directory.forget(watch.provider, channel.id)
 
-        async def delete(session: AsyncClientSession) -> None:
+        async def delete(session: Session) -> None:
             await self._watches.delete(watch.id, session=session)
             for channel in watch.channels:
                 fact = SubscriptionRemoved(

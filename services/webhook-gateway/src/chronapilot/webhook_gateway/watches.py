@@ -1,111 +1,27 @@
-"""``webhook_subscriptions``: one document per (connection, synced calendar), and the
-provider subscriptions that currently cover that calendar.
+"""This gateway process's hold on the ``webhook_subscriptions`` documents
+(:mod:`chronapilot.common.store.webhook_subscriptions`): its clock, the owner name its claims
+are leased under, and how long a claim lasts.
 
-::
-
-    {_id: "sub_…", connection_id, provider, calendar_id,        # the provider's calendar id
-     channels: [{id, resource_id, secret_hash, expires_at, since}],   # live provider
-                 # subscriptions: one, two while a Google channel is being replaced
-     status: "pending" | "active" | "failing" | "deleting",
-     due_at,               # when the scheduler acts next: renewal time, retry time, or now
-     force_renew, attempts, last_error, lease_owner, lease_until, created_at, updated_at}
-
-The scheduler claims due documents one by one with an atomic update that sets a lease
-(``due_at <= now`` and lease free, served by the ``by_due`` index), so any number of gateway
-processes share the work and a crashed one's claims simply run out. Secrets are never stored:
-only their SHA-256 (:func:`~chronapilot.common.providers.push.hash_secret`).
+The scheduler claims due documents with a lease, so any number of gateway processes share the
+work and a crashed one's claims simply run out.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from typing import Any
-
-from pymongo import ASCENDING, ReturnDocument
-from pymongo.asynchronous.client_session import AsyncClientSession
-from pymongo.asynchronous.database import AsyncDatabase
+from datetime import datetime, timedelta
 
 from chronapilot.common.clock import Clock
-from chronapilot.common.ids import new_id
-from chronapilot.common.providers.push import Subscription
-from chronapilot.common.store.client import Document, translate_errors
+from chronapilot.common.store import Session
+from chronapilot.common.store.webhook_subscriptions import Channel, Watch, WebhookSubscriptions
 
-COLLECTION = "webhook_subscriptions"
-FREE = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-def millis(value: datetime) -> datetime:
-    """``value`` at MongoDB's precision (milliseconds), so stored and fresh values compare equal."""
-    return value.replace(microsecond=value.microsecond // 1000 * 1000)
-
-
-@dataclass(frozen=True)
-class Channel:
-    """One live provider subscription (Google channel, Graph subscription)."""
-
-    id: str
-    resource_id: str | None
-    secret_hash: str
-    expires_at: datetime
-    since: datetime
-
-    @classmethod
-    def of(cls, subscription: Subscription, secret_hash: str, since: datetime) -> Channel:
-        return cls(
-            subscription.id,
-            subscription.resource_id,
-            secret_hash,
-            millis(subscription.expires_at),
-            millis(since),
-        )
-
-    def subscription(self, calendar_id: str) -> Subscription:
-        return Subscription(self.id, calendar_id, self.expires_at, self.resource_id)
-
-    def to_mongo(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "resource_id": self.resource_id,
-            "secret_hash": self.secret_hash,
-            "expires_at": self.expires_at,
-            "since": self.since,
-        }
-
-
-@dataclass(frozen=True)
-class Watch:
-    id: str
-    connection_id: str
-    provider: str
-    calendar_id: str
-    channels: tuple[Channel, ...]
-    status: str
-    force_renew: bool
-    attempts: int
-
-    @classmethod
-    def from_mongo(cls, doc: Document) -> Watch:
-        return cls(
-            id=doc["_id"],
-            connection_id=doc["connection_id"],
-            provider=doc["provider"],
-            calendar_id=doc["calendar_id"],
-            channels=tuple(Channel(**channel) for channel in doc.get("channels") or []),
-            status=doc.get("status", "pending"),
-            force_renew=bool(doc.get("force_renew")),
-            attempts=int(doc.get("attempts") or 0),
-        )
-
-    def current(self, now: datetime) -> Channel | None:
-        """The newest channel still alive at ``now``."""
-        live = [channel for channel in self.channels if channel.expires_at > now]
-        return max(live, key=lambda channel: channel.expires_at) if live else None
+__all__ = ["Channel", "Watch", "Watches"]
 
 
 class Watches:
-    def __init__(self, db: AsyncDatabase[Document], *, clock: Clock, owner: str, lease_s: float) -> None:
-        self._collection = db[COLLECTION]
+    def __init__(
+        self, subscriptions: WebhookSubscriptions, *, clock: Clock, owner: str, lease_s: float
+    ) -> None:
+        self._subscriptions = subscriptions
         self._clock = clock
         self._owner = owner
         self._lease = timedelta(seconds=lease_s)
@@ -113,106 +29,38 @@ class Watches:
     async def ensure(self, connection_id: str, provider: str, calendar_ids: list[str]) -> None:
         """One document per synced calendar (new ones due now; ones that are not covered made
         due now); documents of calendars no longer synced are marked for deletion."""
-        now = self._clock.now()
-        with translate_errors():
-            for calendar_id in calendar_ids:
-                await self._collection.update_one(
-                    {"connection_id": connection_id, "calendar_id": calendar_id},
-                    {
-                        "$setOnInsert": {
-                            "_id": new_id("sub"),
-                            "provider": provider,
-                            "channels": [],
-                            "status": "pending",
-                            "due_at": now,
-                            "force_renew": False,
-                            "attempts": 0,
-                            "last_error": None,
-                            "lease_owner": None,
-                            "lease_until": FREE,
-                            "created_at": now,
-                            "updated_at": now,
-                        }
-                    },
-                    upsert=True,
-                )
-            await self._collection.update_many(
-                {
-                    "connection_id": connection_id,
-                    "calendar_id": {"$in": calendar_ids},
-                    "status": {"$ne": "active"},
-                },
-                {"$set": {"status": "pending", "due_at": now, "updated_at": now}},
-            )
-            await self._collection.update_many(
-                {"connection_id": connection_id, "calendar_id": {"$nin": calendar_ids}},
-                {"$set": {"status": "deleting", "due_at": now, "updated_at": now}},
-            )
+        await self._subscriptions.ensure(connection_id, provider, calendar_ids, now=self._clock.now())
 
     async def mark_all_deleting(self, connection_id: str) -> None:
-        now = self._clock.now()
-        with translate_errors():
-            await self._collection.update_many(
-                {"connection_id": connection_id},
-                {"$set": {"status": "deleting", "due_at": now, "updated_at": now}},
-            )
+        await self._subscriptions.mark_all_deleting(connection_id, now=self._clock.now())
 
     async def claim_due(self, limit: int) -> list[Watch]:
         """Up to ``limit`` due documents, each leased to this process."""
         now = self._clock.now()
-        claimed = []
-        with translate_errors():
-            for _ in range(limit):
-                doc = await self._collection.find_one_and_update(
-                    {"due_at": {"$lte": now}, "lease_until": {"$lte": now}},
-                    {"$set": {"lease_owner": self._owner, "lease_until": now + self._lease}},
-                    sort=[("due_at", ASCENDING)],
-                    return_document=ReturnDocument.AFTER,
-                )
-                if doc is None:
-                    break
-                claimed.append(Watch.from_mongo(doc))
-        return claimed
+        return await self._subscriptions.claim_due(
+            now=now, owner=self._owner, lease_until=now + self._lease, limit=limit
+        )
 
-    async def for_connection(
-        self, connection_id: str, session: AsyncClientSession | None = None
-    ) -> list[Watch]:
-        with translate_errors():
-            docs = await self._collection.find({"connection_id": connection_id}, session=session).to_list()
-        return [Watch.from_mongo(doc) for doc in docs]
+    async def for_connection(self, connection_id: str, session: Session | None = None) -> list[Watch]:
+        return await self._subscriptions.for_connection(connection_id, session=session)
 
     async def by_channel(self, channel_id: str) -> Watch | None:
-        with translate_errors():
-            doc = await self._collection.find_one({"channels.id": channel_id})
-        return None if doc is None else Watch.from_mongo(doc)
+        return await self._subscriptions.by_channel(channel_id)
 
     async def request(
         self, watch_id: str, *, force_renew: bool = False, drop_channel: str | None = None
     ) -> None:
         """Make ``watch_id`` due now (a lifecycle notification asked for work)."""
-        now = self._clock.now()
-        update: dict[str, Any] = {"$set": {"due_at": now, "updated_at": now}}
-        if force_renew:
-            update["$set"]["force_renew"] = True
-        if drop_channel is not None:
-            update["$pull"] = {"channels": {"id": drop_channel}}
-        with translate_errors():
-            await self._collection.update_one({"_id": watch_id}, update)
+        await self._subscriptions.make_due(
+            watch_id, now=self._clock.now(), force_renew=force_renew, drop_channel=drop_channel
+        )
 
     async def add_channel(self, watch_id: str, channel: Channel) -> None:
         """Start accepting ``channel``'s notifications (before the old one is stopped)."""
-        with translate_errors():
-            await self._collection.update_one(
-                {"_id": watch_id},
-                {"$push": {"channels": channel.to_mongo()}, "$set": {"updated_at": self._clock.now()}},
-            )
+        await self._subscriptions.add_channel(watch_id, channel, now=self._clock.now())
 
     async def extend_channel(self, watch_id: str, channel_id: str, expires_at: datetime) -> None:
-        with translate_errors():
-            await self._collection.update_one(
-                {"_id": watch_id, "channels.id": channel_id},
-                {"$set": {"channels.$.expires_at": millis(expires_at), "updated_at": self._clock.now()}},
-            )
+        await self._subscriptions.extend_channel(watch_id, channel_id, expires_at, now=self._clock.now())
 
     async def settle(
         self,
@@ -223,48 +71,32 @@ class Watches:
         channels: list[Channel] | None = None,
         attempts: int = 0,
         last_error: str | None = None,
-        session: AsyncClientSession | None = None,
+        session: Session | None = None,
         fenced: bool = False,
     ) -> bool:
         """Record the outcome of a claimed document's work and release its lease. ``fenced``:
         only if the document was not marked ``deleting`` meanwhile (a disconnect while a
         provider call was in flight); False when it was (nothing written)."""
-        changes: dict[str, Any] = {
-            "status": status,
-            "due_at": due_at,
-            "attempts": attempts,
-            "last_error": last_error,
-            "lease_owner": None,
-            "lease_until": FREE,
-            "updated_at": self._clock.now(),
-        }
-        if status == "active":
-            changes["force_renew"] = False
-        if channels is not None:
-            changes["channels"] = [channel.to_mongo() for channel in channels]
-        selector: dict[str, Any] = {"_id": watch_id}
-        if fenced:
-            selector["status"] = {"$ne": "deleting"}
-        with translate_errors():
-            updated = await self._collection.update_one(selector, {"$set": changes}, session=session)
-        return updated.matched_count == 1
+        return await self._subscriptions.settle(
+            watch_id,
+            due_at=due_at,
+            status=status,
+            now=self._clock.now(),
+            channels=channels,
+            attempts=attempts,
+            last_error=last_error,
+            session=session,
+            fenced=fenced,
+        )
 
     async def retry_soon(self, watch_id: str, retry_at: datetime) -> None:
         """Work on the document failed for a transient reason (a write conflict with another
         gateway, a store hiccup): any gateway may claim it again from ``retry_at`` (this
         process's lease ends then, and it is due by then), not only when the lease runs out."""
-        with translate_errors():
-            await self._collection.update_one(
-                {"_id": watch_id, "due_at": {"$gt": retry_at}}, {"$set": {"due_at": retry_at}}
-            )
-            await self._collection.update_one(
-                {"_id": watch_id, "lease_owner": self._owner}, {"$set": {"lease_until": retry_at}}
-            )
+        await self._subscriptions.retry_soon(watch_id, retry_at, owner=self._owner)
 
-    async def delete(self, watch_id: str, session: AsyncClientSession | None = None) -> None:
-        with translate_errors():
-            await self._collection.delete_one({"_id": watch_id}, session=session)
+    async def delete(self, watch_id: str, session: Session | None = None) -> None:
+        await self._subscriptions.delete(watch_id, session=session)
 
-    async def count(self, connection_id: str, session: AsyncClientSession | None = None) -> int:
-        with translate_errors():
-            return await self._collection.count_documents({"connection_id": connection_id}, session=session)
+    async def count(self, connection_id: str, session: Session | None = None) -> int:
+        return await self._subscriptions.count(connection_id, session=session)

@@ -1,10 +1,17 @@
-"""The ``calendars`` collection: its only reader and writer."""
+"""The ``calendars`` collection: its only reader and writer.
+
+The mirror's calendars follow what the provider lists (added ones appear, vanished ones are
+flagged ``removed`` with their events kept), at consent and on every sync.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
-from chronapilot.common.calendars import upsert_calendars
+from pymongo import ReturnDocument
+
+from chronapilot.common.ids import new_id
 from chronapilot.common.providers.base import CalendarInfo
 from chronapilot.common.store.client import Document, Session, translate_errors
 from chronapilot.common.store.repository import Repository
@@ -26,21 +33,77 @@ class Calendars(Repository):
 
     async def upsert_listed(
         self,
-        session: Session | None,
         *,
         connection_id: str,
         application_id: str,
-        calendars: list[CalendarInfo],
+        calendars: Sequence[CalendarInfo],
         now: datetime,
+        session: Session | None = None,
     ) -> list[str]:
-        """Keep the connection's calendars in step with the provider's list; the ids listed
-        (:func:`chronapilot.common.calendars.upsert_calendars`)."""
+        """Upsert the provider's calendars, flag the ones it no longer lists; return the ids
+        listed (primary first, then by name)."""
+        ordered = sorted(calendars, key=lambda c: (not c.primary, c.name.lower(), c.provider_calendar_id))
+        ids: list[str] = []
         with translate_errors(session):
-            return await upsert_calendars(
-                self._store.db,
-                session,
-                connection_id=connection_id,
-                application_id=application_id,
-                calendars=calendars,
-                now=now,
+            for calendar in ordered:
+                doc = await self._collection.find_one_and_update(
+                    {"connection_id": connection_id, "provider_calendar_id": calendar.provider_calendar_id},
+                    {
+                        "$set": {
+                            "name": calendar.name,
+                            "primary": calendar.primary,
+                            "read_only": calendar.read_only,
+                            "timezone": calendar.timezone,
+                            "color": calendar.color,
+                            "removed": False,
+                            "updated_at": now,
+                        },
+                        "$setOnInsert": {
+                            "_id": new_id("cal"),
+                            "application_id": application_id,
+                            "created_at": now,
+                        },
+                    },
+                    upsert=True,
+                    return_document=ReturnDocument.AFTER,
+                    session=session,
+                )
+                assert doc is not None
+                ids.append(str(doc["_id"]))
+            await self._collection.update_many(
+                {"connection_id": connection_id, "_id": {"$nin": ids}, "removed": False},
+                {"$set": {"removed": True, "updated_at": now}},
+                session=session,
             )
+        return ids
+
+    async def record_outcome(self, calendar_id: str, *, now: datetime, error: dict[str, str] | None) -> None:
+        """The calendar's own health: ``sync_status`` ``ok`` with ``last_synced_at``, or ``error``
+        with ``error {code, message, at}`` (the provider refused this calendar; the others sync)."""
+        changes: dict[str, object] = (
+            {"sync_status": "ok", "last_synced_at": now, "error": None}
+            if error is None
+            else {"sync_status": "error", "error": {**error, "at": now}}
+        )
+        with translate_errors():
+            await self._collection.update_one({"_id": calendar_id}, {"$set": changes})
+
+    async def provider_calendar_ids(self, calendar_ids: Sequence[str]) -> dict[str, str]:
+        """The provider's id of each of ``calendar_ids`` that exists, by calendar id."""
+        with translate_errors():
+            return {
+                doc["_id"]: doc["provider_calendar_id"]
+                async for doc in self._collection.find(
+                    {"_id": {"$in": list(calendar_ids)}}, {"provider_calendar_id": 1}
+                )
+            }
+
+    async def synced_provider_ids(self, connection_id: str, *, session: Session | None = None) -> list[str]:
+        """The provider ids of the connection's calendars that are synced (not ``removed``)."""
+        with translate_errors(session):
+            docs = await self._collection.find(
+                {"connection_id": connection_id, "removed": {"$ne": True}},
+                {"provider_calendar_id": 1},
+                session=session,
+            ).to_list()
+        return [str(doc["provider_calendar_id"]) for doc in docs]

@@ -24,7 +24,7 @@ from pymongo.errors import (
 from pymongo.uri_parser import parse_uri
 
 from chronapilot.common.backoff import Backoff, retry_until
-from chronapilot.common.errors import Conflict, StartupError, StoreError
+from chronapilot.common.errors import ChronaPilotError, Conflict, StartupError, StoreError
 from chronapilot.common.logging import get_logger
 from chronapilot.common.settings import MongoSettings
 
@@ -46,11 +46,13 @@ def describe_hosts(uri: str) -> str:
 
 @contextmanager
 def translate_errors(session: AsyncClientSession | None = None) -> Iterator[None]:
-    """Re-raise PyMongo errors as ChronaPilot errors.
+    """Re-raise PyMongo errors as ChronaPilot errors: a duplicate key as :class:`Conflict`, an
+    unreachable server or a transient failure as :class:`StoreError` (worth retrying), any
+    other driver error as a :class:`ChronaPilotError` coded ``store_failed``.
 
-    Pass the ``session`` a write runs in: inside a transaction, an error labelled
-    ``TransientTransactionError`` is left as it is, so that :meth:`Store.in_transaction`
-    (PyMongo's ``with_transaction``) retries the transaction, and translates it if it gives up.
+    Within a transaction (``session`` in one), an error the transaction may be retried on
+    passes through untranslated: the transaction's runner (:meth:`Store.in_transaction`)
+    retries the whole transaction on it, and translates what is left.
     """
     try:
         yield
@@ -61,13 +63,17 @@ def translate_errors(session: AsyncClientSession | None = None) -> Iterator[None
             and exc.has_error_label("TransientTransactionError")
         ):
             raise
-        if isinstance(exc, DuplicateKeyError):
-            raise Conflict(f"duplicate key: {exc.details.get('keyValue') if exc.details else ''}") from exc
-        if isinstance(exc, ConnectionFailure | ServerSelectionTimeoutError):
-            raise StoreError(f"MongoDB unreachable: {exc}") from exc
-        if isinstance(exc, OperationFailure) and exc.has_error_label("TransientTransactionError"):
-            raise StoreError(f"transient MongoDB error: {exc}") from exc
-        raise
+        raise _translated(exc) from exc
+
+
+def _translated(exc: PyMongoError) -> ChronaPilotError:
+    if isinstance(exc, DuplicateKeyError):
+        return Conflict(f"duplicate key: {exc.details.get('keyValue') if exc.details else ''}")
+    if isinstance(exc, ConnectionFailure | ServerSelectionTimeoutError):
+        return StoreError(f"MongoDB unreachable: {exc}")
+    if isinstance(exc, OperationFailure) and exc.has_error_label("TransientTransactionError"):
+        return StoreError(f"transient MongoDB error: {exc}")
+    return ChronaPilotError(f"MongoDB error: {exc}", code="store_failed")
 
 
 class Store:

@@ -3,7 +3,8 @@ cursor pages the API lists with.
 
 A repository is the only code that touches its collection: services call its methods (named
 for what they mean, taking and returning plain values or the project's models) and never see
-PyMongo. Every method translates PyMongo's errors (:func:`translate_errors`) into
+PyMongo. Every method translates PyMongo's errors (:func:`translate_errors`, given the
+method's ``session`` so a transaction can still be retried) into
 :mod:`chronapilot.common.errors`.
 """
 
