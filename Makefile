@@ -28,6 +28,7 @@ system-deps:
 	@scripts/system-deps.sh
 
 lint: $(STAMP)
+	$(VENV)/bin/lint-imports
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy -p chronapilot.common
