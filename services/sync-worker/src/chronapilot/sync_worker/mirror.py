@@ -1,9 +1,10 @@
 """Writing provider pages into the mirror: idempotent, and never older over newer.
 
-A page is compared with what the mirror holds first (one query for the page's ids), then only
-the differences are written in one unordered bulk write: applying the same page twice writes
-nothing the second time, and an event whose stored provider ``updated`` time is newer than the
-page's is left alone (a stale page cannot win).
+A page is compared with what the mirror holds first (one query for what the page touches), the
+differences decided by :func:`~chronapilot.sync_worker.plan.plan_page`, then only those are
+written in one unordered bulk write: applying the same page twice writes nothing the second
+time, and an event whose stored provider ``updated`` time is newer than the page's is left
+alone (a stale page cannot win).
 """
 
 from __future__ import annotations
@@ -12,14 +13,15 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from pymongo import UpdateMany, UpdateOne
+from pymongo import UpdateOne
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
 
 from chronapilot.common.ids import new_id
-from chronapilot.common.models.event import COLLECTION, capped_raw, mirror_fields
+from chronapilot.common.models.event import COLLECTION, capped_raw
 from chronapilot.common.providers.sync import EventPage
 from chronapilot.common.store import Document, translate_errors
+from chronapilot.sync_worker.plan import StoredEvent, Write, plan_page
 
 
 @dataclass(frozen=True)
@@ -52,13 +54,22 @@ class Applied:
         self.seen |= other.seen
 
 
-_SUMMARY = {"provider_event_id": 1, "content_hash": 1, "provider_updated_at": 1, "deleted": 1}
+_SUMMARY = {
+    "provider_event_id": 1,
+    "content_hash": 1,
+    "provider_updated_at": 1,
+    "deleted": 1,
+    "recurring_event_id": 1,
+}
 
 
-async def known_events(db: AsyncDatabase[Document], calendar: CalendarRef) -> dict[str, Document]:
+async def known_events(db: AsyncDatabase[Document], calendar: CalendarRef) -> dict[str, StoredEvent]:
     """Every mirrored event of ``calendar`` (a summary of each), read once for a full sync."""
     with translate_errors():
-        return {doc["provider_event_id"]: doc async for doc in db[COLLECTION].find(calendar.key, _SUMMARY)}
+        return {
+            doc["provider_event_id"]: StoredEvent.of(doc)
+            async for doc in db[COLLECTION].find(calendar.key, _SUMMARY)
+        }
 
 
 async def apply_page(
@@ -68,114 +79,100 @@ async def apply_page(
     now: datetime,
     *,
     raw_max_bytes: int,
-    known: dict[str, Document] | None = None,
+    known: dict[str, StoredEvent] | None = None,
     session: AsyncClientSession | None = None,
 ) -> Applied:
-    """Apply one page. ``known`` (a full sync's summary of the calendar) saves the lookup."""
-    result = Applied()
-    events = db[COLLECTION]
-    ids = [event.provider_event_id for event in page.upserts]
-    existing: dict[str, Document] = {}
-    if known is not None:
-        existing = {i: known[i] for i in ids if i in known}
-    elif ids:
-        with translate_errors():
-            existing = {
-                doc["provider_event_id"]: doc
-                async for doc in events.find(
-                    {**calendar.key, "provider_event_id": {"$in": ids}}, _SUMMARY, session=session
-                )
-            }
-    ops: list[UpdateOne | UpdateMany] = []
-    for event in page.upserts:
-        result.seen.add(event.provider_event_id)
-        fields = mirror_fields(event)
-        old = existing.get(event.provider_event_id)
-        if old is not None and old.get("content_hash") == fields["content_hash"] and not old.get("deleted"):
-            result.unchanged += 1
-            continue
-        stored_at = old.get("provider_updated_at") if old else None
-        if stored_at is not None and event.updated_at is not None and stored_at > event.updated_at:
-            result.stale += 1
-            continue
-        result.upserted += 1
-        ops.append(
-            UpdateOne(
-                {**calendar.key, "provider_event_id": event.provider_event_id},
-                {
-                    "$set": {
-                        **fields,
-                        "raw": capped_raw(dict(event.raw), raw_max_bytes),
-                        "calendar_id": calendar.id,
-                        "deleted": False,
-                        "deleted_at": None,
-                        "updated_at": now,
-                    },
-                    "$setOnInsert": {
-                        "_id": new_id("evt"),
-                        "application_id": calendar.application_id,
-                        "created_at": now,
-                    },
-                },
-                upsert=True,
-            )
-        )
-    replaced = set(page.series_replaced)
-    for master in replaced:
-        ops.append(
-            _delete(
-                {
-                    **calendar.key,
-                    "recurring_event_id": master,
-                    "provider_event_id": {"$nin": sorted(result.seen)},
-                },
-                now,
-            )
-        )
-    for gone in page.deletions:
-        ops.append(_delete({**calendar.key, "provider_event_id": gone}, now))
-        ops.append(_delete({**calendar.key, "recurring_event_id": gone}, now))
+    """Apply one page: read what it touches, plan (:func:`plan_page`), write the plan.
+    ``known`` (a full sync's summary of the calendar) saves reading the page's upserts."""
+    stored = await _touched(db, calendar, page, known, session)
+    plan = plan_page(page, stored)
+    ops = [_upsert(calendar, write, now, raw_max_bytes) for write in plan.writes]
+    ops += [_delete(calendar, event_id, now) for event_id in plan.deletes]
     if ops:
         with translate_errors():
-            written = await events.bulk_write(ops, ordered=False, session=session)
-        result.deleted = _deleted_count(written, ops)
-    return result
-
-
-def _delete(selector: dict[str, Any], now: datetime) -> UpdateMany:
-    return UpdateMany(
-        {**selector, "deleted": False}, {"$set": {"deleted": True, "deleted_at": now, "updated_at": now}}
+            await db[COLLECTION].bulk_write(ops, ordered=False, session=session)
+    return Applied(
+        upserted=plan.upserted,
+        deleted=plan.deleted,
+        unchanged=plan.unchanged,
+        stale=plan.stale,
+        seen=set(plan.seen),
     )
 
 
-def _deleted_count(written: Any, ops: list[UpdateOne | UpdateMany]) -> int:
-    """Events newly marked deleted: every write that was not one of the page's upserts."""
-    upserts = sum(1 for op in ops if isinstance(op, UpdateOne))
-    return max(0, int(written.modified_count) + int(written.upserted_count) - upserts)
+async def _touched(
+    db: AsyncDatabase[Document],
+    calendar: CalendarRef,
+    page: EventPage,
+    known: dict[str, StoredEvent] | None,
+    session: AsyncClientSession | None,
+) -> dict[str, StoredEvent]:
+    """The mirrored events ``page`` can touch: its upserts (from ``known`` when given), its
+    deletions and the events of the series it deletes or replaces (always read: a full sync's
+    earlier pages may have written them)."""
+    ids = [event.provider_event_id for event in page.upserts]
+    stored: dict[str, StoredEvent] = {}
+    if known is not None:
+        stored, ids = {i: known[i] for i in ids if i in known}, []
+    ids += page.deletions
+    series = [*page.deletions, *page.series_replaced]
+    wanted: list[dict[str, Any]] = []
+    if ids:
+        wanted.append({"provider_event_id": {"$in": ids}})
+    if series:
+        wanted.append({"recurring_event_id": {"$in": series}})
+    if wanted:
+        with translate_errors():
+            async for doc in db[COLLECTION].find({**calendar.key, "$or": wanted}, _SUMMARY, session=session):
+                stored[doc["provider_event_id"]] = StoredEvent.of(doc)
+    return stored
+
+
+def _upsert(calendar: CalendarRef, write: Write, now: datetime, raw_max_bytes: int) -> UpdateOne:
+    return UpdateOne(
+        {**calendar.key, "provider_event_id": write.provider_event_id},
+        {
+            "$set": {
+                **write.fields,
+                "raw": capped_raw(dict(write.event.raw), raw_max_bytes),
+                "calendar_id": calendar.id,
+                "deleted": False,
+                "deleted_at": None,
+                "updated_at": now,
+            },
+            "$setOnInsert": {
+                "_id": new_id("evt"),
+                "application_id": calendar.application_id,
+                "created_at": now,
+            },
+        },
+        upsert=True,
+    )
+
+
+def _delete(calendar: CalendarRef, event_id: str, now: datetime) -> UpdateOne:
+    return UpdateOne(
+        {**calendar.key, "provider_event_id": event_id, "deleted": False},
+        {"$set": {"deleted": True, "deleted_at": now, "updated_at": now}},
+    )
 
 
 async def delete_unseen(
     db: AsyncDatabase[Document],
     calendar: CalendarRef,
-    known: dict[str, Document],
+    known: dict[str, StoredEvent],
     seen: set[str],
     now: datetime,
     session: AsyncClientSession | None = None,
 ) -> int:
     """After a full sync: what the provider no longer has is marked deleted (each by its key,
     which the unique index serves, rather than one ``$nin`` over the calendar)."""
-    gone = [i for i, doc in known.items() if i not in seen and not doc.get("deleted")]
+    gone = [i for i, held in known.items() if i not in seen and not held.deleted]
     if not gone:
         return 0
     with translate_errors():
         written = await db[COLLECTION].bulk_write(
-            [
-                UpdateOne(
-                    {**calendar.key, "provider_event_id": i, "deleted": False},
-                    {"$set": {"deleted": True, "deleted_at": now, "updated_at": now}},
-                )
-                for i in gone
-            ],
+            [_delete(calendar, i, now) for i in gone],
             ordered=False,
             session=session,
         )
