@@ -1,9 +1,10 @@
 """Writing provider pages into the mirror: idempotent, and never older over newer.
 
-A page is compared with what the mirror holds first (one query for the page's ids), then only
-the differences are written in one unordered bulk write: applying the same page twice writes
-nothing the second time, and an event whose stored provider ``updated`` time is newer than the
-page's is left alone (a stale page cannot win).
+A page is compared with what the mirror holds first (one query for what the page touches), the
+differences decided by :func:`~chronapilot.sync_worker.plan.plan_page`, then only those are
+written in one unordered bulk write: applying the same page twice writes nothing the second
+time, and an event whose stored provider ``updated`` time is newer than the page's is left
+alone (a stale page cannot win).
 """
 
 from __future__ import annotations
@@ -11,10 +12,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from chronapilot.common.models.event import capped_raw, mirror_fields
+from chronapilot.common.models.event import capped_raw
 from chronapilot.common.providers.sync import EventPage
 from chronapilot.common.store import Document, Session
 from chronapilot.common.store.events import Events
+from chronapilot.sync_worker.plan import StoredEvent, plan_page
 
 
 @dataclass(frozen=True)
@@ -43,9 +45,9 @@ class Applied:
         self.seen |= other.seen
 
 
-async def known_events(events: Events, calendar: CalendarRef) -> dict[str, Document]:
+async def known_events(events: Events, calendar: CalendarRef) -> dict[str, StoredEvent]:
     """Every mirrored event of ``calendar`` (a summary of each), read once for a full sync."""
-    return await events.summaries(calendar)
+    return {i: StoredEvent.of(doc) for i, doc in (await events.summaries(calendar)).items()}
 
 
 async def apply_page(
@@ -55,52 +57,57 @@ async def apply_page(
     now: datetime,
     *,
     raw_max_bytes: int,
-    known: dict[str, Document] | None = None,
+    known: dict[str, StoredEvent] | None = None,
     session: Session | None = None,
 ) -> Applied:
-    """Apply one page. ``known`` (a full sync's summary of the calendar) saves the lookup."""
-    result = Applied()
-    ids = [event.provider_event_id for event in page.upserts]
-    existing: dict[str, Document] = {}
-    if known is not None:
-        existing = {i: known[i] for i in ids if i in known}
-    elif ids:
-        existing = await events.summaries(calendar, ids, session=session)
-    upserts: dict[str, Document] = {}
-    for event in page.upserts:
-        result.seen.add(event.provider_event_id)
-        fields = mirror_fields(event)
-        old = existing.get(event.provider_event_id)
-        if old is not None and old.get("content_hash") == fields["content_hash"] and not old.get("deleted"):
-            result.unchanged += 1
-            continue
-        stored_at = old.get("provider_updated_at") if old else None
-        if stored_at is not None and event.updated_at is not None and stored_at > event.updated_at:
-            result.stale += 1
-            continue
-        result.upserted += 1
-        upserts[event.provider_event_id] = {**fields, "raw": capped_raw(dict(event.raw), raw_max_bytes)}
-    result.deleted = await events.write_page(
-        calendar,
-        upserts=upserts,
-        replaced_series=set(page.series_replaced),
-        keep=result.seen,
-        deletions=page.deletions,
-        now=now,
-        session=session,
+    """Apply one page: read what it touches, plan (:func:`plan_page`), write the plan.
+    ``known`` (a full sync's summary of the calendar) saves reading the page's upserts."""
+    stored = await _touched(events, calendar, page, known, session)
+    plan = plan_page(page, stored)
+    upserts: dict[str, Document] = {
+        write.provider_event_id: {**write.fields, "raw": capped_raw(dict(write.event.raw), raw_max_bytes)}
+        for write in plan.writes
+    }
+    await events.write_plan(calendar, upserts=upserts, deletes=plan.deletes, now=now, session=session)
+    return Applied(
+        upserted=plan.upserted,
+        deleted=plan.deleted,
+        unchanged=plan.unchanged,
+        stale=plan.stale,
+        seen=set(plan.seen),
     )
-    return result
+
+
+async def _touched(
+    events: Events,
+    calendar: CalendarRef,
+    page: EventPage,
+    known: dict[str, StoredEvent] | None,
+    session: Session | None,
+) -> dict[str, StoredEvent]:
+    """The mirrored events ``page`` can touch: its upserts (from ``known`` when given), its
+    deletions and the events of the series it deletes or replaces (always read: a full sync's
+    earlier pages may have written them)."""
+    ids = [event.provider_event_id for event in page.upserts]
+    stored: dict[str, StoredEvent] = {}
+    if known is not None:
+        stored, ids = {i: known[i] for i in ids if i in known}, []
+    ids += page.deletions
+    series = [*page.deletions, *page.series_replaced]
+    found = await events.touched(calendar, provider_event_ids=ids, series=series, session=session)
+    stored.update({i: StoredEvent.of(doc) for i, doc in found.items()})
+    return stored
 
 
 async def delete_unseen(
     events: Events,
     calendar: CalendarRef,
-    known: dict[str, Document],
+    known: dict[str, StoredEvent],
     seen: set[str],
     now: datetime,
     session: Session | None = None,
 ) -> int:
     """After a full sync: what the provider no longer has is marked deleted (each by its key,
     which the unique index serves, rather than one ``$nin`` over the calendar)."""
-    gone = [i for i, doc in known.items() if i not in seen and not doc.get("deleted")]
+    gone = [i for i, held in known.items() if i not in seen and not held.deleted]
     return await events.mark_deleted(calendar, gone, now=now, session=session)

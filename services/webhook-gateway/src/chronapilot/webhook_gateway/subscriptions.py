@@ -20,7 +20,8 @@ created, renewed and stopped, and what the connection's ``sync_mode`` says about
 
 Work is found by the scheduler (:meth:`SubscriptionKeeper.run`) over the ``due_at`` index, in
 leased batches (:mod:`chronapilot.webhook_gateway.watches`), so several gateway processes share
-it safely; event handlers only mark documents due and wake it.
+it safely; event handlers only mark documents due and wake it. What each claimed document
+needs next is decided by :func:`~chronapilot.webhook_gateway.renewal.next_step` (no I/O).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import secrets
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from chronapilot.common.backoff import Backoff
 from chronapilot.common.bus.catalogue import (
@@ -54,6 +55,7 @@ from chronapilot.webhook_gateway.coverage import (
 )
 from chronapilot.webhook_gateway.directory import Directory, Route
 from chronapilot.webhook_gateway.metrics import SUBSCRIPTION_ACTIONS
+from chronapilot.webhook_gateway.renewal import Action, Situation, Step, next_step, renew_at, retry_at
 from chronapilot.webhook_gateway.watches import Channel, Watch, Watches
 
 log = get_logger(__name__)
@@ -83,6 +85,8 @@ class SubscriptionKeeper:
             base_s=self._settings.subscription_retry_base_s, cap_s=self._settings.subscription_retry_cap_s
         )
         self._ttl = timedelta(seconds=self._settings.subscription_ttl_s)
+        self._margin = timedelta(seconds=self._settings.subscription_renew_margin_s)
+        self._retry_cap = timedelta(seconds=self._settings.subscription_retry_cap_s)
         self._base_url = runtime.settings.webhook_base_url
         self._wake = asyncio.Event()
 
@@ -164,27 +168,29 @@ class SubscriptionKeeper:
         try:
             connection = await self._connection(watch.connection_id)
             provider = self._push(watch.provider)
-            status = None if connection is None else connection["status"]
-            if (
-                watch.status == "deleting"
-                or status in (None, ConnectionStatus.DISCONNECTED)
-                or provider is None
-            ):
-                await self._stop(
-                    watch, provider, reason="disconnected" if status != "active" else "not_synced"
-                )
-            elif watch.calendar_id not in (calendars := await self._synced_calendars(watch.connection_id)):
-                await self._stop(watch, provider, reason="calendar_removed")
-            elif status != ConnectionStatus.ACTIVE and not (connection and retryable_error(connection)):
+            calendars = await self._synced_calendars(watch.connection_id)
+            situation = Situation(
+                status=None if connection is None else connection["status"],
+                retryable_error=connection is not None and retryable_error(connection),
+                push=provider is not None,
+                calendar_synced=watch.calendar_id in calendars,
+            )
+            step = next_step(
+                watch, situation, self._clock.now(), renew_margin=self._margin, retry_cap=self._retry_cap
+            )
+            if step.action is Action.STOP:
+                await self._stop(watch, provider, reason=step.reason or "not_synced")
+            elif step.action is Action.WAIT:
                 await self._watches.settle(
                     watch.id,
-                    due_at=self._clock.now() + timedelta(seconds=self._settings.subscription_retry_cap_s),
+                    due_at=step.due_at,
                     status=watch.status,
                     channels=list(watch.channels),
                     attempts=watch.attempts,
                 )
             else:
-                await self._keep(watch, provider)
+                assert provider is not None  # the step stops a watch whose provider has no push
+                await self._keep(watch, provider, step)
                 await self._cover_new_calendars(watch.connection_id, provider, calendars)
             await self.update_coverage(watch.connection_id)
         except ChronaPilotError as exc:
@@ -205,23 +211,14 @@ class SubscriptionKeeper:
             await self._watches.ensure(connection_id, provider.name, calendars)
             self._wake.set()
 
-    async def _keep(self, watch: Watch, provider: PushSubscriptions) -> None:
-        now = self._clock.now()
-        current = watch.current(now)
-        if current is None:
+    async def _keep(self, watch: Watch, provider: PushSubscriptions, step: Step) -> None:
+        if step.action is Action.CREATE:
             await self._create(watch, provider)
-        elif watch.force_renew or now >= self._renew_at(current):
-            await self._renew(watch, provider, current)
+        elif step.action is Action.RENEW and step.channel is not None:
+            await self._renew(watch, provider, step.channel)
         else:
-            await self._watches.settle(
-                watch.id, due_at=self._renew_at(current), status="active", channels=[current]
-            )
-
-    def _renew_at(self, channel: Channel) -> datetime:
-        lifetime = channel.expires_at - channel.since
-        return channel.expires_at - min(
-            timedelta(seconds=self._settings.subscription_renew_margin_s), lifetime / 2
-        )
+            channels = [] if step.channel is None else [step.channel]
+            await self._watches.settle(watch.id, due_at=step.due_at, status="active", channels=channels)
 
     # provider work ------------------------------------------------------------------------
 
@@ -321,7 +318,7 @@ class SubscriptionKeeper:
         async def save(session: Session) -> None:
             if not await self._watches.settle(
                 watch.id,
-                due_at=self._renew_at(channel),
+                due_at=renew_at(channel, self._margin),
                 status="active",
                 channels=[channel],
                 session=session,
@@ -404,9 +401,7 @@ class SubscriptionKeeper:
     ) -> None:
         attempts = watch.attempts + 1
         delay = self._backoff.delay(min(attempts - 1, 20), retry_after=exc.retry_after)
-        due_at = self._clock.now() + timedelta(seconds=delay)
-        if current is not None:
-            due_at = min(due_at, current.expires_at)  # look again when it runs out: coverage changes
+        due_at = retry_at(self._clock.now(), timedelta(seconds=delay), current)
         await self._watches.settle(
             watch.id,
             due_at=due_at,

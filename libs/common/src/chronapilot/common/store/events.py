@@ -6,7 +6,7 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
-from pymongo import UpdateMany, UpdateOne
+from pymongo import UpdateOne
 
 from chronapilot.common.ids import new_id
 from chronapilot.common.store.client import Document, Session, translate_errors
@@ -30,7 +30,13 @@ class MirrorCalendar(Protocol):
 
 
 #: What a sync compares a provider's event with: enough to tell unchanged and stale apart.
-_SUMMARY = {"provider_event_id": 1, "content_hash": 1, "provider_updated_at": 1, "deleted": 1}
+_SUMMARY = {
+    "provider_event_id": 1,
+    "content_hash": 1,
+    "provider_updated_at": 1,
+    "deleted": 1,
+    "recurring_event_id": 1,
+}
 
 
 def _key(calendar: MirrorCalendar) -> dict[str, Any]:
@@ -38,9 +44,10 @@ def _key(calendar: MirrorCalendar) -> dict[str, Any]:
     return {"connection_id": calendar.connection_id, "provider_calendar_id": calendar.provider_calendar_id}
 
 
-def _mark_deleted(selector: dict[str, Any], now: datetime) -> UpdateMany:
-    return UpdateMany(
-        {**selector, "deleted": False}, {"$set": {"deleted": True, "deleted_at": now, "updated_at": now}}
+def _delete(calendar: MirrorCalendar, provider_event_id: str, now: datetime) -> UpdateOne:
+    return UpdateOne(
+        {**_key(calendar), "provider_event_id": provider_event_id, "deleted": False},
+        {"$set": {"deleted": True, "deleted_at": now, "updated_at": now}},
     )
 
 
@@ -112,25 +119,44 @@ class Events(Repository):
                 async for doc in self._collection.find(query, _SUMMARY, session=session)
             }
 
-    async def write_page(
+    async def touched(
+        self,
+        calendar: MirrorCalendar,
+        *,
+        provider_event_ids: Collection[str],
+        series: Collection[str],
+        session: Session | None = None,
+    ) -> dict[str, Document]:
+        """A summary of each mirrored event of ``calendar`` with one of ``provider_event_ids``
+        or in one of the recurring ``series``, by provider id."""
+        wanted: list[dict[str, Any]] = []
+        if provider_event_ids:
+            wanted.append({"provider_event_id": {"$in": list(provider_event_ids)}})
+        if series:
+            wanted.append({"recurring_event_id": {"$in": list(series)}})
+        if not wanted:
+            return {}
+        with translate_errors(session):
+            return {
+                doc["provider_event_id"]: doc
+                async for doc in self._collection.find(
+                    {**_key(calendar), "$or": wanted}, _SUMMARY, session=session
+                )
+            }
+
+    async def write_plan(
         self,
         calendar: MirrorCalendar,
         *,
         upserts: Mapping[str, Document],
-        replaced_series: Iterable[str] = (),
-        keep: Collection[str] = (),
-        deletions: Iterable[str] = (),
+        deletes: Sequence[str],
         now: datetime,
         session: Session | None = None,
-    ) -> int:
-        """Write one page's changes in one unordered bulk write; return how many events it newly
-        marked deleted.
-
-        ``upserts``: the mirror fields to store, by provider event id (created if new, and no
-        longer deleted). ``replaced_series``: recurring masters whose instances not in ``keep``
-        are marked deleted. ``deletions``: provider ids marked deleted, with their instances.
-        """
-        ops: list[UpdateOne | UpdateMany] = [
+    ) -> None:
+        """Write a page's plan in one unordered bulk write: ``upserts`` (mirror fields by
+        provider event id: created if new, and no longer deleted), then ``deletes`` (provider
+        event ids marked deleted, each by its key)."""
+        ops: list[UpdateOne] = [
             UpdateOne(
                 {**_key(calendar), "provider_event_id": provider_event_id},
                 {
@@ -151,26 +177,10 @@ class Events(Repository):
             )
             for provider_event_id, fields in upserts.items()
         ]
-        for master in replaced_series:
-            ops.append(
-                _mark_deleted(
-                    {
-                        **_key(calendar),
-                        "recurring_event_id": master,
-                        "provider_event_id": {"$nin": sorted(keep)},
-                    },
-                    now,
-                )
-            )
-        for gone in deletions:
-            ops.append(_mark_deleted({**_key(calendar), "provider_event_id": gone}, now))
-            ops.append(_mark_deleted({**_key(calendar), "recurring_event_id": gone}, now))
-        if not ops:
-            return 0
-        with translate_errors(session):
-            written = await self._collection.bulk_write(ops, ordered=False, session=session)
-        # every write that was not one of the upserts marked events deleted
-        return max(0, written.modified_count + written.upserted_count - len(upserts))
+        ops += [_delete(calendar, i, now) for i in deletes]
+        if ops:
+            with translate_errors(session):
+                await self._collection.bulk_write(ops, ordered=False, session=session)
 
     async def mark_deleted(
         self,
@@ -186,13 +196,7 @@ class Events(Repository):
             return 0
         with translate_errors(session):
             written = await self._collection.bulk_write(
-                [
-                    UpdateOne(
-                        {**_key(calendar), "provider_event_id": i, "deleted": False},
-                        {"$set": {"deleted": True, "deleted_at": now, "updated_at": now}},
-                    )
-                    for i in provider_event_ids
-                ],
+                [_delete(calendar, i, now) for i in provider_event_ids],
                 ordered=False,
                 session=session,
             )
