@@ -35,7 +35,7 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 
 from chronapilot.api.applications import create_application
 from chronapilot.common.bus import Topic, topic_name
-from chronapilot.common.bus.catalogue import SyncMode, SyncReason, SyncRequested
+from chronapilot.common.bus.catalogue import SyncKind, SyncReason, SyncRequested
 from chronapilot.common.clock import SystemClock
 from chronapilot.common.runtime import RUNTIME
 from chronapilot.sandbox.launcher import Sandbox, SandboxConfig
@@ -213,7 +213,7 @@ async def route_faults_left(emulator: Emulator, route: str) -> list[dict[str, An
     return [f for f in (await emulator.admin("GET", "faults"))["routes"] if f["route"] == route]
 
 
-async def request_sync(browser: Browser, connection_id: str, mode: SyncMode = SyncMode.INCREMENTAL) -> None:
+async def request_sync(browser: Browser, connection_id: str, mode: SyncKind = SyncKind.INCREMENTAL) -> None:
     """A ``sync.requested`` for the connection, as the schedule or a webhook would emit it."""
     runtime = browser.api.app[RUNTIME]
 
@@ -513,7 +513,7 @@ async def test_delete_during_a_2000_event_full_sync_writes_nothing_to_the_mirror
         )
         assert cursor_writes == 0, "no calendar finished its sync after the disconnect"
 
-        await request_sync(browser, connection_id, SyncMode.FULL)  # a request still queued somewhere
+        await request_sync(browser, connection_id, SyncKind.FULL)  # a request still queued somewhere
         await worker_handled_every_sync_request(browser)
         assert await db.events.count_documents(mirrored) == after, "the mirror stays as it was"
         assert (

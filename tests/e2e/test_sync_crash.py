@@ -11,7 +11,7 @@ import aiohttp
 import pytest
 from test_sync_mirror import assert_mirror_equals_provider, make_driver, request_sync, wait_synced
 
-from chronapilot.common.bus.catalogue import SyncMode
+from chronapilot.common.bus.catalogue import SyncKind
 from chronapilot.common.runtime import RUNTIME
 from chronapilot.devstack.processes import Child, free_port
 
@@ -66,7 +66,7 @@ async def test_a_worker_killed_mid_full_sync_is_replaced_and_the_mirror_converge
             ) as response:
                 assert response.status == 201
             t0 = datetime.now(UTC)
-            await request_sync(browser, connection_id, SyncMode.FULL, None)
+            await request_sync(browser, connection_id, SyncKind.FULL, None)
 
             async def mirroring_started():
                 return await db.events.count_documents(

@@ -11,7 +11,7 @@ import pytest
 from aiohttp import web
 from test_sync_mirror import request_sync
 
-from chronapilot.common.bus.catalogue import SyncMode
+from chronapilot.common.bus.catalogue import SyncKind
 from chronapilot.common.runtime import RUNTIME
 
 from api_harness import running_worker
@@ -58,7 +58,7 @@ async def test_throttling_is_waited_out_honouring_retry_after(browser, worker, s
     before = (await db.connections.find_one({"_id": connection_id}))["last_synced_at"]
     await fault(sandbox, status=429, retry_after=1, times=2)
     started = time.monotonic()
-    await request_sync(browser, connection_id, SyncMode.INCREMENTAL, None)
+    await request_sync(browser, connection_id, SyncKind.INCREMENTAL, None)
 
     async def synced_again():
         connection = await db.connections.find_one({"_id": connection_id})
@@ -75,7 +75,7 @@ async def test_a_persistent_failure_is_sync_failed_and_a_manual_refresh_recovers
     before = (await db.connections.find_one({"_id": connection_id}))["last_synced_at"]
     await fault(sandbox, status=503)
     try:
-        await request_sync(browser, connection_id, SyncMode.INCREMENTAL, None)
+        await request_sync(browser, connection_id, SyncKind.INCREMENTAL, None)
 
         async def failed():
             connection = await db.connections.find_one({"_id": connection_id})
@@ -125,7 +125,7 @@ async def test_a_calendar_removed_at_the_provider_is_flagged_and_its_events_kept
         ) as response:
             assert response.status < 300
         t0 = datetime.now(UTC)
-        await request_sync(browser, connection_id, SyncMode.INCREMENTAL, None)
+        await request_sync(browser, connection_id, SyncKind.INCREMENTAL, None)
 
         async def appeared():
             return await db.calendars.find_one(
@@ -138,7 +138,7 @@ async def test_a_calendar_removed_at_the_provider_is_flagged_and_its_events_kept
         )
         async with http.delete(f"{sandbox.urls['google']}/_admin/calendars/{calendar_id}") as response:
             assert response.status < 300
-    await request_sync(browser, connection_id, SyncMode.INCREMENTAL, None)
+    await request_sync(browser, connection_id, SyncKind.INCREMENTAL, None)
 
     async def removed():
         return await db.calendars.find_one({"_id": calendar["_id"], "removed": True})

@@ -19,7 +19,7 @@ from contract.random_events import random_slot
 from contract.sync_drivers import GoogleDriver, ICloudDriver, MicrosoftDriver
 from pymongo.asynchronous.client_session import AsyncClientSession
 
-from chronapilot.common.bus.catalogue import SyncMode, SyncReason, SyncRequested
+from chronapilot.common.bus.catalogue import SyncKind, SyncReason, SyncRequested
 from chronapilot.common.models.event import mirror_fields
 from chronapilot.common.providers.base import AppPassword, TokenSet
 from chronapilot.common.providers.registry import build_providers
@@ -62,7 +62,7 @@ async def make_driver(browser, sandbox, provider: str, connection_id: str, http)
     return DRIVERS[provider](world, connection), connection
 
 
-async def request_sync(browser, connection_id: str, mode: SyncMode, calendar_id: str | None) -> None:
+async def request_sync(browser, connection_id: str, mode: SyncKind, calendar_id: str | None) -> None:
     runtime = browser.api.app[RUNTIME]
 
     async def emit(session: AsyncClientSession) -> None:
@@ -207,7 +207,7 @@ async def test_a_large_calendar_mirrors_exactly_follows_changes_and_survives_a_d
         await driver.write_dataset()  # the series, all-day and time-zone cases, written one by one
         started = time.monotonic()
         t0 = datetime.now(UTC)
-        await request_sync(browser, connection_id, SyncMode.FULL, calendar_id)
+        await request_sync(browser, connection_id, SyncKind.FULL, calendar_id)
         calendar = await wait_synced(db, connection_id, calendar_id, t0, full=True)
         count = await assert_mirror_equals_provider(db, connection, driver, connection_id, calendar)
         assert count >= TOTAL - 30
@@ -222,7 +222,7 @@ async def test_a_large_calendar_mirrors_exactly_follows_changes_and_survives_a_d
             else:
                 await driver.delete(created.pop(rng.randrange(len(created))))
         t1 = datetime.now(UTC)
-        await request_sync(browser, connection_id, SyncMode.INCREMENTAL, calendar_id)
+        await request_sync(browser, connection_id, SyncKind.INCREMENTAL, calendar_id)
         calendar = await wait_synced(db, connection_id, calendar_id, t1, full=False)
         state = await db.sync_state.find_one({"_id": calendar["_id"]})
         assert state["last_full_sync_at"] < t1, "the changes came by an incremental sync"
@@ -230,6 +230,6 @@ async def test_a_large_calendar_mirrors_exactly_follows_changes_and_survives_a_d
 
         await driver.dead(state["cursor"])
         t2 = datetime.now(UTC)
-        await request_sync(browser, connection_id, SyncMode.INCREMENTAL, calendar_id)
+        await request_sync(browser, connection_id, SyncKind.INCREMENTAL, calendar_id)
         calendar = await wait_synced(db, connection_id, calendar_id, t2, full=True)
         await assert_mirror_equals_provider(db, connection, driver, connection_id, calendar)

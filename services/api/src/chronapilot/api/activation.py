@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from chronapilot.common.bus.catalogue import (
-    SyncMode,
+    SyncKind,
     SyncReason,
     SyncRequested,
 )
@@ -78,7 +78,7 @@ async def _activate(
     )
     await _store_credentials(runtime, session, connection_id, grant, now)
     await runtime.emit(
-        session, SyncRequested(mode=SyncMode.FULL, reason=SyncReason.INITIAL), connection_id=connection_id
+        session, SyncRequested(mode=SyncKind.FULL, reason=SyncReason.INITIAL), connection_id=connection_id
     )
     return connection
 

@@ -26,7 +26,7 @@ from chronapilot.api.schemas import (
     dump,
 )
 from chronapilot.common.bus.catalogue import (
-    SyncMode,
+    SyncKind,
     SyncReason,
     SyncRequested,
 )
@@ -177,7 +177,7 @@ async def refresh_connection(request: web.Request) -> web.Response:
         claimed = await runtime.connections.claim_manual_refresh(session, raw["_id"], REFRESH_INTERVAL)
         if claimed is not None:
             await runtime.emit(
-                session, SyncRequested(mode=SyncMode.FULL, reason=SyncReason.MANUAL), connection_id=raw["_id"]
+                session, SyncRequested(mode=SyncKind.FULL, reason=SyncReason.MANUAL), connection_id=raw["_id"]
             )
         return claimed
 

@@ -32,7 +32,7 @@ from chronapilot.common.backoff import Backoff
 from chronapilot.common.bus.catalogue import (
     SyncCompleted,
     SyncFailed,
-    SyncMode,
+    SyncKind,
     SyncRequested,
 )
 from chronapilot.common.connections import Code
@@ -201,7 +201,7 @@ class ConnectionSyncer:
                             provider,
                             token,
                             ref,
-                            full=request.mode is SyncMode.FULL,
+                            full=request.mode is SyncKind.FULL,
                             clock=runtime.clock,
                             raw_max_bytes=self._settings.raw_max_bytes,
                             guard=guard,

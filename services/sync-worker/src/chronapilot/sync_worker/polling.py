@@ -17,10 +17,10 @@ import contextlib
 import random
 from datetime import timedelta
 
-from chronapilot.common.bus.catalogue import SyncMode, SyncReason, SyncRequested
+from chronapilot.common.bus.catalogue import SyncKind, SyncReason, SyncRequested
 from chronapilot.common.errors import StoreError
 from chronapilot.common.logging import get_logger
-from chronapilot.common.models import SyncMode as ConnectionSyncMode
+from chronapilot.common.models import SyncMode
 from chronapilot.common.runtime import Runtime
 from chronapilot.common.settings import SyncSettings
 from chronapilot.common.store import Document, Session
@@ -32,7 +32,7 @@ BATCH = 500
 def cadence_s(connection: Document, settings: SyncSettings) -> float:
     """Seconds until this connection's next scheduled sync: the poll interval (``polling``, and
     the cap of an ``error``'s retry), or the safety net (``realtime``)."""
-    if connection.get("status") == "active" and connection.get("sync_mode") == ConnectionSyncMode.REALTIME:
+    if connection.get("status") == "active" and connection.get("sync_mode") == SyncMode.REALTIME:
         return settings.safety_net_interval_s
     return settings.poll_interval_s
 
@@ -66,7 +66,7 @@ async def poll_due_connections(runtime: Runtime) -> int:
                 return False
             await runtime.emit(
                 session,
-                SyncRequested(mode=SyncMode.INCREMENTAL, reason=SyncReason.POLL),
+                SyncRequested(mode=SyncKind.INCREMENTAL, reason=SyncReason.POLL),
                 connection_id=candidate["_id"],
             )
             return True

@@ -13,7 +13,7 @@ from chronapilot.common.bus import Topic
 from chronapilot.common.bus.catalogue import (
     Event,
     SubscriptionLifecycleNotified,
-    SyncMode,
+    SyncKind,
     SyncReason,
     SyncRequested,
     wrap,
@@ -79,7 +79,7 @@ async def _gateway_ctx(app: web.Application) -> AsyncIterator[None]:
         await producer.publish(topic, wrap(event, connection_id))
 
     async def request_sync(connection_id: str, calendar_id: str) -> None:
-        event = SyncRequested(mode=SyncMode.INCREMENTAL, reason=SyncReason.WEBHOOK, calendar_id=calendar_id)
+        event = SyncRequested(mode=SyncKind.INCREMENTAL, reason=SyncReason.WEBHOOK, calendar_id=calendar_id)
         await publish(connection_id, event)
 
     async def publish_lifecycle(connection_id: str, event: SubscriptionLifecycleNotified) -> None:

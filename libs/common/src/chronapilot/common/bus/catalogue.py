@@ -19,8 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from chronapilot.common.bus.envelope import Envelope
 from chronapilot.common.bus.topics import Topic
 from chronapilot.common.errors import ChronaPilotError
-from chronapilot.common.models.connection import Code, ConnectionStatus, Provider
-from chronapilot.common.models.connection import SyncMode as ConnectionSyncMode
+from chronapilot.common.models.connection import Code, ConnectionStatus, Provider, SyncMode
 from chronapilot.common.providers.push import LifecycleEvent
 
 
@@ -42,7 +41,10 @@ class Event(BaseModel):
     TOPIC: ClassVar[Topic]
 
 
-class SyncMode(enum.StrEnum):
+class SyncKind(enum.StrEnum):
+    """What a sync reads: everything (`full`) or the changes since its cursor (`incremental`).
+    Not the connection's `sync_mode` (`realtime` or `polling`: how changes reach it)."""
+
     FULL = "full"
     INCREMENTAL = "incremental"
 
@@ -94,7 +96,7 @@ class ConnectionStatusChanged(Event):
     TOPIC = Topic.CONNECTIONS
     status: ConnectionStatus
     previous_status: ConnectionStatus
-    sync_mode: ConnectionSyncMode | None = None
+    sync_mode: SyncMode | None = None
     error_code: Code | None = Field(default=None, description="Set while `status` is `error`.")
     error_message: str | None = None
 
@@ -120,7 +122,7 @@ class SyncRequested(Event):
 
     TYPE = "sync.requested"
     TOPIC = Topic.SYNC_REQUESTS
-    mode: SyncMode
+    mode: SyncKind
     reason: SyncReason
     calendar_id: str | None = Field(
         default=None, description="Provider calendar id; absent means every calendar."
@@ -132,7 +134,7 @@ class SyncCompleted(Event):
 
     TYPE = "sync.completed"
     TOPIC = Topic.SYNC_RESULTS
-    mode: SyncMode
+    mode: SyncKind
     reason: SyncReason
     synced_at: datetime
     calendars: int = Field(ge=0)
@@ -145,7 +147,7 @@ class SyncFailed(Event):
 
     TYPE = "sync.failed"
     TOPIC = Topic.SYNC_RESULTS
-    mode: SyncMode
+    mode: SyncKind
     reason: SyncReason
     error_code: str
     error_message: str

@@ -1,6 +1,6 @@
 """MongoDB document models (pydantic)."""
 
-from chronapilot.common.models.base import Document
+from chronapilot.common.models.base import StoredModel
 from chronapilot.common.models.connection import (
     Code,
     Connection,
@@ -21,9 +21,9 @@ __all__ = [
     "Connection",
     "ConnectionStatus",
     "Credentials",
-    "Document",
     "ErrorInfo",
     "Provider",
+    "StoredModel",
     "SyncMode",
     "TokenRefreshTelemetry",
     "User",

@@ -7,7 +7,7 @@ from typing import Any, Self
 from pydantic import BaseModel, ConfigDict, Field
 
 
-class Document(BaseModel):
+class StoredModel(BaseModel):
     """A MongoDB document. ``to_mongo()`` / ``from_mongo()`` convert at the store boundary."""
 
     model_config = ConfigDict(populate_by_name=True, extra="ignore")

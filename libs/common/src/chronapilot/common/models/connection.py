@@ -7,7 +7,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
-from chronapilot.common.models.base import Document
+from chronapilot.common.models.base import StoredModel
 
 
 class Provider(enum.StrEnum):
@@ -63,7 +63,7 @@ class TokenRefreshTelemetry(BaseModel):
     last_error: str | None = None
 
 
-class Connection(Document):
+class Connection(StoredModel):
     application_id: str
     user_id: str
     provider: Provider

@@ -24,7 +24,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from chronapilot.common.models.base import Document
+from chronapilot.common.models.base import StoredModel
 from chronapilot.common.providers.base import AppPassword, Credential, OAuthGrant, TokenSet
 
 OAUTH = "oauth"
@@ -35,7 +35,7 @@ Seal = Callable[[str], str]
 Open = Callable[[str], str]
 
 
-class Credentials(Document):
+class Credentials(StoredModel):
     provider: str
     kind: Literal["oauth", "app_password"] | None = None  # None: written before ``kind`` existed
     access_token: str | None = None  # ciphertext

@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from chronapilot.common.models.base import Document
+from chronapilot.common.models.base import StoredModel
 
 
 class ApiKey(BaseModel):
@@ -18,14 +18,14 @@ class ApiKey(BaseModel):
     revoked_at: datetime | None = None
 
 
-class Application(Document):
+class Application(StoredModel):
     name: str
     api_keys: list[ApiKey] = Field(default_factory=list)
     return_url_prefixes: list[str] = Field(default_factory=list)
     created_at: datetime
 
 
-class User(Document):
+class User(StoredModel):
     application_id: str
     external_id: str | None = None
     metadata: dict[str, Any] = Field(default_factory=dict)
