@@ -2,31 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from chronapilot.common.clock import FixedClock
-from chronapilot.common.errors import NotFound, VersionConflict
-from chronapilot.common.store import INDEXES, Lease, ensure_indexes, update_versioned
+from chronapilot.common.store import INDEXES, Lease, ensure_indexes
 
 pytestmark = pytest.mark.integration
-
-
-async def test_an_optimistic_update_wins_once_and_the_loser_gets_a_conflict(store):
-    await store.db.things.insert_one({"_id": "t1", "version": 0, "n": 0})
-    results = await asyncio.gather(
-        *(update_versioned(store.db.things, "t1", 0, {"n": i}) for i in range(1, 6)), return_exceptions=True
-    )
-    winners = [r for r in results if isinstance(r, dict)]
-    assert len(winners) == 1
-    assert all(isinstance(r, VersionConflict) for r in results if not isinstance(r, dict))
-    current = await store.db.things.find_one({"_id": "t1"})
-    assert current["version"] == 1
-    assert current["n"] == winners[0]["n"]
-    with pytest.raises(NotFound):
-        await update_versioned(store.db.things, "missing", 0, {"n": 1})
 
 
 async def test_a_lease_has_one_holder_until_it_expires(store):
