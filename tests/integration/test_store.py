@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from pymongo.errors import OperationFailure
 
 from chronapilot.common.clock import FixedClock
-from chronapilot.common.store import INDEXES, Lease, ensure_indexes
+from chronapilot.common.errors import StoreError
+from chronapilot.common.store import INDEXES, Lease, Store, ensure_indexes, translate_errors
 
 pytestmark = pytest.mark.integration
 
@@ -34,3 +37,26 @@ async def test_every_index_is_created_and_serves_the_outbox_relays_query(store):
         assert {m.document["name"] for m in models} <= names, collection
     plan = await store.db.outbox.find({"sent_at": None}).sort("_id", 1).limit(10).explain()
     assert "unsent_in_order" in str(plan)
+
+
+async def test_an_operation_past_the_operation_timeout_fails_as_a_store_timeout(isolated, store):
+    """The client carries ``timeoutMS``: a server that stalls a command (a ``failCommand``
+    failpoint blocking the next ``find`` for 3 s) costs the caller the operation timeout, not
+    the stall, and the caller sees a ``store_timeout``."""
+    settings = isolated.settings().mongo.model_copy(update={"operation_timeout_s": 0.5})
+    short = await Store.connect(settings, budget_s=20)
+    stall = {"failCommands": ["find"], "blockConnection": True, "blockTimeMS": 3000}
+    try:
+        await store.client.admin.command("configureFailPoint", "failCommand", mode={"times": 1}, data=stall)
+    except OperationFailure:
+        await short.close()
+        pytest.skip("this MongoDB server has no failCommand failpoint (test commands disabled)")
+    try:
+        started = time.monotonic()
+        with pytest.raises(StoreError) as caught, translate_errors():
+            await short.db.things.find_one({})
+        assert caught.value.code == "store_timeout"
+        assert time.monotonic() - started < 2.5
+    finally:
+        await store.client.admin.command("configureFailPoint", "failCommand", mode="off")
+        await short.close()

@@ -48,7 +48,13 @@ class MongoSettings(BaseSettings):
         description="MongoDB connection string (standard name). A replica set is required (transactions).",
     )
     database: str = Field(default="chronapilot", description="Database name.")
-    timeout_s: float = Field(default=5.0, gt=0, description="Server selection / operation timeout.")
+    timeout_s: float = Field(default=5.0, gt=0, description="Server selection and connect timeout.")
+    operation_timeout_s: float = Field(
+        default=30.0,
+        gt=0,
+        description="Longest one MongoDB operation (a transaction: all its attempts) may take; "
+        "past it the caller gets a store error.",
+    )
 
     @field_validator("uri")
     @classmethod

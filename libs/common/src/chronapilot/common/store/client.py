@@ -44,15 +44,27 @@ def describe_hosts(uri: str) -> str:
 
 @contextmanager
 def translate_errors() -> Iterator[None]:
-    """Re-raise PyMongo errors as ChronaPilot errors."""
+    """Re-raise PyMongo errors as ChronaPilot errors.
+
+    A duplicate key is a :class:`Conflict`; an unreachable server, an operation past its
+    ``timeoutMS`` (``NetworkTimeout``, ``ExecutionTimeout``, ``WTimeoutError``: every
+    error whose ``timeout`` is true) and a transient transaction error are a
+    :class:`StoreError` (``store_timeout`` for the timeouts), which callers may retry.
+    """
     try:
         yield
     except DuplicateKeyError as exc:
         raise Conflict(f"duplicate key: {exc.details.get('keyValue') if exc.details else ''}") from exc
-    except (ConnectionFailure, ServerSelectionTimeoutError) as exc:
+    except ServerSelectionTimeoutError as exc:
         raise StoreError(f"MongoDB unreachable: {exc}") from exc
-    except OperationFailure as exc:
-        if exc.has_error_label("TransientTransactionError"):
+    except PyMongoError as exc:
+        if exc.timeout:
+            raise StoreError(
+                f"MongoDB operation timed out ({type(exc).__name__})", code="store_timeout"
+            ) from exc
+        if isinstance(exc, ConnectionFailure):
+            raise StoreError(f"MongoDB unreachable: {exc}") from exc
+        if isinstance(exc, OperationFailure) and exc.has_error_label("TransientTransactionError"):
             raise StoreError(f"transient MongoDB error: {exc}") from exc
         raise
 
@@ -72,6 +84,7 @@ class Store:
             settings.uri,
             serverSelectionTimeoutMS=timeout_ms,
             connectTimeoutMS=timeout_ms,
+            timeoutMS=int(settings.operation_timeout_s * 1000),
             tz_aware=True,
             appname="chronapilot",
         )
