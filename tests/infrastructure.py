@@ -80,6 +80,7 @@ def session_infrastructure() -> Iterator[Infrastructure]:
         log_dir=None,
         existing_kafka=kafka,
         existing_mongodb=mongo,
+        test_commands=True,  # failpoints (configureFailPoint) for the store's timeout test
     )
     try:
         assert embedded.kafka_bootstrap_servers and embedded.mongodb_uri

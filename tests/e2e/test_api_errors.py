@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import json
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from chronapilot.api.idempotency import fingerprint
 from chronapilot.common.runtime import RUNTIME
 
 from api_harness import start_api
@@ -168,6 +171,50 @@ async def test_an_idempotency_key_replays_the_first_answer(browser):
     assert second[2]["Idempotent-Replayed"] == "true"
     other = await call(browser, "POST", "/v1/users", headers=headers, json={"external_id": "b"})
     assert_error(other[0], other[1], 400, "idempotency_key_reused", "Idempotency-Key")
+
+
+@pytest.mark.parametrize("written_by", ["locking", "pre-lock"])
+async def test_a_request_that_died_holding_its_idempotency_key_is_retried_once_its_lock_runs_out(
+    browser, written_by
+):
+    """The record a crashed request leaves behind (the process died before answering; written
+    by this version, or by one before the lock): the same request is refused with 409 while the
+    lock holds, and runs once it has run out."""
+    api = browser.api
+    db = api.app[RUNTIME].store.db
+    body = json.dumps({"external_id": "crashed"}).encode()
+    headers = {**api.headers(), "Idempotency-Key": "k-crash", "Content-Type": "application/json"}
+    record_id = f"{api.application_id}:k-crash"
+    now = datetime.now(UTC)
+    left_behind = {
+        "_id": record_id,
+        "fingerprint": fingerprint("POST", "/v1/users", body),
+        "status": None,
+        "body": None,
+        "created_at": now,
+        "expires_at": now + timedelta(hours=24),
+    }
+    if written_by == "locking":
+        left_behind |= {"owner": "a-process-that-died", "locked_until": now + timedelta(seconds=60)}
+    await db.idempotency_keys.insert_one(left_behind)
+
+    status, error, answered = await call(browser, "POST", "/v1/users", headers=headers, data=body)
+    assert_error(status, error, 409, "idempotency_request_in_progress")
+    assert 50 <= int(answered["Retry-After"]) <= 60
+    assert await db.users.count_documents({"external_id": "crashed"}) == 0
+
+    # the lock runs out: moved into the past rather than waited for
+    past = now - timedelta(seconds=61)
+    lock_field = "locked_until" if written_by == "locking" else "created_at"
+    await db.idempotency_keys.update_one({"_id": record_id}, {"$set": {lock_field: past}})
+    first = await call(browser, "POST", "/v1/users", headers=headers, data=body)
+    assert first[0] == 201, first[1]
+    replay = await call(browser, "POST", "/v1/users", headers=headers, data=body)
+    assert (replay[0], replay[1]) == (201, first[1])
+    assert replay[2]["Idempotent-Replayed"] == "true"
+    assert await db.users.count_documents({"external_id": "crashed"}) == 1
+    stored = await db.idempotency_keys.find_one({"_id": record_id})
+    assert stored["status"] == 201 and stored["owner"] != "a-process-that-died"
 
 
 async def test_refresh_is_202_then_429_with_retry_after_and_409_once_disconnected(browser):

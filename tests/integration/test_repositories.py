@@ -48,14 +48,16 @@ async def test_a_consent_session_is_consumed_once_and_only_while_fresh(store):
 
 async def test_an_idempotency_key_is_claimed_once_until_released(store):
     keys = Repositories.open(store).idempotency_keys
-    claim = {"fingerprint": "f", "now": NOW, "expires_at": NOW + timedelta(hours=24)}
-    assert await keys.claim("app_1:k", **claim)
-    assert not await keys.claim("app_1:k", **claim)
-    await keys.complete("app_1:k", status=201, body=b"{}")
+    claim = {"fingerprint": "f", "now": NOW, "lock": timedelta(seconds=60), "ttl": timedelta(hours=24)}
+    assert await keys.reserve("app_1:k", owner="a", **claim) is None
+    held = await keys.reserve("app_1:k", owner="b", **claim)
+    assert held is not None and held["owner"] == "a" and held["status"] is None
+    await keys.complete("app_1:k", owner="b", status=500, body=b"{}")  # not the holder: no effect
+    await keys.complete("app_1:k", owner="a", status=201, body=b"{}")
     record = await keys.get("app_1:k")
     assert record is not None and (record["status"], record["body"]) == (201, b"{}")
-    await keys.release("app_1:k")
-    assert await keys.claim("app_1:k", **claim)
+    await keys.release("app_1:k", owner="a")
+    assert await keys.reserve("app_1:k", owner="c", **claim) is None
 
 
 async def test_a_write_conflict_inside_a_transaction_is_retried_not_translated(store):

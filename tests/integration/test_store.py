@@ -2,31 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from pymongo.errors import OperationFailure
 
 from chronapilot.common.clock import FixedClock
-from chronapilot.common.errors import NotFound, VersionConflict
-from chronapilot.common.store import INDEXES, Lease, ensure_indexes, update_versioned
+from chronapilot.common.errors import StoreError
+from chronapilot.common.store import INDEXES, Lease, Store, ensure_indexes, translate_errors
 
 pytestmark = pytest.mark.integration
-
-
-async def test_an_optimistic_update_wins_once_and_the_loser_gets_a_conflict(store):
-    await store.db.things.insert_one({"_id": "t1", "version": 0, "n": 0})
-    results = await asyncio.gather(
-        *(update_versioned(store.db.things, "t1", 0, {"n": i}) for i in range(1, 6)), return_exceptions=True
-    )
-    winners = [r for r in results if isinstance(r, dict)]
-    assert len(winners) == 1
-    assert all(isinstance(r, VersionConflict) for r in results if not isinstance(r, dict))
-    current = await store.db.things.find_one({"_id": "t1"})
-    assert current["version"] == 1
-    assert current["n"] == winners[0]["n"]
-    with pytest.raises(NotFound):
-        await update_versioned(store.db.things, "missing", 0, {"n": 1})
 
 
 async def test_a_lease_has_one_holder_until_it_expires(store):
@@ -51,3 +37,26 @@ async def test_every_index_is_created_and_serves_the_outbox_relays_query(store):
         assert {m.document["name"] for m in models} <= names, collection
     plan = await store.db.outbox.find({"sent_at": None}).sort("_id", 1).limit(10).explain()
     assert "unsent_in_order" in str(plan)
+
+
+async def test_an_operation_past_the_operation_timeout_fails_as_a_store_timeout(isolated, store):
+    """The client carries ``timeoutMS``: a server that stalls a command (a ``failCommand``
+    failpoint blocking the next ``find`` for 3 s) costs the caller the operation timeout, not
+    the stall, and the caller sees a ``store_timeout``."""
+    settings = isolated.settings().mongo.model_copy(update={"operation_timeout_s": 0.5})
+    short = await Store.connect(settings, budget_s=20)
+    stall = {"failCommands": ["find"], "blockConnection": True, "blockTimeMS": 3000}
+    try:
+        await store.client.admin.command("configureFailPoint", "failCommand", mode={"times": 1}, data=stall)
+    except OperationFailure:
+        await short.close()
+        pytest.skip("this MongoDB server has no failCommand failpoint (test commands disabled)")
+    try:
+        started = time.monotonic()
+        with pytest.raises(StoreError) as caught, translate_errors():
+            await short.db.things.find_one({})
+        assert caught.value.code == "store_timeout"
+        assert time.monotonic() - started < 2.5
+    finally:
+        await store.client.admin.command("configureFailPoint", "failCommand", mode="off")
+        await short.close()

@@ -37,3 +37,11 @@ def test_every_setting_has_a_description():
     assert "MONGODB_URI" in names and "KAFKA_BOOTSTRAP_SERVERS" in names
     assert "CHRONAPILOT_GOOGLE_AUTH_URL" in names and "CHRONAPILOT_ICLOUD_CALDAV_URL" in names
     assert all(description for _, description in names.values())
+
+
+def test_an_idempotency_lock_shorter_than_the_store_timeout_is_refused(monkeypatch):
+    monkeypatch.setenv("CHRONAPILOT_IDEMPOTENCY_LOCK_S", "20")
+    with pytest.raises(ValidationError, match="CHRONAPILOT_IDEMPOTENCY_LOCK_S"):
+        Settings()
+    monkeypatch.setenv("CHRONAPILOT_MONGODB_OPERATION_TIMEOUT_S", "10")
+    assert Settings().service.idempotency_lock_s == 20

@@ -30,10 +30,6 @@ class FixedClock:
         self._now += delta
 
 
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
 def isoformat_z(value: datetime) -> str:
     """ISO 8601 in UTC with ``Z`` and millisecond precision (the API's datetime format)."""
     if value.tzinfo is None:

@@ -2,7 +2,7 @@
 
 A ciphertext is the string ``v1.<key id>.<nonce b64url>.<sealed b64url>``. The key id says
 which key of the ring opens it, so new keys can be added and made active while old
-ciphertexts stay readable; :meth:`TokenCipher.needs_rotation` tells which ones to re-seal.
+ciphertexts stay readable; :meth:`TokenCipher.rotate` re-seals one under the active key.
 Associated data (the connection id) binds a ciphertext to its owner: copying one onto
 another connection makes it fail to open.
 
@@ -74,11 +74,6 @@ class TokenCipher:
             return key.decrypt(_unb64(nonce), _unb64(sealed), associated_data.encode()).decode()
         except (InvalidTag, ValueError):
             raise CryptoError("ciphertext does not open (wrong key, owner or tampered)") from None
-
-    def needs_rotation(self, ciphertext: str) -> bool:
-        """True when ``ciphertext`` was sealed with a key other than the active one."""
-        parts = ciphertext.split(".")
-        return len(parts) != 4 or parts[1] != self.active_key_id
 
     def rotate(self, ciphertext: str, *, associated_data: str) -> str:
         """Re-seal ``ciphertext`` under the active key."""

@@ -16,20 +16,6 @@ from typing import Final
 _ALPHABET: Final = "0123456789abcdefghjkmnpqrstvwxyz"
 _BODY_LENGTH: Final = 26
 
-#: Every kind of object ChronaPilot names, and its prefix.
-PREFIXES: Final = {
-    "application": "app",
-    "api_key": "key",
-    "user": "usr",
-    "connection": "con",
-    "calendar": "cal",
-    "event": "evt",
-    "subscription": "sub",
-    "consent": "cst",
-    "message": "msg",
-    "request": "req",
-}
-
 _ID_PATTERN: Final = re.compile(rf"^([a-z]{{2,5}})_[{_ALPHABET}]{{{_BODY_LENGTH}}}$")
 
 

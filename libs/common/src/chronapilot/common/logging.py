@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import re
 import sys
-from collections.abc import Iterator, Mapping, MutableMapping
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
@@ -143,8 +143,3 @@ def bind_context(**ids: Any) -> Iterator[None]:
         yield
     finally:
         structlog.contextvars.reset_contextvars(**tokens)
-
-
-def redacting_mapping(headers: Mapping[str, str]) -> MutableMapping[str, str]:
-    """Headers safe to log: secret-bearing ones masked."""
-    return {k: (REDACTED if _is_secret_key(k) else redact_text(v)) for k, v in headers.items()}

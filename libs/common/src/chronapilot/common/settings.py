@@ -48,7 +48,13 @@ class MongoSettings(BaseSettings):
         description="MongoDB connection string (standard name). A replica set is required (transactions).",
     )
     database: str = Field(default="chronapilot", description="Database name.")
-    timeout_s: float = Field(default=5.0, gt=0, description="Server selection / operation timeout.")
+    timeout_s: float = Field(default=5.0, gt=0, description="Server selection and connect timeout.")
+    operation_timeout_s: float = Field(
+        default=30.0,
+        gt=0,
+        description="Longest one MongoDB operation (a transaction: all its attempts) may take; "
+        "past it the caller gets a store error.",
+    )
 
     @field_validator("uri")
     @classmethod
@@ -247,6 +253,13 @@ class ServiceSettings(BaseSettings):
     outbox_lease_s: float = Field(
         default=10.0, gt=0, description="Lease of the outbox relay leader (one relay publishes)."
     )
+    idempotency_lock_s: float = Field(
+        default=60.0,
+        gt=0,
+        description="How long a POST holds its `Idempotency-Key` while it runs: a retry within it "
+        "gets 409, after it (the first request died) runs. Longer than any POST takes, and than "
+        "`CHRONAPILOT_MONGODB_OPERATION_TIMEOUT_S`.",
+    )
 
 
 class TokenSettings(BaseSettings):
@@ -443,6 +456,11 @@ class Settings(BaseSettings):
         active = self.crypto.encryption_active_key_id
         if active is not None and ring and active not in ring:
             raise ValueError(f"CHRONAPILOT_ENCRYPTION_ACTIVE_KEY_ID {active!r} is not in the key ring")
+        if self.service.idempotency_lock_s <= self.mongo.operation_timeout_s:
+            raise ValueError(
+                "CHRONAPILOT_IDEMPOTENCY_LOCK_S must be longer than CHRONAPILOT_MONGODB_OPERATION_TIMEOUT_S "
+                "(a request still running must keep its Idempotency-Key)"
+            )
         return self
 
     @property

@@ -191,13 +191,6 @@ class TokenService:
             return RefreshOutcome(connection_id, "skipped", reason="nothing to refresh")
         return await self._refresh(doc, provider, due_before=due_before, trigger="due")
 
-    async def record_reauth_required(self, connection_id: str, error: ProviderError) -> None:
-        """For a caller whose provider call said the grant is gone (``error.reauth_required``):
-        move the connection to ``error`` / ``reauth_required`` as a failed refresh would."""
-        doc = await self._read(connection_id, missing_ok=True)
-        if doc is not None and not self._marked_reauth(doc):
-            await self._records.permanent(doc, self._provider(doc), error)
-
     # -- reading -------------------------------------------------------------------------------
 
     async def _read(self, connection_id: str, *, missing_ok: bool = False) -> Document | None:

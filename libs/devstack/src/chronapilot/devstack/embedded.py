@@ -56,11 +56,19 @@ def start_kafka(host: str, port: int, *, log_path: Path | None, timeout_s: float
 
 
 def start_mongodb(
-    host: str, port: int, *, storage: Path | None, log_path: Path | None, timeout_s: float = 60.0
+    host: str,
+    port: int,
+    *,
+    storage: Path | None,
+    log_path: Path | None,
+    timeout_s: float = 60.0,
+    test_commands: bool = False,
 ) -> Child:
     """SecantusDB: a single-node replica-set primary (transactions, change streams).
 
     ``storage=None`` keeps the data in a temporary directory removed at exit.
+    ``test_commands`` enables mongod's test-only commands (``configureFailPoint``): for the
+    test suite only, never for a server others can reach.
     """
     if storage is not None:
         storage.mkdir(parents=True, exist_ok=True)
@@ -78,6 +86,7 @@ def start_mongodb(
             str(storage) if storage is not None else ":memory:",
             "--log-level",
             "WARNING",
+            *(["--enable-test-commands"] if test_commands else []),
         ],
         log_path=log_path,
     )
@@ -98,8 +107,10 @@ def start_embedded(
     log_dir: Path | None,
     existing_kafka: str | None = None,
     existing_mongodb: str | None = None,
+    test_commands: bool = False,
 ) -> Embedded:
-    """Start whichever of the two servers is not given by an existing address."""
+    """Start whichever of the two servers is not given by an existing address
+    (``test_commands``: see :func:`start_mongodb`)."""
     embedded = Embedded(kafka_bootstrap_servers=existing_kafka, mongodb_uri=existing_mongodb)
     try:
         if existing_kafka is None:
@@ -114,6 +125,7 @@ def start_embedded(
                     mongodb_port,
                     storage=mongodb_storage,
                     log_path=log_dir / "mongodb.log" if log_dir else None,
+                    test_commands=test_commands,
                 )
             )
             embedded.mongodb_uri = mongodb_uri(host, mongodb_port)

@@ -4,20 +4,37 @@ The first request with a key reserves it; its answer (status and body) is stored
 completes and replayed to any retry with the same key and the same request for 24 hours. The
 same key with a different request is an error, and so is a retry while the first is still
 running. Keys are per application.
+
+A request holds its key for ``idempotency_lock_s`` (``locked_until``): a process that dies
+mid-request cannot release it, so once the lock has run out a retry of the same request takes
+the key over and runs (the dead request stored nothing). Only the request holding the key
+(``owner``) stores its answer or releases it. The server prunes keys when they expire (a TTL
+index on ``expires_at``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
-from datetime import timedelta
+import math
+import secrets
+from datetime import datetime, timedelta
 
 from aiohttp import web
 
 from chronapilot.api.auth import APPLICATION
 from chronapilot.api.errors import ApiError, Handler
+from chronapilot.common.errors import StoreError
 from chronapilot.common.runtime import RUNTIME
+from chronapilot.common.store import Document
+from chronapilot.common.store.idempotency_keys import locked_until
 
 TTL = timedelta(hours=24)
+
+
+def fingerprint(method: str, path_qs: str, body: bytes) -> str:
+    """What makes two requests "the same request" for one key."""
+    return hashlib.sha256(method.encode() + path_qs.encode() + b"\0" + body).hexdigest()
 
 
 @web.middleware
@@ -31,46 +48,56 @@ async def idempotency(request: web.Request, handler: Handler) -> web.StreamRespo
         )
     runtime = request.app[RUNTIME]
     keys = runtime.repos.idempotency_keys
-    body = await request.read()
-    fingerprint = hashlib.sha256(request.method.encode() + request.path_qs.encode() + b"\0" + body)
+    request_print = fingerprint(request.method, request.path_qs, await request.read())
     record_id = f"{request[APPLICATION].id}:{key}"
     now = runtime.clock.now()
-    if not await keys.claim(record_id, fingerprint=fingerprint.hexdigest(), now=now, expires_at=now + TTL):
-        previous = await keys.get(record_id)
-        if previous is None or previous["expires_at"].replace(tzinfo=now.tzinfo) < now:
-            await keys.release(record_id)
-            return await idempotency(request, handler)
-        if previous["fingerprint"] != fingerprint.hexdigest():
-            raise ApiError(
-                400,
-                "idempotency_key_reused",
-                "This Idempotency-Key was used with a different request.",
-                type_="idempotency_error",
-                param="Idempotency-Key",
-            ) from None
-        if previous["status"] is None:
-            raise ApiError(
-                409,
-                "idempotency_request_in_progress",
-                "A request with this Idempotency-Key is still in progress.",
-                type_="idempotency_error",
-            ) from None
-        return web.Response(
-            status=previous["status"],
-            body=previous["body"],
-            content_type="application/json",
-            headers={"Idempotent-Replayed": "true"},
-        )
+    lock = timedelta(seconds=runtime.settings.service.idempotency_lock_s)
+    owner = secrets.token_hex(12)
+    held = await keys.reserve(record_id, fingerprint=request_print, owner=owner, now=now, lock=lock, ttl=TTL)
+    if held is not None:
+        return _answer_retry(held, request_print, now, lock)
     try:
         response = await handler(request)
     except ApiError as exc:
         response = exc.response()
     except BaseException:
-        await keys.release(record_id)  # nothing stored: a retry runs it again
+        await _release(request, record_id, owner)  # nothing stored: a retry runs it again
         raise
     payload = response.body if isinstance(response, web.Response) else None
     if isinstance(payload, bytes | bytearray) and response.status < 500:
-        await keys.complete(record_id, status=response.status, body=bytes(payload))
+        await keys.complete(record_id, owner=owner, status=response.status, body=bytes(payload))
     else:
-        await keys.release(record_id)
+        await _release(request, record_id, owner)
     return response
+
+
+def _answer_retry(held: Document, request_print: str, now: datetime, lock: timedelta) -> web.Response:
+    if held["fingerprint"] != request_print:
+        raise ApiError(
+            400,
+            "idempotency_key_reused",
+            "This Idempotency-Key was used with a different request.",
+            type_="idempotency_error",
+            param="Idempotency-Key",
+        )
+    if held["status"] is None:
+        wait = max(1, math.ceil((locked_until(held, lock) - now).total_seconds()))
+        raise ApiError(
+            409,
+            "idempotency_request_in_progress",
+            "A request with this Idempotency-Key is still in progress.",
+            type_="idempotency_error",
+            headers={"Retry-After": str(wait)},
+        )
+    return web.Response(
+        status=held["status"],
+        body=held["body"],
+        content_type="application/json",
+        headers={"Idempotent-Replayed": "true"},
+    )
+
+
+async def _release(request: web.Request, record_id: str, owner: str) -> None:
+    """Give the key up; a store failure here leaves the lock to run out."""
+    with contextlib.suppress(StoreError):
+        await request.app[RUNTIME].repos.idempotency_keys.release(record_id, owner=owner)

@@ -436,13 +436,6 @@ class Connections:
 
         return await self._store.in_transaction(write)
 
-    async def reschedule(self, connection_id: str, at: datetime) -> None:
-        """Run the next scheduled sync at ``at`` (a provider asked to come back later)."""
-        with translate_errors():
-            await self._collection.update_one(
-                {"_id": connection_id, "status": LIVE}, {"$set": {"next_poll_at": at}}
-            )
-
     # the token refresher -------------------------------------------------------------------
 
     async def token_refreshed(

@@ -1,9 +1,8 @@
-"""The MongoDB layer: connection, indexes, optimistic updates, leases."""
+"""The MongoDB layer: connection, indexes, leases."""
 
 from chronapilot.common.store.client import Document, Session, Store, translate_errors
 from chronapilot.common.store.indexes import INDEXES, ensure_indexes
 from chronapilot.common.store.leases import Lease
-from chronapilot.common.store.versioned import update_versioned
 
 __all__ = [
     "INDEXES",
@@ -13,5 +12,4 @@ __all__ = [
     "Store",
     "ensure_indexes",
     "translate_errors",
-    "update_versioned",
 ]

@@ -46,9 +46,11 @@ def describe_hosts(uri: str) -> str:
 
 @contextmanager
 def translate_errors(session: AsyncClientSession | None = None) -> Iterator[None]:
-    """Re-raise PyMongo errors as ChronaPilot errors: a duplicate key as :class:`Conflict`, an
-    unreachable server or a transient failure as :class:`StoreError` (worth retrying), any
-    other driver error as a :class:`ChronaPilotError` coded ``store_failed``.
+    """Re-raise PyMongo errors as ChronaPilot errors: a duplicate key as :class:`Conflict`; an
+    unreachable server, an operation past its ``timeoutMS`` (``NetworkTimeout``,
+    ``ExecutionTimeout``, ``WTimeoutError``: every error whose ``timeout`` is true; code
+    ``store_timeout``) or a transient failure as :class:`StoreError` (worth retrying); any other
+    driver error as a :class:`ChronaPilotError` coded ``store_failed``.
 
     Within a transaction (``session`` in one), an error the transaction may be retried on
     passes through untranslated: the transaction's runner (:meth:`Store.in_transaction`)
@@ -69,7 +71,11 @@ def translate_errors(session: AsyncClientSession | None = None) -> Iterator[None
 def _translated(exc: PyMongoError) -> ChronaPilotError:
     if isinstance(exc, DuplicateKeyError):
         return Conflict(f"duplicate key: {exc.details.get('keyValue') if exc.details else ''}")
-    if isinstance(exc, ConnectionFailure | ServerSelectionTimeoutError):
+    if isinstance(exc, ServerSelectionTimeoutError):
+        return StoreError(f"MongoDB unreachable: {exc}")
+    if exc.timeout:
+        return StoreError(f"MongoDB operation timed out ({type(exc).__name__})", code="store_timeout")
+    if isinstance(exc, ConnectionFailure):
         return StoreError(f"MongoDB unreachable: {exc}")
     if isinstance(exc, OperationFailure) and exc.has_error_label("TransientTransactionError"):
         return StoreError(f"transient MongoDB error: {exc}")
@@ -91,6 +97,7 @@ class Store:
             settings.uri,
             serverSelectionTimeoutMS=timeout_ms,
             connectTimeoutMS=timeout_ms,
+            timeoutMS=int(settings.operation_timeout_s * 1000),
             tz_aware=True,
             appname="chronapilot",
         )

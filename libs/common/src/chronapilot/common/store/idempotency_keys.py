@@ -1,47 +1,102 @@
 """The ``idempotency_keys`` collection: its only reader and writer.
 
-A record ``{_id, fingerprint, status, body, created_at, expires_at}`` is claimed by the first
-request with its key (``status`` None while it runs), completed with the answer to replay, or
-released so that a retry runs the request again.
+A record ``{_id, fingerprint, status, body, owner, created_at, locked_until, expires_at}`` is
+reserved by the first request with its key (``status`` None while it runs, held by ``owner``
+until ``locked_until``), completed with the answer to replay, or released so that a retry runs
+the request again. A request that died mid-way cannot release its key: once its lock has run
+out, a retry of the same request takes the key over. The server prunes records when they
+expire (a TTL index on ``expires_at``).
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 from pymongo.errors import DuplicateKeyError
 
-from chronapilot.common.store.client import translate_errors
+from chronapilot.common.errors import StoreError
+from chronapilot.common.store.client import Document, translate_errors
 from chronapilot.common.store.repository import Repository
+
+_ATTEMPTS = 3  # insert, or take over, racing with other requests for the same key
+
+
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def locked_until(record: Document, lock: timedelta) -> datetime:
+    """Until when the request holding ``record`` may still be running. A record without
+    ``locked_until`` (written before the lock existed) is locked for ``lock`` from its creation."""
+    until = record.get("locked_until")
+    return _aware(until) if until is not None else _aware(record["created_at"]) + lock
 
 
 class IdempotencyKeys(Repository):
     COLLECTION = "idempotency_keys"
 
-    async def claim(self, record_id: str, *, fingerprint: str, now: datetime, expires_at: datetime) -> bool:
-        """Reserve ``record_id`` for a request running now; False if a record already holds it."""
+    async def reserve(
+        self,
+        record_id: str,
+        *,
+        fingerprint: str,
+        owner: str,
+        now: datetime,
+        lock: timedelta,
+        ttl: timedelta,
+    ) -> Document | None:
+        """Take ``record_id`` for ``owner``'s request (None), or return the record that holds
+        it: a finished request's answer, another request, or the same one still running. A key
+        past its ``ttl`` starts afresh; the same request's key whose lock ran out is taken over."""
+        held: Document | None = None
         with translate_errors():
-            try:
-                await self._collection.insert_one(
-                    {
-                        "_id": record_id,
-                        "fingerprint": fingerprint,
-                        "status": None,
-                        "body": None,
-                        "created_at": now,
-                        "expires_at": expires_at,
-                    }
+            for _ in range(_ATTEMPTS):
+                try:
+                    await self._collection.insert_one(
+                        {
+                            "_id": record_id,
+                            "fingerprint": fingerprint,
+                            "status": None,
+                            "body": None,
+                            "owner": owner,
+                            "created_at": now,
+                            "locked_until": now + lock,
+                            "expires_at": now + ttl,
+                        }
+                    )
+                    return None
+                except DuplicateKeyError:
+                    held = await self._collection.find_one({"_id": record_id})
+                if held is None:
+                    continue  # pruned meanwhile
+                if _aware(held["expires_at"]) <= now:
+                    await self._collection.delete_one({"_id": record_id, "expires_at": held["expires_at"]})
+                    continue
+                if (
+                    held["fingerprint"] != fingerprint
+                    or held["status"] is not None
+                    or locked_until(held, lock) > now
+                ):
+                    return held
+                taken = await self._collection.find_one_and_update(
+                    {"_id": record_id, "status": None, "owner": held.get("owner")},
+                    {"$set": {"owner": owner, "locked_until": now + lock, "taken_over_at": now}},
                 )
-            except DuplicateKeyError:
-                return False
-        return True
+                if taken is not None:
+                    return None
+        if held is None:
+            raise StoreError(f"idempotency key record {record_id} kept changing under this request")
+        return held
 
-    async def complete(self, record_id: str, *, status: int, body: bytes) -> None:
-        """Store the answer to replay to retries."""
+    async def complete(self, record_id: str, *, owner: str, status: int, body: bytes) -> None:
+        """Store the answer to replay to retries (if ``owner`` still holds the key)."""
         with translate_errors():
-            await self._collection.update_one({"_id": record_id}, {"$set": {"status": status, "body": body}})
+            await self._collection.update_one(
+                {"_id": record_id, "owner": owner},
+                {"$set": {"status": status, "body": body, "locked_until": None}},
+            )
 
-    async def release(self, record_id: str) -> None:
-        """Forget the record: the next request with its key runs again."""
+    async def release(self, record_id: str, *, owner: str) -> None:
+        """Give the key up (if ``owner`` still holds it): the next request with it runs again."""
         with translate_errors():
-            await self._collection.delete_one({"_id": record_id})
+            await self._collection.delete_one({"_id": record_id, "owner": owner})

@@ -1,16 +1,26 @@
 """Every index ChronaPilot needs, in one place, created at start by every service.
 
-A query a service runs in a loop must be served by one of these; tests check the hot ones
-with ``explain``. Creating an index that exists is a no-op, so every process may call
-:func:`ensure_indexes`.
+A query a service runs in a loop or on a hot request path must be served by one of these;
+``tests/integration/test_indexes.py`` lists each such query beside the index that serves it.
+Creating an index that exists is a no-op, so every process may call :func:`ensure_indexes`.
+
+What expires is removed by the server (TTL indexes: a single date field and
+``expireAfterSeconds``; documents whose field is missing or not a date are kept):
+consent sessions an hour after they expire, idempotency keys when they expire (24 h), and
+outbox records :data:`OUTBOX_RETENTION` after they were sent (unsent ones never).
 """
 
 from __future__ import annotations
+
+from datetime import timedelta
 
 from pymongo import ASCENDING, DESCENDING, IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
 
 from chronapilot.common.store.client import Document, Store, translate_errors
+
+#: How long a sent outbox record is kept (to look into what was published), then pruned.
+OUTBOX_RETENTION = timedelta(days=7)
 
 INDEXES: dict[str, list[IndexModel]] = {
     "applications": [
@@ -98,10 +108,23 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel([("due_at", ASCENDING)], name="by_due"),
     ],
     "oauth_states": [
+        # the consent callback and the hosted page find their session by its state
+        IndexModel([("state", ASCENDING)], name="by_state", unique=True),
         IndexModel([("expires_at", ASCENDING)], name="expire", expireAfterSeconds=3600),
+    ],
+    "idempotency_keys": [
+        IndexModel([("expires_at", ASCENDING)], name="expire", expireAfterSeconds=0),
     ],
     "outbox": [
         IndexModel([("sent_at", ASCENDING), ("_id", ASCENDING)], name="unsent_in_order"),
+        # partial: it holds sent records only, so no planner takes it for the relay's query
+        # of unsent ones (sent_at null), which unsent_in_order serves with its order
+        IndexModel(
+            [("sent_at", ASCENDING)],
+            name="sent_expire",
+            expireAfterSeconds=int(OUTBOX_RETENTION.total_seconds()),
+            partialFilterExpression={"sent_at": {"$type": "date"}},
+        ),
     ],
     "leases": [
         IndexModel([("expires_at", ASCENDING)], name="by_expiry"),

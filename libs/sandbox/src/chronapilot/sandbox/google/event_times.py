@@ -9,7 +9,7 @@ milliseconds (``2026-01-05T09:00:00.000Z``).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time
 from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -105,8 +105,3 @@ def read_event_time(data: Any, field_name: str) -> EventTime:
         return EventTime(value, time_zone)
     except ValueError:
         raise ApiError(400, "invalid", f"Invalid {field_name} time.") from None
-
-
-def occurrence_end(start: EventTime, duration: timedelta) -> EventTime:
-    """The end of an occurrence starting at ``start`` lasting ``duration``."""
-    return EventTime(start.value + duration, start.time_zone)
