@@ -20,6 +20,7 @@ from datetime import datetime
 from pymongo.asynchronous.database import AsyncDatabase
 
 from chronapilot.common.store.client import Document, translate_errors
+from chronapilot.webhook_gateway.metrics import SUBSCRIPTION_READS
 
 COLLECTION = "webhook_subscriptions"
 
@@ -95,6 +96,7 @@ class Directory:
         self._remember((provider, subscription_id), None)
 
     async def _read(self, provider: str, subscription_id: str) -> Route | None:
+        SUBSCRIPTION_READS.labels(provider).inc()
         with translate_errors():
             doc = await self._collection.find_one(
                 {"channels.id": subscription_id, "provider": provider},
