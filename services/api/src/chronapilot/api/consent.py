@@ -269,6 +269,20 @@ def _form(
     return response
 
 
+def _credentials_problem(email: str, password: str) -> str | None:
+    """What is wrong with the form's values before anything is tried, for the page; None if
+    they can be tried. An Apple Account is an e-mail address: a ``:`` cannot be in it (it
+    separates the name from the password in HTTP Basic credentials), nor spaces or control
+    characters."""
+    if not email or "@" not in email or not password:
+        return "Enter your Apple Account e-mail and an app-specific password."
+    if ":" in email:
+        return "An Apple Account e-mail can't contain a colon (:). Check the address and try again."
+    if any(char.isspace() or not char.isprintable() for char in email):
+        return "An Apple Account e-mail can't contain spaces. Check the address and try again."
+    return None
+
+
 async def credential_page(request: web.Request) -> web.Response:
     session = await _open_session(request)
     if session is None:
@@ -294,14 +308,9 @@ async def submit_credentials(request: web.Request) -> web.Response:
         )
     email = str(form.get("email", "")).strip()[:320]
     password = str(form.get("password", "")).strip()
-    if not email or "@" not in email or not password:
-        return _form(
-            request,
-            session,
-            email=email,
-            status=400,
-            error="Enter your Apple Account e-mail and an app-specific password.",
-        )
+    problem = _credentials_problem(email, password)
+    if problem is not None:  # refused before an attempt is counted: nothing was tried
+        return _form(request, session, email=email, status=400, error=problem)
     counted = await runtime.db.db[COLLECTION].find_one_and_update(
         {"_id": session["_id"], "used_at": None, "attempts": {"$lt": MAX_PASSWORD_ATTEMPTS}},
         {"$inc": {"attempts": 1}},
