@@ -19,6 +19,7 @@ from authlib.common.security import generate_token
 from pymongo import ReturnDocument
 
 from chronapilot.api.activation import Grant, activate
+from chronapilot.api.applications import has_dot_segments
 from chronapilot.api.auth import current_application
 from chronapilot.api.errors import ApiError
 from chronapilot.api.requests import read_json
@@ -47,7 +48,8 @@ log = get_logger(__name__)
 
 
 def check_return_url(url: str, application: Application) -> str:
-    """Absolute https (http only for localhost), under one of the application's prefixes."""
+    """Absolute https (http only for localhost), with no ``.``/``..`` path segment (plain or
+    percent-encoded), under one of the application's prefixes."""
     parts = urlsplit(url)
     local = parts.hostname in {"localhost", "127.0.0.1", "::1"}
     problem = None
@@ -59,6 +61,8 @@ def check_return_url(url: str, application: Application) -> str:
         problem = "must not carry credentials"
     elif parts.fragment:
         problem = "must not have a fragment"
+    elif has_dot_segments(parts.path):
+        problem = "must not contain '.' or '..' path segments (plain or percent-encoded)"
     elif not any(_under(parts, prefix) for prefix in application.return_url_prefixes):
         problem = "is not under any of your application's allowed return URL prefixes"
     if problem:
