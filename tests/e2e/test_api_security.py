@@ -101,6 +101,9 @@ async def test_a_replayed_or_forged_callback_gets_an_error_page_and_no_connectio
         "//evil.example/return/",
         "https://user:pw@localhost:4000/return/",
         "return/",
+        "http://localhost:4000/return/../../other",
+        "http://localhost:4000/return/%2e%2e/other",
+        "http://localhost:4000/return/%2E%2E/%2e%2e/other",
     ],
 )
 async def test_a_return_url_outside_the_allowed_prefixes_is_refused(browser, api, return_url):

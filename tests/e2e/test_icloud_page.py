@@ -8,6 +8,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
+from chronapilot.common.runtime import RUNTIME
+
 pytestmark = pytest.mark.e2e
 
 
@@ -63,6 +65,30 @@ async def test_a_wrong_password_shows_the_page_again_then_attempts_run_out(brows
         browser, url, csrf_token=token, email=email, password=sandbox.accounts["icloud"].password
     )
     assert status == 400  # the session is spent
+
+
+@pytest.mark.parametrize(
+    ("email", "says"),
+    [
+        ("demo:icloud@example.com", "can&#39;t contain a colon (:)"),
+        ("demo icloud@example.com", "can&#39;t contain spaces"),
+        ("demo\u0001icloud@example.com", "can&#39;t contain spaces"),
+    ],
+)
+async def test_an_apple_id_that_cannot_be_one_is_refused_on_the_page_without_using_an_attempt(
+    browser, api, email, says
+):
+    user_id = await browser.create_user()
+    url, _, token = await open_form(browser, user_id)
+    state = urlsplit(url).path.rsplit("/", 1)[-1]
+    status, html, headers = await submit(browser, url, csrf_token=token, email=email, password="abcd-efgh")
+    assert status == 400
+    assert headers["Content-Type"].startswith("text/html")
+    assert 'role="alert"' in html
+    assert says in html
+    assert "attempt" not in html  # no attempt was counted, so none is announced
+    session = await api.app[RUNTIME].store.db.oauth_states.find_one({"state": state})
+    assert session["attempts"] == 0 and session["used_at"] is None
 
 
 async def test_a_form_without_the_csrf_token_or_cookie_is_refused(browser, sandbox):

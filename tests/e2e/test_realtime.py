@@ -494,6 +494,9 @@ async def test_malformed_notifications_are_refused(browser, gateways, provider):
             )
         ]
         cases += [{"headers": {**complete, "X-Goog-Resource-State": "gone"}}, {"headers": {}}]
+        cases += [  # a non-ASCII digit, and more digits than int() reads: 400, never 500
+            {"headers": {**complete, "X-Goog-Message-Number": number}} for number in ("\u00b2", "7" * 4301)
+        ]
     else:
         cases = [
             {"headers": {"Content-Type": "application/json"}, "body": body}
@@ -504,6 +507,48 @@ async def test_malformed_notifications_are_refused(browser, gateways, provider):
         assert (await post(browser, url, **case))[0] == 400, case
     assert counted(provider, "malformed") == malformed + len(cases)
     assert (await post(browser, f"{gateway.url}/webhooks/icloud", headers={}))[0] == 404
+
+
+def subscription_reads(provider: str) -> float:
+    value = REGISTRY.get_sample_value("chronapilot_webhook_subscription_reads_total", {"provider": provider})
+    return value or 0.0
+
+
+def rejection_lines(capfd) -> int:
+    logged = capfd.readouterr()
+    return sum("webhook.rejected" in line for line in (logged.out + logged.err).splitlines())
+
+
+async def test_a_graph_batch_costs_one_read_per_subscription_id_and_a_huge_one_is_refused_unread(
+    browser, gateways, capfd
+):
+    # nothing is remembered as unknown: every lookup the gateway does not fold is a read
+    gateway = await gateways(webhook_unknown_cache_s=0)
+    url = f"{gateway.url}/webhooks/microsoft"
+    headers = {"Content-Type": "application/json"}
+    capfd.readouterr()
+
+    # one unauthenticated ~1 MB body naming 24,000 made-up subscriptions
+    made_up = [{"subscriptionId": f"{n:x}", "changeType": "u"} for n in range(24_000)]
+    huge = json.dumps({"value": made_up}, separators=(",", ":")).encode()
+    assert 900_000 < len(huge) < 1024 * 1024  # under the body limit: the gateway reads it
+    reads, malformed = subscription_reads("microsoft"), counted("microsoft", "malformed")
+    status, _ = await post(browser, url, headers=headers, body=huge)
+    assert status == 400  # documented: more than MAX_BATCH_ITEMS items is refused whole
+    assert subscription_reads("microsoft") == reads
+    assert counted("microsoft", "malformed") == malformed + 1
+    assert rejection_lines(capfd) == 1
+
+    # a batch at the cap: 1,000 items over 10 unknown subscriptions
+    prefix = uuid.uuid4().hex[:8]
+    items = [graph_item({"id": f"unknown-{prefix}-{n % 10}"}, "s", f"e{n}") for n in range(1000)]
+    assert len({item["subscriptionId"] for item in items}) == 10
+    reads, unknown = subscription_reads("microsoft"), counted("microsoft", "unknown")
+    status, _ = await post(browser, url, headers=headers, body=json.dumps({"value": items}).encode())
+    assert status == 202  # Graph retries any other answer for hours: unknown ones are acknowledged
+    assert subscription_reads("microsoft") == reads + 10
+    assert counted("microsoft", "unknown") == unknown + 1000
+    assert rejection_lines(capfd) == 1
 
 
 async def test_the_microsoft_validation_handshake_echoes_the_token_as_plain_text(browser, gateways):

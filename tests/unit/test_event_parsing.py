@@ -233,6 +233,17 @@ def test_radicales_sync_answer() -> None:
     assert answer.sync_token is not None and answer.sync_token.startswith("http://radicale.org/ns/sync/")
 
 
+@pytest.mark.parametrize("status", ["HTTP/1.1 \u00b2\u00b2\u00b2 Odd", "HTTP/1.1 " + "4" * 5000 + " Long"])
+def test_a_status_line_without_three_ascii_digits_reads_as_no_status(status: str) -> None:
+    body = f"""<?xml version="1.0"?>
+<d:multistatus xmlns:d="DAV:"><d:response><d:href>/cal/a.ics</d:href><d:status>{status}</d:status>
+<d:propstat><d:prop><d:getetag>"e1"</d:getetag></d:prop><d:status>{status}</d:status></d:propstat>
+</d:response><d:sync-token>t1</d:sync-token></d:multistatus>""".encode()
+    answer = sync_answer(body, "http://caldav.example/cal/")
+    assert answer.changed == {"/cal/a.ics": '"e1"'}  # read as a change without a status
+    assert answer.sync_token == "t1"
+
+
 def test_hrefs_are_compared_percent_decoded() -> None:
     assert href_key("http://h/a%40b/cal/", "/a%40b/cal/x.ics") == href_key(
         "http://h/a@b/cal/", "/a@b/cal/x.ics"

@@ -345,6 +345,11 @@ def test_icloud_429_is_throttling() -> None:
         ("soon", None),
         ("", None),
         (None, None),
+        ("inf", None),
+        ("nan", None),
+        ("1e400", None),
+        ("1e12", 86400.0),
+        ("Fri, 01 Jan 9999 10:00:00 GMT", 86400.0),
     ],
 )
 def test_retry_after_reads_seconds_and_http_dates(value: str | None, seconds: float | None) -> None:

@@ -9,7 +9,12 @@ import pytest
 
 from chronapilot.common.providers.google.push import GooglePush
 from chronapilot.common.providers.http import Answer, ProviderHttp
-from chronapilot.common.providers.microsoft.push import MicrosoftPush, _lifetime_limit, parse_graph_time
+from chronapilot.common.providers.microsoft.push import (
+    MAX_BATCH_ITEMS,
+    MicrosoftPush,
+    _lifetime_limit,
+    parse_graph_time,
+)
 from chronapilot.common.providers.push import (
     Changed,
     Handshake,
@@ -98,11 +103,22 @@ def test_google_header_names_are_case_insensitive_and_the_token_optional():
         {"X-Goog-Resource-State": "deleted"},
         {"X-Goog-Message-Number": None},
         {"X-Goog-Message-Number": "ten"},
+        {"X-Goog-Message-Number": "\u00b2"},  # superscript two: a digit to str.isdigit, not to int
+        {"X-Goog-Message-Number": "\u0661\u0662"},  # Arabic-Indic digits
+        {"X-Goog-Message-Number": "1" * 4301},  # past int()'s digit limit
+        {"X-Goog-Message-Number": "1" * 21},  # past any 64-bit number
+        {"X-Goog-Message-Number": "-1"},
+        {"X-Goog-Message-Number": " 10"},
     ],
 )
 def test_malformed_google_notifications_are_refused(changes):
     with pytest.raises(InvalidNotification):
         google(**changes)
+
+
+def test_a_google_message_number_is_read_as_a_number():
+    assert google(**{"X-Goog-Message-Number": "0010"}).dedupe_key == google().dedupe_key
+    assert google(**{"X-Goog-Message-Number": "9" * 20}).dedupe_key.endswith(":" + "9" * 20)
 
 
 def test_the_microsoft_handshake_echoes_the_decoded_token():
@@ -153,6 +169,12 @@ def test_each_graph_lifecycle_notification_is_recognised(event):
 def test_malformed_graph_notifications_are_refused(body):
     with pytest.raises(InvalidNotification):
         microsoft_push().parse_notification({}, body, {})
+
+
+def test_a_graph_batch_of_more_than_the_cap_is_refused_whole():
+    assert len(graph(*[GRAPH_CHANGE] * MAX_BATCH_ITEMS)) == MAX_BATCH_ITEMS
+    with pytest.raises(InvalidNotification, match=str(MAX_BATCH_ITEMS)):
+        graph(*[GRAPH_CHANGE] * (MAX_BATCH_ITEMS + 1))
 
 
 def test_secrets_are_compared_by_hash():

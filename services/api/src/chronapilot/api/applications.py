@@ -8,8 +8,9 @@ A key is shown once, when created, and stored only as its SHA-256; the caller pr
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from chronapilot.common.clock import Clock
 from chronapilot.common.errors import InvalidRequest
@@ -26,6 +27,24 @@ def new_key(live: bool) -> str:
     return f"cpk_{'live' if live else 'test'}_{secrets.token_urlsafe(24)}"
 
 
+_SEGMENT_SEPARATORS = re.compile(r"[/\\]")  # browsers read "\\" as "/" in http(s) URLs
+_DOT_SEGMENTS = frozenset({".", ".."})
+
+
+def has_dot_segments(path: str) -> bool:
+    """True when ``path`` has a ``.`` or ``..`` segment, also percent-encoded (``%2e%2e``, or
+    encoded again) or separated by ``%2f`` or a backslash: a browser or server resolves those
+    (``/cb/../../other`` is ``/other``), so a path prefix check passed by the text would not
+    hold for where the browser goes."""
+    decoded = path
+    for _ in range(4):  # %2e, %252e, …: decoded until it stops changing
+        again = unquote(decoded)
+        if again == decoded:
+            break
+        decoded = again
+    return any(segment in _DOT_SEGMENTS for segment in _SEGMENT_SEPARATORS.split(decoded))
+
+
 def validate_prefix(prefix: str) -> str:
     parts = urlsplit(prefix)
     local = parts.hostname in {"localhost", "127.0.0.1", "::1"}
@@ -33,9 +52,17 @@ def validate_prefix(prefix: str) -> str:
         raise InvalidRequest(
             f"return URL prefix must be https (http only for localhost): {prefix}", param="return_url_prefix"
         )
-    if not parts.netloc or parts.username or parts.password or parts.query or parts.fragment:
+    if (
+        not parts.netloc
+        or parts.username
+        or parts.password
+        or parts.query
+        or parts.fragment
+        or has_dot_segments(parts.path)
+    ):
         raise InvalidRequest(
-            f"return URL prefix must be scheme://host[:port]/path: {prefix}", param="return_url_prefix"
+            f"return URL prefix must be scheme://host[:port]/path (no . or .. segments): {prefix}",
+            param="return_url_prefix",
         )
     return prefix
 

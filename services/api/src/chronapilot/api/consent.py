@@ -22,6 +22,7 @@ from aiohttp import web
 from authlib.common.security import generate_token
 
 from chronapilot.api.activation import Grant, activate
+from chronapilot.api.applications import has_dot_segments
 from chronapilot.api.auth import current_application
 from chronapilot.api.errors import ApiError
 from chronapilot.api.requests import read_json
@@ -32,7 +33,7 @@ from chronapilot.common.errors import ProviderError
 from chronapilot.common.ids import new_id
 from chronapilot.common.logging import get_logger
 from chronapilot.common.models import Application
-from chronapilot.common.providers.base import AppPassword, OAuthGrant, PasswordSignIn, TokenSet
+from chronapilot.common.providers.base import AppPassword, OAuthGrant, PasswordForm, PasswordSignIn, TokenSet
 from chronapilot.common.providers.errors import InvalidCredentials
 from chronapilot.common.runtime import RUNTIME, Runtime
 from chronapilot.common.store import Document
@@ -48,7 +49,8 @@ log = get_logger(__name__)
 
 
 def check_return_url(url: str, application: Application) -> str:
-    """Absolute https (http only for localhost), under one of the application's prefixes."""
+    """Absolute https (http only for localhost), with no ``.``/``..`` path segment (plain or
+    percent-encoded), under one of the application's prefixes."""
     parts = urlsplit(url)
     local = parts.hostname in {"localhost", "127.0.0.1", "::1"}
     problem = None
@@ -60,6 +62,8 @@ def check_return_url(url: str, application: Application) -> str:
         problem = "must not carry credentials"
     elif parts.fragment:
         problem = "must not have a fragment"
+    elif has_dot_segments(parts.path):
+        problem = "must not contain '.' or '..' path segments (plain or percent-encoded)"
     elif not any(_under(parts, prefix) for prefix in application.return_url_prefixes):
         problem = "is not under any of your application's allowed return URL prefixes"
     if problem:
@@ -274,6 +278,20 @@ def _form(
     return response
 
 
+def _credentials_problem(labels: PasswordForm, account: str, password: str) -> str | None:
+    """What is wrong with the form's values before anything is tried, for the page; None if
+    they can be tried. An account id cannot hold a ``:`` (it separates the name from the
+    password in HTTP Basic credentials), spaces or control characters."""
+    if not account or (labels.account_is_email and "@" not in account) or not password:
+        return f"Enter your {labels.account_label} and {_an(labels.password_term)} {labels.password_term}."
+    article = _an(labels.account_label).capitalize()
+    if ":" in account:
+        return f"{article} {labels.account_label} can't contain a colon (:). Check it and try again."
+    if any(char.isspace() or not char.isprintable() for char in account):
+        return f"{article} {labels.account_label} can't contain spaces. Check it and try again."
+    return None
+
+
 async def credential_page(request: web.Request) -> web.Response:
     session = await _open_session(request)
     if session is None:
@@ -301,15 +319,9 @@ async def submit_credentials(request: web.Request) -> web.Response:
     password = str(form.get("password", "")).strip()
     sign_in = _sign_in(request, session["provider"])
     labels = sign_in.form
-    if not email or (labels.account_is_email and "@" not in email) or not password:
-        return _form(
-            request,
-            session,
-            email=email,
-            status=400,
-            error=f"Enter your {labels.account_label} and "
-            f"{_an(labels.password_term)} {labels.password_term}.",
-        )
+    problem = _credentials_problem(labels, email, password)
+    if problem is not None:  # refused before an attempt is counted: nothing was tried
+        return _form(request, session, email=email, status=400, error=problem)
     counted = await runtime.repos.oauth_states.count_attempt(
         session["_id"], max_attempts=MAX_PASSWORD_ATTEMPTS
     )

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from chronapilot.common.store.webhook_subscriptions import WebhookSubscriptions
+from chronapilot.webhook_gateway.metrics import SUBSCRIPTION_READS
 
 
 @dataclass(frozen=True)
@@ -91,6 +92,7 @@ class Directory:
         self._remember((provider, subscription_id), None)
 
     async def _read(self, provider: str, subscription_id: str) -> Route | None:
+        SUBSCRIPTION_READS.labels(provider).inc()
         watch = await self._subscriptions.by_channel(subscription_id, provider=provider)
         channel = None if watch is None else watch.channel(subscription_id)
         if watch is None or channel is None:

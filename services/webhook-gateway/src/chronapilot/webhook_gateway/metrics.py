@@ -17,6 +17,11 @@ ACK_SECONDS = Histogram(
     ["provider"],
     buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
 )
+SUBSCRIPTION_READS = Counter(
+    "chronapilot_webhook_subscription_reads_total",
+    "Reads of a subscription id in MongoDB by the request path (cache misses of the directory).",
+    ["provider"],
+)
 SYNC_REQUESTS = Counter(
     "chronapilot_webhook_sync_requests_total",
     "Sync requests the gateway published: leading (first notification of a window) or "

@@ -28,14 +28,20 @@ expired subscription          410, or ``accepted_status`` for the same reason
 Kafka unavailable             503 (both providers retry 5xx)
 ============================  ======================================================
 
-Rejections are counted (``chronapilot_webhook_notifications_total``) and logged with the
-provider, the subscription id and the reason; never with the presented secret.
+Rejections are counted per item (``chronapilot_webhook_notifications_total``) and logged once
+per request: the provider, how many items each reason refused and a few of their subscription
+ids; never the presented secret. A request costs one directory lookup per distinct
+subscription id, whatever the number of its items (a batch repeating one id, or many, folds);
+Microsoft's parser refuses a batch of more than
+:data:`~chronapilot.common.providers.microsoft.push.MAX_BATCH_ITEMS` items (400), so one
+request costs a bounded number of lookups.
 """
 
 from __future__ import annotations
 
 import enum
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -61,6 +67,10 @@ from chronapilot.webhook_gateway.metrics import ACK_SECONDS, NOTIFICATIONS
 log = get_logger(__name__)
 
 MAX_VALIDATION_TOKEN = 1024
+#: Subscription ids a rejection log line names (and their length): enough to look into, while
+#: an unauthenticated batch of thousands of made-up ids stays one short line.
+_LOGGED_IDS = 5
+_LOGGED_ID_LENGTH = 100
 _SYNC_AFTER = frozenset({LifecycleEvent.MISSED, LifecycleEvent.SUBSCRIPTION_REMOVED})
 
 
@@ -76,6 +86,7 @@ class Outcome(enum.StrEnum):
 
 
 _OK = frozenset({Outcome.ACCEPTED, Outcome.FOLDED, Outcome.INITIAL, Outcome.DUPLICATE, Outcome.LIFECYCLE})
+_REJECTED = frozenset({Outcome.FORGED, Outcome.UNKNOWN, Outcome.EXPIRED})
 
 
 #: ``async (connection_id, fact)``: put a lifecycle fact on Kafka.
@@ -116,38 +127,42 @@ class Receiver:
             NOTIFICATIONS.labels(provider.name, "handshake").inc()
             return web.Response(text=parsed.token, content_type="text/plain", headers=_NOSNIFF)
         outcomes: list[Outcome] = []
+        routes: dict[str, Route | None] = {}  # one lookup per subscription id of the request
         synced: set[tuple[str, str]] = set()  # a batch asks once per calendar
+        rejected: dict[str, Outcome] = {}
         try:
             for item in parsed:
-                outcome = await self._item(provider, item, synced)
+                if item.subscription_id not in routes:
+                    routes[item.subscription_id] = await self._route(provider, item.subscription_id)
+                outcome = await self._item(item, routes[item.subscription_id], synced)
                 NOTIFICATIONS.labels(provider.name, outcome.value).inc()
                 outcomes.append(outcome)
+                if outcome in _REJECTED:
+                    rejected.setdefault(item.subscription_id, outcome)
         except BusError as exc:
             NOTIFICATIONS.labels(provider.name, "failed").inc()
             log.warning("webhook.enqueue_failed", provider=provider.name, error=str(exc))
             return web.Response(status=503, text="try again")
+        finally:
+            _log_rejected(provider.name, outcomes, rejected)
         return _status(provider, outcomes)
 
-    async def _item(
-        self, provider: PushSubscriptions, item: Notification, synced: set[tuple[str, str]]
-    ) -> Outcome:
-        route = await self.directory.lookup(provider.name, item.subscription_id)
+    async def _route(self, provider: PushSubscriptions, subscription_id: str) -> Route | None:
+        route = await self.directory.lookup(provider.name, subscription_id)
         if route is not None and route.expires_at <= self.clock.now():
-            route = await self.directory.reread(provider.name, item.subscription_id)
+            route = await self.directory.reread(provider.name, subscription_id)
+        return route
+
+    async def _item(self, item: Notification, route: Route | None, synced: set[tuple[str, str]]) -> Outcome:
         if route is None and isinstance(item, Changed) and item.initial:
             return Outcome.INITIAL  # a channel's first message races its storing; it asks for nothing
         if route is None:
-            rejected = Outcome.UNKNOWN
-        elif route.expires_at <= self.clock.now():
-            rejected = Outcome.EXPIRED
-        elif not secret_matches(item.secret, route.secret_hash):
-            rejected = Outcome.FORGED
-        else:
-            return await self._accept(item, route, synced)
-        log.info(
-            "webhook.rejected", provider=provider.name, subscription_id=item.subscription_id, reason=rejected
-        )
-        return rejected
+            return Outcome.UNKNOWN
+        if route.expires_at <= self.clock.now():
+            return Outcome.EXPIRED
+        if not secret_matches(item.secret, route.secret_hash):
+            return Outcome.FORGED
+        return await self._accept(item, route, synced)
 
     async def _accept(self, item: Notification, route: Route, synced: set[tuple[str, str]]) -> Outcome:
         if self.sync_requests.is_duplicate(item.dedupe_key):
@@ -194,6 +209,20 @@ def _status(provider: PushSubscriptions, outcomes: list[Outcome]) -> web.Respons
     if Outcome.EXPIRED in outcomes:
         return web.Response(status=410, text="subscription expired")
     return web.Response(status=404, text="unknown subscription")
+
+
+def _log_rejected(provider: str, outcomes: list[Outcome], rejected: dict[str, Outcome]) -> None:
+    """One line for the request's refused items, however many."""
+    if not rejected:
+        return
+    counts = Counter(outcome.value for outcome in outcomes if outcome in _REJECTED)
+    log.info(
+        "webhook.rejected",
+        provider=provider,
+        reasons=dict(counts),
+        subscriptions=len(rejected),
+        subscription_ids=[sid[:_LOGGED_ID_LENGTH] for sid in list(rejected)[:_LOGGED_IDS]],
+    )
 
 
 def _reject(provider: str, outcome: str, status: int, *, reason: str) -> web.Response:

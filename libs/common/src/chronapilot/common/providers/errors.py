@@ -19,6 +19,7 @@ provider's errors lives in one place.
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
@@ -34,6 +35,10 @@ __all__ = [
     "Unavailable",
     "retry_after_seconds",
 ]
+
+#: The longest ``Retry-After`` taken at its word (a day): a larger one, or an unreadable one
+#: like ``1e400``, must not push a connection's next sync out of reach or overflow a date.
+RETRY_AFTER_MAX_S = 86400.0
 
 
 class InvalidGrant(ProviderError):
@@ -93,18 +98,21 @@ class NotSupported(ProviderError):
 
 
 def retry_after_seconds(value: str | None, *, now: datetime | None = None) -> float | None:
-    """A ``Retry-After`` header (seconds or an HTTP date) in seconds; None when absent or unreadable."""
+    """A ``Retry-After`` header (seconds or an HTTP date) in seconds; None when absent or
+    unreadable (``inf``, ``nan``); at most :data:`RETRY_AFTER_MAX_S`."""
     if value is None or not value.strip():
         return None
     text = value.strip()
     try:
-        return max(0.0, float(text))
+        seconds = float(text)
     except ValueError:
         pass
+    else:
+        return min(max(0.0, seconds), RETRY_AFTER_MAX_S) if math.isfinite(seconds) else None
     try:
         when = parsedate_to_datetime(text)
     except (TypeError, ValueError, IndexError):
         return None
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+    return min(max(0.0, (when - (now or datetime.now(UTC))).total_seconds()), RETRY_AFTER_MAX_S)

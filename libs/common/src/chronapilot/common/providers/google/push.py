@@ -9,12 +9,14 @@ Quirks kept here (developers.google.com/calendar/api/guides/push):
 - a notification has an empty body and says everything in ``X-Goog-*`` headers: the channel
   id, our token (absent if none was set), the resource state (``sync`` when the channel is
   created, then ``exists``, or ``not_exists`` when the calendar is gone) and a message number
-  that increases per channel (the same number twice is the same notification);
+  that increases per channel (the same number twice is the same notification): ASCII digits,
+  at most 20 (a 64-bit number); anything else is an invalid notification;
 - stopping a channel Google no longer knows answers 404: that counts as stopped.
 """
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
@@ -37,6 +39,10 @@ from chronapilot.common.providers.push import (
 log = get_logger(__name__)
 
 _STATES = {"sync": True, "exists": False, "not_exists": False}
+#: ``X-Goog-Message-Number``: ASCII digits only (``str.isdigit`` also takes ``²``, which ``int``
+#: refuses, and ``int`` takes other scripts' digits), few enough for a 64-bit number (``int``
+#: refuses more than 4,300 digits).
+_MESSAGE_NUMBER = re.compile(r"[0-9]{1,20}")
 
 
 class GooglePush:
@@ -128,7 +134,7 @@ class GooglePush:
             raise InvalidNotification("google: X-Goog-Channel-ID or X-Goog-Resource-ID missing")
         if state not in _STATES:
             raise InvalidNotification("google: X-Goog-Resource-State missing or unknown")
-        if number is None or not number.isdigit():
+        if number is None or not _MESSAGE_NUMBER.fullmatch(number):
             raise InvalidNotification("google: X-Goog-Message-Number missing or not a number")
         return (
             Changed(

@@ -20,6 +20,7 @@ them back as the server wrote them.
 
 from __future__ import annotations
 
+import re
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -71,9 +72,13 @@ def _root(body: bytes) -> ET.Element:
         raise ProviderError("icloud: the CalDAV server answered with XML that does not parse") from None
 
 
+_STATUS = re.compile(r"[0-9]{3}")
+
+
 def _status_code(text: str | None) -> int | None:
+    """``HTTP/1.1 404 Not Found`` → 404; None for anything but three ASCII digits there."""
     parts = (text or "").split()
-    return int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else None
+    return int(parts[1]) if len(parts) > 1 and _STATUS.fullmatch(parts[1]) else None
 
 
 def _propstats(response: ET.Element) -> list[tuple[int | None, ET.Element]]:

@@ -14,7 +14,10 @@ Quirks kept here (learn.microsoft.com/graph/change-notifications-delivery-webhoo
   ``expirationDateTime`` and keeps the id and ``clientState``;
 - one notification POST may carry several items, for several subscriptions; lifecycle items
   carry ``lifecycleEvent`` instead of ``changeType``; the same item twice is the same
-  notification;
+  notification. Graph documents no maximum batch size; a batch of more than
+  :data:`MAX_BATCH_ITEMS` items is refused as invalid (the gateway answers 400, nothing of it
+  is processed), so an unauthenticated request cannot make the gateway look up thousands of
+  made-up subscription ids;
 - deleting a subscription Graph no longer knows answers 404: that counts as deleted.
 """
 
@@ -43,6 +46,10 @@ from chronapilot.common.providers.push import (
 
 #: Outlook events: at most 10,080 minutes (asking for more is refused).
 MAX_LIFETIME = timedelta(minutes=10080)
+#: Items one notification POST may carry. Graph sends the notifications queued for one URL
+#: together and documents no maximum; at roughly 500-700 bytes an item, a batch near this cap
+#: is already most of the gateway's 1 MiB body limit, far beyond what Graph batches in practice.
+MAX_BATCH_ITEMS = 1000
 CHANGE_TYPES = "created,updated,deleted"
 _LIMIT = re.compile(r"can only be ([0-9.]+) minutes in the future")
 _STAMP = re.compile(r"^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(?:\.(\d+))?(Z|[+-]\d{2}:\d{2})?$")
@@ -163,6 +170,8 @@ class MicrosoftPush:
         items = payload.get("value") if isinstance(payload, dict) else None
         if not isinstance(items, list) or not items:
             raise InvalidNotification("microsoft: body has no value[] items")
+        if len(items) > MAX_BATCH_ITEMS:
+            raise InvalidNotification(f"microsoft: more than {MAX_BATCH_ITEMS} items in one notification")
         return tuple(_item(item) for item in items)
 
 
