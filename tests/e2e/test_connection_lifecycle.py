@@ -53,7 +53,7 @@ pytestmark = [
 PUSH = ["google", "microsoft"]
 GOOGLE_EVENTS = "/calendar/v3/calendars/{calendarId}/events"
 GOOGLE_TOKEN = "/token"
-#: The route that creates a subscription: Google's ``events.watch``, Graph's ``POST /subscriptions``.
+#: The route that creates a subscription: Google's ``events.record``, Graph's ``POST /subscriptions``.
 CREATE_SUBSCRIPTION = {
     "google": ("/calendar/v3/calendars/{calendarId}/events/watch", "POST"),
     "microsoft": ("/v1.0/subscriptions", "POST"),
@@ -174,20 +174,20 @@ async def settled_realtime(db: Any, connection_id: str, *, timeout_s: float = 30
 
     async def settled() -> list[dict[str, Any]] | None:
         found = await connection(db, connection_id)
-        watches = await db.webhook_subscriptions.find({"connection_id": connection_id}).to_list()
+        records = await db.webhook_subscriptions.find({"connection_id": connection_id}).to_list()
         now = datetime.now(UTC)
         ready = (
             found["sync_mode"] == "realtime"
-            and watches
-            and all(w["status"] == "active" and w["due_at"].replace(tzinfo=UTC) > now for w in watches)
+            and records
+            and all(w["status"] == "active" and w["due_at"].replace(tzinfo=UTC) > now for w in records)
         )
-        return watches if ready else None
+        return records if ready else None
 
     return await eventually(settled, timeout_s=timeout_s)
 
 
-def channel_ids(watches: list[dict[str, Any]]) -> set[str]:
-    return {channel["id"] for watch in watches for channel in watch.get("channels") or []}
+def channel_ids(records: list[dict[str, Any]]) -> set[str]:
+    return {channel["id"] for record in records for channel in record.get("channels") or []}
 
 
 async def live_at(emulator: Emulator, gateway: Gateway) -> list[dict[str, Any]]:
@@ -283,12 +283,12 @@ async def statuses_seen(db: Any, connection_id: str) -> AsyncIterator[list[str]]
     """Every ``status`` the connection document shows while the block runs (read every 20 ms)."""
     seen: list[str] = []
 
-    async def watch() -> None:
+    async def record() -> None:
         while True:
             seen.append((await connection(db, connection_id))["status"])
             await asyncio.sleep(0.02)
 
-    task = asyncio.create_task(watch())
+    task = asyncio.create_task(record())
     try:
         yield seen
     finally:
@@ -361,8 +361,8 @@ async def test_delete_during_a_slow_token_refresh_stays_disconnected_and_tears_e
     db = db_of(browser)
     connection_id = await link(browser, "google")
     await synced_and_idle(db, connection_id)
-    watches = await settled_realtime(db, connection_id)
-    assert channel_ids(watches) == {c["id"] for c in await live_at(google, gateway)}
+    records = await settled_realtime(db, connection_id)
+    assert channel_ids(records) == {c["id"] for c in await live_at(google, gateway)}
     create_route, create_method = CREATE_SUBSCRIPTION["google"]
     creates_before = await served(google, create_route, create_method)
     token_requests = await served(google, GOOGLE_TOKEN, "POST")
@@ -734,10 +734,10 @@ async def test_a_dropped_notification_is_reconciled_by_the_safety_net_sync(
     ):
         connection_id = await link(browser, provider)
         await synced_and_idle(db, connection_id)
-        watches = await settled_realtime(db, connection_id)
+        records = await settled_realtime(db, connection_id)
         primary = await db.calendars.find_one({"connection_id": connection_id, "primary": True})
-        (watch,) = [w for w in watches if w["calendar_id"] == primary["provider_calendar_id"]]
-        (channel,) = watch["channels"]
+        (record,) = [w for w in records if w["calendar_id"] == primary["provider_calendar_id"]]
+        (channel,) = record["channels"]
         await emulator.admin("POST", "notifications/drain")
         dropped = (await counters(emulator))["notifications_dropped"]
         await emulator.admin(

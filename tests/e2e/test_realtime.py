@@ -77,7 +77,7 @@ async def wait_realtime(db, connection_id: str, timeout_s: float = 30) -> dict:
     return await eventually(realtime, timeout_s=timeout_s)
 
 
-async def watches(db, connection_id: str) -> list[dict]:
+async def records(db, connection_id: str) -> list[dict]:
     return await db.webhook_subscriptions.find({"connection_id": connection_id}).to_list()
 
 
@@ -120,7 +120,7 @@ async def test_activation_subscribes_every_calendar_and_changes_become_webhook_s
     linked = await wait_realtime(gateway.db, connection_id)
 
     calendars = await synced_calendars(gateway.db, connection_id)
-    stored = await watches(gateway.db, connection_id)
+    stored = await records(gateway.db, connection_id)
     assert sorted(w["calendar_id"] for w in stored) == sorted(calendars)
     assert all(w["status"] == "active" and len(w["channels"]) == 1 for w in stored)
     assert all("secret" not in channel for w in stored for channel in w["channels"])
@@ -161,15 +161,15 @@ async def test_two_gateway_processes_share_the_work_and_subscribe_each_calendar_
         to work on (each settled active, due again only at its renewal)."""
         if any(handled(group, "connection.activated") <= n for group, n in activations.items()):
             return False
-        stored, now = await watches(first.db, connection_id), datetime.now(UTC)
+        stored, now = await records(first.db, connection_id), datetime.now(UTC)
         return bool(stored) and all(w["status"] == "active" and w["due_at"] > now for w in stored)
 
     await eventually(both_had_their_chance, timeout_s=30)
     calendars = await synced_calendars(first.db, connection_id)
     ours = (first.url, second.url)
     channels = [c for c in await emulators["google"].subscriptions() if c["address"].startswith(ours)]
-    watched = sorted(c["watched"].removeprefix("events:") for c in channels)
-    assert watched == sorted(calendars)
+    recorded = sorted(c["watched"].removeprefix("events:") for c in channels)
+    assert recorded == sorted(calendars)
 
 
 async def test_icloud_has_no_push_and_stays_polling(browser, gateways, sync_requests):
@@ -178,7 +178,7 @@ async def test_icloud_has_no_push_and_stays_polling(browser, gateways, sync_requ
     connection_id = await link(browser, "icloud")
     await eventually(lambda: handled(GROUP_ID, "connection.activated") > activations)  # the gateway's turn
     assert (await connection(gateway.db, connection_id))["sync_mode"] == "polling"
-    assert await watches(gateway.db, connection_id) == []
+    assert await records(gateway.db, connection_id) == []
 
 
 @pytest.mark.parametrize("provider", PUSH)
@@ -188,7 +188,7 @@ async def test_disconnecting_stops_the_subscriptions_at_the_provider_and_here(
     gateway = await gateways()
     connection_id = await link(browser, provider)
     await wait_realtime(gateway.db, connection_id)
-    ids = {w["channels"][0]["id"] for w in await watches(gateway.db, connection_id)}
+    ids = {w["channels"][0]["id"] for w in await records(gateway.db, connection_id)}
 
     async with browser.http.delete(
         f"{browser.api.url}/v1/connections/{connection_id}", headers=browser.api.headers()
@@ -196,7 +196,7 @@ async def test_disconnecting_stops_the_subscriptions_at_the_provider_and_here(
         assert response.status == 200, await response.text()
 
     async def gone():
-        return not await watches(gateway.db, connection_id)
+        return not await records(gateway.db, connection_id)
 
     await eventually(gone, timeout_s=20)
     live = {item["id"] for item in await emulators[provider].subscriptions()}
@@ -260,8 +260,8 @@ async def _linked_microsoft(browser, gateways, emulators):
     connection_id = await link(browser, "microsoft")
     await wait_realtime(gateway.db, connection_id)
     calendar = await primary_calendar(gateway.db, connection_id)
-    (watch,) = [w for w in await watches(gateway.db, connection_id) if w["calendar_id"] == calendar]
-    return gateway, connection_id, calendar, watch["channels"][0]
+    (record,) = [w for w in await records(gateway.db, connection_id) if w["calendar_id"] == calendar]
+    return gateway, connection_id, calendar, record["channels"][0]
 
 
 async def test_reauthorization_required_renews_the_subscription(browser, gateways, emulators):
@@ -595,7 +595,7 @@ async def test_refused_subscriptions_mean_polling_until_they_succeed_and_expiry_
     connection_id = await link(browser, provider)
 
     async def failing():
-        found = [w for w in await watches(gateway.db, connection_id) if w["status"] == "failing"]
+        found = [w for w in await records(gateway.db, connection_id) if w["status"] == "failing"]
         return found if found and found[0]["last_error"] else None
 
     await eventually(failing, timeout_s=20)
@@ -623,7 +623,7 @@ async def test_a_failed_validation_handshake_means_polling(browser, gateways, ap
     connection_id = await link(browser, "microsoft")
 
     async def failing():
-        found = await watches(gateway.db, connection_id)
+        found = await records(gateway.db, connection_id)
         return found if found and all(w["status"] == "failing" for w in found) else None
 
     stored = await eventually(failing, timeout_s=20)

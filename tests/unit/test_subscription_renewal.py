@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from chronapilot.webhook_gateway.records import LiveSubscription, SubscriptionRecord
 from chronapilot.webhook_gateway.renewal import Action, Situation, next_step, renew_at, retry_at
-from chronapilot.webhook_gateway.watches import Channel, Watch
 
 NOW = datetime(2026, 3, 2, 12, tzinfo=UTC)
 MARGIN = timedelta(hours=1)
@@ -16,56 +16,58 @@ WEEK = timedelta(days=7)
 FINE = Situation(status="active", retryable_error=False, push=True, calendar_synced=True)
 
 
-def channel(name: str, *, expires_in: timedelta, lifetime: timedelta = WEEK) -> Channel:
+def channel(name: str, *, expires_in: timedelta, lifetime: timedelta = WEEK) -> LiveSubscription:
     expires_at = NOW + expires_in
-    return Channel(name, None, "hash", expires_at, expires_at - lifetime)
+    return LiveSubscription(name, None, "hash", expires_at, expires_at - lifetime)
 
 
-def watch(*channels: Channel, status: str = "active", force_renew: bool = False, provider="google") -> Watch:
-    return Watch("sub_1", "con_1", provider, "cal", channels, status, force_renew, attempts=0)
+def record(
+    *channels: LiveSubscription, status: str = "active", force_renew: bool = False, provider="google"
+) -> SubscriptionRecord:
+    return SubscriptionRecord("sub_1", "con_1", provider, "cal", channels, status, force_renew, attempts=0)
 
 
-def step_for(w: Watch, situation: Situation = FINE, now: datetime = NOW):
+def step_for(w: SubscriptionRecord, situation: Situation = FINE, now: datetime = NOW):
     return next_step(w, situation, now, renew_margin=MARGIN, retry_cap=CAP)
 
 
 def test_a_new_watch_gets_a_subscription_now():
-    step = step_for(watch(status="pending"))
+    step = step_for(record(status="pending"))
     assert (step.action, step.due_at, step.channel) == (Action.CREATE, NOW, None)
 
 
 def test_a_live_subscription_is_left_alone_until_the_margin_before_expiry():
     live = channel("c1", expires_in=timedelta(days=3))
-    step = step_for(watch(live))
+    step = step_for(record(live))
     assert (step.action, step.channel) == (Action.KEEP, live)
     assert step.due_at == live.expires_at - MARGIN
 
 
 def test_exactly_at_the_renewal_margin_it_is_renewed():
     live = channel("c1", expires_in=MARGIN)
-    step = step_for(watch(live))
+    step = step_for(record(live))
     assert (step.action, step.channel, step.due_at) == (Action.RENEW, live, NOW)
-    just_before = step_for(watch(live), now=NOW - timedelta(microseconds=1))
+    just_before = step_for(record(live), now=NOW - timedelta(microseconds=1))
     assert just_before.action is Action.KEEP
 
 
 def test_a_short_lived_subscription_is_renewed_at_half_its_lifetime():
     short = channel("c1", expires_in=timedelta(seconds=10), lifetime=timedelta(seconds=20))
     assert renew_at(short, MARGIN) == NOW
-    assert step_for(watch(short)).action is Action.RENEW
-    assert step_for(watch(short), now=NOW - timedelta(seconds=1)).due_at == NOW
+    assert step_for(record(short)).action is Action.RENEW
+    assert step_for(record(short), now=NOW - timedelta(seconds=1)).due_at == NOW
 
 
 def test_an_expired_subscription_is_created_again():
     expired = channel("c1", expires_in=timedelta(0))  # expiring now is expired
-    assert step_for(watch(expired)).action is Action.CREATE
+    assert step_for(record(expired)).action is Action.CREATE
     long_gone = channel("c1", expires_in=-timedelta(days=1))
-    assert step_for(watch(long_gone, status="failing")).action is Action.CREATE
+    assert step_for(record(long_gone, status="failing")).action is Action.CREATE
 
 
 def test_a_lifecycle_request_renews_at_once():
     live = channel("c1", expires_in=timedelta(days=3))
-    step = step_for(watch(live, force_renew=True))
+    step = step_for(record(live, force_renew=True))
     assert (step.action, step.channel) == (Action.RENEW, live)
 
 
@@ -74,7 +76,7 @@ def test_google_channels_that_overlap_during_a_replacement_are_judged_by_the_new
     the old one running out soon is no reason to renew again."""
     old = channel("old", expires_in=timedelta(minutes=10))
     new = channel("new", expires_in=timedelta(days=7))
-    step = step_for(watch(old, new, provider="google"))
+    step = step_for(record(old, new, provider="google"))
     assert (step.action, step.channel) == (Action.KEEP, new)
     assert step.due_at == new.expires_at - MARGIN
 
@@ -84,7 +86,7 @@ def test_renewable_graph_and_non_renewable_google_subscriptions_are_both_renewed
     provider module's (capabilities.renewable_subscriptions)."""
     for provider in ("microsoft", "google"):
         live = channel("c1", expires_in=timedelta(minutes=30))
-        assert step_for(watch(live, provider=provider)).action is Action.RENEW
+        assert step_for(record(live, provider=provider)).action is Action.RENEW
 
 
 @pytest.mark.parametrize(
@@ -99,21 +101,21 @@ def test_renewable_graph_and_non_renewable_google_subscriptions_are_both_renewed
     ],
 )
 def test_stopped_when_deleted_disconnected_without_push_or_no_longer_synced(situation, status, reason):
-    step = step_for(watch(channel("c1", expires_in=WEEK), status=status), situation)
+    step = step_for(record(channel("c1", expires_in=WEEK), status=status), situation)
     assert (step.action, step.reason, step.due_at) == (Action.STOP, reason, NOW)
 
 
 def test_a_connection_waiting_for_reauth_is_left_alone_and_looked_at_again_after_the_cap():
     live = channel("c1", expires_in=timedelta(minutes=10))
     reauth = Situation("error", retryable_error=False, push=True, calendar_synced=True)
-    step = step_for(watch(live, status="failing"), reauth)
+    step = step_for(record(live, status="failing"), reauth)
     assert (step.action, step.due_at) == (Action.WAIT, NOW + CAP)
 
 
 def test_a_connection_in_a_retryable_error_keeps_its_subscriptions_alive():
     live = channel("c1", expires_in=timedelta(minutes=10))
     retrying = Situation("error", retryable_error=True, push=True, calendar_synced=True)
-    assert step_for(watch(live), retrying).action is Action.RENEW
+    assert step_for(record(live), retrying).action is Action.RENEW
 
 
 def test_a_failed_attempt_is_retried_after_the_backoff_but_no_later_than_the_expiry():

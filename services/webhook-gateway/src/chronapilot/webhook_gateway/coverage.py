@@ -19,7 +19,7 @@ from chronapilot.common.models import ConnectionStatus, SyncMode
 from chronapilot.common.providers.push import PushSubscriptions
 from chronapilot.common.runtime import Runtime
 from chronapilot.common.store.client import Document, Session
-from chronapilot.webhook_gateway.watches import Watch, Watches
+from chronapilot.webhook_gateway.records import SubscriptionRecord, SubscriptionRecords
 
 log = get_logger(__name__)
 
@@ -63,13 +63,15 @@ class Coverage:
         return bool(self.covered and self.uncovered)
 
 
-def coverage_of(watches: Iterable[Watch], calendars: Iterable[str], now: datetime, *, push: bool) -> Coverage:
-    """The coverage of a connection whose synced calendars are ``calendars`` by ``watches`` (all
-    of its watches) at ``now``; a provider without ``push`` covers nothing."""
+def coverage_of(
+    records: Iterable[SubscriptionRecord], calendars: Iterable[str], now: datetime, *, push: bool
+) -> Coverage:
+    """The coverage of a connection whose synced calendars are ``calendars`` by ``records`` (all
+    of its records) at ``now``; a provider without ``push`` covers nothing."""
     synced = frozenset(calendars)
     if not push:
         return Coverage(SyncMode.POLLING, None, frozenset(), synced)
-    current = {watch.calendar_id: watch.current(now) for watch in watches}
+    current = {record.calendar_id: record.current(now) for record in records}
     covered = frozenset(calendar for calendar in synced if current.get(calendar) is not None)
     mode = SyncMode.REALTIME if synced and covered == synced else SyncMode.POLLING
     live = [channel for channel in current.values() if channel is not None]
@@ -80,7 +82,7 @@ def coverage_of(watches: Iterable[Watch], calendars: Iterable[str], now: datetim
     return Coverage(mode, subscription, covered, synced - covered)
 
 
-async def update_coverage(runtime: Runtime, watches: Watches, connection_id: str) -> None:
+async def update_coverage(runtime: Runtime, records: SubscriptionRecords, connection_id: str) -> None:
     """Set the connection's ``sync_mode`` and ``webhook_subscription`` from its subscriptions
     (:func:`coverage_of`; one transaction: two gateways updating one connection see each
     other's writes)."""
@@ -90,12 +92,12 @@ async def update_coverage(runtime: Runtime, watches: Watches, connection_id: str
         if connection is None or connection["status"] == ConnectionStatus.DISCONNECTED:
             return
         push = push_provider(runtime, connection["provider"]) is not None
-        watched: list[Watch] = []
+        recorded: list[SubscriptionRecord] = []
         calendars: list[str] = []
         if push:
-            watched = await watches.for_connection(connection_id, session)
+            recorded = await records.for_connection(connection_id, session)
             calendars = await synced_calendars(runtime, connection_id, session)
-        covered = coverage_of(watched, calendars, runtime.clock.now(), push=push)
+        covered = coverage_of(recorded, calendars, runtime.clock.now(), push=push)
         mode, subscription = covered.mode, covered.subscription
         if connection.get("sync_mode") == mode and connection.get("webhook_subscription") == subscription:
             return

@@ -14,7 +14,7 @@ handshake (Microsoft)         ``200 text/plain`` echoing ``validationToken``
 change, genuine               ``accepted_status`` (Google 200, Microsoft 202); a sync request
                               for its calendar, or folded into the pending one
 Google ``sync`` message       200; nothing (the channel works). Acknowledged even before the
-                              channel is stored (Google sends it while ``events.watch`` answers)
+                              channel is stored (Google sends it while ``events.record`` answers)
 duplicate                     ``accepted_status``; nothing
 lifecycle (Microsoft)         202; ``subscription.lifecycle_notified`` (renew / recreate off
                               the request path); ``missed`` and ``subscriptionRemoved`` also
@@ -61,7 +61,7 @@ from chronapilot.common.providers.push import (
     secret_matches,
 )
 from chronapilot.webhook_gateway.coalesce import SyncRequests
-from chronapilot.webhook_gateway.directory import Directory, Route
+from chronapilot.webhook_gateway.directory import Directory, SubscriptionTarget
 from chronapilot.webhook_gateway.metrics import ACK_SECONDS, NOTIFICATIONS
 
 log = get_logger(__name__)
@@ -127,14 +127,14 @@ class Receiver:
             NOTIFICATIONS.labels(provider.name, "handshake").inc()
             return web.Response(text=parsed.token, content_type="text/plain", headers=_NOSNIFF)
         outcomes: list[Outcome] = []
-        routes: dict[str, Route | None] = {}  # one lookup per subscription id of the request
+        targets: dict[str, SubscriptionTarget | None] = {}  # one lookup per subscription id of the request
         synced: set[tuple[str, str]] = set()  # a batch asks once per calendar
         rejected: dict[str, Outcome] = {}
         try:
             for item in parsed:
-                if item.subscription_id not in routes:
-                    routes[item.subscription_id] = await self._route(provider, item.subscription_id)
-                outcome = await self._item(item, routes[item.subscription_id], synced)
+                if item.subscription_id not in targets:
+                    targets[item.subscription_id] = await self._target(provider, item.subscription_id)
+                outcome = await self._item(item, targets[item.subscription_id], synced)
                 NOTIFICATIONS.labels(provider.name, outcome.value).inc()
                 outcomes.append(outcome)
                 if outcome in _REJECTED:
@@ -147,46 +147,50 @@ class Receiver:
             _log_rejected(provider.name, outcomes, rejected)
         return _status(provider, outcomes)
 
-    async def _route(self, provider: PushSubscriptions, subscription_id: str) -> Route | None:
-        route = await self.directory.lookup(provider.name, subscription_id)
-        if route is not None and route.expires_at <= self.clock.now():
-            route = await self.directory.reread(provider.name, subscription_id)
-        return route
+    async def _target(self, provider: PushSubscriptions, subscription_id: str) -> SubscriptionTarget | None:
+        target = await self.directory.lookup(provider.name, subscription_id)
+        if target is not None and target.expires_at <= self.clock.now():
+            target = await self.directory.reread(provider.name, subscription_id)
+        return target
 
-    async def _item(self, item: Notification, route: Route | None, synced: set[tuple[str, str]]) -> Outcome:
-        if route is None and isinstance(item, Changed) and item.initial:
+    async def _item(
+        self, item: Notification, target: SubscriptionTarget | None, synced: set[tuple[str, str]]
+    ) -> Outcome:
+        if target is None and isinstance(item, Changed) and item.initial:
             return Outcome.INITIAL  # a channel's first message races its storing; it asks for nothing
-        if route is None:
+        if target is None:
             return Outcome.UNKNOWN
-        if route.expires_at <= self.clock.now():
+        if target.expires_at <= self.clock.now():
             return Outcome.EXPIRED
-        if not secret_matches(item.secret, route.secret_hash):
+        if not secret_matches(item.secret, target.secret_hash):
             return Outcome.FORGED
-        return await self._accept(item, route, synced)
+        return await self._accept(item, target, synced)
 
-    async def _accept(self, item: Notification, route: Route, synced: set[tuple[str, str]]) -> Outcome:
+    async def _accept(
+        self, item: Notification, target: SubscriptionTarget, synced: set[tuple[str, str]]
+    ) -> Outcome:
         if self.sync_requests.is_duplicate(item.dedupe_key):
             return Outcome.DUPLICATE
         if isinstance(item, Changed):
             if item.initial:
                 outcome = Outcome.INITIAL
-            elif (route.connection_id, route.calendar_id) in synced:
+            elif (target.connection_id, target.calendar_id) in synced:
                 outcome = Outcome.FOLDED
-            elif await self.sync_requests.request(route.connection_id, route.calendar_id):
+            elif await self.sync_requests.request(target.connection_id, target.calendar_id):
                 outcome = Outcome.ACCEPTED
             else:
                 outcome = Outcome.FOLDED
-            synced.add((route.connection_id, route.calendar_id))
+            synced.add((target.connection_id, target.calendar_id))
         else:
             fact = SubscriptionLifecycleNotified(
                 subscription_id=item.subscription_id,
-                calendar_id=route.calendar_id,
+                calendar_id=target.calendar_id,
                 lifecycle_event=item.event.value,
             )
-            await self.publish_lifecycle(route.connection_id, fact)
-            if item.event in _SYNC_AFTER and (route.connection_id, route.calendar_id) not in synced:
-                await self.sync_requests.request(route.connection_id, route.calendar_id)
-                synced.add((route.connection_id, route.calendar_id))
+            await self.publish_lifecycle(target.connection_id, fact)
+            if item.event in _SYNC_AFTER and (target.connection_id, target.calendar_id) not in synced:
+                await self.sync_requests.request(target.connection_id, target.calendar_id)
+                synced.add((target.connection_id, target.calendar_id))
             log.info(
                 "webhook.lifecycle", subscription_id=item.subscription_id, lifecycle_event=item.event.value
             )

@@ -1,4 +1,4 @@
-"""The subscription lifecycle policy: which calendars are watched, when subscriptions are
+"""The subscription lifecycle policy: which calendars are covered, when subscriptions are
 created, renewed and stopped, and what the connection's ``sync_mode`` says about it.
 
 - **Activation** (``connection.activated``, or back to ``active`` from ``error``): one
@@ -19,7 +19,7 @@ created, renewed and stopped, and what the connection's ``sync_mode`` says about
   change of mode emits ``connection.status_changed``.
 
 Work is found by the scheduler (:meth:`SubscriptionKeeper.run`) over the ``due_at`` index, in
-leased batches (:mod:`chronapilot.webhook_gateway.watches`), so several gateway processes share
+leased batches (:mod:`chronapilot.webhook_gateway.records`), so several gateway processes share
 it safely; event handlers only mark documents due and wake it. What each claimed document
 needs next is decided by :func:`~chronapilot.webhook_gateway.renewal.next_step` (no I/O).
 """
@@ -53,10 +53,10 @@ from chronapilot.webhook_gateway.coverage import (
     synced_calendars,
     update_coverage,
 )
-from chronapilot.webhook_gateway.directory import Directory, Route
+from chronapilot.webhook_gateway.directory import Directory, SubscriptionTarget
 from chronapilot.webhook_gateway.metrics import SUBSCRIPTION_ACTIONS
+from chronapilot.webhook_gateway.records import LiveSubscription, SubscriptionRecord, SubscriptionRecords
 from chronapilot.webhook_gateway.renewal import Action, Situation, Step, next_step, renew_at, retry_at
-from chronapilot.webhook_gateway.watches import Channel, Watch, Watches
 
 log = get_logger(__name__)
 #: Attempts to stop a subscription at the provider before it is given up (and recorded).
@@ -75,7 +75,7 @@ class SubscriptionKeeper:
         self._directory = directory
         self._settings = runtime.settings.realtime
         self._clock = runtime.clock
-        self._watches = Watches(
+        self._records = SubscriptionRecords(
             runtime.repos.webhook_subscriptions,
             clock=runtime.clock,
             owner=owner,
@@ -100,7 +100,7 @@ class SubscriptionKeeper:
         provider = self._push(connection["provider"])
         if provider is not None:
             calendars = await self._synced_calendars(connection_id)
-            await self._watches.ensure(connection_id, provider.name, calendars)
+            await self._records.ensure(connection_id, provider.name, calendars)
             self._wake.set()
         await self.update_coverage(connection_id)
 
@@ -108,12 +108,12 @@ class SubscriptionKeeper:
         """The connection was disconnected: stop and delete its subscriptions (while its
         credentials still exist); when none is left, ``connection.subscriptions_released``
         lets the token refresher revoke the grant."""
-        await self._watches.mark_all_deleting(connection_id)
+        await self._records.mark_all_deleting(connection_id)
         self._wake.set()
         await self._released_if_done(connection_id)
 
     async def _released_if_done(self, connection_id: str) -> None:
-        if await self._watches.count(connection_id):
+        if await self._records.count(connection_id):
             return
         connection = await self._connection(connection_id)
         if (
@@ -124,14 +124,14 @@ class SubscriptionKeeper:
             log.info("subscriptions.released", connection_id=connection_id)
 
     async def lifecycle_notified(self, event: SubscriptionLifecycleNotified) -> None:
-        watch = await self._watches.by_channel(event.subscription_id)
-        if watch is None:
+        record = await self._records.by_channel(event.subscription_id)
+        if record is None:
             return
         if event.lifecycle_event == LifecycleEvent.REAUTHORIZATION_REQUIRED:
-            await self._watches.request(watch.id, force_renew=True)
+            await self._records.request(record.id, force_renew=True)
         elif event.lifecycle_event == LifecycleEvent.SUBSCRIPTION_REMOVED:
-            self._directory.forget(watch.provider, event.subscription_id)
-            await self._watches.request(watch.id, drop_channel=event.subscription_id)
+            self._directory.forget(record.provider, event.subscription_id)
+            await self._records.request(record.id, drop_channel=event.subscription_id)
         else:
             return  # missed: the request path asked for a sync already
         self._wake.set()
@@ -142,10 +142,10 @@ class SubscriptionKeeper:
         """Claim due subscriptions in leased batches and work on them, until ``stopping``."""
         batch = self._settings.subscription_batch_size
         while not stopping.is_set():
-            claimed: list[Watch] = []
+            claimed: list[SubscriptionRecord] = []
             try:
-                claimed = await self._watches.claim_due(batch)
-                await asyncio.gather(*(self._work(watch) for watch in claimed))
+                claimed = await self._records.claim_due(batch)
+                await asyncio.gather(*(self._work(record) for record in claimed))
             except ChronaPilotError as exc:
                 log.warning("subscriptions.scan_failed", error=str(exc))
             except Exception:  # a bug in one batch must not stop every renewal
@@ -164,119 +164,121 @@ class SubscriptionKeeper:
                 await waiting
         self._wake.clear()
 
-    async def _work(self, watch: Watch) -> None:
+    async def _work(self, record: SubscriptionRecord) -> None:
         try:
-            connection = await self._connection(watch.connection_id)
-            provider = self._push(watch.provider)
-            calendars = await self._synced_calendars(watch.connection_id)
+            connection = await self._connection(record.connection_id)
+            provider = self._push(record.provider)
+            calendars = await self._synced_calendars(record.connection_id)
             situation = Situation(
                 status=None if connection is None else connection["status"],
                 retryable_error=connection is not None and retryable_error(connection),
                 push=provider is not None,
-                calendar_synced=watch.calendar_id in calendars,
+                calendar_synced=record.calendar_id in calendars,
             )
             step = next_step(
-                watch, situation, self._clock.now(), renew_margin=self._margin, retry_cap=self._retry_cap
+                record, situation, self._clock.now(), renew_margin=self._margin, retry_cap=self._retry_cap
             )
             if step.action is Action.STOP:
-                await self._stop(watch, provider, reason=step.reason or "not_synced")
+                await self._stop(record, provider, reason=step.reason or "not_synced")
             elif step.action is Action.WAIT:
-                await self._watches.settle(
-                    watch.id,
+                await self._records.settle(
+                    record.id,
                     due_at=step.due_at,
-                    status=watch.status,
-                    channels=list(watch.channels),
-                    attempts=watch.attempts,
+                    status=record.status,
+                    channels=list(record.channels),
+                    attempts=record.attempts,
                 )
             else:
-                assert provider is not None  # the step stops a watch whose provider has no push
-                await self._keep(watch, provider, step)
-                await self._cover_new_calendars(watch.connection_id, provider, calendars)
-            await self.update_coverage(watch.connection_id)
+                assert provider is not None  # the step stops a record whose provider has no push
+                await self._keep(record, provider, step)
+                await self._cover_new_calendars(record.connection_id, provider, calendars)
+            await self.update_coverage(record.connection_id)
         except ChronaPilotError as exc:
             retry_at = self._clock.now() + timedelta(seconds=self._backoff.delay(0))
-            log.warning("subscription.work_failed", subscription=watch.id, error=str(exc))
+            log.warning("subscription.work_failed", subscription=record.id, error=str(exc))
             with contextlib.suppress(ChronaPilotError):  # else: when the lease runs out
-                await self._watches.retry_soon(watch.id, retry_at)
+                await self._records.retry_soon(record.id, retry_at)
         except Exception:  # one subscription's bug must not stop the others
-            log.exception("subscription.work_crashed", subscription=watch.id)
+            log.exception("subscription.work_crashed", subscription=record.id)
 
     async def _cover_new_calendars(
         self, connection_id: str, provider: PushSubscriptions, calendars: list[str]
     ) -> None:
         """Calendars the sync worker found since activation get a subscription too (until then
         the connection is polled: it is not fully covered)."""
-        known = {watch.calendar_id for watch in await self._watches.for_connection(connection_id)}
+        known = {record.calendar_id for record in await self._records.for_connection(connection_id)}
         if set(calendars) - known:
-            await self._watches.ensure(connection_id, provider.name, calendars)
+            await self._records.ensure(connection_id, provider.name, calendars)
             self._wake.set()
 
-    async def _keep(self, watch: Watch, provider: PushSubscriptions, step: Step) -> None:
+    async def _keep(self, record: SubscriptionRecord, provider: PushSubscriptions, step: Step) -> None:
         if step.action is Action.CREATE:
-            await self._create(watch, provider)
+            await self._create(record, provider)
         elif step.action is Action.RENEW and step.channel is not None:
-            await self._renew(watch, provider, step.channel)
+            await self._renew(record, provider, step.channel)
         else:
             channels = [] if step.channel is None else [step.channel]
-            await self._watches.settle(watch.id, due_at=step.due_at, status="active", channels=channels)
+            await self._records.settle(record.id, due_at=step.due_at, status="active", channels=channels)
 
     # provider work ------------------------------------------------------------------------
 
-    async def _create(self, watch: Watch, provider: PushSubscriptions) -> None:
+    async def _create(self, record: SubscriptionRecord, provider: PushSubscriptions) -> None:
         secret = secrets.token_urlsafe(32)
         started = self._clock.now()
         try:
             created = await provider.create_subscription(
-                self._token(watch),
-                watch.calendar_id,
+                self._token(record),
+                record.calendar_id,
                 notification_url=f"{self._base_url}/webhooks/{provider.name}",
                 lifecycle_url=f"{self._base_url}/webhooks/{provider.name}/lifecycle",
                 secret=secret,
                 ttl=self._ttl,
             )
         except ProviderError as exc:
-            await self._failed(watch, "create", exc, current=None)
+            await self._failed(record, "create", exc, current=None)
             return
-        channel = Channel.of(created, hash_secret(secret), since=started)
-        self._accept(watch, channel)
+        channel = LiveSubscription.of(created, hash_secret(secret), since=started)
+        self._accept(record, channel)
 
         fact = SubscriptionCreated(
-            subscription_id=channel.id, calendar_id=watch.calendar_id, expires_at=channel.expires_at
+            subscription_id=channel.id, calendar_id=record.calendar_id, expires_at=channel.expires_at
         )
         try:
-            if not await self._record_live(watch, provider, channel, fact):
+            if not await self._record_live(record, provider, channel, fact):
                 return
         except ChronaPilotError:
             # not recorded, and the retry creates another: it must not stay live at the provider
-            self._directory.forget(watch.provider, channel.id)
-            await self._stop_channel(watch, provider, channel)
+            self._directory.forget(record.provider, channel.id)
+            await self._stop_channel(record, provider, channel)
             raise
         SUBSCRIPTION_ACTIONS.labels(provider.name, "create", "ok").inc()
         log.info(
             "subscription.created", subscription_id=channel.id, expires_at=channel.expires_at.isoformat()
         )
 
-    async def _renew(self, watch: Watch, provider: PushSubscriptions, current: Channel) -> None:
+    async def _renew(
+        self, record: SubscriptionRecord, provider: PushSubscriptions, current: LiveSubscription
+    ) -> None:
         secret = secrets.token_urlsafe(32)
         started = self._clock.now()
-        adopted: list[Channel] = []
+        adopted: list[LiveSubscription] = []
 
         async def switch_to(renewed: Subscription) -> None:
             if renewed.id == current.id:
-                channel = Channel(
+                channel = LiveSubscription(
                     current.id, current.resource_id, current.secret_hash, renewed.expires_at, started
                 )
-                await self._watches.extend_channel(watch.id, current.id, renewed.expires_at)
+                await self._records.extend_channel(record.id, current.id, renewed.expires_at)
             else:
-                channel = Channel.of(renewed, hash_secret(secret), since=started)
-                await self._watches.add_channel(watch.id, channel)
-            self._accept(watch, channel)
+                channel = LiveSubscription.of(renewed, hash_secret(secret), since=started)
+                await self._records.add_channel(record.id, channel)
+            self._accept(record, channel)
             adopted.append(channel)
 
         try:
             renewed = await provider.renew_subscription(
-                self._token(watch),
-                current.subscription(watch.calendar_id),
+                self._token(record),
+                current.subscription(record.calendar_id),
                 notification_url=f"{self._base_url}/webhooks/{provider.name}",
                 lifecycle_url=f"{self._base_url}/webhooks/{provider.name}/lifecycle",
                 secret=secret,
@@ -285,22 +287,22 @@ class SubscriptionKeeper:
             )
         except ProviderError as exc:
             if adopted:  # the new one is live; only stopping the old one failed
-                renewed = adopted[0].subscription(watch.calendar_id)
+                renewed = adopted[0].subscription(record.calendar_id)
             elif exc.status == 404:  # the provider dropped it: a new one, now
                 self._directory.forget(provider.name, current.id)
-                await self._create(watch, provider)
+                await self._create(record, provider)
                 return
             else:
-                await self._failed(watch, "renew", exc, current=current)
+                await self._failed(record, "renew", exc, current=current)
                 return
-        channel = adopted[0] if adopted else Channel.of(renewed, hash_secret(secret), since=started)
+        channel = adopted[0] if adopted else LiveSubscription.of(renewed, hash_secret(secret), since=started)
         if channel.id != current.id:
             self._directory.forget(provider.name, current.id)
 
         fact = SubscriptionRenewed(
-            subscription_id=channel.id, calendar_id=watch.calendar_id, expires_at=channel.expires_at
+            subscription_id=channel.id, calendar_id=record.calendar_id, expires_at=channel.expires_at
         )
-        if not await self._record_live(watch, provider, channel, fact):
+        if not await self._record_live(record, provider, channel, fact):
             return
         SUBSCRIPTION_ACTIONS.labels(provider.name, "renew", "ok").inc()
         log.info(
@@ -308,16 +310,16 @@ class SubscriptionKeeper:
         )
 
     async def _record_live(
-        self, watch: Watch, provider: PushSubscriptions, channel: Channel, fact: Event
+        self, record: SubscriptionRecord, provider: PushSubscriptions, channel: LiveSubscription, fact: Event
     ) -> bool:
-        """Store ``channel`` as the watch's live one and emit ``fact``, in one transaction. False
-        when the watch was marked for deletion while the provider call was in flight (the
-        connection was disconnected): the channel is then stopped at once and the watch made
+        """Store ``channel`` as the record's live one and emit ``fact``, in one transaction. False
+        when the record was marked for deletion while the provider call was in flight (the
+        connection was disconnected): the channel is then stopped at once and the record made
         due, so the deletion runs now rather than when its lease ends."""
 
         async def save(session: Session) -> None:
-            if not await self._watches.settle(
-                watch.id,
+            if not await self._records.settle(
+                record.id,
                 due_at=renew_at(channel, self._margin),
                 status="active",
                 channels=[channel],
@@ -325,25 +327,25 @@ class SubscriptionKeeper:
                 fenced=True,
             ):
                 raise Fenced("marked for deletion while the provider call was in flight")
-            await self._runtime.emit(session, fact, connection_id=watch.connection_id)
+            await self._runtime.emit(session, fact, connection_id=record.connection_id)
 
         try:
             await self._runtime.store.in_transaction(save)
             return True
         except Fenced:
-            self._directory.forget(watch.provider, channel.id)
-            await self._stop_channel(watch, provider, channel)
-            await self._watches.retry_soon(watch.id, self._clock.now())
+            self._directory.forget(record.provider, channel.id)
+            await self._stop_channel(record, provider, channel)
+            await self._records.retry_soon(record.id, self._clock.now())
             self._wake.set()
             log.info("subscription.stopped_after_disconnect", subscription_id=channel.id)
             return False
 
     async def _stop_channel(
-        self, watch: Watch, provider: PushSubscriptions, channel: Channel
+        self, record: SubscriptionRecord, provider: PushSubscriptions, channel: LiveSubscription
     ) -> ProviderError | None:
         """Stop one channel at the provider; the error when it could not (404/410: gone already)."""
         try:
-            await provider.delete_subscription(self._token(watch), channel.subscription(watch.calendar_id))
+            await provider.delete_subscription(self._token(record), channel.subscription(record.calendar_id))
             SUBSCRIPTION_ACTIONS.labels(provider.name, "delete", "ok").inc()
             return None
         except ProviderError as exc:
@@ -353,88 +355,92 @@ class SubscriptionKeeper:
             log.warning("subscription.stop_failed", subscription_id=channel.id, error=exc.code)
             return exc
 
-    async def _stop(self, watch: Watch, provider: PushSubscriptions | None, *, reason: str) -> None:
-        """Stop every channel of ``watch`` and delete it. A stop that fails for a retryable
+    async def _stop(
+        self, record: SubscriptionRecord, provider: PushSubscriptions | None, *, reason: str
+    ) -> None:
+        """Stop every channel of ``record`` and delete it. A stop that fails for a retryable
         reason is retried with backoff (``STOP_ATTEMPTS``), then given up and recorded on the
         connection with its reason (the provider lets it run out by itself)."""
         now = self._clock.now()
         failed: list[dict[str, object]] = []
-        for channel in watch.channels:
+        for channel in record.channels:
             if provider is not None and channel.expires_at > now:
-                error = await self._stop_channel(watch, provider, channel)
-                if error is not None and error.retryable and watch.attempts + 1 < STOP_ATTEMPTS:
-                    delay = self._backoff.delay(watch.attempts, retry_after=error.retry_after)
-                    await self._watches.settle(
-                        watch.id,
+                error = await self._stop_channel(record, provider, channel)
+                if error is not None and error.retryable and record.attempts + 1 < STOP_ATTEMPTS:
+                    delay = self._backoff.delay(record.attempts, retry_after=error.retry_after)
+                    await self._records.settle(
+                        record.id,
                         due_at=now + timedelta(seconds=delay),
                         status="deleting",
-                        channels=list(watch.channels),
-                        attempts=watch.attempts + 1,
+                        channels=list(record.channels),
+                        attempts=record.attempts + 1,
                         last_error=error.code,
                     )
                     return
                 if error is not None:
                     failed.append({"subscription_id": channel.id, "error": error.code, "at": now})
-            self._directory.forget(watch.provider, channel.id)
+            self._directory.forget(record.provider, channel.id)
 
         async def delete(session: Session) -> None:
-            await self._watches.delete(watch.id, session=session)
-            for channel in watch.channels:
+            await self._records.delete(record.id, session=session)
+            for channel in record.channels:
                 fact = SubscriptionRemoved(
-                    subscription_id=channel.id, calendar_id=watch.calendar_id, reason=reason
+                    subscription_id=channel.id, calendar_id=record.calendar_id, reason=reason
                 )
-                await self._runtime.emit(session, fact, connection_id=watch.connection_id)
+                await self._runtime.emit(session, fact, connection_id=record.connection_id)
 
         await self._runtime.store.in_transaction(delete)
-        log.info("subscription.removed", subscription=watch.id, reason=reason)
-        if reason == "disconnected" and not await self._watches.count(watch.connection_id):
-            stopped = len(watch.channels) - len(failed)
+        log.info("subscription.removed", subscription=record.id, reason=reason)
+        if reason == "disconnected" and not await self._records.count(record.connection_id):
+            stopped = len(record.channels) - len(failed)
             if await self._runtime.connections.subscriptions_released(
-                watch.connection_id, stopped=stopped, failed=failed
+                record.connection_id, stopped=stopped, failed=failed
             ):
-                log.info("subscriptions.released", connection_id=watch.connection_id, failed=len(failed))
+                log.info("subscriptions.released", connection_id=record.connection_id, failed=len(failed))
         elif failed:
-            log.warning("subscription.given_up", subscription=watch.id, failed=failed)
+            log.warning("subscription.given_up", subscription=record.id, failed=failed)
 
     async def _failed(
-        self, watch: Watch, action: str, exc: ProviderError, *, current: Channel | None
+        self, record: SubscriptionRecord, action: str, exc: ProviderError, *, current: LiveSubscription | None
     ) -> None:
-        attempts = watch.attempts + 1
+        attempts = record.attempts + 1
         delay = self._backoff.delay(min(attempts - 1, 20), retry_after=exc.retry_after)
         due_at = retry_at(self._clock.now(), timedelta(seconds=delay), current)
-        await self._watches.settle(
-            watch.id,
+        await self._records.settle(
+            record.id,
             due_at=due_at,
             status="failing",
             channels=[current] if current is not None else [],
             attempts=attempts,
             last_error=exc.code,
         )
-        SUBSCRIPTION_ACTIONS.labels(watch.provider, action, "failed").inc()
+        SUBSCRIPTION_ACTIONS.labels(record.provider, action, "failed").inc()
         log.warning(
             "subscription.failed",
             action=action,
-            subscription=watch.id,
+            subscription=record.id,
             error=exc.code,
             status=exc.status,
             attempts=attempts,
             retry_in_s=round(delay, 1),
         )
 
-    def _accept(self, watch: Watch, channel: Channel) -> None:
-        route = Route(watch.connection_id, watch.calendar_id, channel.secret_hash, channel.expires_at)
-        self._directory.put(watch.provider, channel.id, route)
+    def _accept(self, record: SubscriptionRecord, channel: LiveSubscription) -> None:
+        target = SubscriptionTarget(
+            record.connection_id, record.calendar_id, channel.secret_hash, channel.expires_at
+        )
+        self._directory.put(record.provider, channel.id, target)
 
     # lookups ------------------------------------------------------------------------------
 
     async def update_coverage(self, connection_id: str) -> None:
-        await update_coverage(self._runtime, self._watches, connection_id)
+        await update_coverage(self._runtime, self._records, connection_id)
 
     def _push(self, name: str) -> PushSubscriptions | None:
         return push_provider(self._runtime, name)
 
-    def _token(self, watch: Watch) -> TokenSource:
-        return self._runtime.tokens.token_source(watch.connection_id)
+    def _token(self, record: SubscriptionRecord) -> TokenSource:
+        return self._runtime.tokens.token_source(record.connection_id)
 
     async def _connection(self, connection_id: str) -> Document | None:
         return await find_connection(self._runtime, connection_id)

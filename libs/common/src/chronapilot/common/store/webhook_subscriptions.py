@@ -40,7 +40,7 @@ def millis(value: datetime) -> datetime:
 
 
 @dataclass(frozen=True)
-class Channel:
+class LiveSubscription:
     """One live provider subscription (Google channel, Graph subscription)."""
 
     id: str
@@ -50,7 +50,7 @@ class Channel:
     since: datetime
 
     @classmethod
-    def of(cls, subscription: Subscription, secret_hash: str, since: datetime) -> Channel:
+    def of(cls, subscription: Subscription, secret_hash: str, since: datetime) -> LiveSubscription:
         return cls(
             subscription.id,
             subscription.resource_id,
@@ -73,37 +73,37 @@ class Channel:
 
 
 @dataclass(frozen=True)
-class Watch:
+class SubscriptionRecord:
     """One document: a synced calendar and the channels that cover it."""
 
     id: str
     connection_id: str
     provider: str
     calendar_id: str
-    channels: tuple[Channel, ...]
+    channels: tuple[LiveSubscription, ...]
     status: str
     force_renew: bool
     attempts: int
 
     @classmethod
-    def from_mongo(cls, doc: Document) -> Watch:
+    def from_mongo(cls, doc: Document) -> SubscriptionRecord:
         return cls(
             id=doc["_id"],
             connection_id=doc["connection_id"],
             provider=doc["provider"],
             calendar_id=doc["calendar_id"],
-            channels=tuple(Channel(**channel) for channel in doc.get("channels") or []),
+            channels=tuple(LiveSubscription(**channel) for channel in doc.get("channels") or []),
             status=doc.get("status", "pending"),
             force_renew=bool(doc.get("force_renew")),
             attempts=int(doc.get("attempts") or 0),
         )
 
-    def current(self, now: datetime) -> Channel | None:
+    def current(self, now: datetime) -> LiveSubscription | None:
         """The newest channel still alive at ``now``."""
         live = [channel for channel in self.channels if channel.expires_at > now]
         return max(live, key=lambda channel: channel.expires_at) if live else None
 
-    def channel(self, channel_id: str) -> Channel | None:
+    def channel(self, channel_id: str) -> LiveSubscription | None:
         return next((channel for channel in self.channels if channel.id == channel_id), None)
 
 
@@ -158,7 +158,9 @@ class WebhookSubscriptions(Repository):
                 {"$set": {"status": "deleting", "due_at": now, "updated_at": now}},
             )
 
-    async def claim_due(self, *, now: datetime, owner: str, lease_until: datetime, limit: int) -> list[Watch]:
+    async def claim_due(
+        self, *, now: datetime, owner: str, lease_until: datetime, limit: int
+    ) -> list[SubscriptionRecord]:
         """Up to ``limit`` documents due at ``now``, soonest first, each leased to ``owner``
         until ``lease_until``."""
         claimed = []
@@ -172,22 +174,24 @@ class WebhookSubscriptions(Repository):
                 )
                 if doc is None:
                     break
-                claimed.append(Watch.from_mongo(doc))
+                claimed.append(SubscriptionRecord.from_mongo(doc))
         return claimed
 
-    async def for_connection(self, connection_id: str, *, session: Session | None = None) -> list[Watch]:
+    async def for_connection(
+        self, connection_id: str, *, session: Session | None = None
+    ) -> list[SubscriptionRecord]:
         with translate_errors(session):
             docs = await self._collection.find({"connection_id": connection_id}, session=session).to_list()
-        return [Watch.from_mongo(doc) for doc in docs]
+        return [SubscriptionRecord.from_mongo(doc) for doc in docs]
 
-    async def by_channel(self, channel_id: str, *, provider: str | None = None) -> Watch | None:
+    async def by_channel(self, channel_id: str, *, provider: str | None = None) -> SubscriptionRecord | None:
         """The document whose channels include ``channel_id`` (at ``provider``, if given)."""
         query: dict[str, Any] = {"channels.id": channel_id}
         if provider is not None:
             query["provider"] = provider
         with translate_errors():
             doc = await self._collection.find_one(query)
-        return None if doc is None else Watch.from_mongo(doc)
+        return None if doc is None else SubscriptionRecord.from_mongo(doc)
 
     async def exist_for(self, connection_id: str) -> bool:
         """Whether any document is kept for the connection."""
@@ -196,13 +200,13 @@ class WebhookSubscriptions(Repository):
 
     async def make_due(
         self,
-        watch_id: str,
+        record_id: str,
         *,
         now: datetime,
         force_renew: bool = False,
         drop_channel: str | None = None,
     ) -> None:
-        """Make ``watch_id`` due ``now`` (``force_renew``: renew even if not expiring;
+        """Make ``record_id`` due ``now`` (``force_renew``: renew even if not expiring;
         ``drop_channel``: forget that channel, the provider removed it)."""
         update: dict[str, Any] = {"$set": {"due_at": now, "updated_at": now}}
         if force_renew:
@@ -210,32 +214,32 @@ class WebhookSubscriptions(Repository):
         if drop_channel is not None:
             update["$pull"] = {"channels": {"id": drop_channel}}
         with translate_errors():
-            await self._collection.update_one({"_id": watch_id}, update)
+            await self._collection.update_one({"_id": record_id}, update)
 
-    async def add_channel(self, watch_id: str, channel: Channel, *, now: datetime) -> None:
+    async def add_channel(self, record_id: str, channel: LiveSubscription, *, now: datetime) -> None:
         with translate_errors():
             await self._collection.update_one(
-                {"_id": watch_id},
+                {"_id": record_id},
                 {"$push": {"channels": channel.to_mongo()}, "$set": {"updated_at": now}},
             )
 
     async def extend_channel(
-        self, watch_id: str, channel_id: str, expires_at: datetime, *, now: datetime
+        self, record_id: str, channel_id: str, expires_at: datetime, *, now: datetime
     ) -> None:
         with translate_errors():
             await self._collection.update_one(
-                {"_id": watch_id, "channels.id": channel_id},
+                {"_id": record_id, "channels.id": channel_id},
                 {"$set": {"channels.$.expires_at": millis(expires_at), "updated_at": now}},
             )
 
     async def settle(
         self,
-        watch_id: str,
+        record_id: str,
         *,
         due_at: datetime,
         status: str,
         now: datetime,
-        channels: Sequence[Channel] | None = None,
+        channels: Sequence[LiveSubscription] | None = None,
         attempts: int = 0,
         last_error: str | None = None,
         session: Session | None = None,
@@ -257,26 +261,26 @@ class WebhookSubscriptions(Repository):
             changes["force_renew"] = False
         if channels is not None:
             changes["channels"] = [channel.to_mongo() for channel in channels]
-        selector: dict[str, Any] = {"_id": watch_id}
+        selector: dict[str, Any] = {"_id": record_id}
         if fenced:
             selector["status"] = {"$ne": "deleting"}
         with translate_errors(session):
             updated = await self._collection.update_one(selector, {"$set": changes}, session=session)
         return updated.matched_count == 1
 
-    async def retry_soon(self, watch_id: str, retry_at: datetime, *, owner: str) -> None:
+    async def retry_soon(self, record_id: str, retry_at: datetime, *, owner: str) -> None:
         """Due again by ``retry_at`` (never later than it was), and ``owner``'s lease ends then."""
         with translate_errors():
             await self._collection.update_one(
-                {"_id": watch_id, "due_at": {"$gt": retry_at}}, {"$set": {"due_at": retry_at}}
+                {"_id": record_id, "due_at": {"$gt": retry_at}}, {"$set": {"due_at": retry_at}}
             )
             await self._collection.update_one(
-                {"_id": watch_id, "lease_owner": owner}, {"$set": {"lease_until": retry_at}}
+                {"_id": record_id, "lease_owner": owner}, {"$set": {"lease_until": retry_at}}
             )
 
-    async def delete(self, watch_id: str, *, session: Session | None = None) -> None:
+    async def delete(self, record_id: str, *, session: Session | None = None) -> None:
         with translate_errors(session):
-            await self._collection.delete_one({"_id": watch_id}, session=session)
+            await self._collection.delete_one({"_id": record_id}, session=session)
 
     async def count(self, connection_id: str, *, session: Session | None = None) -> int:
         with translate_errors(session):

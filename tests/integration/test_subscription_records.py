@@ -7,15 +7,15 @@ from datetime import UTC, datetime, timedelta
 
 from chronapilot.common.clock import FixedClock
 from chronapilot.common.store.webhook_subscriptions import WebhookSubscriptions
-from chronapilot.webhook_gateway.watches import Watches
+from chronapilot.webhook_gateway.records import SubscriptionRecords
 
 LEASE_S = 60.0
 
 
 async def test_a_transient_failure_makes_the_claim_due_again_at_the_retry_time(store) -> None:
     clock = FixedClock(datetime(2027, 1, 4, 9, 0, tzinfo=UTC))
-    mine = Watches(WebhookSubscriptions(store), clock=clock, owner="gateway-a", lease_s=LEASE_S)
-    other = Watches(WebhookSubscriptions(store), clock=clock, owner="gateway-b", lease_s=LEASE_S)
+    mine = SubscriptionRecords(WebhookSubscriptions(store), clock=clock, owner="gateway-a", lease_s=LEASE_S)
+    other = SubscriptionRecords(WebhookSubscriptions(store), clock=clock, owner="gateway-b", lease_s=LEASE_S)
     await mine.ensure("con_1", "google", ["cal-1"])
     (claimed,) = await mine.claim_due(10)
     assert await other.claim_due(10) == []  # leased to the first gateway
@@ -33,8 +33,8 @@ async def test_a_retry_never_postpones_work_already_due_sooner_nor_shortens_anot
     store,
 ) -> None:
     clock = FixedClock(datetime(2027, 1, 4, 9, 0, tzinfo=UTC))
-    mine = Watches(WebhookSubscriptions(store), clock=clock, owner="gateway-a", lease_s=LEASE_S)
-    other = Watches(WebhookSubscriptions(store), clock=clock, owner="gateway-b", lease_s=LEASE_S)
+    mine = SubscriptionRecords(WebhookSubscriptions(store), clock=clock, owner="gateway-a", lease_s=LEASE_S)
+    other = SubscriptionRecords(WebhookSubscriptions(store), clock=clock, owner="gateway-b", lease_s=LEASE_S)
     await mine.ensure("con_1", "google", ["cal-1"])
     (claimed,) = await other.claim_due(10)  # the other gateway holds it
 

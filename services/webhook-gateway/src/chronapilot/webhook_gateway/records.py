@@ -12,12 +12,16 @@ from datetime import datetime, timedelta
 
 from chronapilot.common.clock import Clock
 from chronapilot.common.store import Session
-from chronapilot.common.store.webhook_subscriptions import Channel, Watch, WebhookSubscriptions
+from chronapilot.common.store.webhook_subscriptions import (
+    LiveSubscription,
+    SubscriptionRecord,
+    WebhookSubscriptions,
+)
 
-__all__ = ["Channel", "Watch", "Watches"]
+__all__ = ["LiveSubscription", "SubscriptionRecord", "SubscriptionRecords"]
 
 
-class Watches:
+class SubscriptionRecords:
     def __init__(
         self, subscriptions: WebhookSubscriptions, *, clock: Clock, owner: str, lease_s: float
     ) -> None:
@@ -34,41 +38,43 @@ class Watches:
     async def mark_all_deleting(self, connection_id: str) -> None:
         await self._subscriptions.mark_all_deleting(connection_id, now=self._clock.now())
 
-    async def claim_due(self, limit: int) -> list[Watch]:
+    async def claim_due(self, limit: int) -> list[SubscriptionRecord]:
         """Up to ``limit`` due documents, each leased to this process."""
         now = self._clock.now()
         return await self._subscriptions.claim_due(
             now=now, owner=self._owner, lease_until=now + self._lease, limit=limit
         )
 
-    async def for_connection(self, connection_id: str, session: Session | None = None) -> list[Watch]:
+    async def for_connection(
+        self, connection_id: str, session: Session | None = None
+    ) -> list[SubscriptionRecord]:
         return await self._subscriptions.for_connection(connection_id, session=session)
 
-    async def by_channel(self, channel_id: str) -> Watch | None:
+    async def by_channel(self, channel_id: str) -> SubscriptionRecord | None:
         return await self._subscriptions.by_channel(channel_id)
 
     async def request(
-        self, watch_id: str, *, force_renew: bool = False, drop_channel: str | None = None
+        self, record_id: str, *, force_renew: bool = False, drop_channel: str | None = None
     ) -> None:
-        """Make ``watch_id`` due now (a lifecycle notification asked for work)."""
+        """Make ``record_id`` due now (a lifecycle notification asked for work)."""
         await self._subscriptions.make_due(
-            watch_id, now=self._clock.now(), force_renew=force_renew, drop_channel=drop_channel
+            record_id, now=self._clock.now(), force_renew=force_renew, drop_channel=drop_channel
         )
 
-    async def add_channel(self, watch_id: str, channel: Channel) -> None:
+    async def add_channel(self, record_id: str, channel: LiveSubscription) -> None:
         """Start accepting ``channel``'s notifications (before the old one is stopped)."""
-        await self._subscriptions.add_channel(watch_id, channel, now=self._clock.now())
+        await self._subscriptions.add_channel(record_id, channel, now=self._clock.now())
 
-    async def extend_channel(self, watch_id: str, channel_id: str, expires_at: datetime) -> None:
-        await self._subscriptions.extend_channel(watch_id, channel_id, expires_at, now=self._clock.now())
+    async def extend_channel(self, record_id: str, channel_id: str, expires_at: datetime) -> None:
+        await self._subscriptions.extend_channel(record_id, channel_id, expires_at, now=self._clock.now())
 
     async def settle(
         self,
-        watch_id: str,
+        record_id: str,
         *,
         due_at: datetime,
         status: str,
-        channels: list[Channel] | None = None,
+        channels: list[LiveSubscription] | None = None,
         attempts: int = 0,
         last_error: str | None = None,
         session: Session | None = None,
@@ -78,7 +84,7 @@ class Watches:
         only if the document was not marked ``deleting`` meanwhile (a disconnect while a
         provider call was in flight); False when it was (nothing written)."""
         return await self._subscriptions.settle(
-            watch_id,
+            record_id,
             due_at=due_at,
             status=status,
             now=self._clock.now(),
@@ -89,14 +95,14 @@ class Watches:
             fenced=fenced,
         )
 
-    async def retry_soon(self, watch_id: str, retry_at: datetime) -> None:
+    async def retry_soon(self, record_id: str, retry_at: datetime) -> None:
         """Work on the document failed for a transient reason (a write conflict with another
         gateway, a store hiccup): any gateway may claim it again from ``retry_at`` (this
         process's lease ends then, and it is due by then), not only when the lease runs out."""
-        await self._subscriptions.retry_soon(watch_id, retry_at, owner=self._owner)
+        await self._subscriptions.retry_soon(record_id, retry_at, owner=self._owner)
 
-    async def delete(self, watch_id: str, session: Session | None = None) -> None:
-        await self._subscriptions.delete(watch_id, session=session)
+    async def delete(self, record_id: str, session: Session | None = None) -> None:
+        await self._subscriptions.delete(record_id, session=session)
 
     async def count(self, connection_id: str, session: Session | None = None) -> int:
         return await self._subscriptions.count(connection_id, session=session)
