@@ -38,7 +38,7 @@ from chronapilot.common.connections.lifecycle import (
 from chronapilot.common.ids import new_id
 from chronapilot.common.models import SyncMode
 from chronapilot.common.store.client import Document, Store, translate_errors
-from chronapilot.common.store.repository import Page, find_page
+from chronapilot.common.store.repository import Repository
 
 COLLECTION = "connections"
 HISTORY = "connection_status_history"
@@ -59,12 +59,14 @@ def retryable_error(connection: Document) -> bool:
     return connection.get("status") == ERROR and (connection.get("error") or {}).get("code") in RETRYABLE
 
 
-class Connections:
-    """The connection repository and state machine (see the module docstring)."""
+class Connections(Repository):
+    """The connection repository and state machine (see the module docstring); ``page`` (the
+    API's lists) is the base repository's."""
+
+    COLLECTION = COLLECTION
 
     def __init__(self, store: Store, events: EventSink, clock: Clock) -> None:
-        self._store = store
-        self._collection = store.db[COLLECTION]
+        super().__init__(store)
         self._history = store.db[HISTORY]
         self._events = events
         self._clock = clock
@@ -72,32 +74,15 @@ class Connections:
     # reads ---------------------------------------------------------------------------------
 
     async def get(
-        self, connection_id: str, *, session: Session = None, projection: dict[str, int] | None = None
+        self, document_id: str, *, session: Session = None, projection: dict[str, int] | None = None
     ) -> Document | None:
         with translate_errors(session):
-            return await self._collection.find_one({"_id": connection_id}, projection, session=session)
+            return await self._collection.find_one({"_id": document_id}, projection, session=session)
 
     async def of_application(self, application_id: str, connection_id: str) -> Document | None:
         """The connection, if it belongs to ``application_id`` (another application's is not found)."""
         with translate_errors():
             return await self._collection.find_one({"_id": connection_id, "application_id": application_id})
-
-    async def page(
-        self,
-        query_filter: dict[str, Any],
-        *,
-        limit: int,
-        starting_after: str | None = None,
-        ending_before: str | None = None,
-    ) -> Page:
-        """A page of connections, newest first (:meth:`Repository.page`)."""
-        return await find_page(
-            self._collection,
-            query_filter,
-            limit=limit,
-            starting_after=starting_after,
-            ending_before=ending_before,
-        )
 
     async def id_for_account(self, key: dict[str, str], *, session: Session = None) -> str | None:
         """The id of the connection that ``key`` (application, user, provider, provider
