@@ -12,6 +12,7 @@ from aiohttp import web
 from test_sync_mirror import request_sync
 
 from chronapilot.common.bus.catalogue import SyncKind
+from chronapilot.common.metrics import DEAD_LETTERED
 from chronapilot.common.runtime import RUNTIME
 
 from api_harness import running_worker
@@ -179,3 +180,39 @@ async def test_connections_in_polling_mode_are_synced_on_schedule(browser, polli
         return count >= 2
 
     await eventually(polled_twice, timeout_s=60)
+
+
+async def test_a_busy_sync_lease_requeues_the_request_and_nothing_is_dead_lettered(browser, api):
+    """Another worker holds the connection's sync lease (here: one that died holding it): the
+    request is neither a failure nor a dead letter; it goes back on the topic and is served once
+    the lease is free."""
+    async with running_worker(api, lease_s=1.0) as app:
+        connection_id = await linked(browser)
+        runtime = app[RUNTIME]
+        db = runtime.store.db
+        before = (await db.connections.find_one({"_id": connection_id}))["last_synced_at"]
+        group = f"{api.settings.kafka.topic_prefix}.sync-worker"
+        dead = DEAD_LETTERED.labels(group, "sync.requested")
+        dead_before = dead._value.get()
+        other = runtime.lease(f"sync:{connection_id}", "a-worker-that-died")
+        assert await other.acquire(3600)
+
+        await request_sync(browser, connection_id, SyncKind.INCREMENTAL, None)
+
+        async def requeued() -> bool:
+            sent = await db.outbox.count_documents(
+                {"envelope.type": "sync.requested", "envelope.connection_id": connection_id}
+            )
+            return sent >= 3  # the consent's full sync, this request, and at least one requeue
+
+        await eventually(requeued, timeout_s=30)
+        await other.release()
+
+        async def synced_again() -> bool:
+            connection = await db.connections.find_one({"_id": connection_id})
+            return connection["last_synced_at"] > before
+
+        await eventually(synced_again, timeout_s=30)
+        assert dead._value.get() == dead_before
+        connection = await db.connections.find_one({"_id": connection_id})
+        assert connection["status"] == "active"

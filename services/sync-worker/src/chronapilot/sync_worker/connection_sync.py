@@ -75,6 +75,8 @@ def calendar_error_code(error: ProviderError) -> str | None:
 
 
 class LeaseBusy(ChronaPilotError):
+    """Another worker holds the connection's sync lease (it is syncing it now)."""
+
     code = "sync_busy"
 
 
@@ -132,11 +134,21 @@ class ConnectionSyncer:
                 log.info("sync.skipped", status=connection and connection.get("status"))
                 return
             guard = FencedWrites(self._runtime, connection_id)
-            async with self._lease(connection_id, guard):
-                try:
-                    await self._sync(connection, request, guard)
-                except SyncStopped as stopped:
-                    log.info("sync.stopped", reason=stopped.message)
+            try:
+                async with self._lease(connection_id, guard):
+                    try:
+                        await self._sync(connection, request, guard)
+                    except SyncStopped as stopped:
+                        log.info("sync.stopped", reason=stopped.message)
+            except LeaseBusy:
+                await self._follow_up(connection_id, request)
+
+    async def _follow_up(self, connection_id: str, request: SyncRequested) -> None:
+        """Another worker is syncing the connection: not a failure (nothing is retried or
+        dead-lettered). It may have read the provider before the change this request is about,
+        so the request goes back on the topic, behind the running sync, to be served after it."""
+        await self._runtime.emit(None, request, connection_id=connection_id)
+        log.info("sync.busy_requeued", mode=request.mode.value, reason=request.reason.value)
 
     @staticmethod
     def _syncable(connection: Document) -> bool:
