@@ -25,6 +25,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from chronapilot.common.backoff import Backoff
 from chronapilot.common.errors import BusError
@@ -37,10 +38,38 @@ log = get_logger(__name__)
 Publish = Callable[[str, str], Awaitable[None]]
 
 
+class Cancellable(Protocol):
+    def cancel(self) -> None: ...
+
+
+class Timer(Protocol):
+    """The coalescer's sense of time: a monotonic reading, timers and sleeps (tests pass one
+    they advance by hand)."""
+
+    def monotonic(self) -> float: ...
+
+    def call_later(self, delay_s: float, callback: Callable[[], None]) -> Cancellable: ...
+
+    async def sleep(self, delay_s: float) -> None: ...
+
+
+class LoopTimer:
+    """Real time: the running event loop's timers."""
+
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+    def call_later(self, delay_s: float, callback: Callable[[], None]) -> Cancellable:
+        return asyncio.get_running_loop().call_later(delay_s, callback)
+
+    async def sleep(self, delay_s: float) -> None:
+        await asyncio.sleep(delay_s)
+
+
 @dataclass
 class _Window:
     pending: bool = False
-    timer: asyncio.TimerHandle | None = field(default=None, repr=False)
+    timer: Cancellable | None = field(default=None, repr=False)
 
 
 class SyncRequests:
@@ -52,8 +81,10 @@ class SyncRequests:
         dedupe_s: float,
         max_remembered: int = 500_000,
         retry: Backoff | None = None,
+        timer: Timer | None = None,
     ) -> None:
         self._publish = publish
+        self._timer = timer or LoopTimer()
         self._window_s = window_s
         self._dedupe_s = dedupe_s
         self._max_remembered = max_remembered
@@ -67,11 +98,11 @@ class SyncRequests:
     def is_duplicate(self, key: str) -> bool:
         """True when ``key`` was remembered (and has not been forgotten since)."""
         until = self._seen.get(key)
-        return until is not None and until > time.monotonic()
+        return until is not None and until > self._timer.monotonic()
 
     def remember(self, key: str) -> None:
         """Remember ``key`` for ``webhook_dedupe_s``: call once its notification is enqueued."""
-        now = time.monotonic()
+        now = self._timer.monotonic()
         self._seen[key] = now + self._dedupe_s
         self._seen.move_to_end(key)
         while self._seen:
@@ -108,7 +139,7 @@ class SyncRequests:
         return True
 
     def _schedule_close(self, key: tuple[str, str], window: _Window) -> None:
-        window.timer = asyncio.get_running_loop().call_later(self._window_s, self._close, key)
+        window.timer = self._timer.call_later(self._window_s, lambda: self._close(key))
 
     def _close(self, key: tuple[str, str]) -> None:
         window = self._windows.pop(key, None)
@@ -125,7 +156,7 @@ class SyncRequests:
                 await self._publish(*key)
             except BusError as exc:
                 log.warning("sync_request.retrying", connection_id=key[0], error=str(exc))
-                await asyncio.sleep(self._retry.delay(attempt))
+                await self._timer.sleep(self._retry.delay(attempt))
                 continue
             SYNC_REQUESTS.labels("trailing").inc()
             break
