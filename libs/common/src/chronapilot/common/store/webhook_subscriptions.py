@@ -18,10 +18,10 @@ stored: only their SHA-256 (:func:`~chronapilot.common.providers.push.hash_secre
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from pymongo import ASCENDING, ReturnDocument
 
@@ -29,6 +29,8 @@ from chronapilot.common.ids import new_id
 from chronapilot.common.providers.push import Subscription
 from chronapilot.common.store.client import Document, Session, translate_errors
 from chronapilot.common.store.repository import Repository
+
+T = TypeVar("T")
 
 #: ``lease_until`` of a document nobody holds.
 FREE = datetime(1970, 1, 1, tzinfo=UTC)
@@ -108,7 +110,20 @@ class SubscriptionRecord:
 
 
 class WebhookSubscriptions(Repository):
+    """Every write runs in a transaction (the caller's, or one of its own): the gateway writes
+    these documents inside transactions too, and a plain write that meets a transaction's
+    uncommitted write is retried by the server until that transaction ends, where a
+    transaction's write conflict aborts at once and is retried by the driver. The embedded
+    test server livelocked on the former (a plain update spinning on a document a transaction
+    held, the transaction waiting for the collection the spinning write kept taking)."""
+
     COLLECTION = "webhook_subscriptions"
+
+    async def _write(self, work: Callable[[Session], Awaitable[T]], session: Session | None = None) -> T:
+        if session is not None:
+            with translate_errors(session):
+                return await work(session)
+        return await self._store.in_transaction(work)
 
     async def ensure(
         self, connection_id: str, provider: str, calendar_ids: Sequence[str], *, now: datetime
@@ -116,7 +131,8 @@ class WebhookSubscriptions(Repository):
         """One document per synced calendar (new ones due now; ones that are not covered made
         due now); documents of calendars no longer synced are marked for deletion."""
         calendar_ids = list(calendar_ids)
-        with translate_errors():
+
+        async def work(session: Session) -> None:
             for calendar_id in calendar_ids:
                 await self._collection.update_one(
                     {"connection_id": connection_id, "calendar_id": calendar_id},
@@ -137,6 +153,7 @@ class WebhookSubscriptions(Repository):
                         }
                     },
                     upsert=True,
+                    session=session,
                 )
             await self._collection.update_many(
                 {
@@ -145,18 +162,25 @@ class WebhookSubscriptions(Repository):
                     "status": {"$ne": "active"},
                 },
                 {"$set": {"status": "pending", "due_at": now, "updated_at": now}},
+                session=session,
             )
             await self._collection.update_many(
                 {"connection_id": connection_id, "calendar_id": {"$nin": calendar_ids}},
                 {"$set": {"status": "deleting", "due_at": now, "updated_at": now}},
+                session=session,
             )
 
+        await self._write(work)
+
     async def mark_all_deleting(self, connection_id: str, *, now: datetime) -> None:
-        with translate_errors():
+        async def work(session: Session) -> None:
             await self._collection.update_many(
                 {"connection_id": connection_id},
                 {"$set": {"status": "deleting", "due_at": now, "updated_at": now}},
+                session=session,
             )
+
+        await self._write(work)
 
     async def claim_due(
         self, *, now: datetime, owner: str, lease_until: datetime, limit: int
@@ -164,17 +188,21 @@ class WebhookSubscriptions(Repository):
         """Up to ``limit`` documents due at ``now``, soonest first, each leased to ``owner``
         until ``lease_until``."""
         claimed = []
-        with translate_errors():
-            for _ in range(limit):
-                doc = await self._collection.find_one_and_update(
-                    {"due_at": {"$lte": now}, "lease_until": {"$lte": now}},
-                    {"$set": {"lease_owner": owner, "lease_until": lease_until}},
-                    sort=[("due_at", ASCENDING)],
-                    return_document=ReturnDocument.AFTER,
-                )
-                if doc is None:
-                    break
-                claimed.append(SubscriptionRecord.from_mongo(doc))
+
+        async def claim(session: Session) -> Document | None:
+            return await self._collection.find_one_and_update(
+                {"due_at": {"$lte": now}, "lease_until": {"$lte": now}},
+                {"$set": {"lease_owner": owner, "lease_until": lease_until}},
+                sort=[("due_at", ASCENDING)],
+                return_document=ReturnDocument.AFTER,
+                session=session,
+            )
+
+        for _ in range(limit):
+            doc = await self._write(claim)
+            if doc is None:
+                break
+            claimed.append(SubscriptionRecord.from_mongo(doc))
         return claimed
 
     async def for_connection(
@@ -213,24 +241,33 @@ class WebhookSubscriptions(Repository):
             update["$set"]["force_renew"] = True
         if drop_channel is not None:
             update["$pull"] = {"channels": {"id": drop_channel}}
-        with translate_errors():
-            await self._collection.update_one({"_id": record_id}, update)
+
+        async def work(session: Session) -> None:
+            await self._collection.update_one({"_id": record_id}, update, session=session)
+
+        await self._write(work)
 
     async def add_channel(self, record_id: str, channel: LiveSubscription, *, now: datetime) -> None:
-        with translate_errors():
+        async def work(session: Session) -> None:
             await self._collection.update_one(
                 {"_id": record_id},
                 {"$push": {"channels": channel.to_mongo()}, "$set": {"updated_at": now}},
+                session=session,
             )
+
+        await self._write(work)
 
     async def extend_channel(
         self, record_id: str, channel_id: str, expires_at: datetime, *, now: datetime
     ) -> None:
-        with translate_errors():
+        async def work(session: Session) -> None:
             await self._collection.update_one(
                 {"_id": record_id, "channels.id": channel_id},
                 {"$set": {"channels.$.expires_at": millis(expires_at), "updated_at": now}},
+                session=session,
             )
+
+        await self._write(work)
 
     async def settle(
         self,
@@ -264,23 +301,33 @@ class WebhookSubscriptions(Repository):
         selector: dict[str, Any] = {"_id": record_id}
         if fenced:
             selector["status"] = {"$ne": "deleting"}
-        with translate_errors(session):
+
+        async def work(session: Session) -> bool:
             updated = await self._collection.update_one(selector, {"$set": changes}, session=session)
-        return updated.matched_count == 1
+            return updated.matched_count == 1
+
+        return await self._write(work, session)
 
     async def retry_soon(self, record_id: str, retry_at: datetime, *, owner: str) -> None:
         """Due again by ``retry_at`` (never later than it was), and ``owner``'s lease ends then."""
-        with translate_errors():
+
+        async def work(session: Session) -> None:
             await self._collection.update_one(
-                {"_id": record_id, "due_at": {"$gt": retry_at}}, {"$set": {"due_at": retry_at}}
+                {"_id": record_id, "due_at": {"$gt": retry_at}},
+                {"$set": {"due_at": retry_at}},
+                session=session,
             )
             await self._collection.update_one(
-                {"_id": record_id, "lease_owner": owner}, {"$set": {"lease_until": retry_at}}
+                {"_id": record_id, "lease_owner": owner}, {"$set": {"lease_until": retry_at}}, session=session
             )
 
+        await self._write(work)
+
     async def delete(self, record_id: str, *, session: Session | None = None) -> None:
-        with translate_errors(session):
+        async def work(session: Session) -> None:
             await self._collection.delete_one({"_id": record_id}, session=session)
+
+        await self._write(work, session)
 
     async def count(self, connection_id: str, *, session: Session | None = None) -> int:
         with translate_errors(session):
