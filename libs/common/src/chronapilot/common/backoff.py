@@ -50,3 +50,29 @@ async def retry_until(
                 on_retry(exc, delay)
             await asyncio.sleep(delay)
             attempt += 1
+
+
+async def retry(
+    operation: Callable[[], Awaitable[T]],
+    *,
+    backoff: Backoff,
+    should_retry: Callable[[Exception], bool],
+    retry_after: Callable[[Exception], float | None] = lambda _: None,
+    on_retry: Callable[[Exception, int, float], None] | None = None,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+) -> T:
+    """Run ``operation`` up to ``backoff.attempts`` times: a failure ``should_retry`` accepts
+    is tried again after ``backoff.delay`` (at least its ``retry_after``); any other failure,
+    and the last, is re-raised. ``on_retry(error, attempt, delay)`` is told before each wait."""
+    attempt = 0
+    while True:
+        try:
+            return await operation()
+        except Exception as exc:
+            attempt += 1
+            if attempt >= backoff.attempts or not should_retry(exc):
+                raise
+            delay = backoff.delay(attempt - 1, retry_after=retry_after(exc))
+            if on_retry is not None:
+                on_retry(exc, attempt, delay)
+            await sleep(delay)

@@ -28,7 +28,7 @@ from datetime import timedelta
 from typing import Any, TypeVar
 from urllib.parse import unquote
 
-from chronapilot.common.backoff import Backoff
+from chronapilot.common.backoff import Backoff, retry
 from chronapilot.common.bus.catalogue import (
     SyncCompleted,
     SyncFailed,
@@ -272,25 +272,52 @@ class ConnectionSyncer:
         ]
 
     async def _with_retries(self, operation: Any) -> Any:
-        attempt = 0
-        while True:
-            try:
-                return await operation()
-            except ProviderError as exc:
-                attempt += 1
-                if not exc.retryable or attempt >= self._settings.max_attempts:
-                    raise
-                if exc.retry_after is not None and exc.retry_after > self._settings.retry_after_max_s:
-                    raise RetryLater(exc, exc.retry_after) from exc  # rescheduled, not slept on
-                delay = self._backoff.delay(attempt - 1, retry_after=exc.retry_after)
-                log.warning(
-                    "sync.retrying",
-                    error=exc.code,
-                    status=exc.status,
-                    attempt=attempt,
-                    retry_in_s=round(delay, 2),
-                )
-                await asyncio.sleep(delay)
+        """``operation()`` with the provider's retryable errors retried (``max_attempts``); a
+        ``Retry-After`` beyond ``retry_after_max_s`` is rescheduled (:class:`RetryLater`), not
+        slept on."""
+        limit = self._settings.retry_after_max_s
+        calls = 0
+
+        async def attempt() -> Any:
+            nonlocal calls
+            calls += 1
+            return await operation()
+
+        def retrying(exc: Exception, attempt: int, delay: float) -> None:
+            assert isinstance(exc, ProviderError)
+            log.warning(
+                "sync.retrying",
+                error=exc.code,
+                status=exc.status,
+                attempt=attempt,
+                retry_in_s=round(delay, 2),
+            )
+
+        try:
+            return await retry(
+                attempt,
+                backoff=Backoff(
+                    base_s=self._backoff.base_s,
+                    cap_s=self._backoff.cap_s,
+                    attempts=self._settings.max_attempts,
+                ),
+                should_retry=lambda exc: (
+                    isinstance(exc, ProviderError)
+                    and exc.retryable
+                    and (exc.retry_after is None or exc.retry_after <= limit)
+                ),
+                retry_after=lambda exc: exc.retry_after if isinstance(exc, ProviderError) else None,
+                on_retry=retrying,
+            )
+        except ProviderError as exc:
+            if (
+                exc.retryable
+                and exc.retry_after is not None
+                and exc.retry_after > limit
+                and calls < self._settings.max_attempts
+            ):
+                raise RetryLater(exc, exc.retry_after) from exc  # rescheduled, not slept on
+            raise
 
     async def _completed(
         self, connection: Document, request: SyncRequested, calendars: int, total: Applied

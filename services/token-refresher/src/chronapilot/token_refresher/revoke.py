@@ -24,10 +24,9 @@ longer ``disconnected`` and its new credentials stay.
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
-from chronapilot.common.backoff import Backoff
+from chronapilot.common.backoff import Backoff, retry
 from chronapilot.common.bus import Envelope, Handler, parse
 from chronapilot.common.bus.catalogue import ConnectionDisconnected, ConnectionSubscriptionsReleased
 from chronapilot.common.errors import CryptoError, ProviderError
@@ -104,22 +103,32 @@ async def _revoke_at_provider(
     if token is None:
         return {"outcome": FAILED, "error": "no token stored"}
     settings = runtime.settings.tokens
-    backoff = Backoff(base_s=settings.revoke_backoff_s, cap_s=30.0)
-    for attempt in range(settings.revoke_attempts):
-        try:
-            await provider.revoke(token)
-            return {"outcome": REVOKED}
-        except ProviderError as exc:
-            if exc.code == "not_supported":
-                return {"outcome": NOT_SUPPORTED}
-            if not exc.retryable or attempt + 1 == settings.revoke_attempts:
-                return {"outcome": FAILED, "error": exc.code, "attempts": attempt + 1}
-            delay = backoff.delay(attempt, retry_after=exc.retry_after)
-            log.warning(
-                "token.revoke_retry", provider=provider.name, reason=exc.code, retry_in_s=round(delay, 2)
-            )
-            await asyncio.sleep(delay)
-    raise AssertionError("unreachable")
+    calls = 0
+
+    async def revoke() -> None:
+        nonlocal calls
+        calls += 1
+        await provider.revoke(token)
+
+    def retrying(exc: Exception, attempt: int, delay: float) -> None:
+        code = exc.code if isinstance(exc, ProviderError) else type(exc).__name__
+        log.warning("token.revoke_retry", provider=provider.name, reason=code, retry_in_s=round(delay, 2))
+
+    try:
+        await retry(
+            revoke,
+            backoff=Backoff(base_s=settings.revoke_backoff_s, cap_s=30.0, attempts=settings.revoke_attempts),
+            should_retry=lambda exc: (
+                isinstance(exc, ProviderError) and exc.retryable and exc.code != "not_supported"
+            ),
+            retry_after=lambda exc: exc.retry_after if isinstance(exc, ProviderError) else None,
+            on_retry=retrying,
+        )
+    except ProviderError as exc:
+        if exc.code == "not_supported":
+            return {"outcome": NOT_SUPPORTED}
+        return {"outcome": FAILED, "error": exc.code, "attempts": calls}
+    return {"outcome": REVOKED}
 
 
 async def _has_subscriptions(runtime: Runtime, connection_id: str) -> bool:

@@ -27,7 +27,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from chronapilot.common.backoff import Backoff
+from chronapilot.common.backoff import Backoff, retry
 from chronapilot.common.errors import BusError
 from chronapilot.common.logging import get_logger
 from chronapilot.webhook_gateway.metrics import SYNC_REQUESTS
@@ -151,16 +151,19 @@ class SyncRequests:
         task.add_done_callback(self._tasks.discard)
 
     async def _send_trailing(self, key: tuple[str, str], window: _Window) -> None:
-        for attempt in range(self._retry.attempts):
-            try:
-                await self._publish(*key)
-            except BusError as exc:
-                log.warning("sync_request.retrying", connection_id=key[0], error=str(exc))
-                await self._timer.sleep(self._retry.delay(attempt))
-                continue
+        def retrying(exc: Exception, attempt: int, delay: float) -> None:
+            log.warning("sync_request.retrying", connection_id=key[0], error=str(exc))
+
+        try:
+            await retry(
+                lambda: self._publish(*key),
+                backoff=self._retry,
+                should_retry=lambda exc: isinstance(exc, BusError),
+                on_retry=retrying,
+                sleep=self._timer.sleep,
+            )
             SYNC_REQUESTS.labels("trailing").inc()
-            break
-        else:
+        except BusError:
             log.error("sync_request.lost", connection_id=key[0], attempts=self._retry.attempts)
         self._schedule_close(key, window)
 
