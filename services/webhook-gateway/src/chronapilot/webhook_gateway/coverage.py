@@ -95,8 +95,11 @@ async def update_coverage(runtime: Runtime, records: SubscriptionRecords, connec
         recorded: list[SubscriptionRecord] = []
         calendars: list[str] = []
         if push:
-            recorded = await records.for_connection(connection_id, session)
+            # calendars, then subscriptions (the order before the refactor): read the other way
+            # round, two gateways' transactions were seen to stall each other on the embedded
+            # MongoDB-protocol server
             calendars = await synced_calendars(runtime, connection_id, session)
+            recorded = await records.for_connection(connection_id, session)
         covered = coverage_of(recorded, calendars, runtime.clock.now(), push=push)
         mode, subscription = covered.mode, covered.subscription
         if connection.get("sync_mode") == mode and connection.get("webhook_subscription") == subscription:
