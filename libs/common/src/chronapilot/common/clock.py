@@ -30,6 +30,11 @@ class FixedClock:
         self._now += delta
 
 
+def aware(value: datetime) -> datetime:
+    """``value`` with UTC attached if it has no zone (a naive time read as UTC)."""
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
 def isoformat_z(value: datetime) -> str:
     """ISO 8601 in UTC with ``Z`` and millisecond precision (the API's datetime format)."""
     if value.tzinfo is None:

@@ -110,14 +110,18 @@ def install_runtime(
     loops: they start after it and stop before it."""
     app.middlewares.append(request_context)
     add_health_routes(app, service_name)
-    TokenCipher.from_settings(settings)  # a bad key is a configuration error now, not at start-up
-    app.cleanup_ctx.append(functools.partial(_runtime_ctx, settings, service_name, overrides))
+    cipher = TokenCipher.from_settings(settings)  # a bad key is a configuration error now
+    app.cleanup_ctx.append(functools.partial(_runtime_ctx, settings, service_name, overrides, cipher))
 
 
 async def _runtime_ctx(
-    settings: Settings, service_name: str, overrides: Overrides | None, app: web.Application
+    settings: Settings,
+    service_name: str,
+    overrides: Overrides | None,
+    cipher: TokenCipher,
+    app: web.Application,
 ) -> AsyncIterator[None]:
-    async with open_runtime(settings, service_name, overrides) as runtime:
+    async with open_runtime(settings, service_name, overrides, cipher=cipher) as runtime:
         app[RUNTIME] = runtime
         add_readiness_check(app, "mongodb", runtime.store.ping)
         add_readiness_check(app, "kafka", runtime.producer.ping)
@@ -126,13 +130,17 @@ async def _runtime_ctx(
 
 @contextlib.asynccontextmanager
 async def open_runtime(
-    settings: Settings, service_name: str, overrides: Overrides | None = None
+    settings: Settings,
+    service_name: str,
+    overrides: Overrides | None = None,
+    *,
+    cipher: TokenCipher | None = None,
 ) -> AsyncIterator[Runtime]:
     """Connect MongoDB and Kafka (retrying for ``CHRONAPILOT_STARTUP_TIMEOUT_S``), start the outbox
     relay, the providers' HTTP session and the token service; close them in reverse order."""
     overrides = overrides or Overrides()
     clock = overrides.clock or SystemClock()
-    cipher = TokenCipher.from_settings(settings)
+    cipher = cipher or TokenCipher.from_settings(settings)
     service = settings.service
     budget = service.startup_timeout_s
     store = await Store.connect(settings.mongo, budget_s=budget)

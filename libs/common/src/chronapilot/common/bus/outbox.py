@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from datetime import UTC, datetime
 from typing import Any
 
 from pymongo.asynchronous.client_session import AsyncClientSession
@@ -25,7 +24,7 @@ from chronapilot.common.bus.catalogue import Event, wrap
 from chronapilot.common.bus.envelope import Envelope
 from chronapilot.common.bus.producer import EventProducer
 from chronapilot.common.bus.topics import topic_name
-from chronapilot.common.clock import Clock, SystemClock
+from chronapilot.common.clock import Clock, SystemClock, aware
 from chronapilot.common.errors import BusError, StoreError
 from chronapilot.common.ids import new_id
 from chronapilot.common.logging import get_logger
@@ -141,7 +140,7 @@ class OutboxRelay:
         with translate_errors():
             cursor = self._outbox.find({"sent_at": None}).sort("_id", 1).limit(self._batch_size)
             records = await cursor.to_list()
-        oldest = _aware(records[0]["created_at"]) if records else self._clock.now()
+        oldest = aware(records[0]["created_at"]) if records else self._clock.now()
         OUTBOX_LAG_SECONDS.set(max(0.0, (self._clock.now() - oldest).total_seconds()))
         return records
 
@@ -157,7 +156,3 @@ class OutboxRelay:
                 {"$set": {"sent_at": self._clock.now()}},
             )
         OUTBOX_PUBLISHED.inc(len(records))
-
-
-def _aware(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=UTC)

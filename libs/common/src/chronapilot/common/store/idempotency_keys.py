@@ -10,10 +10,11 @@ expire (a TTL index on ``expires_at``).
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from pymongo.errors import DuplicateKeyError
 
+from chronapilot.common.clock import aware
 from chronapilot.common.errors import StoreError
 from chronapilot.common.store.client import Document, translate_errors
 from chronapilot.common.store.repository import Repository
@@ -21,15 +22,11 @@ from chronapilot.common.store.repository import Repository
 _ATTEMPTS = 3  # insert, or take over, racing with other requests for the same key
 
 
-def _aware(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
-
-
 def locked_until(record: Document, lock: timedelta) -> datetime:
     """Until when the request holding ``record`` may still be running. A record without
     ``locked_until`` (written before the lock existed) is locked for ``lock`` from its creation."""
     until = record.get("locked_until")
-    return _aware(until) if until is not None else _aware(record["created_at"]) + lock
+    return aware(until) if until is not None else aware(record["created_at"]) + lock
 
 
 class IdempotencyKeys(Repository):
@@ -69,7 +66,7 @@ class IdempotencyKeys(Repository):
                     held = await self._collection.find_one({"_id": record_id})
                 if held is None:
                     continue  # pruned meanwhile
-                if _aware(held["expires_at"]) <= now:
+                if aware(held["expires_at"]) <= now:
                     await self._collection.delete_one({"_id": record_id, "expires_at": held["expires_at"]})
                     continue
                 if (
