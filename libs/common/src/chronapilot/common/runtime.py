@@ -169,7 +169,7 @@ async def open_runtime(
         http = await stack.enter_async_context(
             aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=settings.providers.http_timeout_s))
         )
-        providers = build_providers(settings.providers, http)
+        providers = build_providers(settings.providers, http, clock=clock)
         tokens = settings.tokens
         token_service = TokenService(
             db=store,

@@ -1,5 +1,6 @@
-"""Syncing one calendar: full (everything, then what was not seen is deleted) or incremental
-(from the stored cursor; a cursor the provider rejects falls back to a full sync).
+"""Syncing one calendar: full (everything, then what was not seen is deleted — within the
+window the sync read, when the provider's full sync is windowed) or incremental (from the stored
+cursor; a cursor the provider rejects falls back to a full sync).
 
 The cursor is stored only once the last page is applied, so a sync interrupted anywhere
 (a crash, ``kill -9``) starts again from the previous cursor and converges: pages are
@@ -16,7 +17,7 @@ from chronapilot.common.clock import Clock
 from chronapilot.common.logging import get_logger
 from chronapilot.common.providers.base import CalendarProvider, TokenSource
 from chronapilot.common.providers.errors import CursorExpired
-from chronapilot.common.providers.sync import EventPage
+from chronapilot.common.providers.sync import EventPage, SyncWindow
 from chronapilot.common.store import Session
 from chronapilot.common.store.repositories import Repositories
 from chronapilot.common.store.sync_state import SyncStates
@@ -85,6 +86,7 @@ async def _run(
 ) -> Applied:
     total = Applied()
     next_cursor: str | None = None
+    window: SyncWindow | None = None
     known = await known_events(repos.events, calendar) if cursor is None else None
     page: EventPage
     async for page in provider.sync_events(token, calendar.provider_calendar_id, cursor):
@@ -101,12 +103,15 @@ async def _run(
             )
 
         total.add(await guard.write(write_page))
+        window = page.window or window
         if page.next_cursor is not None:
             next_cursor = page.next_cursor
     now = clock.now()
     if known is not None:
         total.deleted += await guard.write(
-            lambda session: delete_unseen(repos.events, calendar, known, total.seen, now, session=session)
+            lambda session: delete_unseen(
+                repos.events, calendar, known, total.seen, now, session=session, window=window
+            )
         )
 
     async def save_cursor(session: Session) -> None:

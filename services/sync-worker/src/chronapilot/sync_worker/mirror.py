@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from chronapilot.common.models.event import capped_raw
-from chronapilot.common.providers.sync import EventPage
+from chronapilot.common.providers.sync import EventPage, SyncWindow
 from chronapilot.common.store import Document, Session
 from chronapilot.common.store.events import Events
 from chronapilot.sync_worker.plan import StoredEvent, plan_page
@@ -106,8 +106,15 @@ async def delete_unseen(
     seen: set[str],
     now: datetime,
     session: Session | None = None,
+    *,
+    window: SyncWindow | None = None,
 ) -> int:
     """After a full sync: what the provider no longer has is marked deleted (each by its key,
-    which the unique index serves, rather than one ``$nin`` over the calendar)."""
-    gone = [i for i, held in known.items() if i not in seen and not held.deleted]
+    which the unique index serves, rather than one ``$nin`` over the calendar). A windowed
+    full sync judges only the events its window holds: the others were not read."""
+    gone = [
+        i
+        for i, held in known.items()
+        if i not in seen and not held.deleted and (window is None or window.holds(held.start_at, held.end_at))
+    ]
     return await events.mark_deleted(calendar, gone, now=now, session=session)

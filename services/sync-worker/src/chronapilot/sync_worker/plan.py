@@ -34,6 +34,8 @@ class StoredEvent:
     provider_updated_at: datetime | None = None
     deleted: bool = False
     recurring_event_id: str | None = None
+    start_at: datetime | None = None
+    end_at: datetime | None = None
 
     @classmethod
     def of(cls, doc: Mapping[str, Any]) -> StoredEvent:
@@ -43,6 +45,8 @@ class StoredEvent:
             provider_updated_at=doc.get("provider_updated_at"),
             deleted=bool(doc.get("deleted")),
             recurring_event_id=doc.get("recurring_event_id"),
+            start_at=doc.get("start_at"),
+            end_at=doc.get("end_at"),
         )
 
 

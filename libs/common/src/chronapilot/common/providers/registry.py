@@ -11,6 +11,7 @@ from collections.abc import Mapping
 
 import aiohttp
 
+from chronapilot.common.clock import Clock
 from chronapilot.common.providers.base import CalendarProvider
 from chronapilot.common.providers.google.client import GoogleProvider
 from chronapilot.common.providers.icloud.caldav import ICloudProvider
@@ -24,8 +25,10 @@ PROVIDER_NAMES = ("google", "microsoft", "icloud")
 Providers = Mapping[str, CalendarProvider]
 
 
-def build_providers(settings: ProviderSettings, http: aiohttp.ClientSession) -> dict[str, CalendarProvider]:
-    """The configured providers by name.
+def build_providers(
+    settings: ProviderSettings, http: aiohttp.ClientSession, *, clock: Clock | None = None
+) -> dict[str, CalendarProvider]:
+    """The configured providers by name (``clock``: the service's, for windows relative to now).
 
     Google and Microsoft are present only when their OAuth client id and secret are set (an
     unconfigured provider is absent, not broken); iCloud needs no client and is always present.
@@ -34,6 +37,6 @@ def build_providers(settings: ProviderSettings, http: aiohttp.ClientSession) -> 
     if settings.google_client_id and settings.google_client_secret is not None:
         providers["google"] = GoogleProvider(settings, http)
     if settings.microsoft_client_id and settings.microsoft_client_secret is not None:
-        providers["microsoft"] = MicrosoftProvider(settings, http)
+        providers["microsoft"] = MicrosoftProvider(settings, http, clock=clock)
     providers["icloud"] = ICloudProvider(settings, http)
     return providers

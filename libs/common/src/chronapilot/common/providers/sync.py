@@ -26,7 +26,8 @@ iterator of :class:`EventPage`.
   anything is yielded (Google 410 ``fullSyncRequired``, Graph 410 ``syncStateNotFound``, DAV
   403/409 ``valid-sync-token``; a cursor this provider could not have issued). The caller
   drops the cursor and runs a full sync, then marks everything the full sync did not return
-  as deleted.
+  as deleted — within the span it read: a windowed full sync (Microsoft) names its window on
+  its pages (``EventPage.window``) and mirrored events outside it are kept.
 - **Faults**: 429/503 raise ``Throttled`` (``retry_after`` when the provider gave one), other
   5xx and timeouts ``Unavailable``; each request asks the token source once more with
   ``force_refresh=True`` after a 401, and a second 401 raises ``InvalidCredentials``. One event
@@ -60,10 +61,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
-__all__ = ["Attendee", "EventData", "EventPage", "EventTime"]
+__all__ = ["Attendee", "EventData", "EventPage", "EventTime", "SyncWindow"]
 
 #: ``EventData.status`` values.
 EVENT_STATUSES = ("confirmed", "tentative", "cancelled")
@@ -115,6 +116,29 @@ class EventData:
 
 
 @dataclass(frozen=True)
+class SyncWindow:
+    """The span of time a windowed full sync read (Microsoft's calendar view): what the
+    provider holds outside it was not listed, so the mirror keeps it rather than deleting it.
+
+    ``holds`` answers whether a mirrored event lies where the sync certainly looked: it must
+    overlap the window by more than :attr:`MARGIN` on both sides (an all-day event is mirrored
+    at midnight UTC of its date while the provider places it in the calendar's own zone, so an
+    event near an edge is left alone rather than wrongly deleted).
+    """
+
+    start: datetime
+    end: datetime
+
+    #: How far inside the window an event must reach to be judged by it.
+    MARGIN = timedelta(days=1)
+
+    def holds(self, start_at: datetime | None, end_at: datetime | None) -> bool:
+        if start_at is None:
+            return False
+        return start_at < self.end - self.MARGIN and (end_at or start_at) > self.start + self.MARGIN
+
+
+@dataclass(frozen=True)
 class EventPage:
     """A page of changes; ``next_cursor`` is set on the last page only.
 
@@ -123,9 +147,12 @@ class EventPage:
     is among this page's upserts, so mirrored exceptions of theirs that are not are gone (CalDAV
     incremental syncs, where one resource holds a whole series; empty on full syncs, where
     whatever the sync did not return is gone anyway, and for the other providers).
+    ``window``: on every page of a windowed full sync, the span it reads (:class:`SyncWindow`);
+    None when the full sync reads the whole calendar (Google, CalDAV) and on incremental syncs.
     """
 
     upserts: tuple[EventData, ...]
     deletions: tuple[str, ...]
     next_cursor: str | None
     series_replaced: tuple[str, ...] = ()
+    window: SyncWindow | None = None

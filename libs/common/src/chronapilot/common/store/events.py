@@ -36,6 +36,8 @@ _SUMMARY = {
     "provider_updated_at": 1,
     "deleted": 1,
     "recurring_event_id": 1,
+    "start_at": 1,
+    "end_at": 1,
 }
 
 
@@ -108,7 +110,7 @@ class Events(Repository):
         *,
         session: Session | None = None,
     ) -> dict[str, Document]:
-        """A summary (``content_hash``, ``provider_updated_at``, ``deleted``) of each mirrored
+        """A summary (``content_hash``, ``provider_updated_at``, ``deleted``, times) of each mirrored
         event of ``calendar`` by provider id: every one, or those of ``provider_event_ids``."""
         query = _key(calendar)
         if provider_event_ids is not None:

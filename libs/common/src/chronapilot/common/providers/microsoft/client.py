@@ -31,6 +31,7 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
+from chronapilot.common.clock import Clock, SystemClock
 from chronapilot.common.errors import ConfigurationError, ProviderError
 from chronapilot.common.providers.base import (
     READ,
@@ -116,7 +117,11 @@ class MicrosoftProvider:
     #: No app-password sign-in: consent is OAuth.
     password_sign_in = None
 
-    def __init__(self, settings: ProviderSettings, session: aiohttp.ClientSession) -> None:
+    def __init__(
+        self, settings: ProviderSettings, session: aiohttp.ClientSession, *, clock: Clock | None = None
+    ) -> None:
+        #: "now" of a full sync's window (the service's clock: tests move it)
+        self._clock = clock or SystemClock()
         if not settings.microsoft_client_id or settings.microsoft_client_secret is None:
             raise ConfigurationError(
                 "CHRONAPILOT_MICROSOFT_CLIENT_ID and CHRONAPILOT_MICROSOFT_CLIENT_SECRET are required"
@@ -236,6 +241,7 @@ class MicrosoftProvider:
             same_origin=self._same_origin,
             page_size=self.sync_page_size,
             window=self.sync_window,
+            now=self._clock.now(),
         )
 
     def _same_origin(self, link: str) -> str:

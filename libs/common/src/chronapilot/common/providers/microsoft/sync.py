@@ -2,7 +2,9 @@
 
 Source: learn.microsoft.com/graph/delta-query-events. A full sync (no cursor) starts a delta
 round over a window (``startDateTime``/``endDateTime``, by default a year back to two years
-ahead of now) with ``GET /me/calendars/{id}/calendarView/delta``, follows every
+ahead of now, fixed when it starts and named on every page as ``EventPage.window``: what lies
+outside was not read, so the caller deletes nothing there) with
+``GET /me/calendars/{id}/calendarView/delta``, follows every
 ``@odata.nextLink`` and ends on the page with ``@odata.deltaLink``: that whole URL is the
 cursor, called verbatim next time (the window is baked into it). Items are single events,
 occurrences and exceptions, never series masters; ``@removed`` items are deletions (an item
@@ -28,7 +30,7 @@ from chronapilot.common.providers.errors import CursorExpired
 from chronapilot.common.providers.http import ProviderHttp
 from chronapilot.common.providers.microsoft.parse import is_removed, parse_event
 from chronapilot.common.providers.paging import read_ahead
-from chronapilot.common.providers.sync import EventData, EventPage
+from chronapilot.common.providers.sync import EventData, EventPage, SyncWindow
 
 log = get_logger(__name__)
 
@@ -73,13 +75,12 @@ async def _pages(
         "Prefer": f'odata.maxpagesize={page_size}, outlook.timezone="UTC", outlook.body-content-type="text"'
     }
     params: dict[str, str] | None = None
+    span: SyncWindow | None = None
     if cursor is None:
         url = f"{graph_url}/me/calendars/{quote(calendar_id, safe='')}/calendarView/delta"
-        moment = now or datetime.now(UTC)
-        params = {
-            "startDateTime": _iso(moment - window[0]),
-            "endDateTime": _iso(moment + window[1]),
-        }
+        moment = (now or datetime.now(UTC)).replace(microsecond=0)
+        span = SyncWindow(moment - window[0], moment + window[1])
+        params = {"startDateTime": _iso(span.start), "endDateTime": _iso(span.end)}
     else:
         try:
             url = same_origin(cursor)
@@ -92,14 +93,16 @@ async def _pages(
         delta_link = body.get("@odata.deltaLink")
         if not next_link and not delta_link:
             raise ProviderError("microsoft: a delta page has neither a nextLink nor a deltaLink")
-        yield page_of(body, next_cursor=None if next_link else str(delta_link))
+        yield page_of(body, next_cursor=None if next_link else str(delta_link), window=span)
         if not next_link:
             return
         url = same_origin(str(next_link))
     raise ProviderError(f"microsoft: calendar-view delta has more than {MAX_PAGES} pages")
 
 
-def page_of(body: Mapping[str, Any], *, next_cursor: str | None) -> EventPage:
+def page_of(
+    body: Mapping[str, Any], *, next_cursor: str | None, window: SyncWindow | None = None
+) -> EventPage:
     """One delta response as an :class:`EventPage`."""
     upserts: list[EventData] = []
     deletions: list[str] = []
@@ -118,7 +121,9 @@ def page_of(body: Mapping[str, Any], *, next_cursor: str | None) -> EventPage:
             log.warning(
                 "sync.event_unreadable", provider="microsoft", event_id=item.get("id"), error=repr(exc)
             )
-    return EventPage(upserts=tuple(upserts), deletions=tuple(deletions), next_cursor=next_cursor)
+    return EventPage(
+        upserts=tuple(upserts), deletions=tuple(deletions), next_cursor=next_cursor, window=window
+    )
 
 
 def _iso(value: datetime) -> str:
