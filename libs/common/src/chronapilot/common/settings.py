@@ -366,6 +366,16 @@ class SyncSettings(BaseSettings):
             "so a lost notification is reconciled."
         ),
     )
+    calendar_list_interval_s: float = Field(
+        default=3600.0,
+        gt=0,
+        description=(
+            "How old a connection's calendar list may grow before a sync of one calendar lists "
+            "the provider's calendars again. Full syncs and syncs of every calendar (polls, "
+            "safety nets) always do; a sync of one calendar does only when the list is older, "
+            "names a calendar the mirror does not know, or a calendar turned out to be gone."
+        ),
+    )
     retry_after_max_s: float = Field(
         default=10.0,
         ge=0,

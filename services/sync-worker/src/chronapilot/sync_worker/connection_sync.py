@@ -1,4 +1,5 @@
-"""Syncing a connection: its calendar list, then each calendar, under a lease.
+"""Syncing a connection: its calendar list (when due: :mod:`~chronapilot.sync_worker.calendar_list`),
+then each calendar, under a lease.
 
 - One connection is synced by one worker at a time: Kafka keys a connection's requests to
   one partition, and a lease in MongoDB covers rebalances and manual runs. A worker that loses
@@ -26,7 +27,6 @@ import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import timedelta
 from typing import Any, TypeVar
-from urllib.parse import unquote
 
 from chronapilot.common.backoff import Backoff, retry
 from chronapilot.common.bus.catalogue import (
@@ -46,17 +46,13 @@ from chronapilot.common.providers.registry import Providers
 from chronapilot.common.runtime import Runtime
 from chronapilot.common.store import Document, Session
 from chronapilot.common.tokens import TokenService
+from chronapilot.sync_worker.calendar_list import listing_due, same_calendar
 from chronapilot.sync_worker.calendar_sync import sync_calendar
 from chronapilot.sync_worker.mirror import Applied, CalendarRef
 
 log = get_logger(__name__)
 T = TypeVar("T")
 REAUTH_MESSAGE = "The provider no longer accepts this connection's authorization; re-link the account."
-
-
-def _same_calendar(requested: str | None, provider_calendar_id: str) -> bool:
-    """A request names its calendar (or none: all); CalDAV servers differ in escaping URLs."""
-    return requested is None or unquote(requested) == unquote(provider_calendar_id)
 
 
 def calendar_error_code(error: ProviderError) -> str | None:
@@ -202,9 +198,12 @@ class ConnectionSyncer:
         calendars = 0
         forbidden = 0
         failed: ProviderError | None = None
+        gone = False
         try:
-            refs = await self._with_retries(lambda: self._calendars(connection, provider, token))
-            wanted = [r for r in refs if _same_calendar(request.calendar_id, r.provider_calendar_id)]
+            refs, listed = await self._with_retries(
+                lambda: self._calendars(connection, provider, token, request)
+            )
+            wanted = [r for r in refs if same_calendar(request.calendar_id, r.provider_calendar_id)]
             for ref in wanted:
                 try:
                     result = await self._with_retries(
@@ -230,6 +229,7 @@ class ConnectionSyncer:
                     )
                     log.warning("sync.calendar_failed", calendar_id=ref.id, code=code, status=exc.status)
                     forbidden += code == "calendar_forbidden"
+                    gone = gone or code == "calendar_not_found"
                     failed = failed or (exc if code == "calendar_sync_failed" else None)
                     continue
                 await runtime.repos.calendars.record_outcome(ref.id, now=runtime.clock.now(), error=None)
@@ -237,6 +237,8 @@ class ConnectionSyncer:
                 calendars += 1
             if wanted and forbidden == len(wanted):
                 raise ProviderError("the provider refused every calendar", status=403, reauth_required=True)
+            if gone and not listed:  # the provider's sign that its calendar list changed
+                await self._with_retries(lambda: self._list(connection, provider, token))
         except RetryLater as later:
             await self._failed(connection, request, later.error, not_before_s=later.after_s)
             return
@@ -252,24 +254,44 @@ class ConnectionSyncer:
         await self._completed(connection, request, calendars, total)
 
     async def _calendars(
-        self, connection: Document, provider: CalendarProvider, token: Any
-    ) -> list[CalendarRef]:
+        self, connection: Document, provider: CalendarProvider, token: Any, request: SyncRequested
+    ) -> tuple[list[CalendarRef], bool]:
+        """The calendars to sync, and whether the provider's list was read for them (when due)
+        rather than taken from the mirror."""
+        calendars = self._runtime.repos.calendars
+        ids = list(connection.get("calendar_ids") or ())
+        found = await calendars.provider_calendar_ids(ids)
+        due = listing_due(
+            request,
+            listed_at=connection.get("calendars_listed_at"),
+            now=self._runtime.clock.now(),
+            interval=timedelta(seconds=self._settings.calendar_list_interval_s),
+            mirrored=found.values(),
+        )
+        if due:
+            ids = await self._list(connection, provider, token)
+            found = await calendars.provider_calendar_ids(ids)
+        refs = [
+            CalendarRef(i, connection["_id"], connection["application_id"], found[i])
+            for i in ids
+            if i in found
+        ]
+        return refs, due
+
+    async def _list(self, connection: Document, provider: CalendarProvider, token: Any) -> list[str]:
+        """Read the provider's calendar list into the mirror; the listed calendars' ids."""
         runtime = self._runtime
+        now = runtime.clock.now()
         listed = await provider.list_calendars(token)
         ids = await runtime.repos.calendars.upsert_listed(
             connection_id=connection["_id"],
             application_id=connection["application_id"],
             calendars=listed,
-            now=runtime.clock.now(),
+            now=now,
         )
-        if ids != connection.get("calendar_ids"):
-            await runtime.connections.set_calendar_ids(connection["_id"], ids)
-        found = await runtime.repos.calendars.provider_calendar_ids(ids)
-        return [
-            CalendarRef(i, connection["_id"], connection["application_id"], found[i])
-            for i in ids
-            if i in found
-        ]
+        await runtime.connections.calendars_listed(connection["_id"], ids, now)
+        log.info("sync.calendars_listed", calendars=len(ids))
+        return ids
 
     async def _with_retries(self, operation: Any) -> Any:
         """``operation()`` with the provider's retryable errors retried (``max_attempts``); a

@@ -347,11 +347,13 @@ class Connections(Repository):
         )
         return claimed is not None
 
-    async def set_calendar_ids(self, connection_id: str, ids: list[str]) -> None:
+    async def calendars_listed(self, connection_id: str, ids: list[str], listed_at: datetime) -> None:
+        """The provider's calendar list was read at ``listed_at``: ``calendar_ids`` (the listed
+        ones, in order) and ``calendars_listed_at``, which tells a sync whether it is due again."""
         with translate_errors():
             await self._collection.update_one(
-                {"_id": connection_id, "status": LIVE, "calendar_ids": {"$ne": ids}},
-                {"$set": {"calendar_ids": ids}},
+                {"_id": connection_id, "status": LIVE},
+                {"$set": {"calendar_ids": ids, "calendars_listed_at": listed_at}},
             )
 
     async def fence_mirror_write(self, session: AsyncClientSession, connection_id: str) -> bool:
