@@ -45,40 +45,50 @@ async def test_a_later_full_sync_keeps_what_has_left_its_window(store: Store) ->
     repos = Repositories.open(store)
     now = datetime.now(UTC).replace(microsecond=0)
     clock = FixedClock(now)
+
+    def hour(offset: timedelta) -> datetime:
+        return (now + offset).replace(minute=0, second=0)
+
     async with aiohttp.ClientSession() as http, microsoft_world(http) as world:
         connection = await world.connect()
         driver = MicrosoftDriver(world, connection)
         calendar_id = await driver.new_calendar()
-        old = await driver.create("ten months ago", (now - timedelta(days=300)).replace(minute=0, second=0))
-        kept = await driver.create("next week", (now + timedelta(days=7)).replace(minute=0, second=0))
-        doomed = await driver.create("next month", (now + timedelta(days=30)).replace(minute=0, second=0))
+        old = await driver.create("ten months ago", hour(-timedelta(days=300)))
+        kept = await driver.create("next week", hour(timedelta(days=7)))
+        doomed = await driver.create("next month", hour(timedelta(days=30)))
+        far = await driver.create("in two years and a month", hour(timedelta(days=760)))
         provider = MicrosoftProvider(world.settings, http, clock=clock)
         ref = CalendarRef("cal_window", "con_window", "app_window", calendar_id)
 
-        async def full_sync() -> dict[str, bool]:
-            await sync_calendar(
+        async def sync(*, full: bool) -> tuple[str, dict[str, bool]]:
+            result = await sync_calendar(
                 repos,
                 provider,
                 connection.token,
                 ref,
-                full=True,
+                full=full,
                 clock=clock,
                 raw_max_bytes=32768,
                 guard=Transactional(store),
             )
-            return {
+            mirrored = {
                 doc["provider_event_id"]: doc["deleted"]
                 async for doc in store.db.events.find({"calendar_id": ref.id})
             }
+            return result.mode, mirrored
 
-        assert await full_sync() == {old: False, kept: False, doomed: False}
+        assert await sync(full=True) == ("full", {old: False, kept: False, doomed: False})
+        clock.advance(timedelta(days=10))  # within the window's roll: the delta link serves
+        assert await sync(full=False) == ("incremental", {old: False, kept: False, doomed: False})
 
-        # A hundred days later the first event is 400 days old: outside the next full sync's
-        # window (now - 365 d), still at Microsoft. One event inside the window is deleted.
-        clock.advance(timedelta(days=100))
+        # A hundred days after the first sync the first event is 400 days old: outside the
+        # window of a new full sync (now - 365 d), yet still at Microsoft. The window is due to
+        # roll (30 days), so the next sync is a full one: it reaches the far event, deletes the
+        # one deleted inside its window and keeps the one it no longer reads.
+        clock.advance(timedelta(days=90))
         await driver.delete(doomed)
-        mirrored = await full_sync()
-        assert mirrored == {old: False, kept: False, doomed: True}
+        assert await sync(full=False) == ("full", {old: False, kept: False, doomed: True, far: False})
+        assert await sync(full=True) == ("full", {old: False, kept: False, doomed: True, far: False})
 
         # ... and the provider indeed no longer lists the old one in that sync's window.
         listed: set[str] = set()
@@ -86,7 +96,7 @@ async def test_a_later_full_sync_keeps_what_has_left_its_window(store: Store) ->
         async for page in provider.sync_events(connection.token, calendar_id, None):
             listed |= {event.provider_event_id for event in page.upserts}
             windows.add(page.window)
-        assert listed == {kept}
+        assert listed == {kept, far}
         assert windows == {SyncWindow(clock.now() - timedelta(days=365), clock.now() + timedelta(days=730))}
 
 

@@ -48,8 +48,17 @@ class CalendarResult:
     applied: Applied
 
 
-async def stored_cursor(sync_state: SyncStates, calendar: CalendarRef) -> str | None:
-    return await sync_state.cursor(calendar.id)
+async def _resume(
+    sync_state: SyncStates, provider: CalendarProvider, calendar: CalendarRef, clock: Clock
+) -> str | None:
+    """The cursor an incremental sync resumes from; None (a full sync) when there is none or the
+    provider's window is due to roll forward (``capabilities.window_roll``)."""
+    cursor, last_full = await sync_state.resume_point(calendar.id)
+    roll = provider.capabilities.window_roll
+    if cursor is not None and roll is not None and (last_full is None or clock.now() - last_full >= roll):
+        log.info("sync.window_rolled", calendar_id=calendar.id, last_full_sync_at=last_full)
+        return None
+    return cursor
 
 
 async def sync_calendar(
@@ -63,7 +72,7 @@ async def sync_calendar(
     raw_max_bytes: int,
     guard: MirrorGuard,
 ) -> CalendarResult:
-    cursor = None if full else await stored_cursor(repos.sync_state, calendar)
+    cursor = None if full else await _resume(repos.sync_state, provider, calendar, clock)
     if cursor is not None:
         try:
             applied = await _run(repos, provider, token, calendar, cursor, clock, raw_max_bytes, guard)

@@ -40,7 +40,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 if TYPE_CHECKING:  # both import this module
@@ -143,11 +143,14 @@ class Capabilities:
     ``oauth``: consent by redirect (else an :class:`AppPassword` typed into ChronaPilot's page,
     checked by :attr:`CalendarProvider.password_sign_in`); ``revocation``: ``revoke`` works.
     Push is not a flag: it is the :attr:`CalendarProvider.push` component (None: polling), and
-    whether its subscriptions renew in place is ``push.renewable``.
+    whether its subscriptions renew in place is ``push.renewable``. ``window_roll``: a provider
+    whose full sync reads a window relative to its start (Microsoft) has it rolled forward by a
+    full sync once the last one is this old (else None).
     """
 
     oauth: bool
     revocation: bool
+    window_roll: timedelta | None = None
 
 
 @dataclass(frozen=True)

@@ -14,9 +14,16 @@ class SyncStates(Repository):
 
     async def cursor(self, calendar_id: str) -> str | None:
         """The provider's cursor stored by the calendar's last completed sync, if any."""
+        cursor, _ = await self.resume_point(calendar_id)
+        return cursor
+
+    async def resume_point(self, calendar_id: str) -> tuple[str | None, datetime | None]:
+        """The stored cursor and when the calendar's last full sync completed (None: never)."""
         with translate_errors():
-            state = await self._collection.find_one({"_id": calendar_id}, {"cursor": 1})
-        return state.get("cursor") if state else None
+            state = await self._collection.find_one(
+                {"_id": calendar_id}, {"cursor": 1, "last_full_sync_at": 1}
+            )
+        return (state.get("cursor"), state.get("last_full_sync_at")) if state else (None, None)
 
     async def save_cursor(
         self,

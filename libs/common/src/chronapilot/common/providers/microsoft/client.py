@@ -113,7 +113,7 @@ class MicrosoftProvider:
     """Outlook calendars through Graph, behind the ``CalendarProvider`` protocol."""
 
     name = "microsoft"
-    capabilities = Capabilities(oauth=True, revocation=False)
+    capabilities = Capabilities(oauth=True, revocation=False, window_roll=event_sync.WINDOW_ROLL)
     #: No app-password sign-in: consent is OAuth.
     password_sign_in = None
 

@@ -39,6 +39,9 @@ MAX_PAGE_SIZE = 1000
 #: Default window of a full sync, relative to now.
 WINDOW_PAST = timedelta(days=365)
 WINDOW_FUTURE = timedelta(days=730)
+#: A delta link keeps the window of the full sync that began it: after this long a sync runs a
+#: full sync instead, so the window follows the calendar forward (what it leaves is kept).
+WINDOW_ROLL = timedelta(days=30)
 #: A bound on one sync's pages.
 MAX_PAGES = 10_000
 
