@@ -247,10 +247,19 @@ async def test_occurrences_match_the_providers_own_expansion(browser, sandbox, w
         moved_slot = local(DATASET.moved_original, BERLIN)
         moved = next(o for o in ours if o["original_start"] and _when(o["original_start"]) == moved_slot)
         assert _when(moved["start"]) == local(DATASET.moved_to, BERLIN)
-        if provider != "microsoft":  # Graph's masters are not mirrored: instances keep their evt_ ids
+        series = [o for o in ours if o["original_start"] is not None]
+        assert len(series) == SERIES_COUNT - 2
+        assert {o["provider_recurring_event_id"] for o in series} == {driver.series_id}
+        if provider == "microsoft":  # Graph's masters are not mirrored: instances keep their evt_ ids
+            assert {o["recurring_event_id"] for o in series} == {None}
+            assert all(o["id"] == o["event_id"] for o in series)
+        else:
             master = moved["recurring_event_id"]
             assert master and master.startswith("evt_")
+            assert {o["recurring_event_id"] for o in series} == {master}
             assert moved["id"] == f"{master}_{moved_slot:%Y%m%dT%H%M%SZ}"
+            assert moved["event_id"] != master  # the exception's own stored event
+            assert all(o["id"] == f"{master}_{_when(o['original_start']):%Y%m%dT%H%M%SZ}" for o in series)
 
         # stable: the same ids again, and in a window of one week around the moved instance
         again = await our_occurrences(browser, calendar["_id"], *WHOLE, limit=3)

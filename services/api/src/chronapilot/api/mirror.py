@@ -175,7 +175,8 @@ async def _list_occurrences(request: web.Request, query: ListEventsQuery) -> dic
     docs = await request.app[RUNTIME].repos.events.in_window([query.calendar_id], query.start, query.end)
     found = await asyncio.to_thread(expand, docs, query.start, query.end)
     chosen, has_more = page_in_order(found, query, key=lambda o: o.id)
-    masters = await _masters(request, [o.source for o in chosen])
+    masters = {o.source["provider_event_id"]: o.source["_id"] for o in chosen if o.source.get("recurrence")}
+    masters.update(await _masters(request, [o.source for o in chosen]))
     return {
         "object": "list",
         "data": [render_occurrence(o, masters) for o in chosen],
