@@ -158,7 +158,7 @@ def _stamp(value: datetime) -> str:
     return value.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
 
 
-async def caldav_view(driver, connection, start: datetime, end: datetime) -> list[Span]:
+async def caldav_report(driver, start: datetime, end: datetime) -> tuple[int, bytes]:
     """A ``calendar-query`` REPORT with ``<C:expand>`` (RFC 4791 §9.6.5) over the window."""
     body = (
         '<?xml version="1.0" encoding="utf-8"?>'
@@ -172,7 +172,11 @@ async def caldav_view(driver, connection, start: datetime, end: datetime) -> lis
     status, _, data = await driver._dav(
         "REPORT", driver.calendar_id, body, {"Depth": "1", "Content-Type": "application/xml; charset=utf-8"}
     )
-    assert status == 207, data
+    return status, data
+
+
+def expanded(data: bytes) -> list[Span]:
+    """The instances of a ``<C:expand>`` answer (cancelled ones left out)."""
     found: list[Span] = []
     for text in ET.fromstring(data).iter("{urn:ietf:params:xml:ns:caldav}calendar-data"):
         for event in icalendar.Calendar.from_ical(text.text or "").walk("VEVENT"):
@@ -185,6 +189,13 @@ async def caldav_view(driver, connection, start: datetime, end: datetime) -> lis
                 last = first + (event.decoded("DURATION") if "DURATION" in event else timedelta(0))
             found.append((_utc(first), _utc(last)))
     return found
+
+
+async def caldav_view(driver, connection, start: datetime, end: datetime) -> list[Span]:
+    """Radicale's own expansion of the window."""
+    status, data = await caldav_report(driver, start, end)
+    assert status == 207, data
+    return expanded(data)
 
 
 def _utc(value: When) -> When:
@@ -361,3 +372,62 @@ async def test_a_window_of_366_days_is_accepted(browser):
         body = await response.json()
         assert response.status == 200, body
     assert body["object"] == "list" and body["url"] == "/v1/events"
+
+
+@pytest.mark.timeout(300)
+async def test_a_floating_caldav_series_recurs_at_its_wall_time_across_dst(browser, sandbox, worker):
+    """DTSTART without TZID (floating): the mirror reads wall times as UTC, so the series keeps
+    08:00 "UTC" across the EU change; an EXDATE and a moved override (floating RECURRENCE-ID)
+    apply. Radicale 3.9's ``<C:expand>`` cannot be compared here: it answers 500 for a floating
+    series (dateutil compares the naive DTSTART with the aware range); were it to answer, it
+    must agree."""
+    user_id = await browser.create_user()
+    connection_id = (await browser.connect("icloud", user_id))["connection_id"][0]
+    db = browser.api.app[RUNTIME].store.db
+
+    async def initial_sync_done():
+        connection = await db.connections.find_one({"_id": connection_id})
+        return connection["last_synced_at"] is not None
+
+    await eventually(initial_sync_done, timeout_s=60)
+    async with aiohttp.ClientSession() as http:
+        driver, _ = await make_driver(browser, sandbox, "icloud", connection_id, http)
+        provider_calendar_id = await driver.new_calendar()
+        march_end = date(DATASET.year, 3, 31)
+        change = march_end - timedelta(days=(march_end.weekday() + 1) % 7)  # the EU change: last Sunday
+        first = datetime.combine(change - timedelta(days=2), time(8, 0))  # naive: floating
+        master = driver._event("floating@chronapilot.test", "Floating", first, first + timedelta(minutes=15))
+        master.add("rrule", {"freq": "daily", "count": 5})
+        master.add("exdate", first + timedelta(days=1))
+        moved_slot = first + timedelta(days=3)
+        moved = driver._event(
+            "floating@chronapilot.test",
+            "Floating (moved)",
+            moved_slot.replace(hour=10),
+            moved_slot.replace(hour=10, minute=15),
+        )
+        moved.add("recurrence-id", moved_slot)
+        await driver._put(driver._calendar(master, moved))
+        t0 = datetime.now(UTC)
+        await request_sync(browser, connection_id, SyncKind.FULL, provider_calendar_id)
+        calendar = await wait_synced(db, connection_id, provider_calendar_id, t0, full=True)
+
+        start = datetime.combine(first.date(), time(0), tzinfo=UTC)
+        end = start + timedelta(days=7)
+        ours = await our_occurrences(browser, calendar["_id"], start, end)
+        as_utc = [first.replace(tzinfo=UTC) + timedelta(days=n) for n in (0, 2, 3, 4)]
+        as_utc[2] = as_utc[2].replace(hour=10)
+        assert [_when(o["start"]) for o in ours] == as_utc
+        assert [_when(o["end"]) - _when(o["start"]) for o in ours] == [timedelta(minutes=15)] * 4
+        assert {o["start"]["timezone"] for o in ours} == {None}
+        master_id = ours[0]["recurring_event_id"]
+        assert [o["id"] for o in ours] == [
+            f"{master_id}_{(first + timedelta(days=n)):%Y%m%dT%H%M%S}Z" for n in (0, 2, 3, 4)
+        ]
+        assert ours[2]["title"] == "Floating (moved)"
+
+        status, data = await caldav_report(driver, start, end)
+        if status == 207:
+            assert sorted(spans(ours), key=_sort_key) == sorted(expanded(data), key=_sort_key)
+        else:
+            assert status == 500, data
