@@ -13,6 +13,7 @@ from chronapilot.api.errors import ApiError, not_found
 from chronapilot.api.pagination import page
 from chronapilot.api.requests import path_id, read_query
 from chronapilot.api.schemas import EventObject, ListCalendarsQuery, ListEventsQuery, dump
+from chronapilot.common.providers.sync import OPAQUE
 from chronapilot.common.runtime import RUNTIME
 from chronapilot.common.store import Document
 
@@ -68,6 +69,7 @@ def render_event(raw: Document, masters: dict[str, str]) -> dict[str, Any]:
             end=time(raw.get("end")),
             all_day=raw.get("all_day", False),
             status=raw.get("status", "confirmed"),
+            transparency=raw.get("transparency", OPAQUE),
             recurrence=raw.get("recurrence", []),
             recurring_event_id=masters.get(provider_master) if provider_master else None,
             provider_recurring_event_id=provider_master,

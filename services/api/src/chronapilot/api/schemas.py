@@ -318,6 +318,11 @@ class EventObject(BaseModel):
     end: EventTimeObject | None
     all_day: bool
     status: str = Field(description="`confirmed`, `tentative` or `cancelled`.")
+    transparency: Literal["opaque", "transparent"] = Field(
+        description="`opaque`: the event blocks its calendar owner's time (counted by free/busy); "
+        "`transparent`: it does not (Google `transparency`, iCalendar `TRANSP`; Microsoft "
+        "`showAs` `free` and `workingElsewhere` are transparent, the others opaque)."
+    )
     recurrence: list[str] = Field(description="RRULE/EXDATE/RDATE lines of a recurring master.")
     recurring_event_id: str | None = Field(description="The master's `evt_` id, for exceptions.")
     provider_recurring_event_id: str | None
