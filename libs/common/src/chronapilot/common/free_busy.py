@@ -1,0 +1,149 @@
+"""Free/busy: which mirrored events block a user's time, and the merged busy intervals.
+
+Pure functions over stored event documents and their occurrences (no I/O); the API reads the
+documents and renders the result. The rules, the same for every provider:
+
+- an occurrence blocks time unless it is cancelled (a cancelled event, a cancelled instance of
+  a series), its event is deleted, transparent (``transparency``: Google "Available", iCalendar
+  ``TRANSP:TRANSPARENT``, Graph ``showAs`` ``free`` or ``workingElsewhere``), or declined by
+  the calendar's owner; tentative events and unanswered invitations block time;
+- the owner's answer is ``own_response`` when the provider said it (Google's attendee flagged
+  ``self``, Graph's ``responseStatus``), else that of the attendee whose e-mail is the
+  connection's account e-mail (CalDAV, and events mirrored before ``own_response`` existed);
+- a timed occurrence blocks [start, end); one without a duration blocks nothing;
+- an all-day occurrence blocks its dates from midnight to midnight (end exclusive) in a time
+  zone the caller chooses (the API: the request's ``timezone``, else the calendar's, else UTC):
+  a date is not an instant until a zone is chosen;
+- intervals are clipped to the window, sorted, and merged where they overlap or touch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from typing import Any, Protocol
+
+from chronapilot.common.providers.sync import TRANSPARENT
+
+DECLINED = "declined"
+CANCELLED = "cancelled"
+
+
+@dataclass(frozen=True, order=True)
+class Interval:
+    """[start, end): aware UTC instants."""
+
+    start: datetime
+    end: datetime
+
+
+@dataclass(frozen=True)
+class Busy:
+    """A merged busy interval and the calendars whose events make it busy (in the order the
+    calendars were given)."""
+
+    start: datetime
+    end: datetime
+    calendar_ids: tuple[str, ...]
+
+
+class Occurrence(Protocol):
+    """What free/busy reads of an occurrence (:mod:`chronapilot.common.occurrences`)."""
+
+    @property
+    def source(self) -> Mapping[str, Any]: ...
+
+    @property
+    def start_at(self) -> datetime: ...
+
+    @property
+    def end_at(self) -> datetime: ...
+
+    @property
+    def status(self) -> str: ...
+
+
+def declined_by_owner(doc: Mapping[str, Any], account_email: str) -> bool:
+    """The calendar's owner declined this event (see the module docstring)."""
+    own = doc.get("own_response")
+    if own is not None:
+        return bool(own == DECLINED)
+    email = account_email.casefold()
+    return any(
+        str(attendee.get("email") or "").casefold() == email and attendee.get("response_status") == DECLINED
+        for attendee in doc.get("attendees") or ()
+    )
+
+
+def blocks_time(occurrence: Occurrence, account_email: str) -> bool:
+    """Whether ``occurrence`` makes its calendar's owner busy."""
+    doc = occurrence.source
+    return not (
+        occurrence.status == CANCELLED
+        or doc.get("status") == CANCELLED
+        or doc.get("deleted", False)
+        or doc.get("transparency") == TRANSPARENT
+        or declined_by_owner(doc, account_email)
+    )
+
+
+def day_start(day: date, zone: tzinfo) -> datetime:
+    """Midnight at the start of ``day`` in ``zone``, as a UTC instant."""
+    return datetime.combine(day, time(0), tzinfo=zone).astimezone(UTC)
+
+
+def span(occurrence: Occurrence, all_day_zone: tzinfo) -> Interval:
+    """The instants ``occurrence`` covers; an all-day one's dates read in ``all_day_zone``."""
+    if occurrence.source.get("all_day"):
+        # the mirror keeps an all-day date as midnight UTC of that date
+        first = occurrence.start_at.astimezone(UTC).date()
+        last = max(occurrence.end_at.astimezone(UTC).date(), first + timedelta(days=1))
+        return Interval(day_start(first, all_day_zone), day_start(last, all_day_zone))
+    return Interval(occurrence.start_at, occurrence.end_at)
+
+
+def busy_intervals(
+    occurrences: Iterable[Occurrence], window: Interval, *, account_email: str, all_day_zone: tzinfo
+) -> list[Interval]:
+    """One calendar's busy time inside ``window``: merged, sorted."""
+    spans = (span(o, all_day_zone) for o in occurrences if blocks_time(o, account_email))
+    return merge(clip(s, window) for s in spans)
+
+
+def clip(interval: Interval, window: Interval) -> Interval:
+    return Interval(max(interval.start, window.start), min(interval.end, window.end))
+
+
+def merge(intervals: Iterable[Interval]) -> list[Interval]:
+    """Sorted, with overlapping and touching intervals merged; empty ones dropped."""
+    merged: list[Interval] = []
+    for interval in sorted(i for i in intervals if i.end > i.start):
+        if merged and interval.start <= merged[-1].end:
+            last = merged[-1]
+            merged[-1] = Interval(last.start, max(last.end, interval.end))
+        else:
+            merged.append(interval)
+    return merged
+
+
+def merge_calendars(busy: Mapping[str, Sequence[Interval]]) -> list[Busy]:
+    """Every calendar's busy intervals merged into one sorted list, each with the calendars
+    that contribute to it (in ``busy``'s order)."""
+    rank = {calendar_id: n for n, calendar_id in enumerate(busy)}
+    labelled = sorted(
+        (interval, calendar_id)
+        for calendar_id, intervals in busy.items()
+        for interval in intervals
+        if interval.end > interval.start
+    )
+    merged: list[tuple[datetime, datetime, set[str]]] = []
+    for interval, calendar_id in labelled:
+        if merged and interval.start <= merged[-1][1]:
+            start, end, calendars = merged[-1]
+            merged[-1] = (start, max(end, interval.end), calendars | {calendar_id})
+        else:
+            merged.append((interval.start, interval.end, {calendar_id}))
+    return [
+        Busy(start, end, tuple(sorted(calendars, key=rank.__getitem__))) for start, end, calendars in merged
+    ]
