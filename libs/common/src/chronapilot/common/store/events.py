@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from pymongo import UpdateOne
@@ -37,6 +37,13 @@ _SUMMARY = {
     "deleted": 1,
     "recurring_event_id": 1,
 }
+
+
+#: Events read without their provider payload (up to 32 KB each).
+_NO_RAW = {"raw": 0}
+#: Slack on ``series_end_at`` (when a master's last occurrence starts, as the mirror computed it:
+#: in UTC, so up to a DST hour off, and before the occurrence ends) and on original slots.
+_SERIES_SLACK = timedelta(days=1)
 
 
 def _key(calendar: MirrorCalendar) -> dict[str, Any]:
@@ -82,6 +89,89 @@ class Events(Repository):
         if start is not None or end is not None:
             flt.update(_overlapping(start, end))
         return await self.page(flt, limit=limit, starting_after=starting_after, ending_before=ending_before)
+
+    async def in_window(
+        self, calendar_ids: Collection[str], start: datetime, end: datetime
+    ) -> list[Document]:
+        """What :func:`chronapilot.common.occurrences.expand` needs for [``start``, ``end``) in
+        these calendars: the live events overlapping it (singles, exceptions moved into it,
+        stored occurrences), the series that may recur into it with the masters of those
+        exceptions, and the exceptions and cancelled instances whose original slot is near it.
+
+        Four reads, each served by an index (``by_calendar_start``, ``by_provider_id``,
+        ``by_series``); ``raw`` is read for masters only (a CalDAV master's resource)."""
+        if not calendar_ids:
+            return []
+        calendars = {"calendar_id": {"$in": list(calendar_ids)}, "deleted": False}
+        found: dict[str, Document] = {}
+        with translate_errors():
+            async for doc in self._collection.find(
+                {**calendars, "start_at": {"$lt": end}, "end_at": {"$gte": start}, "recurrence": []},
+                _NO_RAW,
+            ):
+                found[doc["_id"]] = doc
+            async for doc in self._collection.find(
+                {
+                    **calendars,
+                    "start_at": {"$lt": end},
+                    "recurrence.0": {"$exists": True},
+                    "$or": [{"series_end_at": None}, {"series_end_at": {"$gte": start - _SERIES_SLACK}}],
+                }
+            ):
+                found[doc["_id"]] = doc
+            for doc in await self._series_around(list(found.values()), start, end):
+                found.setdefault(doc["_id"], doc)
+        return list(found.values())
+
+    async def _series_around(self, docs: list[Document], start: datetime, end: datetime) -> list[Document]:
+        """The masters of ``docs``' exceptions not among ``docs``, and the exceptions of every
+        master whose original slot lies within a day of [``start``, ``end``)."""
+        masters: dict[tuple[str, str], set[str]] = {}
+        wanted: dict[tuple[str, str], set[str]] = {}
+        for doc in docs:
+            calendar = (doc["connection_id"], doc["provider_calendar_id"])
+            if doc.get("recurrence"):
+                masters.setdefault(calendar, set()).add(doc["provider_event_id"])
+            elif doc.get("recurring_event_id"):
+                wanted.setdefault(calendar, set()).add(doc["recurring_event_id"])
+        more: list[Document] = []
+        for (connection_id, provider_calendar_id), ids in wanted.items():
+            missing = ids - masters.get((connection_id, provider_calendar_id), set())
+            if missing:
+                more += await self._collection.find(
+                    {
+                        "connection_id": connection_id,
+                        "provider_calendar_id": provider_calendar_id,
+                        "provider_event_id": {"$in": sorted(missing)},
+                        "deleted": False,
+                        "recurrence.0": {"$exists": True},
+                    }
+                ).to_list()
+        for doc in more:
+            masters.setdefault((doc["connection_id"], doc["provider_calendar_id"]), set()).add(
+                doc["provider_event_id"]
+            )
+        low, high = start - _SERIES_SLACK, end + _SERIES_SLACK
+        for (connection_id, provider_calendar_id), ids in masters.items():
+            more += await self._collection.find(
+                {
+                    "connection_id": connection_id,
+                    "provider_calendar_id": provider_calendar_id,
+                    "recurring_event_id": {"$in": sorted(ids)},
+                    "deleted": False,
+                    "$or": [
+                        {"original_start.date_time": {"$gte": low, "$lt": high}},
+                        {
+                            "original_start.date": {
+                                "$gte": low.date().isoformat(),
+                                "$lt": high.date().isoformat(),
+                            }
+                        },
+                    ],
+                },
+                _NO_RAW,
+            ).to_list()
+        return more
 
     async def ids_by_provider_id(self, keys: Iterable[tuple[str, str, str]]) -> dict[str, str]:
         """``provider_event_id`` → ``evt_`` id of the events with these (connection id,
