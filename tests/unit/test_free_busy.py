@@ -3,8 +3,6 @@ count, and how intervals merge with their provenance. Pure, no I/O."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -19,7 +17,10 @@ from chronapilot.common.free_busy import (
     declined_by_owner,
     merge,
     merge_calendars,
+    occurrences_around,
 )
+from chronapilot.common.ids import new_id
+from chronapilot.common.occurrences import Occurrence
 
 ME = "ada@example.com"
 T0 = datetime(2026, 3, 2, 9, tzinfo=UTC)
@@ -34,28 +35,38 @@ def iv(start: float, end: float) -> Interval:
     return Interval(at(start), at(end))
 
 
-@dataclass(frozen=True)
-class Occ:
-    """An occurrence as chronapilot.common.occurrences yields it, as far as free/busy reads it."""
+def occurrence(start: dict[str, Any], end: dict[str, Any], status: str, doc: dict[str, Any]) -> Occurrence:
+    def instant(value: dict[str, Any]) -> datetime:
+        if value["date"]:
+            return datetime.fromisoformat(value["date"]).replace(tzinfo=UTC)  # as the mirror keeps dates
+        return value["date_time"]
 
-    start_at: datetime
-    end_at: datetime
-    status: str = "confirmed"
-    source: Mapping[str, Any] = field(default_factory=dict)
-
-
-def timed(start: float, end: float, **doc: Any) -> Occ:
-    return Occ(at(start), at(end), doc.get("status", "confirmed"), {"all_day": False, **doc})
-
-
-def all_day(first: str, end: str, **doc: Any) -> Occ:
-    """An all-day occurrence as the mirror stores it: its dates at midnight UTC."""
-    return Occ(
-        datetime.fromisoformat(first).replace(tzinfo=UTC),
-        datetime.fromisoformat(end).replace(tzinfo=UTC),
-        "confirmed",
-        {"all_day": True, **doc},
+    return Occurrence(
+        id=new_id("evt"),
+        source=doc,
+        start=start,
+        end=end,
+        start_at=instant(start),
+        end_at=instant(end),
+        original_start=None,
+        recurring_event_id=None,
+        status=status,
     )
+
+
+def timed(start: float, end: float, **doc: Any) -> Occurrence:
+    def time(hours: float) -> dict[str, Any]:
+        return {"date_time": at(hours), "date": None, "timezone": "UTC"}
+
+    status = doc.get("status", "confirmed")
+    return occurrence(time(start), time(end), status, {"all_day": False, **doc})
+
+
+def all_day(first: str, end: str, **doc: Any) -> Occurrence:
+    def day(value: str) -> dict[str, Any]:
+        return {"date_time": None, "date": value, "timezone": None}
+
+    return occurrence(day(first), day(end), "confirmed", {"all_day": True, **doc})
 
 
 def attendee(email: str, response: str) -> dict[str, Any]:
@@ -77,7 +88,8 @@ def test_a_confirmed_opaque_event_blocks_time_and_so_do_tentative_and_unanswered
     "occurrence",
     [
         timed(0, 1, status="cancelled"),
-        Occ(at(0), at(1), "cancelled", {"status": "confirmed"}),  # a cancelled instance of a series
+        # an occurrence the expansion marks cancelled, of a confirmed event
+        occurrence(timed(0, 1).start, timed(0, 1).end, "cancelled", {"status": "confirmed"}),
         timed(0, 1, deleted=True),
         timed(0, 1, transparency="transparent"),
         timed(0, 1, own_response="declined"),
@@ -183,3 +195,108 @@ def test_calendars_merge_with_the_calendars_behind_each_interval() -> None:
 def test_no_calendars_or_no_events_is_no_busy_time() -> None:
     assert merge_calendars({}) == []
     assert merge_calendars({"cal_a": [], "cal_b": []}) == []
+
+
+# stored documents, expanded ------------------------------------------------------------------------
+
+
+def stored(
+    provider_event_id: str, start: datetime | str, end: datetime | str, **fields: Any
+) -> dict[str, Any]:
+    """An event document as the mirror stores it (mirror_fields' shape)."""
+
+    def time(value: datetime | str) -> dict[str, Any]:
+        if isinstance(value, str):
+            return {"date_time": None, "date": value, "timezone": None}
+        return {"date_time": value, "date": None, "timezone": "UTC"}
+
+    def instant(value: datetime | str) -> datetime:
+        return datetime.fromisoformat(value).replace(tzinfo=UTC) if isinstance(value, str) else value
+
+    return {
+        "_id": new_id("evt"),
+        "calendar_id": "cal_1",
+        "connection_id": "con_1",
+        "provider_calendar_id": "primary",
+        "provider_event_id": provider_event_id,
+        "start": time(start),
+        "end": time(end),
+        "start_at": instant(start),
+        "end_at": instant(end),
+        "all_day": isinstance(start, str),
+        "status": "confirmed",
+        "recurrence": [],
+        "recurring_event_id": None,
+        "original_start": None,
+        "attendees": [],
+        "deleted": False,
+        **fields,
+    }
+
+
+def exception_of(
+    master: dict[str, Any], slot: datetime, start: datetime, end: datetime, **fields: Any
+) -> dict[str, Any]:
+    return stored(
+        f"{master['provider_event_id']}_{slot:%Y%m%dT%H%M%SZ}",
+        start,
+        end,
+        recurring_event_id=master["provider_event_id"],
+        original_start={"date_time": slot, "date": None, "timezone": "UTC"},
+        **fields,
+    )
+
+
+def test_a_series_counts_by_its_occurrences_without_the_cancelled_declined_or_transparent_ones() -> None:
+    master = stored("daily", at(2), at(2.5), recurrence=["RRULE:FREQ=DAILY;COUNT=5"])
+    docs = [
+        master,
+        exception_of(master, at(24 + 2), at(24 + 2), at(24 + 2.5), status="cancelled"),
+        exception_of(master, at(48 + 2), at(48 + 2), at(48 + 2.5), own_response="declined"),
+        exception_of(master, at(72 + 2), at(72 + 6), at(72 + 7)),  # moved to the afternoon
+        exception_of(master, at(96 + 2), at(96 + 2), at(96 + 2.5), transparency="transparent"),
+    ]
+    window = iv(0, 24 * 7)
+
+    busy = busy_intervals(occurrences_around(docs, window), window, account_email=ME, all_day_zone=UTC)
+
+    assert busy == [iv(2, 2.5), iv(72 + 6, 72 + 7)]
+
+
+def test_a_declined_series_declines_every_occurrence_but_an_exception_answered_otherwise() -> None:
+    master = stored(
+        "weekly", at(2), at(3), recurrence=["RRULE:FREQ=WEEKLY;COUNT=3"], attendees=[attendee(ME, "declined")]
+    )
+    accepted = exception_of(master, at(24 * 7 + 2), at(24 * 7 + 2), at(24 * 7 + 3), own_response="accepted")
+    window = iv(0, 24 * 21)
+
+    busy = busy_intervals(
+        occurrences_around([master, accepted], window), window, account_email=ME, all_day_zone=UTC
+    )
+
+    assert busy == [iv(24 * 7 + 2, 24 * 7 + 3)]
+
+
+def test_an_all_day_event_just_outside_the_window_in_utc_reaches_into_it_in_a_zone_west() -> None:
+    window = Interval(datetime(2026, 3, 10, tzinfo=UTC), datetime(2026, 3, 11, tzinfo=UTC))
+    eve = stored("eve", "2026-03-09", "2026-03-10")
+    next_day = stored("next", "2026-03-11", "2026-03-12")
+    found = occurrences_around([eve, next_day], window)
+
+    in_los_angeles = busy_intervals(
+        found, window, account_email=ME, all_day_zone=ZoneInfo("America/Los_Angeles")
+    )
+    in_tokyo = busy_intervals(found, window, account_email=ME, all_day_zone=ZoneInfo("Asia/Tokyo"))
+
+    assert in_los_angeles == [Interval(window.start, datetime(2026, 3, 10, 7, tzinfo=UTC))]
+    assert in_tokyo == [Interval(datetime(2026, 3, 10, 15, tzinfo=UTC), window.end)]
+
+
+def test_a_window_of_the_longest_length_expands_in_pieces_each_occurrence_once() -> None:
+    master = stored("daily", at(2), at(2.5), recurrence=["RRULE:FREQ=DAILY"])
+    window = Interval(T0, T0 + timedelta(days=366))
+
+    found = occurrences_around([master], window)
+
+    assert len(found) == len({o.id for o in found}) == 366 + 1  # and the one a day past the end
+    assert len(busy_intervals(found, window, account_email=ME, all_day_zone=UTC)) == 366

@@ -22,12 +22,16 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
-from typing import Any, Protocol
+from typing import Any
 
+from chronapilot.common.occurrences import MAX_WINDOW, Occurrence, expand
 from chronapilot.common.providers.sync import TRANSPARENT
 
 DECLINED = "declined"
 CANCELLED = "cancelled"
+#: How far an all-day date can lie from midnight UTC once read in a time zone (UTC-12 to
+#: UTC+14), rounded up: the events are read over the window widened by this each way.
+ALL_DAY_REACH = timedelta(days=1)
 
 
 @dataclass(frozen=True, order=True)
@@ -46,22 +50,6 @@ class Busy:
     start: datetime
     end: datetime
     calendar_ids: tuple[str, ...]
-
-
-class Occurrence(Protocol):
-    """What free/busy reads of an occurrence (:mod:`chronapilot.common.occurrences`)."""
-
-    @property
-    def source(self) -> Mapping[str, Any]: ...
-
-    @property
-    def start_at(self) -> datetime: ...
-
-    @property
-    def end_at(self) -> datetime: ...
-
-    @property
-    def status(self) -> str: ...
 
 
 def declined_by_owner(doc: Mapping[str, Any], account_email: str) -> bool:
@@ -95,12 +83,30 @@ def day_start(day: date, zone: tzinfo) -> datetime:
 
 def span(occurrence: Occurrence, all_day_zone: tzinfo) -> Interval:
     """The instants ``occurrence`` covers; an all-day one's dates read in ``all_day_zone``."""
-    if occurrence.source.get("all_day"):
-        # the mirror keeps an all-day date as midnight UTC of that date
-        first = occurrence.start_at.astimezone(UTC).date()
-        last = max(occurrence.end_at.astimezone(UTC).date(), first + timedelta(days=1))
-        return Interval(day_start(first, all_day_zone), day_start(last, all_day_zone))
-    return Interval(occurrence.start_at, occurrence.end_at)
+    first_day = occurrence.start.get("date")
+    if not first_day:
+        return Interval(occurrence.start_at, occurrence.end_at)
+    first = date.fromisoformat(str(first_day))
+    end_day = occurrence.end.get("date")
+    last = date.fromisoformat(str(end_day)) if end_day else first + timedelta(days=1)
+    return Interval(
+        day_start(first, all_day_zone), day_start(max(last, first + timedelta(days=1)), all_day_zone)
+    )
+
+
+def occurrences_around(docs: Sequence[Mapping[str, Any]], window: Interval) -> list[Occurrence]:
+    """The occurrences of one calendar's ``docs`` that may fall in ``window`` once their all-day
+    dates are placed in any zone: :func:`~chronapilot.common.occurrences.expand` (which places
+    them at midnight UTC) over the window widened by :data:`ALL_DAY_REACH` each way, in pieces
+    of at most :data:`~chronapilot.common.occurrences.MAX_WINDOW`, each occurrence once."""
+    found: dict[str, Occurrence] = {}
+    start, end = window.start - ALL_DAY_REACH, window.end + ALL_DAY_REACH
+    while start < end:
+        stop = min(start + MAX_WINDOW, end)
+        for occurrence in expand(docs, start, stop):
+            found.setdefault(occurrence.id, occurrence)
+        start = stop
+    return list(found.values())
 
 
 def busy_intervals(

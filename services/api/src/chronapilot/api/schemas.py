@@ -6,7 +6,7 @@ OpenAPI document from the same models, so the document matches what the server d
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Annotated, Any, Generic, Literal, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -346,9 +346,6 @@ class EventList(ListObject[EventObject]):
 
 
 # -- free/busy --------------------------------------------------------------------------------
-
-#: The longest free/busy window (the occurrences API's too).
-MAX_WINDOW = timedelta(days=366)
 
 
 def _zone_name(value: str) -> str:
