@@ -85,7 +85,7 @@ def test_a_confirmed_opaque_event_blocks_time_and_so_do_tentative_and_unanswered
 
 
 @pytest.mark.parametrize(
-    "occurrence",
+    "case",
     [
         timed(0, 1, status="cancelled"),
         # an occurrence the expansion marks cancelled, of a confirmed event
@@ -97,8 +97,8 @@ def test_a_confirmed_opaque_event_blocks_time_and_so_do_tentative_and_unanswered
     ],
     ids=["cancelled", "cancelled-instance", "deleted", "transparent", "declined-self", "declined-by-email"],
 )
-def test_what_does_not_block_time(occurrence: Occ) -> None:
-    assert not blocks_time(occurrence, ME)
+def test_what_does_not_block_time(case: Occurrence) -> None:
+    assert not blocks_time(case, ME)
 
 
 def test_the_owners_answer_is_the_providers_word_first_then_the_account_email() -> None:
