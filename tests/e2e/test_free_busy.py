@@ -72,7 +72,11 @@ class Owner:
             "google",
             "POST",
             f"users/{email}/calendars",
-            {"summary": f"fb {uuid.uuid4().hex[:8]}", "timeZone": CALENDAR_ZONE},
+            {
+                "id": f"fb-{uuid.uuid4().hex[:12]}@group.calendar.google.com",
+                "summary": "fb",
+                "timeZone": CALENDAR_ZONE,
+            },
         )
         return str(created["id"])
 
@@ -110,8 +114,8 @@ class Owner:
 
     async def dav(self, method: str, url: str, body: bytes | str = b"", **headers: str) -> None:
         account = self.sandbox.accounts["icloud"]
-        auth = aiohttp.BasicAuth(account.email, account.password)
-        async with self.http.request(method, url, data=body, headers=headers, auth=auth) as answer:
+        headers["Authorization"] = aiohttp.encode_basic_auth(account.email, account.password)
+        async with self.http.request(method, url, data=body, headers=headers) as answer:
             assert answer.status in (201, 204), await answer.text()
 
     async def icloud_calendar(self) -> str:
@@ -190,6 +194,16 @@ async def test_a_users_busy_time_merges_three_providers_with_provenance(browser,
                 {"email": me["google"], "responseStatus": "declined"},
             ],
         )
+        await owner.google_event(  # Google flags the calendar's own attendee "self"
+            google,
+            at(0, 20),
+            60,
+            summary="declined by the calendar",
+            attendees=[
+                {"email": "org@example.com", "responseStatus": "accepted"},
+                {"email": google, "responseStatus": "declined"},
+            ],
+        )
         series = await owner.google_event(
             google, at(0, 11), 30, summary="daily", recurrence=["RRULE:FREQ=DAILY;COUNT=4"]
         )
@@ -215,6 +229,7 @@ async def test_a_users_busy_time_merges_three_providers_with_provenance(browser,
             at(0, 18),
             60,
             subject="declined",
+            organizer={"emailAddress": {"address": "org@example.com", "name": "Org"}},
             attendees=[
                 {
                     "emailAddress": {"address": me["microsoft"]},
@@ -268,7 +283,8 @@ async def test_a_users_busy_time_merges_three_providers_with_provenance(browser,
         {"start": z(at(0, 7)), "end": z(at(0, 7.5)), "calendar_ids": [m]},
         {"start": z(at(0, 9)), "end": z(at(0, 11.5)), "calendar_ids": [g, m]},  # overlap, touch, touch
         {"start": z(at(1, 7)), "end": z(at(1, 7.5)), "calendar_ids": [m]},
-        # 1 day 11:00: the series' cancelled instance; 12:00 cancelled, 16:00 transparent, 18:00 declined
+        # day 0 13:00 transparent, 15:00 declined (e-mail), 17:00 free, 18:00 declined, 20:00 declined (self);
+        # day 1 11:00: the series' cancelled instance; 12:00 cancelled, 16:00 transparent, 18:00 declined
         {"start": z(at(1, 14)), "end": z(at(1, 15)), "calendar_ids": [i]},
         {"start": z(at(2, 7)), "end": z(at(2, 7.5)), "calendar_ids": [m]},
         {"start": z(at(2, 11)), "end": z(at(2, 11.5)), "calendar_ids": [g]},
