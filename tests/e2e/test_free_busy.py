@@ -22,6 +22,7 @@ import icalendar
 import pytest
 
 from chronapilot.api.applications import create_application
+from chronapilot.common.bus.catalogue import SyncKind, SyncReason, SyncRequested
 from chronapilot.common.clock import SystemClock, isoformat_z
 from chronapilot.common.ids import new_id
 from chronapilot.common.runtime import RUNTIME
@@ -152,6 +153,17 @@ class Owner:
             calendar.to_ical(),
             **{"Content-Type": "text/calendar; charset=utf-8", "If-None-Match": "*"},
         )
+
+
+async def request_sync(browser, connection_id: str) -> None:
+    """A ``sync.requested`` for the connection, as the schedule would emit it."""
+    runtime = browser.api.app[RUNTIME]
+
+    async def emit(session) -> None:
+        requested = SyncRequested(mode=SyncKind.INCREMENTAL, reason=SyncReason.RESYNC)
+        await runtime.emit(session, requested, connection_id=connection_id)
+
+    await runtime.store.in_transaction(emit)
 
 
 async def linked(browser, provider: str, user_id: str, provider_calendar_id: str) -> tuple[str, str]:
@@ -355,15 +367,29 @@ async def test_a_users_busy_time_merges_three_providers_with_provenance(browser,
     for interval in answer["busy"]:
         assert any(s <= interval["start"] and interval["end"] <= e for s, e in merged), interval
 
-    # a disconnected connection no longer counts, and says so
+    # a connection in error (Graph refuses the grant) and a disconnected one no longer count
+    async with aiohttp.ClientSession() as http:
+        owner = Owner(sandbox, http)
+        await owner.admin("microsoft", "POST", "faults", {"route": "*", "status": 401})
+        try:
+            await request_sync(browser, microsoft_con)
+
+            async def in_error() -> bool:
+                _, connection = await call(browser, f"/v1/connections/{microsoft_con}")
+                return connection["status"] == "error"
+
+            await eventually(in_error, timeout_s=60)
+        finally:
+            await owner.admin("microsoft", "DELETE", "faults")
     status, _ = await call(browser, f"/v1/connections/{icloud_con}", method="DELETE")
     assert status == 200
     after = await free_busy(browser, user_id, start, end, calendar_ids=[g, m, i])
-    assert [c["calendar_id"] for c in after["calendars"]] == [g, m]
+    assert [c["calendar_id"] for c in after["calendars"]] == [g]
     assert after["excluded_calendars"] == [
-        {"calendar_id": i, "connection_id": icloud_con, "reason": "connection_disconnected"}
+        {"calendar_id": m, "connection_id": microsoft_con, "reason": "connection_error"},
+        {"calendar_id": i, "connection_id": icloud_con, "reason": "connection_disconnected"},
     ]
-    assert after["busy"] == [b for b in answer["busy"] if b["calendar_ids"] != [i]]
+    assert after["busy"] == [{**b, "calendar_ids": [g]} for b in calendars[g]["busy"]]
 
     # tenancy: another user's calendar is refused; another application sees nothing of ours
     other_user = await browser.create_user("fb-2")

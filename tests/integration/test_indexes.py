@@ -150,6 +150,31 @@ HOT_QUERIES = [
         sort={"_id": -1},
     ),
     HotQuery(
+        "GET /v1/users/{id}/free_busy: the user's connections, oldest first (Connections.of_user)",
+        "connections",
+        {"application_id": "app_1", "user_id": "usr_1"},
+        "by_user",
+        sort={"_id": 1},
+    ),
+    HotQuery(
+        "GET /v1/users/{id}/free_busy: the calendars of those connections (Calendars.of_connections)",
+        "calendars",
+        {"connection_id": {"$in": ["con_1", "con_2"]}},
+        "by_provider_id",
+    ),
+    HotQuery(
+        "GET /v1/users/{id}/free_busy: the single events in the window (Events.in_window)",
+        "events",
+        {
+            "calendar_id": {"$in": ["cal_1", "cal_2"]},
+            "deleted": False,
+            "start_at": {"$lt": NOW},
+            "end_at": {"$gte": NOW - timedelta(days=7)},
+            "recurrence": [],
+        },
+        "by_calendar_start",
+    ),
+    HotQuery(
         "GET /v1/events: a calendar's page (api/mirror.py)",
         "events",
         {"calendar_id": "cal_1", "deleted": False},
