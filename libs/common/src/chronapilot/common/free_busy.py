@@ -3,10 +3,11 @@
 Pure functions over stored event documents and their occurrences (no I/O); the API reads the
 documents and renders the result. The rules, the same for every provider:
 
-- an occurrence blocks time unless it is cancelled (a cancelled event, a cancelled instance of
-  a series), its event is deleted, transparent (``transparency``: Google "Available", iCalendar
-  ``TRANSP:TRANSPARENT``, Graph ``showAs`` ``free`` or ``workingElsewhere``), or declined by
-  the calendar's owner; tentative events and unanswered invitations block time;
+- an occurrence blocks time unless it is cancelled (the expansion already leaves out cancelled
+  and deleted events and a series' cancelled instances), transparent (``transparency``: Google
+  "Available", iCalendar ``TRANSP:TRANSPARENT``, Graph ``showAs`` ``free`` or
+  ``workingElsewhere``), or declined by the calendar's owner (an exception by its own answer);
+  tentative events and unanswered invitations block time;
 - the owner's answer is ``own_response`` when the provider said it (Google's attendee flagged
   ``self``, Graph's ``responseStatus``), else that of the attendee whose e-mail is the
   connection's account e-mail (CalDAV, and events mirrored before ``own_response`` existed);
@@ -66,11 +67,9 @@ def declined_by_owner(doc: Mapping[str, Any], account_email: str) -> bool:
 
 def blocks_time(occurrence: Occurrence, account_email: str) -> bool:
     """Whether ``occurrence`` makes its calendar's owner busy."""
-    doc = occurrence.source
+    doc = occurrence.source  # the exception's own document for a modified instance
     return not (
         occurrence.status == CANCELLED
-        or doc.get("status") == CANCELLED
-        or doc.get("deleted", False)
         or doc.get("transparency") == TRANSPARENT
         or declined_by_owner(doc, account_email)
     )
@@ -123,14 +122,7 @@ def clip(interval: Interval, window: Interval) -> Interval:
 
 def merge(intervals: Iterable[Interval]) -> list[Interval]:
     """Sorted, with overlapping and touching intervals merged; empty ones dropped."""
-    merged: list[Interval] = []
-    for interval in sorted(i for i in intervals if i.end > i.start):
-        if merged and interval.start <= merged[-1].end:
-            last = merged[-1]
-            merged[-1] = Interval(last.start, max(last.end, interval.end))
-        else:
-            merged.append(interval)
-    return merged
+    return [Interval(b.start, b.end) for b in merge_calendars({"": list(intervals)})]
 
 
 def merge_calendars(busy: Mapping[str, Sequence[Interval]]) -> list[Busy]:
