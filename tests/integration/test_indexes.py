@@ -163,16 +163,59 @@ HOT_QUERIES = [
         "by_provider_id",
     ),
     HotQuery(
-        "GET /v1/users/{id}/free_busy: the single events in the window (Events.in_window)",
+        "GET /v1/events?expand_recurring=true, free/busy: events overlapping a window (Events.in_window)",
         "events",
         {
             "calendar_id": {"$in": ["cal_1", "cal_2"]},
             "deleted": False,
-            "start_at": {"$lt": NOW},
-            "end_at": {"$gte": NOW - timedelta(days=7)},
+            "start_at": {"$lt": NOW + timedelta(days=30)},
+            "end_at": {"$gte": NOW},
             "recurrence": [],
         },
         "by_calendar_start",
+    ),
+    HotQuery(
+        "the same: series that may recur into the window (Events.in_window)",
+        "events",
+        {
+            "calendar_id": {"$in": ["cal_1", "cal_2"]},
+            "deleted": False,
+            "start_at": {"$lt": NOW + timedelta(days=30)},
+            "recurrence.0": {"$exists": True},
+            "$or": [
+                {"series_end_at": None},
+                {"series_end_at": {"$gte": NOW - timedelta(days=7)}},
+                {"recurrence": {"$regex": "^RDATE"}},
+            ],
+        },
+        "by_calendar_start",
+    ),
+    HotQuery(
+        "the same: masters of exceptions in the window (Events._series_around)",
+        "events",
+        {
+            "connection_id": "con_1",
+            "provider_calendar_id": "cal-1",
+            "provider_event_id": {"$in": ["m1", "m2"]},
+            "deleted": False,
+            "recurrence.0": {"$exists": True},
+        },
+        "by_provider_id",
+    ),
+    HotQuery(
+        "the same: exceptions and cancelled instances of those series near the window",
+        "events",
+        {
+            "connection_id": "con_1",
+            "provider_calendar_id": "cal-1",
+            "recurring_event_id": {"$in": ["m1", "m2"]},
+            "deleted": False,
+            "$or": [
+                {"original_start.date_time": {"$gte": NOW, "$lt": NOW + timedelta(days=30)}},
+                {"original_start.date": {"$gte": "2026-11-25", "$lt": "2026-12-25"}},
+            ],
+        },
+        "by_series",
     ),
     HotQuery(
         "GET /v1/events: a calendar's page (api/mirror.py)",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Iterable, Mapping
 from functools import partial
 from typing import Any
 
@@ -10,9 +12,16 @@ from aiohttp import web
 from chronapilot.api.auth import current_application
 from chronapilot.api.connections import render_calendar
 from chronapilot.api.errors import ApiError, not_found
-from chronapilot.api.pagination import page
+from chronapilot.api.pagination import page, page_in_order
 from chronapilot.api.requests import path_id, read_query
-from chronapilot.api.schemas import EventObject, ListCalendarsQuery, ListEventsQuery, dump
+from chronapilot.api.schemas import (
+    EventObject,
+    ListCalendarsQuery,
+    ListEventsQuery,
+    OccurrenceObject,
+    dump,
+)
+from chronapilot.common.occurrences import MAX_WINDOW, Occurrence, expand
 from chronapilot.common.providers.sync import OPAQUE
 from chronapilot.common.runtime import RUNTIME
 from chronapilot.common.store import Document
@@ -42,18 +51,20 @@ async def get_calendar(request: web.Request) -> web.Response:
     return web.json_response(_render_calendar(raw))
 
 
-def render_event(raw: Document, masters: dict[str, str]) -> dict[str, Any]:
-    def time(value: dict[str, Any] | None) -> dict[str, Any] | None:
-        return (
-            None
-            if value is None
-            else {
-                "date_time": value.get("date_time"),
-                "date": value.get("date"),
-                "timezone": value.get("timezone"),
-            }
-        )
+def _time(value: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    return (
+        None
+        if value is None
+        else {
+            "date_time": value.get("date_time"),
+            "date": value.get("date"),
+            "timezone": value.get("timezone"),
+        }
+    )
 
+
+def render_event(raw: Document, masters: dict[str, str]) -> dict[str, Any]:
+    time = _time
     provider_master = raw.get("recurring_event_id")
     return dump(
         EventObject(
@@ -85,7 +96,7 @@ def render_event(raw: Document, masters: dict[str, str]) -> dict[str, Any]:
     )
 
 
-async def _masters(request: web.Request, docs: list[Document]) -> dict[str, str]:
+async def _masters(request: web.Request, docs: Iterable[Mapping[str, Any]]) -> dict[str, str]:
     """provider id → evt_ id of the recurring masters the page's exceptions point at."""
     return await request.app[RUNTIME].repos.events.ids_by_provider_id(
         (d["connection_id"], d["provider_calendar_id"], d["recurring_event_id"])
@@ -98,10 +109,14 @@ async def list_events(request: web.Request) -> web.Response:
     query = read_query(request, ListEventsQuery)
     if query.start and query.end and query.start >= query.end:
         raise ApiError(400, "parameter_invalid", "start must be before end.", param="start")
+    if query.expand_recurring:
+        _check_expansion(query)
     application_id = current_application(request).id
     repos = request.app[RUNTIME].repos
     if await repos.calendars.of_application(application_id, query.calendar_id) is None:
         raise ApiError(404, "resource_missing", "No such calendar.", param="calendar_id")
+    if query.expand_recurring:
+        return web.json_response(await _list_occurrences(request, query))
     in_calendar = partial(
         repos.events.page_in_calendar,
         query.calendar_id,
@@ -128,3 +143,75 @@ async def get_event(request: web.Request) -> web.Response:
     if raw is None:
         raise not_found("event")
     return web.json_response(render_event(raw, await _masters(request, [raw])))
+
+
+# -- occurrences (expand_recurring=true) -------------------------------------------------------
+
+
+def _check_expansion(query: ListEventsQuery) -> None:
+    for name in ("start", "end"):
+        if getattr(query, name) is None:
+            raise ApiError(
+                400,
+                "parameter_missing",
+                f"Missing required parameter: {name} (expand_recurring=true needs a window).",
+                param=name,
+            )
+    assert query.start is not None and query.end is not None
+    if query.end - query.start > MAX_WINDOW:
+        raise ApiError(
+            400,
+            "parameter_invalid",
+            f"The window from start to end is longer than {MAX_WINDOW.days} days.",
+            param="end",
+        )
+    for name in ("updated_since", "include_deleted"):
+        if getattr(query, name):
+            raise ApiError(
+                400, "parameter_invalid", f"{name} cannot be used with expand_recurring=true.", param=name
+            )
+
+
+async def _list_occurrences(request: web.Request, query: ListEventsQuery) -> dict[str, Any]:
+    assert query.start is not None and query.end is not None
+    docs = await request.app[RUNTIME].repos.events.in_window([query.calendar_id], query.start, query.end)
+    found = await asyncio.to_thread(expand, docs, query.start, query.end)
+    chosen, has_more = page_in_order(found, query, key=lambda o: o.id)
+    masters = {o.source["provider_event_id"]: o.source["_id"] for o in chosen if o.source.get("recurrence")}
+    masters.update(await _masters(request, [o.source for o in chosen]))
+    return {
+        "object": "list",
+        "data": [render_occurrence(o, masters) for o in chosen],
+        "has_more": has_more,
+        "url": "/v1/events",
+    }
+
+
+def render_occurrence(occurrence: Occurrence, masters: dict[str, str]) -> dict[str, Any]:
+    raw = occurrence.source
+    provider_master = occurrence.recurring_event_id
+    return dump(
+        OccurrenceObject(
+            id=occurrence.id,
+            event_id=raw["_id"],
+            calendar_id=raw["calendar_id"],
+            connection_id=raw["connection_id"],
+            provider_event_id=raw["provider_event_id"],
+            ical_uid=raw.get("ical_uid"),
+            title=raw.get("title"),
+            description=raw.get("description"),
+            location=raw.get("location"),
+            start=occurrence.start,
+            end=occurrence.end,
+            all_day=occurrence.start.get("date") is not None,
+            status=occurrence.status,
+            recurring_event_id=masters.get(provider_master) if provider_master else None,
+            provider_recurring_event_id=provider_master,
+            original_start=_time(occurrence.original_start),
+            organizer=raw.get("organizer"),
+            attendees=raw.get("attendees", []),
+            etag=raw.get("etag"),
+            provider_updated_at=raw.get("provider_updated_at"),
+            updated_at=raw["updated_at"],
+        )
+    )

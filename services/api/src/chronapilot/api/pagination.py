@@ -1,8 +1,10 @@
-"""Stripe-style cursor pagination over ids (which sort by creation time): newest first."""
+"""Stripe-style cursor pagination: over ids (which sort by creation time), newest first, for
+what the store pages (:func:`page`); over a list already computed in its order, by an id of
+the list, for what the API derives (:func:`page_in_order`: occurrences)."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol, TypeVar
 
 from chronapilot.api.errors import ApiError
@@ -22,6 +24,32 @@ class PageSource(Protocol):
     ) -> Awaitable[Page]: ...
 
 
+def _check_cursors(query: ListQuery) -> None:
+    if query.starting_after and query.ending_before:
+        raise ApiError(
+            400, "parameter_invalid", "Use starting_after or ending_before, not both.", param="ending_before"
+        )
+
+
+def page_in_order(items: Sequence[T], query: ListQuery, *, key: Callable[[T], str]) -> tuple[list[T], bool]:
+    """A page of ``items`` (in their order) and whether more follow in that direction: the
+    first ``limit`` after ``starting_after``, or the last ``limit`` before ``ending_before``.
+    A cursor must be the ``key`` of one of ``items`` (400 otherwise)."""
+    _check_cursors(query)
+    cursor = query.starting_after or query.ending_before
+    at = 0
+    if cursor is not None:
+        at = next((i for i, item in enumerate(items) if key(item) == cursor), -1)
+        if at < 0:
+            param = "starting_after" if query.starting_after else "ending_before"
+            raise ApiError(400, "parameter_invalid", f"{param} is not an id of this list.", param=param)
+    if query.ending_before:
+        first = max(0, at - query.limit)
+        return list(items[first:at]), first > 0
+    first = at + 1 if query.starting_after else 0
+    return list(items[first : first + query.limit]), first + query.limit < len(items)
+
+
 async def page(
     source: PageSource,
     query: ListQuery,
@@ -29,10 +57,7 @@ async def page(
     url: str,
     render: Callable[[Document], T],
 ) -> dict[str, Any]:
-    if query.starting_after and query.ending_before:
-        raise ApiError(
-            400, "parameter_invalid", "Use starting_after or ending_before, not both.", param="ending_before"
-        )
+    _check_cursors(query)
     found = await source(
         limit=query.limit, starting_after=query.starting_after, ending_before=query.ending_before
     )

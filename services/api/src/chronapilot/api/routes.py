@@ -27,6 +27,7 @@ from chronapilot.api.schemas import (
     UserObject,
 )
 from chronapilot.api.views import render_page
+from chronapilot.common.occurrences import MAX_OCCURRENCES, MAX_WINDOW
 
 OPERATIONS = [
     Operation(
@@ -176,7 +177,19 @@ OPERATIONS = [
         description="Recurring series are returned as their master (with `recurrence`) "
         "plus exceptions (with `recurring_event_id` and `original_start`); `start`/`end` "
         "select events and series overlapping the window. Deleted events only with "
-        "`include_deleted=true`.",
+        "`include_deleted=true`.\n\n"
+        "With `expand_recurring=true` (and `start`, `end`: a window of at most "
+        f"{MAX_WINDOW.days} days) the list holds `occurrence` objects instead: every instance "
+        "overlapping the window, in start order then by id. A series recurs in its own time "
+        "zone (09:00 Europe/Berlin stays 09:00 across DST); floating times (CalDAV without "
+        "TZID) are read as UTC; all-day instances are placed at midnight UTC of their dates. "
+        "RDATEs are included; EXDATEs and cancelled instances left out; an exception appears "
+        "at its own time, in place of the instance it replaces, and keeps that instance's "
+        "`id`. Microsoft's instances are listed as mirrored (Graph expands its series). "
+        "400 when `start` or `end` is missing, `start` is not before `end`, the window is "
+        f"longer than {MAX_WINDOW.days} days, `updated_since` or `include_deleted` is given, "
+        "a cursor is not an occurrence id of the window, or the window holds more than "
+        f"{MAX_OCCURRENCES:,} occurrences (`window_too_dense`).",
     ),
     Operation(
         "GET",

@@ -6,13 +6,22 @@ OpenAPI document from the same models, so the document matches what the server d
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Generic, Literal, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+)
 
 from chronapilot.common.connections import CODE_MEANINGS, ERROR_CODES
+from chronapilot.common.occurrences import MAX_WINDOW
 
 ERROR_CODES_DESCRIPTION = "Why the connection is in `error`: " + "; ".join(
     f"`{code.value}`: {meaning}" for code, meaning in CODE_MEANINGS.items() if code in ERROR_CODES
@@ -280,15 +289,37 @@ class ListCalendarsQuery(ListQuery):
 class ListEventsQuery(ListQuery):
     calendar_id: CalendarId = Field(description="The calendar whose events to list.")
     start: datetime | None = Field(
-        default=None, description="Only events ending after this instant (ISO 8601)."
+        default=None,
+        description="Only events ending after this instant (ISO 8601; without an offset: UTC). "
+        "Required with `expand_recurring=true`.",
     )
     end: datetime | None = Field(
-        default=None, description="Only events starting before this instant (ISO 8601)."
+        default=None,
+        description="Only events starting before this instant (ISO 8601; without an offset: UTC). "
+        "Required with `expand_recurring=true`.",
     )
     updated_since: datetime | None = Field(
-        default=None, description="Only events the mirror changed at or after this instant."
+        default=None,
+        description="Only events the mirror changed at or after this instant (not with "
+        "`expand_recurring=true`).",
     )
-    include_deleted: bool = Field(default=False, description="Include events deleted at the provider.")
+    include_deleted: bool = Field(
+        default=False,
+        description="Include events deleted at the provider (not with `expand_recurring=true`).",
+    )
+    expand_recurring: bool = Field(
+        default=False,
+        description="List occurrences instead of stored events: every instance overlapping "
+        f"[`start`, `end`) (at most {MAX_WINDOW.days} days) as an `occurrence` object, series "
+        "expanded in their own time zone, exceptions in place of the instances they replace "
+        "(at their new time), cancelled instances and EXDATEs left out; ordered by start, "
+        "then id. The cursors are occurrence ids from the list.",
+    )
+
+    @field_validator("start", "end", "updated_since")
+    @classmethod
+    def _utc_when_naive(cls, value: datetime | None) -> datetime | None:
+        return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
 
 
 class EventTimeObject(BaseModel):
@@ -337,12 +368,56 @@ class EventObject(BaseModel):
     updated_at: datetime = Field(description="When the mirror last changed this event.")
 
 
+class OccurrenceObject(BaseModel):
+    """One instance of an event in a window (``expand_recurring=true``)."""
+
+    id: str = Field(
+        description="Stable across calls. An instance of a series mirrored with its master (and "
+        "the exception that replaces it): `<master evt_ id>_<original start>`, the original start "
+        "in UTC (`20260316T080000Z`) or its date when all-day (`20260316`); any other: the "
+        "event's `evt_` id."
+    )
+    object: Literal["occurrence"] = "occurrence"
+    event_id: str = Field(
+        description="The stored event it comes from (`evt_`): the series master for a generated "
+        "instance, else the exception or the single event itself."
+    )
+    calendar_id: str
+    connection_id: str
+    provider_event_id: str = Field(description="The provider's id of `event_id`.")
+    ical_uid: str | None
+    title: str | None
+    description: str | None
+    location: str | None
+    start: EventTimeObject
+    end: EventTimeObject
+    all_day: bool
+    status: str = Field(description="`confirmed` or `tentative` (cancelled instances are left out).")
+    recurring_event_id: str | None = Field(
+        description="The series master's `evt_` id, when the master is mirrored (Microsoft mirrors "
+        "instances only: then null, and `provider_recurring_event_id` names the series)."
+    )
+    provider_recurring_event_id: str | None
+    original_start: EventTimeObject | None = Field(
+        description="The instance's slot in its series (where a moved one was); null for a single event."
+    )
+    organizer: PersonObject | None
+    attendees: list[PersonObject]
+    etag: str | None = Field(description="The provider's etag / changeKey of `event_id`.")
+    provider_updated_at: datetime | None
+    updated_at: datetime = Field(description="When the mirror last changed `event_id`.")
+
+
 class CalendarList(ListObject[CalendarObject]):
     """A page of calendars, newest first."""
 
 
-class EventList(ListObject[EventObject]):
-    """A page of events, newest in the mirror first."""
+EventOrOccurrence = Annotated[EventObject | OccurrenceObject, Field(discriminator="object")]
+
+
+class EventList(ListObject[EventOrOccurrence]):
+    """A page of events, newest in the mirror first; with `expand_recurring=true`, a page of
+    occurrences in start order."""
 
 
 # -- free/busy --------------------------------------------------------------------------------

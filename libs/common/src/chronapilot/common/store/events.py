@@ -41,9 +41,12 @@ _SUMMARY = {
 
 #: Events read without their provider payload (up to 32 KB each).
 _NO_RAW = {"raw": 0}
-#: Slack on ``series_end_at`` (when a master's last occurrence starts, as the mirror computed it:
-#: in UTC, so up to a DST hour off, and before the occurrence ends) and on original slots.
-_SERIES_SLACK = timedelta(days=1)
+#: How far outside a window what reaches into it may lie: a series' last start
+#: (``series_end_at``, as the mirror computes it: from the RRULE alone, walked in UTC, so a DST
+#: hour off) and the original slot of an exception whose generated occurrence overlaps the
+#: window (an occurrence starts at most this long before it ends). A series with RDATEs is read
+#: whatever its ``series_end_at`` says.
+_SERIES_SLACK = timedelta(days=7)
 
 
 def _key(calendar: MirrorCalendar) -> dict[str, Any]:
@@ -115,7 +118,11 @@ class Events(Repository):
                     **calendars,
                     "start_at": {"$lt": end},
                     "recurrence.0": {"$exists": True},
-                    "$or": [{"series_end_at": None}, {"series_end_at": {"$gte": start - _SERIES_SLACK}}],
+                    "$or": [
+                        {"series_end_at": None},
+                        {"series_end_at": {"$gte": start - _SERIES_SLACK}},
+                        {"recurrence": {"$regex": "^RDATE"}},
+                    ],
                 }
             ):
                 found[doc["_id"]] = doc
@@ -125,7 +132,7 @@ class Events(Repository):
 
     async def _series_around(self, docs: list[Document], start: datetime, end: datetime) -> list[Document]:
         """The masters of ``docs``' exceptions not among ``docs``, and the exceptions of every
-        master whose original slot lies within a day of [``start``, ``end``)."""
+        master whose original slot lies within a week of [``start``, ``end``)."""
         masters: dict[tuple[str, str], set[str]] = {}
         wanted: dict[tuple[str, str], set[str]] = {}
         for doc in docs:

@@ -1,0 +1,450 @@
+"""The occurrences of stored events in a window (chronapilot.common.occurrences.expand): series
+recur in their own zone across DST, odd offsets and floating times are exact, exceptions take
+the place (and the id) of the instance they replace, cancelled instances and EXDATEs are left
+out, RDATEs added, COUNT and UNTIL end a series, the window's bounds are half-open.
+
+Documents are built as the mirror stores them (``models/event.py``): times as
+``{date_time (UTC), date, timezone}`` with ``start_at``/``end_at``; dates are fixed (2026's DST
+changes: EU 29 March and 25 October, US 8 March and 1 November)."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from chronapilot.common.errors import InvalidRequest
+from chronapilot.common.occurrences import MAX_OCCURRENCES, TooManyOccurrences, expand
+
+BERLIN = "Europe/Berlin"
+NEW_YORK = "America/New_York"
+
+
+def at(wall: datetime, zone: str) -> datetime:
+    return wall.replace(tzinfo=ZoneInfo(zone)).astimezone(UTC)
+
+
+def timed(instant: datetime, zone: str | None) -> dict[str, Any]:
+    return {"date_time": instant, "date": None, "timezone": zone}
+
+
+def day(value: date) -> dict[str, Any]:
+    return {"date_time": None, "date": value.isoformat(), "timezone": None}
+
+
+def instant_of(value: dict[str, Any]) -> datetime:
+    if value["date_time"] is not None:
+        return value["date_time"]
+    return datetime.combine(date.fromisoformat(value["date"]), time(0), tzinfo=UTC)
+
+
+def stored(
+    event_id: str,
+    start: dict[str, Any],
+    end: dict[str, Any],
+    *,
+    recurrence: tuple[str, ...] = (),
+    master: str | None = None,
+    original: dict[str, Any] | None = None,
+    status: str = "confirmed",
+    raw: Any = None,
+) -> dict[str, Any]:
+    """A mirrored event; ``event_id`` is its provider id, ``evt_<event_id>`` its evt_ id."""
+    return {
+        "_id": f"evt_{event_id}",
+        "connection_id": "con_1",
+        "provider_calendar_id": "cal-1",
+        "calendar_id": "cal_1",
+        "provider_event_id": event_id,
+        "start": start,
+        "end": end,
+        "start_at": instant_of(start),
+        "end_at": instant_of(end),
+        "all_day": start["date"] is not None,
+        "status": status,
+        "recurrence": list(recurrence),
+        "recurring_event_id": master,
+        "original_start": original,
+        "deleted": False,
+        "raw": raw,
+    }
+
+
+def weekly(event_id: str, first_wall: datetime, zone: str, minutes: int, *rules: str) -> dict[str, Any]:
+    start = at(first_wall, zone)
+    return stored(
+        event_id,
+        timed(start, zone),
+        timed(start + timedelta(minutes=minutes), zone),
+        recurrence=rules or ("RRULE:FREQ=WEEKLY",),
+    )
+
+
+def window(first: date, last: date) -> tuple[datetime, datetime]:
+    return datetime.combine(first, time(0), tzinfo=UTC), datetime.combine(last, time(0), tzinfo=UTC)
+
+
+def walls(occurrences, zone: str) -> list[datetime]:
+    return [o.start_at.astimezone(ZoneInfo(zone)).replace(tzinfo=None) for o in occurrences]
+
+
+# -- time zones ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("zone", "first", "changes"),
+    [
+        (BERLIN, date(2026, 3, 16), (date(2026, 3, 29), date(2026, 10, 25))),
+        (NEW_YORK, date(2026, 2, 23), (date(2026, 3, 8), date(2026, 11, 1))),
+    ],
+)
+def test_a_weekly_series_keeps_its_local_hour_across_both_dst_changes(zone, first, changes):
+    series = weekly("s", datetime.combine(first, time(9, 0)), zone, 45)
+    found = expand([series], *window(first, date(2026, 12, 1)))
+    weeks = (date(2026, 12, 1) - first).days // 7 + 1
+    assert len(found) == weeks
+    assert all(wall.time() == time(9, 0) for wall in walls(found, zone))
+    assert all(o.end_at - o.start_at == timedelta(minutes=45) for o in found)
+    offsets = {o.start_at.astimezone(ZoneInfo(zone)).utcoffset() for o in found}
+    assert len(offsets) == 2  # standard and summer time: the UTC hour moved, the local one did not
+    spring, autumn = changes
+    before = next(
+        o for o in found if o.start_at.date() < spring and o.start_at.date() > spring - timedelta(7)
+    )
+    after = next(o for o in found if o.start_at.date() > spring and o.start_at.date() < spring + timedelta(7))
+    assert after.start_at - before.start_at == timedelta(days=7) - timedelta(hours=1)
+    before = next(o for o in found if autumn - timedelta(7) < o.start_at.date() < autumn)
+    after = next(o for o in found if autumn < o.start_at.date() < autumn + timedelta(7))
+    assert after.start_at - before.start_at == timedelta(days=7) + timedelta(hours=1)
+    assert found[0].start == timed(at(datetime.combine(first, time(9)), zone), zone)
+
+
+@pytest.mark.parametrize(
+    ("zone", "local_time", "utc_time"),
+    [
+        ("Asia/Kolkata", time(9, 30), time(4, 0)),  # +05:30
+        ("Asia/Kathmandu", time(9, 0), time(3, 15)),  # +05:45
+        ("Australia/Eucla", time(9, 0), time(0, 15)),  # +08:45
+    ],
+)
+def test_half_and_three_quarter_hour_offsets_are_exact(zone, local_time, utc_time):
+    series = weekly("s", datetime.combine(date(2026, 3, 2), local_time), zone, 30)
+    found = expand([series], *window(date(2026, 3, 1), date(2026, 5, 1)))
+    assert len(found) == 9
+    assert {o.start_at.time() for o in found} == {utc_time}
+    assert {o.start["timezone"] for o in found} == {zone}
+
+
+def test_a_floating_series_recurs_at_its_wall_time_read_as_utc():
+    """CalDAV's DTSTART without TZID: the mirror keeps the wall time as if UTC, zone None."""
+    start = datetime(2026, 3, 23, 9, 0, tzinfo=UTC)
+    series = stored(
+        "f",
+        timed(start, None),
+        timed(start + timedelta(hours=1), None),
+        recurrence=("RRULE:FREQ=DAILY;COUNT=10", "EXDATE:20260325T090000"),
+    )
+    found = expand([series], *window(date(2026, 3, 1), date(2026, 4, 30)))
+    assert [o.start_at for o in found] == [start + timedelta(days=n) for n in range(10) if n != 2]
+    assert {o.start["timezone"] for o in found} == {None}
+    assert found[0].id == "evt_f_20260323T090000Z"
+
+
+def test_a_floating_series_from_the_caldav_resource_gives_the_same_occurrences():
+    ics = (
+        "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//EN\r\n"
+        "BEGIN:VEVENT\r\nUID:u1\r\nDTSTAMP:20260101T000000Z\r\n"
+        "DTSTART:20260323T090000\r\nDTEND:20260323T100000\r\n"
+        "RRULE:FREQ=DAILY;COUNT=10\r\nEXDATE:20260325T090000\r\nEND:VEVENT\r\n"
+        "END:VCALENDAR\r\n"
+    )
+    start = datetime(2026, 3, 23, 9, 0, tzinfo=UTC)
+    from_fields = stored(
+        "f",
+        timed(start, None),
+        timed(start + timedelta(hours=1), None),
+        recurrence=("RRULE:FREQ=DAILY;COUNT=10", "EXDATE:20260325T090000"),
+    )
+    from_resource = {**from_fields, "ical_uid": "u1", "recurrence": ["RRULE:FREQ=DAILY"], "raw": {"ics": ics}}
+    span = window(date(2026, 3, 1), date(2026, 4, 30))
+    assert [(o.id, o.start_at, o.end_at) for o in expand([from_resource], *span)] == [
+        (o.id, o.start_at, o.end_at) for o in expand([from_fields], *span)
+    ]
+
+
+def test_a_caldav_resource_with_its_own_vtimezone_recurs_in_that_zone():
+    """A custom TZID (no IANA name to map) is resolved from the resource's VTIMEZONE."""
+    ics = (
+        "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//EN\r\n"
+        "BEGIN:VTIMEZONE\r\nTZID:Custom Berlin\r\n"
+        "BEGIN:STANDARD\r\nDTSTART:19701025T030000\r\nRRULE:FREQ=YEARLY;BYMONTH=10;BYDAY=-1SU\r\n"
+        "TZOFFSETFROM:+0200\r\nTZOFFSETTO:+0100\r\nEND:STANDARD\r\n"
+        "BEGIN:DAYLIGHT\r\nDTSTART:19700329T020000\r\nRRULE:FREQ=YEARLY;BYMONTH=3;BYDAY=-1SU\r\n"
+        "TZOFFSETFROM:+0100\r\nTZOFFSETTO:+0200\r\nEND:DAYLIGHT\r\nEND:VTIMEZONE\r\n"
+        "BEGIN:VEVENT\r\nUID:u2\r\nDTSTAMP:20260101T000000Z\r\n"
+        "DTSTART;TZID=Custom Berlin:20260323T090000\r\nDTEND;TZID=Custom Berlin:20260323T100000\r\n"
+        "RRULE:FREQ=WEEKLY;COUNT=3\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
+    )
+    start = at(datetime(2026, 3, 23, 9), BERLIN)
+    master = stored(
+        "/cal/u2.ics",
+        timed(start, None),  # the parser found no IANA name for the custom zone
+        timed(start + timedelta(hours=1), None),
+        recurrence=("RRULE:FREQ=WEEKLY;COUNT=3",),
+        raw={"href": "/cal/u2.ics", "etag": "e", "ics": ics},
+    )
+    master["ical_uid"] = "u2"
+    found = expand([master], *window(date(2026, 3, 1), date(2026, 4, 30)))
+    assert [o.start_at for o in found] == [
+        at(datetime(2026, 3, 23, 9) + timedelta(weeks=n), BERLIN) for n in range(3)
+    ]
+
+
+def test_a_truncated_resource_falls_back_to_the_stored_fields():
+    series = weekly("s", datetime(2026, 3, 16, 9), BERLIN, 30, "RRULE:FREQ=WEEKLY;COUNT=4")
+    series["raw"] = {"_truncated": True, "_size": 40000, "head": "{...}"}
+    found = expand([series], *window(date(2026, 3, 1), date(2026, 5, 1)))
+    assert walls(found, BERLIN) == [datetime(2026, 3, 16 + 7 * n, 9) for n in range(3)] + [
+        datetime(2026, 4, 6, 9)
+    ]
+
+
+# -- all-day ------------------------------------------------------------------------------------
+
+
+def test_an_all_day_series_gives_dates_placed_at_midnight_utc():
+    series = stored(
+        "a",
+        day(date(2026, 3, 27)),
+        day(date(2026, 3, 29)),
+        recurrence=("RRULE:FREQ=WEEKLY;COUNT=3", "EXDATE;VALUE=DATE:20260403"),
+    )
+    found = expand([series], *window(date(2026, 3, 1), date(2026, 5, 1)))
+    assert [(o.start, o.end) for o in found] == [
+        (day(date(2026, 3, 27)), day(date(2026, 3, 29))),
+        (day(date(2026, 4, 10)), day(date(2026, 4, 12))),
+    ]
+    assert [o.id for o in found] == ["evt_a_20260327", "evt_a_20260410"]
+    assert found[0].start_at == datetime(2026, 3, 27, tzinfo=UTC)
+    assert found[0].end_at == datetime(2026, 3, 29, tzinfo=UTC)
+
+
+def test_a_two_day_all_day_event_overlaps_a_window_starting_on_its_second_day():
+    single = stored("d", day(date(2026, 4, 9)), day(date(2026, 4, 11)))
+    assert [o.id for o in expand([single], *window(date(2026, 4, 10), date(2026, 4, 12)))] == ["evt_d"]
+    assert expand([single], *window(date(2026, 4, 11), date(2026, 4, 12))) == []
+
+
+# -- RDATE, EXDATE, COUNT, UNTIL ----------------------------------------------------------------
+
+
+def test_rdates_are_added_and_exdates_left_out_in_either_form():
+    series = weekly(
+        "s",
+        datetime(2026, 3, 2, 9),
+        BERLIN,
+        30,
+        "RRULE:FREQ=WEEKLY;COUNT=5",
+        "EXDATE;TZID=Europe/Berlin:20260309T090000",
+        f"EXDATE:{at(datetime(2026, 3, 23, 9), BERLIN):%Y%m%dT%H%M%SZ}",
+        "RDATE;TZID=Europe/Berlin:20260311T140000,20260401T090000",
+    )
+    found = expand([series], *window(date(2026, 3, 1), date(2026, 5, 1)))
+    assert walls(found, BERLIN) == [
+        datetime(2026, 3, 2, 9),
+        datetime(2026, 3, 11, 14),
+        datetime(2026, 3, 16, 9),
+        datetime(2026, 3, 30, 9),
+        datetime(2026, 4, 1, 9),
+    ]
+    assert all(o.end_at - o.start_at == timedelta(minutes=30) for o in found)
+
+
+def test_count_and_until_end_a_series():
+    counted = weekly("c", datetime(2026, 3, 2, 9), BERLIN, 30, "RRULE:FREQ=WEEKLY;COUNT=3")
+    until = at(datetime(2026, 3, 30, 9), BERLIN)  # inclusive: the 30 March occurrence is the last
+    bounded = weekly(
+        "u", datetime(2026, 3, 2, 10), BERLIN, 30, f"RRULE:FREQ=WEEKLY;UNTIL={until:%Y%m%dT%H%M%SZ}"
+    )
+    found = expand([counted, bounded], *window(date(2026, 1, 1), date(2026, 12, 31)))
+    assert [o.id for o in found if o.source is counted] == [
+        "evt_c_20260302T080000Z",
+        "evt_c_20260309T080000Z",
+        "evt_c_20260316T080000Z",
+    ]
+    assert walls([o for o in found if o.source is bounded], BERLIN) == [
+        datetime(2026, 3, 2, 10),
+        datetime(2026, 3, 9, 10),
+        datetime(2026, 3, 16, 10),
+        datetime(2026, 3, 23, 10),
+    ]  # 30 March 10:00 is after UNTIL (09:00 local)
+
+
+# -- exceptions ---------------------------------------------------------------------------------
+
+
+def google_series() -> dict[str, Any]:
+    """Mondays 09:00 Berlin from 2 March 2026, eight of them (across 29 March)."""
+    return weekly("g1", datetime(2026, 3, 2, 9), BERLIN, 30, "RRULE:FREQ=WEEKLY;BYDAY=MO;COUNT=8")
+
+
+def exception(
+    original_wall: datetime, new_wall: datetime | None, *, status: str = "confirmed"
+) -> dict[str, Any]:
+    original = at(original_wall, BERLIN)
+    new = at(new_wall or original_wall, BERLIN)
+    return stored(
+        f"g1_{original:%Y%m%dT%H%M%SZ}",
+        timed(new, BERLIN),
+        timed(new + timedelta(minutes=30), BERLIN),
+        master="g1",
+        original=timed(original, BERLIN),
+        status=status,
+    )
+
+
+def test_a_moved_instance_appears_at_its_new_time_with_the_id_of_the_slot_it_replaces():
+    master = google_series()
+    moved = exception(datetime(2026, 3, 16, 9), datetime(2026, 3, 17, 11))
+    found = expand([master, moved], *window(date(2026, 3, 1), date(2026, 5, 1)))
+    assert len(found) == 8
+    replaced = next(o for o in found if o.source is moved)
+    assert replaced.id == "evt_g1_20260316T080000Z"
+    assert replaced.start_at == at(datetime(2026, 3, 17, 11), BERLIN)
+    assert replaced.original_start == timed(at(datetime(2026, 3, 16, 9), BERLIN), BERLIN)
+    assert replaced.recurring_event_id == "g1"
+    assert at(datetime(2026, 3, 16, 9), BERLIN) not in [o.start_at for o in found]
+    assert [o.start_at for o in found] == sorted(o.start_at for o in found)
+
+
+def test_an_instance_moved_into_the_window_appears_and_one_moved_out_does_not():
+    master = google_series()
+    into = exception(datetime(2026, 4, 13, 9), datetime(2026, 3, 18, 9))  # from after the window
+    out = exception(datetime(2026, 3, 16, 9), datetime(2026, 5, 20, 9))  # to after the window
+    found = expand([master, into, out], *window(date(2026, 3, 15), date(2026, 3, 22)))
+    assert [(o.id, o.start_at) for o in found] == [
+        ("evt_g1_20260413T070000Z", at(datetime(2026, 3, 18, 9), BERLIN)),
+    ]
+
+
+def test_a_cancelled_instance_is_left_out():
+    master = google_series()
+    cancelled = exception(datetime(2026, 4, 6, 9), None, status="cancelled")
+    found = expand([master, cancelled], *window(date(2026, 3, 1), date(2026, 5, 1)))
+    assert len(found) == 7
+    assert "evt_g1_20260406T070000Z" not in [o.id for o in found]
+
+
+def test_ids_are_the_same_whatever_the_window():
+    docs = [google_series(), exception(datetime(2026, 3, 16, 9), datetime(2026, 3, 17, 11))]
+    whole = {o.start_at: o.id for o in expand(docs, *window(date(2026, 3, 1), date(2026, 5, 1)))}
+    for first in (date(2026, 3, 10), date(2026, 3, 17), date(2026, 4, 1)):
+        part = expand(docs, *window(first, first + timedelta(days=12)))
+        assert part and all(whole[o.start_at] == o.id for o in part)
+
+
+def test_instances_of_a_series_whose_master_is_not_mirrored_are_listed_as_stored():
+    """Microsoft: occurrences and exceptions already expanded, each its own stored event."""
+    first = at(datetime(2026, 3, 23, 9), BERLIN)
+    occurrences = [
+        stored(
+            f"AAMk{n}",
+            timed(first + timedelta(days=7 * n), BERLIN),
+            timed(first + timedelta(days=7 * n, minutes=30), BERLIN),
+            master="AAMkMaster",
+            original=timed(first + timedelta(days=7 * n), BERLIN),
+            status="cancelled" if n == 2 else "confirmed",
+        )
+        for n in range(4)
+    ]
+    found = expand(occurrences, *window(date(2026, 3, 1), date(2026, 5, 1)))
+    assert [o.id for o in found] == ["evt_AAMk0", "evt_AAMk1", "evt_AAMk3"]
+    assert {o.recurring_event_id for o in found} == {"AAMkMaster"}
+
+
+def test_single_events_keep_their_evt_id_and_deleted_ones_are_ignored():
+    start = datetime(2026, 3, 10, 12, tzinfo=UTC)
+    single = stored("x", timed(start, "UTC"), timed(start + timedelta(hours=1), "UTC"))
+    gone = {**stored("y", timed(start, "UTC"), timed(start + timedelta(hours=1), "UTC")), "deleted": True}
+    found = expand([single, gone], *window(date(2026, 3, 1), date(2026, 4, 1)))
+    assert [(o.id, o.original_start, o.recurring_event_id) for o in found] == [("evt_x", None, None)]
+
+
+# -- the window ---------------------------------------------------------------------------------
+
+
+def test_the_window_is_half_open():
+    """Ending at the window's start: out; starting at its start: in; starting at its end: out;
+    started before and still running at its start: in."""
+    series = stored(
+        "h",
+        timed(datetime(2026, 3, 2, 8, tzinfo=UTC), "UTC"),
+        timed(datetime(2026, 3, 2, 9, tzinfo=UTC), "UTC"),
+        recurrence=("RRULE:FREQ=HOURLY;COUNT=6",),
+    )
+    start, end = datetime(2026, 3, 2, 10, tzinfo=UTC), datetime(2026, 3, 2, 12, tzinfo=UTC)
+    found = expand([series], start, end)
+    assert [o.start_at.hour for o in found] == [10, 11]
+    long = stored(
+        "l",
+        timed(datetime(2026, 3, 2, 9, 30, tzinfo=UTC), "UTC"),
+        timed(datetime(2026, 3, 2, 10, 30, tzinfo=UTC), "UTC"),
+    )
+    instant = stored("i", timed(start, "UTC"), timed(start, "UTC"))
+    assert [o.id for o in expand([long, instant], start, end)] == ["evt_l", "evt_i"]
+    assert [o.id for o in expand([instant], start - timedelta(hours=1), start)] == []
+
+
+def test_occurrences_are_sorted_by_start_then_id():
+    start = datetime(2026, 3, 10, 12, tzinfo=UTC)
+    docs = [stored(n, timed(start, "UTC"), timed(start + timedelta(hours=1), "UTC")) for n in ("b", "a")]
+    docs.append(stored("c", timed(start - timedelta(hours=1), "UTC"), timed(start, "UTC")))
+    assert [o.id for o in expand(docs, *window(date(2026, 3, 1), date(2026, 4, 1)))] == [
+        "evt_c",
+        "evt_a",
+        "evt_b",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("start", "end"),
+    [
+        (datetime(2026, 3, 2, tzinfo=UTC), datetime(2026, 3, 2, tzinfo=UTC)),
+        (datetime(2026, 3, 3, tzinfo=UTC), datetime(2026, 3, 2, tzinfo=UTC)),
+        (datetime(2026, 1, 1, tzinfo=UTC), datetime(2027, 1, 3, tzinfo=UTC)),
+        (datetime(2026, 1, 1), datetime(2026, 2, 1)),
+    ],
+)
+def test_an_empty_reversed_too_long_or_naive_window_is_refused(start, end):
+    with pytest.raises(InvalidRequest):
+        expand([], start, end)
+
+
+def test_a_window_with_too_many_occurrences_is_refused():
+    start = datetime(2026, 3, 2, tzinfo=UTC)
+    series = stored(
+        "m",
+        timed(start, "UTC"),
+        timed(start + timedelta(minutes=1), "UTC"),
+        recurrence=("RRULE:FREQ=MINUTELY;INTERVAL=5",),
+    )
+    with pytest.raises(TooManyOccurrences):
+        expand([series], start, start + timedelta(days=5 * MAX_OCCURRENCES // (24 * 60) + 2))
+    assert len(expand([series], start, start + timedelta(days=1))) == 24 * 12
+
+
+def test_a_rule_too_dense_to_walk_is_refused_before_walking_it():
+    start = datetime(2020, 1, 1, tzinfo=UTC)
+    series = stored(
+        "s", timed(start, "UTC"), timed(start, "UTC"), recurrence=("RRULE:FREQ=SECONDLY;BYSECOND=0",)
+    )
+    with pytest.raises(TooManyOccurrences):
+        expand([series], datetime(2026, 3, 2, tzinfo=UTC), datetime(2026, 3, 3, tzinfo=UTC))
+
+
+def test_a_master_whose_rule_does_not_parse_is_one_occurrence_as_stored():
+    series = weekly("b", datetime(2026, 3, 2, 9), BERLIN, 30, "RRULE:FREQ=FORTNIGHTLY")
+    found = expand([series], *window(date(2026, 3, 1), date(2026, 4, 1)))
+    assert [o.id for o in found] == ["evt_b"]
