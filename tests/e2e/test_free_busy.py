@@ -348,6 +348,13 @@ async def test_a_users_busy_time_merges_three_providers_with_provenance(browser,
     assert status == 200, page
     assert {e["title"]: e["transparency"] for e in page["data"]}["focus"] == "transparent"
     assert {e["title"]: e["transparency"] for e in page["data"]}["busy"] == "opaque"
+    window = urlencode({"start": z(start), "end": z(end)})
+    status, page = await call(browser, f"/v1/events?calendar_id={g}&expand_recurring=true&{window}&limit=100")
+    assert status == 200, page
+    assert {(o["title"], o["transparency"]) for o in page["data"]} >= {
+        ("focus", "transparent"),
+        ("daily", "opaque"),
+    }
 
     # one calendar only
     only = await free_busy(browser, user_id, start, end, calendar_ids=[m])
@@ -395,10 +402,9 @@ async def test_a_users_busy_time_merges_three_providers_with_provenance(browser,
     other_user = await browser.create_user("fb-2")
     other_con = (await browser.connect("google", other_user))["connection_id"][0]
     status, connection = await call(browser, f"/v1/connections/{other_con}")
+    assert status == 200, connection
     theirs = connection["calendars"][0]
-    status, body = await call(
-        browser, f"/v1/users/{user_id}/free_busy?start={z(start)}&end={z(end)}&calendar_ids[]={theirs}"
-    )
+    status, body = await call(browser, f"/v1/users/{user_id}/free_busy?{window}&calendar_ids[]={theirs}")
     assert status == 400 and body["error"]["param"] == "calendar_ids[]", body
     _, stranger_key = await create_application(
         api.app[RUNTIME].repos.applications,
@@ -407,7 +413,6 @@ async def test_a_users_busy_time_merges_three_providers_with_provenance(browser,
         live=False,
         clock=SystemClock(),
     )
-    window = f"start={z(start)}&end={z(end)}"
     status, body = await call(browser, f"/v1/users/{user_id}/free_busy?{window}", key=stranger_key)
     assert status == 404 and body["error"]["code"] == "resource_missing", body
     async with browser.http.post(

@@ -205,6 +205,7 @@ def render_occurrence(occurrence: Occurrence, masters: dict[str, str]) -> dict[s
             end=occurrence.end,
             all_day=occurrence.start.get("date") is not None,
             status=occurrence.status,
+            transparency=raw.get("transparency", OPAQUE),
             recurring_event_id=masters.get(provider_master) if provider_master else None,
             provider_recurring_event_id=provider_master,
             original_start=_time(occurrence.original_start),

@@ -322,6 +322,14 @@ class ListEventsQuery(ListQuery):
         return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
 
 
+Transparency = Literal["opaque", "transparent"]
+TRANSPARENCY_DESCRIPTION = (
+    "`opaque`: the event blocks its calendar owner's time (counted by free/busy); `transparent`: "
+    "it does not (Google `transparency`, iCalendar `TRANSP`; Microsoft `showAs` `free` and "
+    "`workingElsewhere` are transparent, the others opaque)."
+)
+
+
 class EventTimeObject(BaseModel):
     date_time: datetime | None = Field(description="The instant, UTC (timed events).")
     date: str | None = Field(description="`YYYY-MM-DD` (all-day events; end is exclusive).")
@@ -350,11 +358,7 @@ class EventObject(BaseModel):
     end: EventTimeObject | None
     all_day: bool
     status: str = Field(description="`confirmed`, `tentative` or `cancelled`.")
-    transparency: Literal["opaque", "transparent"] = Field(
-        description="`opaque`: the event blocks its calendar owner's time (counted by free/busy); "
-        "`transparent`: it does not (Google `transparency`, iCalendar `TRANSP`; Microsoft "
-        "`showAs` `free` and `workingElsewhere` are transparent, the others opaque)."
-    )
+    transparency: Transparency = Field(description=TRANSPARENCY_DESCRIPTION)
     recurrence: list[str] = Field(description="RRULE/EXDATE/RDATE lines of a recurring master.")
     recurring_event_id: str | None = Field(description="The master's `evt_` id, for exceptions.")
     provider_recurring_event_id: str | None
@@ -393,6 +397,7 @@ class OccurrenceObject(BaseModel):
     end: EventTimeObject
     all_day: bool
     status: str = Field(description="`confirmed` or `tentative` (cancelled instances are left out).")
+    transparency: Transparency = Field(description=TRANSPARENCY_DESCRIPTION)
     recurring_event_id: str | None = Field(
         description="The series master's `evt_` id, when the master is mirrored (Microsoft mirrors "
         "instances only: then null, and `provider_recurring_event_id` names the series)."
