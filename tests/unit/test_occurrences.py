@@ -231,6 +231,34 @@ def test_an_all_day_series_gives_dates_placed_at_midnight_utc():
     assert found[0].end_at == datetime(2026, 3, 29, tzinfo=UTC)
 
 
+def test_an_all_day_instance_moved_or_cancelled_is_matched_by_its_date():
+    series = stored(
+        "a", day(date(2026, 3, 2)), day(date(2026, 3, 3)), recurrence=("RRULE:FREQ=DAILY;COUNT=5",)
+    )
+    moved = stored(
+        "a_20260303",
+        day(date(2026, 3, 10)),
+        day(date(2026, 3, 11)),
+        master="a",
+        original=day(date(2026, 3, 3)),
+    )
+    cancelled = stored(
+        "a_20260305",
+        day(date(2026, 3, 5)),
+        day(date(2026, 3, 6)),
+        master="a",
+        original=day(date(2026, 3, 5)),
+        status="cancelled",
+    )
+    found = expand([series, moved, cancelled], *window(date(2026, 3, 1), date(2026, 4, 1)))
+    assert [(o.id, o.start["date"]) for o in found] == [
+        ("evt_a_20260302", "2026-03-02"),
+        ("evt_a_20260304", "2026-03-04"),
+        ("evt_a_20260306", "2026-03-06"),
+        ("evt_a_20260303", "2026-03-10"),
+    ]
+
+
 def test_a_two_day_all_day_event_overlaps_a_window_starting_on_its_second_day():
     single = stored("d", day(date(2026, 4, 9)), day(date(2026, 4, 11)))
     assert [o.id for o in expand([single], *window(date(2026, 4, 10), date(2026, 4, 12)))] == ["evt_d"]
