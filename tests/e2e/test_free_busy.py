@@ -22,7 +22,6 @@ import icalendar
 import pytest
 
 from chronapilot.api.applications import create_application
-from chronapilot.common.bus.catalogue import SyncKind, SyncReason, SyncRequested
 from chronapilot.common.clock import SystemClock, isoformat_z
 from chronapilot.common.ids import new_id
 from chronapilot.common.runtime import RUNTIME
@@ -153,17 +152,6 @@ class Owner:
             calendar.to_ical(),
             **{"Content-Type": "text/calendar; charset=utf-8", "If-None-Match": "*"},
         )
-
-
-async def request_sync(browser, connection_id: str) -> None:
-    """A ``sync.requested`` for the connection, as the schedule would emit it."""
-    runtime = browser.api.app[RUNTIME]
-
-    async def emit(session) -> None:
-        requested = SyncRequested(mode=SyncKind.INCREMENTAL, reason=SyncReason.RESYNC)
-        await runtime.emit(session, requested, connection_id=connection_id)
-
-    await runtime.store.in_transaction(emit)
 
 
 async def linked(browser, provider: str, user_id: str, provider_calendar_id: str) -> tuple[str, str]:
@@ -379,7 +367,8 @@ async def test_a_users_busy_time_merges_three_providers_with_provenance(browser,
         owner = Owner(sandbox, http)
         await owner.admin("microsoft", "POST", "faults", {"route": "*", "status": 401})
         try:
-            await request_sync(browser, microsoft_con)
+            status, body = await call(browser, f"/v1/connections/{microsoft_con}/refresh", method="POST")
+            assert status == 202, body
 
             async def in_error() -> bool:
                 _, connection = await call(browser, f"/v1/connections/{microsoft_con}")
