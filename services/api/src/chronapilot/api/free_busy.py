@@ -8,6 +8,7 @@ and occurrences for the window, and renders the answer.
 
 from __future__ import annotations
 
+import asyncio
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, tzinfo
@@ -152,8 +153,9 @@ def _zone(name: str | None) -> tzinfo:
 async def _busy_by_calendar(
     runtime: Runtime, counted: list[Counted], window: Interval
 ) -> dict[str, list[Interval]]:
-    """Each counted calendar's busy intervals (its occurrences expanded one calendar at a time:
-    the occurrence cap is per calendar)."""
+    """Each counted calendar's busy intervals. The expansion is CPU work (a year of ten busy
+    calendars: most of a second), so it runs in a thread, one calendar at a time (the
+    occurrence cap is per calendar)."""
     if not counted:
         return {}
     docs = await runtime.repos.events.in_window(
@@ -162,15 +164,19 @@ async def _busy_by_calendar(
     by_calendar: dict[str, list[Document]] = defaultdict(list)
     for doc in docs:
         by_calendar[doc["calendar_id"]].append(doc)
-    return {
-        c.calendar["_id"]: busy_intervals(
-            occurrences_around(by_calendar[c.calendar["_id"]], window),
-            window,
-            account_email=c.connection["email"],
-            all_day_zone=c.all_day_zone,
-        )
-        for c in counted
-    }
+
+    def compute() -> dict[str, list[Interval]]:
+        return {
+            c.calendar["_id"]: busy_intervals(
+                occurrences_around(by_calendar[c.calendar["_id"]], window),
+                window,
+                account_email=c.connection["email"],
+                all_day_zone=c.all_day_zone,
+            )
+            for c in counted
+        }
+
+    return await asyncio.to_thread(compute)
 
 
 def _render_calendar(counted: Counted, busy: list[Interval]) -> FreeBusyCalendarObject:
