@@ -150,6 +150,19 @@ HOT_QUERIES = [
         sort={"_id": -1},
     ),
     HotQuery(
+        "GET /v1/users/{id}/free_busy: the user's connections, oldest first (Connections.of_user)",
+        "connections",
+        {"application_id": "app_1", "user_id": "usr_1"},
+        "by_user",
+        sort={"_id": 1},
+    ),
+    HotQuery(
+        "GET /v1/users/{id}/free_busy: the calendars of those connections (Calendars.of_connections)",
+        "calendars",
+        {"connection_id": {"$in": ["con_1", "con_2"]}},
+        "by_provider_id",
+    ),
+    HotQuery(
         "GET /v1/events?expand_recurring=true, free/busy: events overlapping a window (Events.in_window)",
         "events",
         {

@@ -14,6 +14,7 @@ from contract.sync_dataset import Dataset, expected_occurrences, occurrences
 from structlog.testing import capture_logs
 
 from chronapilot.common.providers import CursorExpired
+from chronapilot.common.providers.google.parse import parse_event as parse_google
 from chronapilot.common.providers.google.sync import page_of as google_page
 from chronapilot.common.providers.icloud.parse import (
     Fetched,
@@ -23,6 +24,7 @@ from chronapilot.common.providers.icloud.parse import (
     sync_answer,
 )
 from chronapilot.common.providers.icloud.sync import ICloudSync, decode_ctag_cursor, encode_ctag_cursor
+from chronapilot.common.providers.microsoft.parse import parse_event as parse_graph
 from chronapilot.common.providers.microsoft.sync import page_of as microsoft_page
 from chronapilot.common.providers.sync import Attendee, EventData, EventTime
 from chronapilot.common.providers.zones import iana_zone
@@ -208,6 +210,106 @@ def test_microsoft_a_cancelled_exception_in_a_custom_zone() -> None:
     assert event.start == EventTime(utc(2026, 3, 10, 16, 0), None, "UTC")
     assert event.original_start == EventTime(utc(2026, 3, 10, 15, 0), None, None)
     assert event.attendees == (Attendee("sam@contoso.com", "Sam", "tentative", True, False),)
+
+
+# busy or not: transparency and the owner's own answer -----------------------------------------
+
+
+def _google_item(event_id: str) -> dict[str, Any]:
+    items = fixture_json("google/events_incremental_quirks.json")["items"]
+    return dict(next(item for item in items if item["id"] == event_id))
+
+
+def _graph_item(event_id: str) -> dict[str, Any]:
+    items = fixture_json("microsoft/calendarview_delta_quirks.json")["value"]
+    return dict(next(item for item in items if item["id"] == event_id))
+
+
+@pytest.mark.parametrize(
+    ("given", "transparency"), [(None, "opaque"), ("opaque", "opaque"), ("transparent", "transparent")]
+)
+def test_google_transparency_defaults_to_opaque(given: str | None, transparency: str) -> None:
+    item = _google_item("floating0001")
+    if given is not None:
+        item["transparency"] = given
+
+    assert parse_google(item, "America/New_York").transparency == transparency
+
+
+def test_google_the_attendee_flagged_self_gives_the_owners_own_answer() -> None:
+    item = _google_item("floating0001")
+    assert parse_google(item, None).own_response is None  # nobody flagged self
+
+    me = {"email": "me@example.com", "self": True, "responseStatus": "declined"}
+    item["attendees"] = [*item["attendees"], me]
+    event = parse_google(item, None)
+
+    assert event.own_response == "declined"
+    assert Attendee("me@example.com", None, "declined", False, False) in event.attendees
+
+
+@pytest.mark.parametrize(
+    ("show_as", "transparency"),
+    [
+        (None, "opaque"),
+        ("busy", "opaque"),
+        ("tentative", "opaque"),
+        ("oof", "opaque"),
+        ("unknown", "opaque"),
+        ("free", "transparent"),
+        ("workingElsewhere", "transparent"),
+    ],
+)
+def test_microsoft_show_as_free_and_working_elsewhere_are_transparent(
+    show_as: str | None, transparency: str
+) -> None:
+    item = _graph_item("AAMkADHTML1")
+    item.pop("showAs", None)
+    if show_as is not None:
+        item["showAs"] = show_as
+
+    assert parse_graph(item).transparency == transparency
+
+
+@pytest.mark.parametrize(
+    ("response", "own"),
+    [
+        (None, None),
+        ("organizer", "accepted"),
+        ("accepted", "accepted"),
+        ("declined", "declined"),
+        ("tentativelyAccepted", "tentative"),
+        ("notResponded", "needsAction"),
+        ("none", "needsAction"),
+    ],
+)
+def test_microsoft_response_status_is_the_owners_own_answer(response: str | None, own: str | None) -> None:
+    item = _graph_item("AAMkADHTML1")
+    item.pop("responseStatus", None)
+    if response is not None:
+        item["responseStatus"] = {"response": response, "time": "2026-03-01T10:00:00Z"}
+
+    assert parse_graph(item).own_response == own
+
+
+@pytest.mark.parametrize(
+    ("transp", "transparency"),
+    [(None, "opaque"), ("OPAQUE", "opaque"), ("TRANSPARENT", "transparent"), ("transparent", "transparent")],
+)
+def test_caldav_transp_defaults_to_opaque(transp: str | None, transparency: str) -> None:
+    line = f"TRANSP:{transp}\r\n" if transp else ""
+    ics = (
+        "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//test//EN\r\nBEGIN:VEVENT\r\nUID:transp-1\r\n"
+        "DTSTART:20260922T090000Z\r\nDTEND:20260922T100000Z\r\nDTSTAMP:20260601T080000Z\r\n"
+        "ATTENDEE;PARTSTAT=DECLINED:mailto:me@example.com\r\n"
+        f"{line}SUMMARY:Focus\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
+    )
+
+    (event,) = parse_resource("/cal/transp-1.ics", '"1"', ics)
+
+    assert event.transparency == transparency
+    assert event.own_response is None  # CalDAV names no "self": readers match the account's e-mail
+    assert event.attendees == (Attendee("me@example.com", None, "declined", False, False),)
 
 
 # CalDAV ----------------------------------------------------------------------------------------

@@ -22,6 +22,7 @@ from chronapilot.api.schemas import (
     dump,
 )
 from chronapilot.common.occurrences import MAX_WINDOW, Occurrence, expand
+from chronapilot.common.providers.sync import OPAQUE
 from chronapilot.common.runtime import RUNTIME
 from chronapilot.common.store import Document
 
@@ -79,6 +80,7 @@ def render_event(raw: Document, masters: dict[str, str]) -> dict[str, Any]:
             end=time(raw.get("end")),
             all_day=raw.get("all_day", False),
             status=raw.get("status", "confirmed"),
+            transparency=raw.get("transparency", OPAQUE),
             recurrence=raw.get("recurrence", []),
             recurring_event_id=masters.get(provider_master) if provider_master else None,
             provider_recurring_event_id=provider_master,
@@ -203,6 +205,7 @@ def render_occurrence(occurrence: Occurrence, masters: dict[str, str]) -> dict[s
             end=occurrence.end,
             all_day=occurrence.start.get("date") is not None,
             status=occurrence.status,
+            transparency=raw.get("transparency", OPAQUE),
             recurring_event_id=masters.get(provider_master) if provider_master else None,
             provider_recurring_event_id=provider_master,
             original_start=_time(occurrence.original_start),

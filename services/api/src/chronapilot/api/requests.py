@@ -12,7 +12,8 @@ from chronapilot.api.errors import ApiError, from_validation
 from chronapilot.common.ids import is_valid_id
 
 M = TypeVar("M", bound=BaseModel)
-LIST_PARAMS = {"expand[]", "expand"}
+#: Parameters that may repeat (``name[]=a&name[]=b``), under their name without ``[]`` too.
+LIST_PARAMS = {"expand[]", "calendar_ids[]"}
 MAX_BODY_BYTES = 64 * 1024
 
 
@@ -58,8 +59,8 @@ def read_query(request: web.Request, model: type[M]) -> M:
     values: dict[str, Any] = {}
     for key in request.query:
         items = request.query.getall(key)
-        if key in LIST_PARAMS:
-            values["expand[]"] = [*values.get("expand[]", []), *items]
+        if (name := key if key.endswith("[]") else f"{key}[]") in LIST_PARAMS:
+            values[name] = [*values.get(name, []), *items]
         elif len(items) > 1:
             raise ApiError(400, "parameter_invalid", f"Parameter {key} given more than once.", param=key)
         else:

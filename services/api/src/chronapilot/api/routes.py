@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from chronapilot.api import connections, consent, mirror, users
+from chronapilot.api import connections, consent, free_busy, mirror, users
 from chronapilot.api.openapi import Operation, docs_page, openapi_json
 from chronapilot.api.schemas import (
     CalendarList,
@@ -16,6 +16,8 @@ from chronapilot.api.schemas import (
     EventList,
     EventObject,
     ExpandQuery,
+    FreeBusyObject,
+    FreeBusyQuery,
     ListCalendarsQuery,
     ListConnectionsQuery,
     ListEventsQuery,
@@ -58,6 +60,27 @@ OPERATIONS = [
         "Users",
         UserObject,
         path_id="usr",
+    ),
+    Operation(
+        "GET",
+        "/v1/users/{id}/free_busy",
+        free_busy.get_free_busy,
+        "getUserFreeBusy",
+        "Retrieve a user's free/busy time",
+        "Users",
+        FreeBusyObject,
+        query=FreeBusyQuery,
+        path_id="usr",
+        errors=(400, 401),
+        description="The busy intervals of every calendar of the user's `active` connections "
+        "(or of `calendar_ids[]`), merged, with each calendar's own intervals and how fresh its "
+        "mirror is. Occurrences of recurring series count; cancelled events, events the "
+        'calendar\'s owner declined and transparent ones (Google "Available", iCalendar '
+        "`TRANSP:TRANSPARENT`, Microsoft `showAs` `free` or `workingElsewhere`) do not; "
+        "tentative events and unanswered invitations do. All-day events block their days from "
+        "midnight to midnight in `timezone`, else in the calendar's time zone, else in UTC. "
+        "The window is at most 366 days. A calendar of another user answers 400, of another "
+        "application 404.",
     ),
     Operation(
         "POST",

@@ -8,8 +8,17 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Annotated, Any, Generic, Literal, TypeVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+)
 
 from chronapilot.common.connections import CODE_MEANINGS, ERROR_CODES
 from chronapilot.common.occurrences import MAX_WINDOW
@@ -313,6 +322,14 @@ class ListEventsQuery(ListQuery):
         return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
 
 
+Transparency = Literal["opaque", "transparent"]
+TRANSPARENCY_DESCRIPTION = (
+    "`opaque`: the event blocks its calendar owner's time (counted by free/busy); `transparent`: "
+    "it does not (Google `transparency`, iCalendar `TRANSP`; Microsoft `showAs` `free` and "
+    "`workingElsewhere` are transparent, the others opaque)."
+)
+
+
 class EventTimeObject(BaseModel):
     date_time: datetime | None = Field(description="The instant, UTC (timed events).")
     date: str | None = Field(description="`YYYY-MM-DD` (all-day events; end is exclusive).")
@@ -341,6 +358,7 @@ class EventObject(BaseModel):
     end: EventTimeObject | None
     all_day: bool
     status: str = Field(description="`confirmed`, `tentative` or `cancelled`.")
+    transparency: Transparency = Field(description=TRANSPARENCY_DESCRIPTION)
     recurrence: list[str] = Field(description="RRULE/EXDATE/RDATE lines of a recurring master.")
     recurring_event_id: str | None = Field(description="The master's `evt_` id, for exceptions.")
     provider_recurring_event_id: str | None
@@ -379,6 +397,7 @@ class OccurrenceObject(BaseModel):
     end: EventTimeObject
     all_day: bool
     status: str = Field(description="`confirmed` or `tentative` (cancelled instances are left out).")
+    transparency: Transparency = Field(description=TRANSPARENCY_DESCRIPTION)
     recurring_event_id: str | None = Field(
         description="The series master's `evt_` id, when the master is mirrored (Microsoft mirrors "
         "instances only: then null, and `provider_recurring_event_id` names the series)."
@@ -404,3 +423,91 @@ EventOrOccurrence = Annotated[EventObject | OccurrenceObject, Field(discriminato
 class EventList(ListObject[EventOrOccurrence]):
     """A page of events, newest in the mirror first; with `expand_recurring=true`, a page of
     occurrences in start order."""
+
+
+# -- free/busy --------------------------------------------------------------------------------
+
+
+def _zone_name(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError("not an IANA time zone name") from None
+    return value
+
+
+class FreeBusyQuery(Strict):
+    start: AwareDatetime = Field(description="Start of the window, ISO 8601 with an offset or `Z`.")
+    end: AwareDatetime = Field(
+        description="End of the window (exclusive), after `start` and at most 366 days after it."
+    )
+    calendar_ids: list[CalendarId] = Field(
+        default_factory=list,
+        alias="calendar_ids[]",
+        max_length=100,
+        description="Only these calendars of the user (default: every calendar of the user).",
+    )
+    timezone: Annotated[str, StringConstraints(max_length=64), AfterValidator(_zone_name)] | None = Field(
+        default=None,
+        description="IANA time zone in which all-day events block their days (default: each "
+        "calendar's own zone, else UTC).",
+    )
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class IntervalObject(BaseModel):
+    start: datetime
+    end: datetime = Field(description="Exclusive.")
+
+
+class BusyIntervalObject(IntervalObject):
+    calendar_ids: list[str] = Field(description="The calendars whose events make this interval busy.")
+
+
+class FreeBusyCalendarObject(BaseModel):
+    calendar_id: str
+    connection_id: str
+    provider: ProviderName
+    name: str
+    busy: list[IntervalObject] = Field(description="This calendar's busy intervals, merged and sorted.")
+    all_day_timezone: str = Field(description="The time zone its all-day events were read in.")
+    sync_mode: SyncModeName = Field(
+        description="`realtime`: provider changes reach the mirror within seconds; `polling`: "
+        "within the poll interval (5 minutes by default)."
+    )
+    sync_status: Literal["ok", "error"] | None = Field(
+        description="The calendar's last sync: `ok`, `error` (its mirrored events still count, "
+        "as of `last_synced_at`), null before its first sync."
+    )
+    last_synced_at: datetime | None = Field(description="The busy intervals are as fresh as this.")
+    error: CalendarErrorObject | None
+
+
+class ExcludedCalendarObject(BaseModel):
+    calendar_id: str
+    connection_id: str
+    reason: Literal["connection_error", "connection_disconnected", "calendar_removed"] = Field(
+        description="`connection_error`, `connection_disconnected`: only `active` connections "
+        "count; `calendar_removed`: the provider no longer lists the calendar."
+    )
+
+
+class FreeBusyObject(BaseModel):
+    """The user's busy time in the window."""
+
+    object: Literal["free_busy"] = "free_busy"
+    user_id: str
+    start: datetime
+    end: datetime
+    timezone: str | None = Field(description="The `timezone` asked for, if any.")
+    busy: list[BusyIntervalObject] = Field(
+        description="Every counted calendar's busy time, clipped to the window, sorted, with "
+        "overlapping and touching intervals merged."
+    )
+    calendars: list[FreeBusyCalendarObject] = Field(
+        description="The calendars counted: every calendar of the user's `active` connections "
+        "(or those of `calendar_ids[]`) that the provider still lists."
+    )
+    excluded_calendars: list[ExcludedCalendarObject] = Field(
+        description="The user's calendars in scope that were not counted, and why."
+    )

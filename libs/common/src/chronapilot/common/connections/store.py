@@ -84,6 +84,12 @@ class Connections(Repository):
         with translate_errors():
             return await self._collection.find_one({"_id": connection_id, "application_id": application_id})
 
+    async def of_user(self, application_id: str, user_id: str) -> list[Document]:
+        """Every connection of the user, in any state, oldest first."""
+        with translate_errors():
+            found = self._collection.find({"application_id": application_id, "user_id": user_id})
+            return await found.sort("_id", 1).to_list()
+
     async def id_for_account(self, key: dict[str, str], *, session: Session = None) -> str | None:
         """The id of the connection that ``key`` (application, user, provider, provider
         account) names, if there is one, in any state."""

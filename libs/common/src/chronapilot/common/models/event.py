@@ -81,6 +81,8 @@ def mirror_fields(event: EventData) -> dict[str, Any]:
         "end_at": _instant(event.end) or _instant(event.start),
         "all_day": event.all_day,
         "status": event.status,
+        "transparency": event.transparency,
+        "own_response": event.own_response,
         "recurrence": list(event.recurrence),
         "recurring_event_id": event.recurring_event_id,
         "original_start": _time(event.original_start),

@@ -55,6 +55,17 @@ no master). Two rules for applying a page, the same for every provider:
 Times are aware UTC instants (``EventTime.date_time``) or dates (all-day, end exclusive);
 ``EventTime.timezone`` is the IANA zone the event was written in (Windows zone names mapped),
 when the provider names one.
+
+Busy or not
+-----------
+``transparency`` says whether the event blocks the calendar owner's time (``opaque``) or not
+(``transparent``): Google's ``transparency``, iCalendar's ``TRANSP`` (both default to opaque),
+Graph's ``showAs`` (``free`` and ``workingElsewhere`` are transparent, as Exchange's own
+iCalendar export maps them; ``tentative``, ``busy``, ``oof``, ``unknown`` and none are opaque).
+``own_response`` is the calendar owner's answer to the invitation when the provider says which
+attendee that is (Google: the attendee flagged ``self``; Graph: the event's ``responseStatus``);
+None otherwise (CalDAV says nothing: a reader matches the account's e-mail among
+``attendees``).
 """
 
 from __future__ import annotations
@@ -70,6 +81,8 @@ __all__ = ["Attendee", "EventData", "EventPage", "EventTime", "SyncWindow"]
 EVENT_STATUSES = ("confirmed", "tentative", "cancelled")
 #: ``Attendee.response_status`` values.
 RESPONSE_STATUSES = ("needsAction", "accepted", "declined", "tentative")
+#: ``EventData.transparency`` values: the event blocks its owner's time, or it does not.
+OPAQUE, TRANSPARENT = "opaque", "transparent"
 
 
 @dataclass(frozen=True)
@@ -113,6 +126,10 @@ class EventData:
     etag: str | None
     updated_at: datetime | None
     raw: Mapping[str, Any] = field(compare=False, repr=False)
+    #: :data:`OPAQUE` or :data:`TRANSPARENT` (see "Busy or not" in the module docstring).
+    transparency: str = OPAQUE
+    #: The calendar owner's ``response_status``, when the provider says it; else None.
+    own_response: str | None = None
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,11 @@ class Calendars(Repository):
             found = {c["_id"]: c async for c in self._collection.find({"_id": {"$in": calendar_ids}})}
         return [found[i] for i in calendar_ids if i in found]
 
+    async def of_connections(self, connection_ids: Sequence[str]) -> list[Document]:
+        """Every calendar of these connections, removed ones too."""
+        with translate_errors():
+            return await self._collection.find({"connection_id": {"$in": list(connection_ids)}}).to_list()
+
     async def upsert_listed(
         self,
         *,

@@ -8,7 +8,10 @@ Pure functions, no I/O, tested on recorded payloads. Google's quirks kept here:
 - ``start``/``end`` hold ``date`` (all-day, end exclusive) or ``dateTime`` with an offset and an
   optional ``timeZone``; without one the event is in the calendar's zone (the listing's
   ``timeZone``);
-- ``recurrence`` lines (``RRULE``, ``EXDATE``, ``RDATE``…) are on masters only.
+- ``recurrence`` lines (``RRULE``, ``EXDATE``, ``RDATE``…) are on masters only;
+- ``transparency`` is ``opaque`` (the default: the event blocks time) or ``transparent``; the
+  attendee flagged ``self`` is "the calendar on which this copy of the event appears", whose
+  ``responseStatus`` is the calendar owner's own answer.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from collections.abc import Mapping
 from datetime import UTC, date, datetime
 from typing import Any
 
-from chronapilot.common.providers.sync import Attendee, EventData, EventTime
+from chronapilot.common.providers.sync import OPAQUE, TRANSPARENT, Attendee, EventData, EventTime
 
 _STATUSES = frozenset({"confirmed", "tentative", "cancelled"})
 _RESPONSES = frozenset({"needsAction", "accepted", "declined", "tentative"})
@@ -51,7 +54,20 @@ def parse_event(item: Mapping[str, Any], calendar_zone: str | None) -> EventData
         etag=_text(item.get("etag")),
         updated_at=_instant(item.get("updated")),
         raw=item,
+        transparency=TRANSPARENT if item.get("transparency") == TRANSPARENT else OPAQUE,
+        own_response=_own_response(item.get("attendees")),
     )
+
+
+def _own_response(attendees: object) -> str | None:
+    """The ``responseStatus`` of the attendee flagged ``self``, if any."""
+    if not isinstance(attendees, list):
+        return None
+    own = next((a for a in attendees if isinstance(a, Mapping) and a.get("self") is True), None)
+    if own is None:
+        return None
+    status = own.get("responseStatus")
+    return status if status in _RESPONSES else "needsAction"
 
 
 def event_time(value: object, calendar_zone: str | None) -> EventTime | None:

@@ -32,7 +32,7 @@ from zoneinfo import ZoneInfo
 import icalendar
 
 from chronapilot.common.errors import ProviderError
-from chronapilot.common.providers.sync import Attendee, EventData, EventTime
+from chronapilot.common.providers.sync import OPAQUE, TRANSPARENT, Attendee, EventData, EventTime
 from chronapilot.common.providers.zones import iana_zone
 
 _DAV = "{DAV:}"
@@ -202,6 +202,8 @@ def _event(
     recurrence_id = _time(_first(component, "RECURRENCE-ID"))
     event_id = resource_id if recurrence_id is None else f"{resource_id}#{_instance_key(recurrence_id)}"
     status = str(_first(component, "STATUS") or "").upper()
+    # RFC 5545 §3.8.2.7: OPAQUE unless said otherwise; CalDAV names no "self" attendee
+    transparent = str(_first(component, "TRANSP") or "").upper() == "TRANSPARENT"
     return EventData(
         provider_event_id=event_id,
         ical_uid=_text(_first(component, "UID")),
@@ -224,6 +226,7 @@ def _event(
         etag=etag,
         updated_at=_stamp(_first(component, "LAST-MODIFIED")) or _stamp(_first(component, "DTSTAMP")),
         raw=raw,
+        transparency=TRANSPARENT if transparent else OPAQUE,
     )
 
 

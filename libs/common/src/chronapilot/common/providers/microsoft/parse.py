@@ -13,7 +13,13 @@ Pure functions, no I/O, tested on recorded payloads. Graph's quirks kept here
   ``seriesMasterId`` and ``originalStart``), never the master;
 - attendees answer ``none`` / ``notResponded`` / ``tentativelyAccepted`` / ``accepted`` /
   ``declined`` / ``organizer``;
-- a deleted item is ``{"id", "@removed": {"reason"}}``.
+- a deleted item is ``{"id", "@removed": {"reason"}}``;
+- ``showAs`` (``free``, ``tentative``, ``busy``, ``oof``, ``workingElsewhere``, ``unknown``) is
+  how the event shows in the owner's free/busy: ``free`` and ``workingElsewhere`` are
+  transparent (Exchange's iCalendar export writes ``TRANSP:TRANSPARENT`` for both, MS-OXCICAL
+  §2.1.3.1.1.20.25), the others and a missing one opaque;
+- ``responseStatus.response`` is the mailbox owner's own answer (``organizer`` on their own
+  events).
 """
 
 from __future__ import annotations
@@ -25,7 +31,7 @@ from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from chronapilot.common.providers.sync import Attendee, EventData, EventTime
+from chronapilot.common.providers.sync import OPAQUE, TRANSPARENT, Attendee, EventData, EventTime
 from chronapilot.common.providers.zones import iana_zone
 
 _RESPONSES = {
@@ -36,6 +42,7 @@ _RESPONSES = {
     "declined": "declined",
     "tentativelyAccepted": "tentative",
 }
+_FREE = frozenset({"free", "workingElsewhere"})
 _TAGS = re.compile(r"<[^>]+>")
 _FRACTION = re.compile(r"(\.\d{1,6})\d*")
 
@@ -75,7 +82,14 @@ def parse_event(item: Mapping[str, Any]) -> EventData:
         etag=_text(item.get("changeKey")) or _text(item.get("@odata.etag")),
         updated_at=_instant(item.get("lastModifiedDateTime")),
         raw=item,
+        transparency=TRANSPARENT if item.get("showAs") in _FREE else OPAQUE,
+        own_response=_own_response(item.get("responseStatus")),
     )
+
+
+def _own_response(value: object) -> str | None:
+    response = value.get("response") if isinstance(value, Mapping) else None
+    return _RESPONSES.get(str(response)) if response else None
 
 
 def event_time(value: object, original_zone: object, all_day: bool) -> EventTime | None:
