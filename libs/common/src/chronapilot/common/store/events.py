@@ -227,21 +227,24 @@ class Events(Repository):
         session: Session | None = None,
     ) -> dict[str, Document]:
         """A summary of each mirrored event of ``calendar`` with one of ``provider_event_ids``
-        or in one of the recurring ``series``, by provider id."""
+        or in one of the recurring ``series``, by provider id.
+
+        One query per condition, each served by its index (``by_provider_id``, ``by_series``):
+        the embedded server plans a ``$or`` as a scan of the whole collection (about 40 ms per
+        1,000 events held, every calendar's)."""
         wanted: list[dict[str, Any]] = []
         if provider_event_ids:
             wanted.append({"provider_event_id": {"$in": list(provider_event_ids)}})
         if series:
             wanted.append({"recurring_event_id": {"$in": list(series)}})
-        if not wanted:
-            return {}
+        found: dict[str, Document] = {}
         with translate_errors(session):
-            return {
-                doc["provider_event_id"]: doc
+            for condition in wanted:
                 async for doc in self._collection.find(
-                    {**_key(calendar), "$or": wanted}, _SUMMARY, session=session
-                )
-            }
+                    {**_key(calendar), **condition}, _SUMMARY, session=session
+                ):
+                    found[doc["provider_event_id"]] = doc
+        return found
 
     async def write_plan(
         self,
