@@ -2,9 +2,9 @@
 
 A page is compared with what the mirror holds first (one query for what the page touches), the
 differences decided by :func:`~chronapilot.sync_worker.plan.plan_page`, then only those are
-written in one unordered bulk write: applying the same page twice writes nothing the second
-time, and an event whose stored provider ``updated`` time is newer than the page's is left
-alone (a stale page cannot win).
+written in one bulk write (events the mirror lacks inserted, the others updated): applying the
+same page twice writes nothing the second time, and an event whose stored provider ``updated``
+time is newer than the page's is left alone (a stale page cannot win).
 """
 
 from __future__ import annotations
@@ -64,11 +64,14 @@ async def apply_page(
     ``known`` (a full sync's summary of the calendar) saves reading the page's upserts."""
     stored = await _touched(events, calendar, page, known, session)
     plan = plan_page(page, stored)
-    upserts: dict[str, Document] = {
-        write.provider_event_id: {**write.fields, "raw": capped_raw(dict(write.event.raw), raw_max_bytes)}
-        for write in plan.writes
-    }
-    await events.write_plan(calendar, upserts=upserts, deletes=plan.deletes, now=now, session=session)
+    inserts: dict[str, Document] = {}
+    upserts: dict[str, Document] = {}
+    for write in plan.writes:
+        fields = {**write.fields, "raw": capped_raw(dict(write.event.raw), raw_max_bytes)}
+        (inserts if write.insert else upserts)[write.provider_event_id] = fields
+    await events.write_plan(
+        calendar, inserts=inserts, upserts=upserts, deletes=plan.deletes, now=now, session=session
+    )
     return Applied(
         upserted=plan.upserted,
         deleted=plan.deleted,
@@ -85,13 +88,15 @@ async def _touched(
     known: dict[str, StoredEvent] | None,
     session: Session | None,
 ) -> dict[str, StoredEvent]:
-    """The mirrored events ``page`` can touch: its upserts (from ``known`` when given), its
-    deletions and the events of the series it deletes or replaces (always read: a full sync's
-    earlier pages may have written them)."""
+    """The mirrored events ``page`` can touch: its upserts (from ``known`` when given; those
+    ``known`` lacks are read, as the plan writes them as inserts), its deletions and the events
+    of the series it deletes or replaces (always read: a full sync's earlier pages may have
+    written them)."""
     ids = [event.provider_event_id for event in page.upserts]
     stored: dict[str, StoredEvent] = {}
     if known is not None:
-        stored, ids = {i: known[i] for i in ids if i in known}, []
+        stored = {i: known[i] for i in ids if i in known}
+        ids = [i for i in ids if i not in stored]
     ids += page.deletions
     series = [*page.deletions, *page.series_replaced]
     found = await events.touched(calendar, provider_event_ids=ids, series=series, session=session)

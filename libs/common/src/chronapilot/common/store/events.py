@@ -6,7 +6,7 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from pymongo import UpdateOne
+from pymongo import InsertOne, UpdateOne
 
 from chronapilot.common.ids import new_id
 from chronapilot.common.store.client import Document, Session, translate_errors
@@ -54,6 +54,16 @@ _SERIES_SLACK = timedelta(days=7)
 def _key(calendar: MirrorCalendar) -> dict[str, Any]:
     """An event's calendar, as the unique index (and every query here) names it."""
     return {"connection_id": calendar.connection_id, "provider_calendar_id": calendar.provider_calendar_id}
+
+
+def _live(calendar: MirrorCalendar, now: datetime) -> dict[str, Any]:
+    """The bookkeeping fields of an event the provider has, as a sync writes it."""
+    return {"calendar_id": calendar.id, "deleted": False, "deleted_at": None, "updated_at": now}
+
+
+def _created(calendar: MirrorCalendar, now: datetime) -> dict[str, Any]:
+    """The fields a mirrored event gets once, when it is first written."""
+    return {"_id": new_id("evt"), "application_id": calendar.application_id, "created_at": now}
 
 
 def _delete(calendar: MirrorCalendar, provider_event_id: str, now: datetime) -> UpdateOne:
@@ -250,31 +260,36 @@ class Events(Repository):
         self,
         calendar: MirrorCalendar,
         *,
+        inserts: Mapping[str, Document],
         upserts: Mapping[str, Document],
         deletes: Sequence[str],
         now: datetime,
         session: Session | None = None,
     ) -> None:
-        """Write a page's plan in one unordered bulk write: ``upserts`` (mirror fields by
-        provider event id: created if new, and no longer deleted), then ``deletes`` (provider
-        event ids marked deleted, each by its key)."""
-        ops: list[UpdateOne] = [
+        """Write a page's plan in one ordered bulk write: ``inserts`` (mirror fields by provider
+        event id of events the mirror does not hold: created), ``upserts`` (of events it holds:
+        updated, created if gone, and no longer deleted), then ``deletes`` (provider event ids
+        marked deleted, each by its key).
+
+        An insert costs the embedded server a third of an upsert (no lookup of the key first);
+        one the mirror held after all fails on the unique key, so only a plan read in the same
+        transaction names inserts."""
+        ops: list[InsertOne[Document] | UpdateOne] = [
+            InsertOne(
+                {
+                    **fields,
+                    **_key(calendar),
+                    "provider_event_id": provider_event_id,
+                    **_live(calendar, now),
+                    **_created(calendar, now),
+                }
+            )
+            for provider_event_id, fields in inserts.items()
+        ]
+        ops += [
             UpdateOne(
                 {**_key(calendar), "provider_event_id": provider_event_id},
-                {
-                    "$set": {
-                        **fields,
-                        "calendar_id": calendar.id,
-                        "deleted": False,
-                        "deleted_at": None,
-                        "updated_at": now,
-                    },
-                    "$setOnInsert": {
-                        "_id": new_id("evt"),
-                        "application_id": calendar.application_id,
-                        "created_at": now,
-                    },
-                },
+                {"$set": {**fields, **_live(calendar, now)}, "$setOnInsert": _created(calendar, now)},
                 upsert=True,
             )
             for provider_event_id, fields in upserts.items()
@@ -282,7 +297,7 @@ class Events(Repository):
         ops += [_delete(calendar, i, now) for i in deletes]
         if ops:
             with translate_errors(session):
-                await self._collection.bulk_write(ops, ordered=False, session=session)
+                await self._collection.bulk_write(ops, ordered=True, session=session)
 
     async def mark_deleted(
         self,

@@ -1,0 +1,165 @@
+"""Provider pages written into the mirror (``sync_calendar``) against the real MongoDB-protocol
+server: new events are inserted, known ones updated, and the write rules hold across pages."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from chronapilot.common.clock import FixedClock
+from chronapilot.common.providers.sync import EventData, EventPage, EventTime
+from chronapilot.common.store import Session, Store, ensure_indexes
+from chronapilot.common.store.repositories import Repositories
+from chronapilot.sync_worker.calendar_sync import CalendarResult, sync_calendar
+from chronapilot.sync_worker.mirror import CalendarRef
+
+pytestmark = pytest.mark.integration
+
+T0 = datetime(2026, 3, 2, 9, tzinfo=UTC)
+CALENDAR = CalendarRef("cal_mirror", "con_mirror", "app_mirror", "provider-calendar")
+
+
+def event(
+    event_id: str, title: str = "standup", *, updated: datetime = T0, series: str | None = None
+) -> EventData:
+    start = EventTime(T0 + timedelta(days=1), None, "UTC")
+    return EventData(
+        provider_event_id=event_id,
+        ical_uid=f"{event_id}@example.com",
+        title=title,
+        description=None,
+        location=None,
+        start=start,
+        end=EventTime(T0 + timedelta(days=1, hours=1), None, "UTC"),
+        all_day=False,
+        status="confirmed",
+        recurrence=(),
+        recurring_event_id=series,
+        original_start=start if series else None,
+        organizer=None,
+        attendees=(),
+        etag=f'"{title}"',
+        updated_at=updated,
+        raw={"id": event_id, "summary": title},
+    )
+
+
+def page(
+    *upserts: EventData,
+    deletions: tuple[str, ...] = (),
+    replaced: tuple[str, ...] = (),
+    cursor: str | None = None,
+) -> EventPage:
+    return EventPage(upserts=upserts, deletions=deletions, next_cursor=cursor, series_replaced=replaced)
+
+
+class ScriptedProvider:
+    """A provider whose sync returns the pages given for each cursor (None: a full sync)."""
+
+    def __init__(self) -> None:
+        self.pages: dict[str | None, list[EventPage]] = {}
+
+    async def sync_events(self, token: Any, calendar_id: str, cursor: str | None) -> AsyncIterator[EventPage]:
+        for each in self.pages[cursor]:
+            yield each
+
+
+class InTransaction:
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    async def write(self, work: Callable[[Session], Awaitable[Any]]) -> Any:
+        return await self._store.in_transaction(work)
+
+
+@pytest.fixture
+async def mirror(store: Store) -> Callable[..., Awaitable[CalendarResult]]:
+    await ensure_indexes(store.db)
+    provider = ScriptedProvider()
+
+    async def run(*pages: EventPage, full: bool) -> CalendarResult:
+        cursor = None if full else await Repositories.open(store).sync_state.cursor(CALENDAR.id)
+        provider.pages[cursor] = list(pages)
+        return await sync_calendar(
+            Repositories.open(store),
+            provider,  # type: ignore[arg-type]
+            lambda force: _token(),
+            CALENDAR,
+            full=full,
+            clock=FixedClock(T0 + timedelta(hours=1)),
+            raw_max_bytes=32768,
+            guard=InTransaction(store),
+        )
+
+    return run
+
+
+async def _token() -> str:
+    return "token"
+
+
+async def held(store: Store) -> dict[str, dict[str, Any]]:
+    return {doc["provider_event_id"]: doc async for doc in store.db.events.find({})}
+
+
+async def test_a_full_sync_creates_whole_mirror_documents_and_a_second_one_writes_nothing(store, mirror):
+    first = await mirror(page(event("a"), event("b")), page(event("c"), cursor="c1"), full=True)
+    assert (first.applied.upserted, first.applied.unchanged) == (3, 0)
+    docs = await held(store)
+    assert set(docs) == {"a", "b", "c"}
+    for event_id, doc in docs.items():
+        assert doc["_id"].startswith("evt_")
+        assert (doc["connection_id"], doc["provider_calendar_id"], doc["calendar_id"]) == (
+            CALENDAR.connection_id,
+            CALENDAR.provider_calendar_id,
+            CALENDAR.id,
+        )
+        assert (doc["application_id"], doc["deleted"], doc["deleted_at"]) == (
+            CALENDAR.application_id,
+            False,
+            None,
+        )
+        assert doc["created_at"] == doc["updated_at"]
+        assert doc["raw"] == {"id": event_id, "summary": "standup"}
+    again = await mirror(page(event("a"), event("b")), page(event("c"), cursor="c2"), full=True)
+    assert (again.applied.upserted, again.applied.unchanged, again.applied.deleted) == (0, 3, 0)
+    assert await held(store) == docs
+
+
+async def test_an_event_on_two_pages_of_one_full_sync_is_written_once_the_later_copy_winning(store, mirror):
+    later = event("a", "moved", updated=T0 + timedelta(minutes=5))
+    result = await mirror(page(event("a"), event("b")), page(later, cursor="c1"), full=True)
+    assert result.applied.upserted == 3  # the first copy, then the second over it
+    docs = await held(store)
+    assert {i: d["title"] for i, d in docs.items()} == {"a": "moved", "b": "standup"}
+    older = await mirror(page(event("a")), page(event("b"), cursor="c2"), full=True)
+    assert older.applied.stale == 1  # an older copy does not win over the newer one
+    assert (await held(store))["a"]["title"] == "moved"
+
+
+async def test_a_page_that_writes_a_series_and_deletes_it_leaves_it_deleted(store, mirror):
+    master, moved = event("m"), event("m_1", "moved", series="m")
+    await mirror(page(master, moved, deletions=("m",), cursor="c1"), full=True)
+    assert {i: d["deleted"] for i, d in (await held(store)).items()} == {"m": True, "m_1": True}
+
+
+async def test_an_incremental_page_replacing_a_series_deletes_the_exceptions_it_no_longer_lists(
+    store, mirror
+):
+    master, kept, dropped = event("m"), event("m#1", series="m"), event("m#2", series="m")
+    await mirror(page(master, kept, dropped, event("other"), cursor="c1"), full=True)
+    renamed = event("m", "renamed", updated=T0 + timedelta(minutes=5))
+    result = await mirror(page(renamed, kept, replaced=("m",), cursor="c2"), full=False)
+    assert result.mode == "incremental"
+    assert (result.applied.upserted, result.applied.unchanged, result.applied.deleted) == (1, 1, 1)
+    docs = await held(store)
+    assert {i: d["deleted"] for i, d in docs.items()} == {
+        "m": False,
+        "m#1": False,
+        "m#2": True,
+        "other": False,
+    }
+    assert docs["m"]["title"] == "renamed"
