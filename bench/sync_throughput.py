@@ -9,7 +9,11 @@ iCloud), measured in one run on this machine:
   documents in bulk: the storage ceiling;
 - ``full sync``: the sync worker's pipeline (``sync_calendar``: provider pages → idempotent
   mirror writes → cursor), end to end;
-- ``incremental``: one event changed at the provider → an incremental sync applied, p50 of 5.
+- ``incremental``: one event changed at the provider → an incremental sync applied, p50 of 5;
+- ``server REPORT`` (iCloud): Radicale's own part of that, in the same 5 rounds: the raw
+  ``sync-collection`` REPORT with the sync-token the incremental started from, sent right after
+  the incremental (Radicale has then stored the new token's state, so this REPORT is the cheaper
+  of the two and the ratio errs against the sync), and ``incremental / REPORT``.
 
 Usage: ``.venv/bin/python bench/sync_throughput.py [--events 10000] [--providers google,microsoft,icloud]``
 """
@@ -23,6 +27,8 @@ import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from xml.etree import ElementTree as ET
+from xml.sax.saxutils import escape
 
 import aiohttp
 from pymongo import UpdateOne
@@ -36,6 +42,7 @@ from contract.sync_drivers import GoogleDriver, ICloudDriver, MicrosoftDriver  #
 
 from chronapilot.common.clock import SystemClock  # noqa: E402
 from chronapilot.common.models.event import mirror_fields  # noqa: E402
+from chronapilot.common.providers.icloud.sync import DAV_PREFIX  # noqa: E402
 from chronapilot.common.settings import MongoSettings  # noqa: E402
 from chronapilot.common.store import Store, ensure_indexes  # noqa: E402
 from chronapilot.common.store.repositories import Repositories  # noqa: E402
@@ -100,6 +107,23 @@ async def bulk_write_rate(store: Store, connection, calendar_id: str) -> tuple[i
     return len(docs), time.perf_counter() - started
 
 
+async def server_report_s(driver: ICloudDriver, sync_token: str) -> float:
+    """Radicale alone: the raw sync-collection REPORT from ``sync_token``, which must name one
+    changed member."""
+    body = (
+        '<?xml version="1.0" encoding="utf-8"?>'
+        f'<d:sync-collection xmlns:d="DAV:"><d:sync-token>{escape(sync_token)}</d:sync-token>'
+        "<d:sync-level>1</d:sync-level><d:prop><d:getetag/></d:prop></d:sync-collection>"
+    )
+    headers = {"Content-Type": "application/xml; charset=utf-8", "Depth": "0"}
+    started = time.perf_counter()
+    status, _, answer = await driver._dav("REPORT", driver.calendar_id, body, headers)
+    elapsed = time.perf_counter() - started
+    assert status == 207, answer
+    assert len(ET.fromstring(answer).findall("{DAV:}response")) == 1, answer
+    return elapsed
+
+
 class Transactional:
     """Each mirror write in its own transaction, as the worker's fenced writes are (the bench
     has no connection document to fence on)."""
@@ -111,7 +135,7 @@ class Transactional:
         return await self._store.in_transaction(work)
 
 
-async def bench_provider(name: str, store: Store, events: int) -> dict[str, float]:
+async def bench_provider(name: str, store: Store, events: int) -> dict[str, float | None]:
     world_factory, driver_class = WORLDS[name]
     async with aiohttp.ClientSession() as http, world_factory(http) as world:
         # Radicale answers a PROPFIND over 10,000 items slowly: give every call time.
@@ -136,8 +160,9 @@ async def bench_provider(name: str, store: Store, events: int) -> dict[str, floa
             guard=Transactional(store),
         )
         full_s = time.perf_counter() - started
-        latencies = []
+        latencies, reports = [], []
         for n in range(5):
+            cursor = await Repositories.open(store).sync_state.cursor(ref.id)
             await driver.create(f"incremental {n}", datetime.now(UTC) + timedelta(days=1, hours=n))
             started = time.perf_counter()
             changed = await sync_calendar(
@@ -152,12 +177,16 @@ async def bench_provider(name: str, store: Store, events: int) -> dict[str, floa
             )
             latencies.append(time.perf_counter() - started)
             assert changed.applied.upserted == 1, changed
+            if isinstance(driver, ICloudDriver):
+                assert cursor is not None and cursor.startswith(DAV_PREFIX), cursor
+                reports.append(await server_report_s(driver, cursor.removeprefix(DAV_PREFIX)))
         return {
             "events": result.applied.upserted,
             "serving": served / serve_s,
             "bulk": written / write_s,
             "full": result.applied.upserted / full_s,
             "incremental_ms": statistics.median(latencies) * 1000,
+            "report_ms": statistics.median(reports) * 1000 if reports else None,
         }
 
 
@@ -184,17 +213,25 @@ async def main() -> None:
         mongo.stop()
     print(
         f"\n{'provider':<10} {'events':>7} {'serving ev/s':>13} {'bulk write ev/s':>16} "
-        f"{'full sync ev/s':>15} {'full/ceiling':>13} {'incremental p50':>16}"
+        f"{'full sync ev/s':>15} {'full/ceiling':>13} {'incremental p50':>16} "
+        f"{'server REPORT p50':>18} {'incr/REPORT':>12}"
     )
     for name, row in rows.items():
         ceiling = min(row["serving"], row["bulk"])
+        report = (
+            f"{row['report_ms']:>15.0f} ms {row['incremental_ms'] / row['report_ms']:>12.2f}"
+            if row["report_ms"] is not None
+            else f"{'-':>18} {'-':>12}"
+        )
         print(
             f"{name:<10} {row['events']:>7.0f} {row['serving']:>13.0f} {row['bulk']:>16.0f} "
-            f"{row['full']:>15.0f} {row['full'] / ceiling:>13.2f} {row['incremental_ms']:>13.0f} ms"
+            f"{row['full']:>15.0f} {row['full'] / ceiling:>13.2f} {row['incremental_ms']:>13.0f} ms " + report
         )
     print(
         "\nceiling = the slower of serving (the provider side alone) and bulk write (MongoDB alone), "
-        "measured in this run; full/ceiling is the share of it the whole pipeline reaches."
+        "measured in this run; full/ceiling is the share of it the whole pipeline reaches.\n"
+        "server REPORT = Radicale's own sync-collection REPORT from the token each incremental "
+        "started from (p50 of the same rounds); incr/REPORT = incremental p50 / server REPORT p50."
     )
 
 
