@@ -163,3 +163,19 @@ async def test_an_incremental_page_replacing_a_series_deletes_the_exceptions_it_
         "other": False,
     }
     assert docs["m"]["title"] == "renamed"
+
+
+async def test_a_full_sync_marks_deleted_what_it_no_longer_sees_and_a_deletion_is_stamped_once(store, mirror):
+    await mirror(page(event("a"), event("b"), event("c"), cursor="c1"), full=True)
+    result = await mirror(page(event("a"), cursor="c2"), full=True)
+    assert (result.applied.unchanged, result.applied.deleted) == (1, 2)
+    docs = await held(store)
+    assert {i: d["deleted"] for i, d in docs.items()} == {"a": False, "b": True, "c": True}
+    assert docs["b"]["deleted_at"] == docs["b"]["updated_at"] == T0 + timedelta(hours=1)
+    events = Repositories.open(store).events
+    later = T0 + timedelta(hours=2)
+    assert await events.mark_deleted(CALENDAR, ["a", "b", "gone"], now=later) == 1  # b already was
+    docs = await held(store)
+    assert docs["a"]["deleted_at"] == docs["a"]["updated_at"] == later
+    assert docs["b"]["deleted_at"] == docs["b"]["updated_at"] == T0 + timedelta(hours=1)
+    assert "gone" not in docs

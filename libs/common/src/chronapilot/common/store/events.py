@@ -67,9 +67,16 @@ def _created(calendar: MirrorCalendar, now: datetime) -> dict[str, Any]:
 
 
 def _delete(calendar: MirrorCalendar, provider_event_id: str, now: datetime) -> UpdateOne:
+    """Mark the event deleted, stamping ``deleted_at`` and ``updated_at`` only if it was live (one
+    already deleted is left as it is, and not counted as modified).
+
+    The filter is the unique key alone and the condition on ``deleted`` lives in the update (a
+    pipeline): with ``deleted`` in the filter, the embedded server no longer finds the key's
+    index and reads every event of the connection per deletion (~60 ms at 10,000 events)."""
+    stamps = {name: {"$cond": ["$deleted", f"${name}", now]} for name in ("deleted_at", "updated_at")}
     return UpdateOne(
-        {**_key(calendar), "provider_event_id": provider_event_id, "deleted": False},
-        {"$set": {"deleted": True, "deleted_at": now, "updated_at": now}},
+        {**_key(calendar), "provider_event_id": provider_event_id},
+        [{"$set": stamps}, {"$set": {"deleted": True}}],
     )
 
 
