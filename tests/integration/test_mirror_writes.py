@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from chronapilot.common.clock import FixedClock
+from chronapilot.common.providers.base import Capabilities
 from chronapilot.common.providers.sync import EventData, EventPage, EventTime
 from chronapilot.common.store import Session, Store, ensure_indexes
 from chronapilot.common.store.repositories import Repositories
@@ -58,6 +59,8 @@ def page(
 
 class ScriptedProvider:
     """A provider whose sync returns the pages given for each cursor (None: a full sync)."""
+
+    capabilities = Capabilities(oauth=True, revocation=True)
 
     def __init__(self) -> None:
         self.pages: dict[str | None, list[EventPage]] = {}
