@@ -439,8 +439,13 @@ async def test_bad_windows_and_unknown_users_answer_with_the_error_envelope(brow
     assert (status, body["code"], body["param"]) == (400, "parameter_invalid", "end")
     status, body = await error(f"{base}?start=2026-03-01T00:00:00&end=2026-03-02T00:00:00")
     assert (status, body["param"]) == (400, "start")  # no zone: which instant is meant?
-    status, body = await error(f"{base}?start={z(t0)}&end={z(t0 + timedelta(days=1))}&timezone=Mars/Olympus")
-    assert (status, body["param"]) == (400, "timezone")
+    status, body = await error(f"{base}?start=0001-01-01T00:00:00%2B01:00&end=0001-04-01T00:00:00Z")
+    assert (status, body["code"], body["param"]) == (400, "parameter_invalid", "start")
+    status, body = await error(f"{base}?start=9999-10-01T00:00:00Z&end=9999-12-31T23:00:00Z")
+    assert (status, body["code"], body["param"]) == (400, "parameter_invalid", "start")
+    for zone in ("Mars/Olympus", "America"):  # America: a directory of the tz database
+        status, body = await error(f"{base}?start={z(t0)}&end={z(t0 + timedelta(days=1))}&timezone={zone}")
+        assert (status, body["param"]) == (400, "timezone"), zone
     status, body = await error(f"{base}?start={z(t0)}&end={z(t0 + timedelta(days=1))}&calendar_ids[]=cal_x")
     assert status == 400 and body["param"].startswith("calendar_ids[]"), body
     status, body = await error(

@@ -332,6 +332,17 @@ DAY = datetime(2027, 3, 1, tzinfo=UTC)
             "ending_before",
         ),
         ({"start": "yesterday", "end": _iso(DAY)}, "parameter_invalid", "start"),
+        ({"start": "0001-01-01T00:00:00Z", "end": "0001-06-01T00:00:00Z"}, "parameter_invalid", "start"),
+        (  # year 1 with an offset is before year 1 in UTC; plain lists too
+            {"start": "0001-01-01T00:00:00+01:00", "end": _iso(DAY), "expand_recurring": "false"},
+            "parameter_invalid",
+            "start",
+        ),
+        (
+            {"start": _iso(DAY), "end": "9999-12-31T23:59:59-01:00", "expand_recurring": "false"},
+            "parameter_invalid",
+            "end",
+        ),
     ],
 )
 async def test_a_bad_occurrence_window_is_a_400_with_the_error_envelope(browser, params, code, param):

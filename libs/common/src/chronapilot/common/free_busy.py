@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import Any
 
-from chronapilot.common.occurrences import MAX_WINDOW, Occurrence, expand
+from chronapilot.common.occurrences import EARLIEST, LATEST, MAX_WINDOW, Occurrence, expand
 from chronapilot.common.providers.sync import TRANSPARENT
 
 DECLINED = "declined"
@@ -97,9 +97,12 @@ def occurrences_around(docs: Sequence[Mapping[str, Any]], window: Interval) -> l
     """The occurrences of one calendar's ``docs`` that may fall in ``window`` once their all-day
     dates are placed in any zone: :func:`~chronapilot.common.occurrences.expand` (which places
     them at midnight UTC) over the window widened by :data:`ALL_DAY_REACH` each way, in pieces
-    of at most :data:`~chronapilot.common.occurrences.MAX_WINDOW`, each occurrence once."""
+    of at most :data:`~chronapilot.common.occurrences.MAX_WINDOW`, each occurrence once;
+    nothing before :data:`~chronapilot.common.occurrences.EARLIEST` or after
+    :data:`~chronapilot.common.occurrences.LATEST` is read."""
     found: dict[str, Occurrence] = {}
-    start, end = window.start - ALL_DAY_REACH, window.end + ALL_DAY_REACH
+    start = max(window.start, EARLIEST + ALL_DAY_REACH) - ALL_DAY_REACH
+    end = min(window.end, LATEST - ALL_DAY_REACH) + ALL_DAY_REACH
     while start < end:
         stop = min(start + MAX_WINDOW, end)
         for occurrence in expand(docs, start, stop):

@@ -40,15 +40,17 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 import icalendar
 import recurring_ical_events
 
 from chronapilot.common.errors import InvalidRequest
-from chronapilot.common.providers.zones import iana_zone
+from chronapilot.common.providers.zones import open_zone
 
 __all__ = [
+    "EARLIEST",
+    "LATEST",
     "MAX_OCCURRENCES",
     "MAX_WINDOW",
     "Occurrence",
@@ -59,6 +61,10 @@ __all__ = [
 
 Document = Mapping[str, Any]
 
+#: The instants a window may reach (UTC): any calendar's dates, far enough from ``datetime``'s
+#: limits (years 1 and 9999) that the arithmetic around a window cannot overflow.
+EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
+LATEST = datetime(2200, 1, 1, tzinfo=UTC)
 #: The longest window :func:`expand` accepts (a year, leap day included).
 MAX_WINDOW = timedelta(days=366)
 #: The most occurrences one expansion returns; a denser window is refused.
@@ -160,12 +166,26 @@ def occurrence_key(value: Mapping[str, Any] | None) -> str | None:
 def _check_window(start: datetime, end: datetime) -> None:
     if start.tzinfo is None or end.tzinfo is None:
         raise InvalidRequest("The window needs aware datetimes.", param="start", code="parameter_invalid")
+    for name, instant in (("start", start), ("end", end)):
+        if not _supported(instant):
+            raise InvalidRequest(
+                f"{name} must lie between {EARLIEST:%Y-%m-%d} and {LATEST:%Y-%m-%d} (UTC).",
+                param=name,
+                code="parameter_invalid",
+            )
     if start >= end:
         raise InvalidRequest("start must be before end.", param="start", code="parameter_invalid")
     if end - start > MAX_WINDOW:
         raise InvalidRequest(
             f"The window is longer than {MAX_WINDOW.days} days.", param="end", code="parameter_invalid"
         )
+
+
+def _supported(instant: datetime) -> bool:
+    try:
+        return EARLIEST <= instant.astimezone(UTC) <= LATEST
+    except OverflowError:  # an offset that takes year 1 or 9999 out of datetime's range
+        return False
 
 
 def _overlaps(occurrence: Occurrence, start: datetime, end: datetime) -> bool:
@@ -340,13 +360,8 @@ def _content_line(name: str, value: Mapping[str, Any] | None, *, zone: str | Non
 
 
 def _zone(name: str) -> ZoneInfo | None:
-    iana = iana_zone(name)
-    if iana is None or iana == "UTC":
-        return None
-    try:
-        return ZoneInfo(iana)
-    except (ZoneInfoNotFoundError, ValueError):
-        return None
+    zone = open_zone(name)
+    return None if zone is None or zone.key == "UTC" else zone
 
 
 def _check_density(calendar: icalendar.Calendar, end: datetime) -> None:

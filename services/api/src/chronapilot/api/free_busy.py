@@ -12,7 +12,6 @@ import asyncio
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, tzinfo
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from aiohttp import web
 
@@ -38,6 +37,7 @@ from chronapilot.common.free_busy import (
 )
 from chronapilot.common.models import ConnectionStatus
 from chronapilot.common.occurrences import MAX_WINDOW
+from chronapilot.common.providers.zones import open_zone
 from chronapilot.common.runtime import RUNTIME, Runtime
 from chronapilot.common.store import Document
 
@@ -92,7 +92,7 @@ async def get_free_busy(request: web.Request) -> web.Response:
 
 
 def _window(query: FreeBusyQuery) -> Interval:
-    start, end = query.start.astimezone(UTC), query.end.astimezone(UTC)
+    start, end = query.start, query.end  # UTC, within the supported years (FreeBusyQuery)
     if start >= end:
         raise ApiError(400, "parameter_invalid", "start must be before end.", param="start")
     if end - start > MAX_WINDOW:
@@ -144,10 +144,7 @@ def _excluded_because(connection: Document, calendar: Document) -> str | None:
 
 
 def _zone(name: str | None) -> tzinfo:
-    try:
-        return ZoneInfo(name) if name else UTC
-    except (ZoneInfoNotFoundError, ValueError):
-        return UTC
+    return open_zone(name) or UTC
 
 
 async def _busy_by_calendar(

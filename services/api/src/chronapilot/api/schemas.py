@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Annotated, Any, Generic, Literal, TypeVar
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
     AfterValidator,
@@ -17,11 +16,11 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
-    field_validator,
 )
 
 from chronapilot.common.connections import CODE_MEANINGS, ERROR_CODES
-from chronapilot.common.occurrences import MAX_WINDOW
+from chronapilot.common.occurrences import EARLIEST, LATEST, MAX_WINDOW
+from chronapilot.common.providers.zones import open_zone
 
 ERROR_CODES_DESCRIPTION = "Why the connection is in `error`: " + "; ".join(
     f"`{code.value}`: {meaning}" for code, meaning in CODE_MEANINGS.items() if code in ERROR_CODES
@@ -286,22 +285,42 @@ class ListCalendarsQuery(ListQuery):
     connection_id: ConnectionId | None = Field(default=None, description="Only this connection's.")
 
 
+INSTANT_BOUNDS = f"between {EARLIEST:%Y-%m-%d} and {LATEST:%Y-%m-%d} (UTC)"
+
+
+def _supported_instant(value: datetime) -> datetime:
+    """``value`` in UTC (without an offset: read as UTC), refused outside the years a window
+    may reach (an offset can take year 1 or 9999 out of ``datetime``'s range)."""
+    try:
+        utc = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    except OverflowError:
+        utc = None
+    if utc is None or not EARLIEST <= utc <= LATEST:
+        raise ValueError(f"must lie {INSTANT_BOUNDS}")
+    return utc
+
+
+#: An instant of a query: read in UTC, within the supported years.
+Instant = Annotated[datetime, AfterValidator(_supported_instant)]
+AwareInstant = Annotated[AwareDatetime, AfterValidator(_supported_instant)]
+
+
 class ListEventsQuery(ListQuery):
     calendar_id: CalendarId = Field(description="The calendar whose events to list.")
-    start: datetime | None = Field(
+    start: Instant | None = Field(
         default=None,
-        description="Only events ending after this instant (ISO 8601; without an offset: UTC). "
-        "Required with `expand_recurring=true`.",
+        description="Only events ending after this instant (ISO 8601; without an offset: UTC; "
+        f"{INSTANT_BOUNDS}). Required with `expand_recurring=true`.",
     )
-    end: datetime | None = Field(
+    end: Instant | None = Field(
         default=None,
-        description="Only events starting before this instant (ISO 8601; without an offset: UTC). "
-        "Required with `expand_recurring=true`.",
+        description="Only events starting before this instant (ISO 8601; without an offset: UTC; "
+        f"{INSTANT_BOUNDS}). Required with `expand_recurring=true`.",
     )
-    updated_since: datetime | None = Field(
+    updated_since: Instant | None = Field(
         default=None,
-        description="Only events the mirror changed at or after this instant (not with "
-        "`expand_recurring=true`).",
+        description="Only events the mirror changed at or after this instant "
+        f"({INSTANT_BOUNDS}; not with `expand_recurring=true`).",
     )
     include_deleted: bool = Field(
         default=False,
@@ -315,11 +334,6 @@ class ListEventsQuery(ListQuery):
         "(at their new time), cancelled instances and EXDATEs left out; ordered by start, "
         "then id. The cursors are occurrence ids from the list.",
     )
-
-    @field_validator("start", "end", "updated_since")
-    @classmethod
-    def _utc_when_naive(cls, value: datetime | None) -> datetime | None:
-        return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
 
 
 Transparency = Literal["opaque", "transparent"]
@@ -429,17 +443,18 @@ class EventList(ListObject[EventOrOccurrence]):
 
 
 def _zone_name(value: str) -> str:
-    try:
-        ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError("not an IANA time zone name") from None
+    if open_zone(value) is None:
+        raise ValueError("not an IANA time zone name")
     return value
 
 
 class FreeBusyQuery(Strict):
-    start: AwareDatetime = Field(description="Start of the window, ISO 8601 with an offset or `Z`.")
-    end: AwareDatetime = Field(
-        description="End of the window (exclusive), after `start` and at most 366 days after it."
+    start: AwareInstant = Field(
+        description=f"Start of the window, ISO 8601 with an offset or `Z`, {INSTANT_BOUNDS}."
+    )
+    end: AwareInstant = Field(
+        description="End of the window (exclusive), after `start` and at most "
+        f"{MAX_WINDOW.days} days after it, {INSTANT_BOUNDS}."
     )
     calendar_ids: list[CalendarId] = Field(
         default_factory=list,
@@ -449,8 +464,8 @@ class FreeBusyQuery(Strict):
     )
     timezone: Annotated[str, StringConstraints(max_length=64), AfterValidator(_zone_name)] | None = Field(
         default=None,
-        description="IANA time zone in which all-day events block their days (default: each "
-        "calendar's own zone, else UTC).",
+        description="IANA time zone in which all-day events block their days (a Windows zone "
+        "name is mapped to its IANA zone; default: each calendar's own zone, else UTC).",
     )
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 

@@ -1,9 +1,11 @@
 """Time-zone names as IANA names: Windows names (Outlook, Graph, CalDAV exports) mapped through
-CLDR's table (as icalendar ships it); unknown or custom zones give None."""
+CLDR's table (as icalendar ships it); unknown or custom zones give None. Every zone name that
+comes from outside (a provider, a request, a stored calendar) is opened here: ``ZoneInfo``
+itself reads any path under the tz database (``America`` is a directory: ``IsADirectoryError``)."""
 
 from __future__ import annotations
 
-from zoneinfo import available_timezones
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from icalendar.timezone.windows_to_olson import WINDOWS_TO_OLSON
 
@@ -21,3 +23,14 @@ def iana_zone(name: object) -> str | None:
         return name
     mapped = WINDOWS_TO_OLSON.get(name)
     return str(mapped) if mapped else None
+
+
+def open_zone(name: object) -> ZoneInfo | None:
+    """The zone ``name`` (Windows or IANA) names; None for unknown or custom zones."""
+    iana = iana_zone(name)
+    if iana is None:
+        return None
+    try:
+        return ZoneInfo(iana)
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # a Windows name mapped past the tz data
+        return None

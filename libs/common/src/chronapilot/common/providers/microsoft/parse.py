@@ -29,10 +29,9 @@ import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from chronapilot.common.providers.sync import OPAQUE, TRANSPARENT, Attendee, EventData, EventTime
-from chronapilot.common.providers.zones import iana_zone
+from chronapilot.common.providers.zones import iana_zone, open_zone
 
 _RESPONSES = {
     "none": "needsAction",
@@ -100,15 +99,8 @@ def event_time(value: object, original_zone: object, all_day: bool) -> EventTime
     if all_day:
         return EventTime(date_time=None, date=wall.date(), timezone=None)
     shown_in = iana_zone(value.get("timeZone")) or "UTC"
-    instant = wall.replace(tzinfo=_zone(shown_in)).astimezone(UTC)
+    instant = wall.replace(tzinfo=open_zone(shown_in) or UTC).astimezone(UTC)
     return EventTime(date_time=instant, date=None, timezone=iana_zone(original_zone) or shown_in)
-
-
-def _zone(name: str) -> ZoneInfo:
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        return ZoneInfo("UTC")
 
 
 def _wall(value: str) -> datetime:
