@@ -472,6 +472,69 @@ def test_a_rule_too_dense_to_walk_is_refused_before_walking_it():
         expand([series], datetime(2026, 3, 2, tzinfo=UTC), datetime(2026, 3, 3, tzinfo=UTC))
 
 
+FIVE_MINUTES = (datetime(2026, 3, 16, tzinfo=UTC), datetime(2026, 3, 16, 0, 5, tzinfo=UTC))
+
+
+@pytest.mark.timeout(10)  # walked, each of these would take seconds to minutes
+@pytest.mark.parametrize(
+    "rule",
+    [
+        "RRULE:FREQ=MINUTELY;COUNT=100000000",
+        "RRULE:FREQ=SECONDLY;COUNT=100000000;BYSECOND=0",
+        "RRULE:FREQ=DAILY;BYHOUR="
+        + ",".join(map(str, range(24)))
+        + ";BYMINUTE="
+        + ",".join(map(str, range(60))),
+        "RRULE:FREQ=HOURLY;INTERVAL=1;UNTIL=20260401T000000Z",
+    ],
+)
+def test_a_dense_rule_is_refused_before_walking_it_whatever_its_count_or_until(rule):
+    start = datetime(2025, 3, 16, 8, tzinfo=UTC)  # a year before the window
+    series = stored(
+        "d", timed(start, BERLIN), timed(start + timedelta(minutes=1), BERLIN), recurrence=(rule,)
+    )
+    if "HOURLY" in rule:  # hourly: a year is 8,760 steps; from 1990, more than the bound
+        series = {**series, "start": timed(datetime(1990, 1, 1, tzinfo=UTC), BERLIN)}
+    with pytest.raises(TooManyOccurrences):
+        expand([series], *FIVE_MINUTES)
+
+
+def test_a_dense_rule_whose_count_ends_it_early_or_that_starts_near_the_window_is_expanded():
+    near = FIVE_MINUTES[0] - timedelta(hours=1)
+    long_ago = datetime(2025, 3, 16, 8, tzinfo=UTC)
+    ended = stored(
+        "e", timed(long_ago, "UTC"), timed(long_ago, "UTC"), recurrence=("RRULE:FREQ=MINUTELY;COUNT=10",)
+    )
+    recent = stored(
+        "r", timed(near, "UTC"), timed(near, "UTC"), recurrence=("RRULE:FREQ=MINUTELY;COUNT=100000000",)
+    )
+    assert [o.start_at for o in expand([ended, recent], *FIVE_MINUTES)] == [
+        FIVE_MINUTES[0] + timedelta(minutes=n) for n in range(5)
+    ]
+
+
+def test_the_steps_of_every_series_count_towards_one_bound():
+    """Each series alone is fine (a minute-by-minute series over 80 days: 115,200 steps);
+    two of them are more than one expansion may walk."""
+    first = FIVE_MINUTES[0] - timedelta(days=80)
+    series = [
+        stored(name, timed(first, "UTC"), timed(first, "UTC"), recurrence=("RRULE:FREQ=MINUTELY",))
+        for name in ("a", "b")
+    ]
+    assert len(expand(series[:1], *FIVE_MINUTES)) == 5
+    with pytest.raises(TooManyOccurrences):
+        expand(series, *FIVE_MINUTES)
+
+
+@pytest.mark.parametrize(
+    "rule", ["RRULE:FREQ=MINUTELY", "RRULE:FREQ=HOURLY;COUNT=48", "RRULE:FREQ=DAILY;BYHOUR=9,17"]
+)
+def test_an_all_day_series_recurring_more_than_once_a_day_is_one_occurrence_as_stored(rule):
+    series = stored("a", day(date(2026, 3, 16)), day(date(2026, 3, 17)), recurrence=(rule,))
+    found = expand([series], *window(date(2026, 3, 1), date(2026, 4, 1)))
+    assert [(o.id, o.start) for o in found] == [("evt_a", day(date(2026, 3, 16)))]
+
+
 def test_a_master_whose_rule_does_not_parse_is_one_occurrence_as_stored():
     series = weekly("b", datetime(2026, 3, 2, 9), BERLIN, 30, "RRULE:FREQ=FORTNIGHTLY")
     found = expand([series], *window(date(2026, 3, 1), date(2026, 4, 1)))
