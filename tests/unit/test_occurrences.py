@@ -121,6 +121,56 @@ def test_a_weekly_series_keeps_its_local_hour_across_both_dst_changes(zone, firs
     assert found[0].start == timed(at(datetime.combine(first, time(9)), zone), zone)
 
 
+def test_an_instance_in_the_spring_gap_starts_after_it_and_keeps_its_exact_duration():
+    """02:30 does not exist in Berlin on 29 March 2026: the instance starts at 03:30 CEST
+    (01:30Z, as Google shows it) and, as RFC 5545 3.8.5.3 wants of a DTEND, lasts the
+    master's exact hour: to 04:30 CEST, not a zero-length 03:30-03:30."""
+    first = at(datetime(2026, 3, 27, 2, 30), BERLIN)
+    series = stored(
+        "g",
+        timed(first, BERLIN),
+        timed(first + timedelta(hours=1), BERLIN),
+        recurrence=("RRULE:FREQ=DAILY;COUNT=5",),
+    )
+    found = expand([series], *window(date(2026, 3, 20), date(2026, 4, 5)))
+    assert len(found) == 5
+    assert all(o.end_at - o.start_at == timedelta(hours=1) for o in found)
+    gap = next(o for o in found if o.start_at.date() == date(2026, 3, 29))
+    assert (gap.start_at, gap.end_at) == (
+        datetime(2026, 3, 29, 1, 30, tzinfo=UTC),
+        datetime(2026, 3, 29, 2, 30, tzinfo=UTC),
+    )
+    assert gap.end["date_time"] == gap.end_at
+
+
+@pytest.mark.parametrize("zone", [BERLIN, NEW_YORK])
+def test_a_series_across_a_dst_night_keeps_its_exact_duration(zone):
+    """23:00 to 05:00: six hours every night, the nights of both changes included (so those
+    instances end at 06:00 and 04:00 local)."""
+    first = at(datetime(2026, 3, 1, 23), zone)
+    series = stored(
+        "n", timed(first, zone), timed(first + timedelta(hours=6), zone), recurrence=("RRULE:FREQ=DAILY",)
+    )
+    found = expand([series], *window(date(2026, 3, 1), date(2026, 12, 1)))
+    assert all(o.end_at - o.start_at == timedelta(hours=6) for o in found)
+    assert {o.start_at.astimezone(ZoneInfo(zone)).time() for o in found} == {time(23)}
+
+
+def test_an_rdate_period_keeps_its_own_duration():
+    first = at(datetime(2026, 3, 16, 9), BERLIN)
+    series = stored(
+        "p",
+        timed(first, BERLIN),
+        timed(first + timedelta(hours=1), BERLIN),
+        recurrence=("RRULE:FREQ=DAILY;COUNT=1", "RDATE;VALUE=PERIOD:20260328T230000Z/20260329T030000Z"),
+    )
+    found = expand([series], *window(date(2026, 3, 1), date(2026, 4, 1)))
+    assert [(o.start_at, o.end_at) for o in found] == [
+        (first, first + timedelta(hours=1)),
+        (datetime(2026, 3, 28, 23, tzinfo=UTC), datetime(2026, 3, 29, 3, tzinfo=UTC)),
+    ]
+
+
 @pytest.mark.parametrize(
     ("zone", "local_time", "utc_time"),
     [

@@ -30,8 +30,10 @@ Ids are stable across calls: a generated occurrence, and the exception that repl
 Times keep the stored shape: ``start``/``end`` are ``{"date_time", "date", "timezone"}``;
 ``start_at``/``end_at`` are aware UTC instants, for an all-day occurrence midnight UTC of its
 dates (end exclusive) and for a floating one its wall time read as UTC, as the mirror stores
-them; the window selects occurrences with ``start_at < end`` and ``end_at > start`` (an
-occurrence of no duration: ``start <= start_at < end``).
+them. A generated timed instance lasts its master's exact duration (RFC 5545 3.8.5.3: six
+hours for 23:00-05:00 on a DST night too; one whose local start falls in the spring gap starts
+after it, as Google shows it). The window selects occurrences with ``start_at < end`` and
+``end_at > start`` (an occurrence of no duration: ``start <= start_at < end``).
 """
 
 from __future__ import annotations
@@ -309,8 +311,9 @@ def _generated(
         return
     zone = (master.get("start") or {}).get("timezone")
     for component in components:
-        first = _from_ical(component["DTSTART"].dt, zone)
-        last = _from_ical(component["DTEND"].dt, zone) if "DTEND" in component else first
+        begin = component["DTSTART"].dt
+        first = _from_ical(begin, zone)
+        last = _from_ical(_exact_end(begin, component["DTEND"].dt), zone) if "DTEND" in component else first
         start_at = _instant(first)
         assert start_at is not None
         yield Occurrence(
@@ -324,6 +327,17 @@ def _generated(
             recurring_event_id=master.get("provider_event_id"),
             status=str(master.get("status") or "confirmed"),
         )
+
+
+def _exact_end(begin: date | datetime, end: date | datetime) -> date | datetime:
+    """An instance's end its start plus the series' duration in exact time (RFC 5545
+    3.8.5.3: a DTEND's duration is exact): the library adds the duration to the local wall
+    time, which on a DST night makes a 23:00-05:00 instance five hours long and one starting
+    in the spring gap (02:30, placed at 03:30) zero. All-day and floating ends are kept."""
+    if not (isinstance(begin, datetime) and isinstance(end, datetime) and begin.tzinfo and end.tzinfo):
+        return end
+    added = end.replace(tzinfo=None) - begin.replace(tzinfo=None)  # what the library added
+    return begin.astimezone(UTC) + added
 
 
 def _from_ical(value: date | datetime, zone: str | None) -> dict[str, Any]:

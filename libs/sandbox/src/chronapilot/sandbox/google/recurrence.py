@@ -108,6 +108,14 @@ def _from_anchor(value: datetime, start: EventTime) -> EventTime:
     return EventTime(value.date(), start.time_zone)
 
 
+def _exactly_after(value: datetime, duration: timedelta) -> datetime:
+    """``value`` plus ``duration`` in exact time (Google keeps an instance's length across
+    DST: 23:00-05:00 is six hours on the change's night too); all-day: in days."""
+    if value.tzinfo is None:
+        return value + duration
+    return (value.astimezone(UTC) + duration).astimezone(value.tzinfo)
+
+
 def occurrences(
     master: dict[str, Any],
     calendar_zone: str,
@@ -134,7 +142,7 @@ def occurrences(
         if value >= local_limit or count >= MAX_INSTANCES:
             return
         original = _from_anchor(value, start)
-        yield Occurrence(original, original, _from_anchor(value + duration, start))
+        yield Occurrence(original, original, _from_anchor(_exactly_after(value, duration), start))
 
 
 def find_occurrence(master: dict[str, Any], event_id: str, calendar_zone: str) -> Occurrence | None:
