@@ -299,3 +299,49 @@ def test_a_window_of_the_longest_length_expands_in_pieces_each_occurrence_once()
 
     assert len(found) == len({o.id for o in found}) == 366 + 1  # and the one a day past the end
     assert len(busy_intervals(found, window, account_email=ME, all_day_zone=UTC)) == 366
+
+
+def floating(doc: dict[str, Any]) -> dict[str, Any]:
+    """``doc`` as the mirror keeps a CalDAV time without TZID: its wall time read as UTC, no zone."""
+    for name in ("start", "end"):
+        doc[name] = {**doc[name], "timezone": None}
+    return doc
+
+
+def test_a_floating_event_blocks_its_wall_time_in_the_zone_all_day_events_are_read_in() -> None:
+    """09:00-10:00 floating, in a Berlin calendar: 08:00Z-09:00Z in winter, 07:00Z-08:00Z in
+    summer; a single event and a series alike."""
+    winter = datetime(2026, 3, 2, 9, tzinfo=UTC)  # the wall time, read as UTC
+    single = floating(stored("single", winter, winter + timedelta(hours=1)))
+    series = floating(
+        stored(
+            "series",
+            winter + timedelta(days=1),
+            winter + timedelta(days=1, hours=1),
+            recurrence=["RRULE:FREQ=WEEKLY;COUNT=5"],
+        )
+    )
+    window = Interval(datetime(2026, 3, 1, tzinfo=UTC), datetime(2026, 4, 5, tzinfo=UTC))
+    berlin = ZoneInfo("Europe/Berlin")
+
+    busy = busy_intervals(
+        occurrences_around([single, series], window), window, account_email=ME, all_day_zone=berlin
+    )
+
+    hour = timedelta(hours=1)
+    walls = [datetime(2026, 3, 2, 9), *(datetime(2026, 3, 3, 9) + timedelta(weeks=n) for n in range(5))]
+    assert busy == [
+        Interval(w.replace(tzinfo=berlin).astimezone(UTC), w.replace(tzinfo=berlin).astimezone(UTC) + hour)
+        for w in walls
+    ]
+    assert busy[-1].start == datetime(2026, 3, 31, 7, tzinfo=UTC)  # summer time
+
+
+def test_an_event_in_a_zone_is_not_moved_by_the_all_day_zone() -> None:
+    start = datetime(2026, 3, 2, 9, tzinfo=UTC)
+    doc = stored("zoned", start, start + timedelta(hours=1))
+    window = Interval(datetime(2026, 3, 1, tzinfo=UTC), datetime(2026, 3, 5, tzinfo=UTC))
+    busy = busy_intervals(
+        occurrences_around([doc], window), window, account_email=ME, all_day_zone=ZoneInfo("Asia/Tokyo")
+    )
+    assert busy == [Interval(start, start + timedelta(hours=1))]

@@ -14,7 +14,9 @@ documents and renders the result. The rules, the same for every provider:
 - a timed occurrence blocks [start, end); one without a duration blocks nothing;
 - an all-day occurrence blocks its dates from midnight to midnight (end exclusive) in a time
   zone the caller chooses (the API: the request's ``timezone``, else the calendar's, else UTC):
-  a date is not an instant until a zone is chosen;
+  a date is not an instant until a zone is chosen; a floating occurrence (a CalDAV time
+  without TZID, mirrored as its wall time read as UTC) is not an instant either, and blocks
+  its wall times in that same zone;
 - intervals are clipped to the window, sorted, and merged where they overlap or touch.
 """
 
@@ -30,8 +32,9 @@ from chronapilot.common.providers.sync import TRANSPARENT
 
 DECLINED = "declined"
 CANCELLED = "cancelled"
-#: How far an all-day date can lie from midnight UTC once read in a time zone (UTC-12 to
-#: UTC+14), rounded up: the events are read over the window widened by this each way.
+#: How far an all-day date or a floating time can lie from its UTC reading once read in a
+#: time zone (UTC-12 to UTC+14), rounded up: the events are read over the window widened by
+#: this each way.
 ALL_DAY_REACH = timedelta(days=1)
 
 
@@ -80,8 +83,19 @@ def day_start(day: date, zone: tzinfo) -> datetime:
     return datetime.combine(day, time(0), tzinfo=zone).astimezone(UTC)
 
 
+def wall_time(floating: datetime, zone: tzinfo) -> datetime:
+    """A floating time (its wall time read as UTC) at that wall time in ``zone``, as a UTC
+    instant (in the spring gap: as the offset before it reads it)."""
+    return floating.replace(tzinfo=zone).astimezone(UTC)
+
+
 def span(occurrence: Occurrence, all_day_zone: tzinfo) -> Interval:
-    """The instants ``occurrence`` covers; an all-day one's dates read in ``all_day_zone``."""
+    """The instants ``occurrence`` covers; an all-day one's dates and a floating one's wall
+    times read in ``all_day_zone``."""
+    if occurrence.floating:
+        return Interval(
+            wall_time(occurrence.start_at, all_day_zone), wall_time(occurrence.end_at, all_day_zone)
+        )
     first_day = occurrence.start.get("date")
     if not first_day:
         return Interval(occurrence.start_at, occurrence.end_at)

@@ -110,6 +110,8 @@ class Occurrence:
     ``source`` is the stored document it comes from: the master for a generated occurrence, the
     exception's own document, or the single event. ``original_start`` is the slot in the
     series (None for a single event); ``recurring_event_id`` the master's *provider* id.
+    ``floating``: a timed occurrence without a zone (CalDAV's DTSTART without TZID), whose
+    ``start_at``/``end_at`` are wall times read as UTC, not instants.
     """
 
     id: str
@@ -121,6 +123,7 @@ class Occurrence:
     original_start: dict[str, Any] | None
     recurring_event_id: str | None
     status: str
+    floating: bool = False
 
 
 def expand(docs: Iterable[Document], start: datetime, end: datetime) -> list[Occurrence]:
@@ -255,6 +258,7 @@ def _as_stored(doc: Document, occurrence_id: str) -> Occurrence:
         original_start=_time(doc.get("original_start")) if doc.get("original_start") else None,
         recurring_event_id=doc.get("recurring_event_id"),
         status=str(doc.get("status") or "confirmed"),
+        floating=start.get("date_time") is not None and start.get("timezone") is None,
     )
 
 
@@ -326,6 +330,7 @@ def _generated(
             original_start=first,
             recurring_event_id=master.get("provider_event_id"),
             status=str(master.get("status") or "confirmed"),
+            floating=isinstance(begin, datetime) and begin.tzinfo is None,
         )
 
 

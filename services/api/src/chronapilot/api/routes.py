@@ -78,7 +78,8 @@ OPERATIONS = [
         'calendar\'s owner declined and transparent ones (Google "Available", iCalendar '
         "`TRANSP:TRANSPARENT`, Microsoft `showAs` `free` or `workingElsewhere`) do not; "
         "tentative events and unanswered invitations do. All-day events block their days from "
-        "midnight to midnight in `timezone`, else in the calendar's time zone, else in UTC. "
+        "midnight to midnight in `timezone`, else in the calendar's time zone, else in UTC; "
+        "floating times (CalDAV without TZID) block their wall times in that same zone. "
         "The window is at most 366 days. A calendar of another user answers 400, of another "
         "application 404.",
     ),

@@ -464,8 +464,9 @@ class FreeBusyQuery(Strict):
     )
     timezone: Annotated[str, StringConstraints(max_length=64), AfterValidator(_zone_name)] | None = Field(
         default=None,
-        description="IANA time zone in which all-day events block their days (a Windows zone "
-        "name is mapped to its IANA zone; default: each calendar's own zone, else UTC).",
+        description="IANA time zone in which all-day events block their days and floating "
+        "times (CalDAV without TZID) their wall times (a Windows zone name is mapped to its IANA "
+        "zone; default: each calendar's own zone, else UTC).",
     )
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
@@ -485,7 +486,9 @@ class FreeBusyCalendarObject(BaseModel):
     provider: ProviderName
     name: str
     busy: list[IntervalObject] = Field(description="This calendar's busy intervals, merged and sorted.")
-    all_day_timezone: str = Field(description="The time zone its all-day events were read in.")
+    all_day_timezone: str = Field(
+        description="The time zone its all-day events and floating times were read in."
+    )
     sync_mode: SyncModeName = Field(
         description="`realtime`: provider changes reach the mirror within seconds; `polling`: "
         "within the poll interval (5 minutes by default)."
