@@ -309,6 +309,69 @@ def test_an_all_day_instance_moved_or_cancelled_is_matched_by_its_date():
     ]
 
 
+def test_an_all_day_instance_overridden_with_a_date_time_recurrence_id_is_matched_by_its_date():
+    """RFC 5545 wants RECURRENCE-ID of DTSTART's type; some clients write a DATE-TIME for an
+    all-day series (in a zone, floating or UTC): the date it names locally is the slot."""
+    series = stored(
+        "a", day(date(2026, 3, 2)), day(date(2026, 3, 3)), recurrence=("RRULE:FREQ=DAILY;COUNT=5",)
+    )
+    moved = stored(  # RECURRENCE-ID;TZID=Europe/Berlin:20260303T000000 (2 March 23:00Z)
+        "a-0303",
+        day(date(2026, 3, 10)),
+        day(date(2026, 3, 11)),
+        master="a",
+        original=timed(at(datetime(2026, 3, 3), BERLIN), BERLIN),
+    )
+    cancelled = stored(  # RECURRENCE-ID:20260304T000000 (floating)
+        "a-0304",
+        day(date(2026, 3, 4)),
+        day(date(2026, 3, 5)),
+        master="a",
+        original=timed(datetime(2026, 3, 4, tzinfo=UTC), None),
+        status="cancelled",
+    )
+    utc = stored(  # RECURRENCE-ID:20260305T000000Z
+        "a-0305",
+        day(date(2026, 3, 5)),
+        day(date(2026, 3, 6)),
+        master="a",
+        original=timed(datetime(2026, 3, 5, tzinfo=UTC), "UTC"),
+    )
+    found = expand([series, moved, cancelled, utc], *window(date(2026, 3, 1), date(2026, 4, 1)))
+    assert [(o.id, o.start["date"], o.source["_id"]) for o in found] == [
+        ("evt_a_20260302", "2026-03-02", "evt_a"),
+        ("evt_a_20260305", "2026-03-05", "evt_a-0305"),
+        ("evt_a_20260306", "2026-03-06", "evt_a"),
+        ("evt_a_20260303", "2026-03-10", "evt_a-0303"),
+    ]
+
+
+def test_a_floating_instance_overridden_with_a_zoned_recurrence_id_is_matched_by_its_wall_time():
+    """A floating series (09:00 wall time) whose override names its slot with a TZID
+    (RECURRENCE-ID;TZID=Europe/Berlin:20260324T090000): the slot is 24 March 09:00."""
+    first = datetime(2026, 3, 23, 9, tzinfo=UTC)  # the wall time, read as UTC
+    series = stored(
+        "f",
+        timed(first, None),
+        timed(first + timedelta(hours=1), None),
+        recurrence=("RRULE:FREQ=DAILY;COUNT=3",),
+    )
+    noon = datetime(2026, 3, 24, 12, tzinfo=UTC)
+    moved = stored(
+        "f-0324",
+        timed(noon, None),
+        timed(noon + timedelta(hours=1), None),
+        master="f",
+        original=timed(at(datetime(2026, 3, 24, 9), BERLIN), BERLIN),
+    )
+    found = expand([series, moved], *window(date(2026, 3, 1), date(2026, 4, 1)))
+    assert [(o.id, o.start_at, o.source["_id"]) for o in found] == [
+        ("evt_f_20260323T090000Z", first, "evt_f"),
+        ("evt_f_20260324T090000Z", noon, "evt_f-0324"),
+        ("evt_f_20260325T090000Z", first + timedelta(days=2), "evt_f"),
+    ]
+
+
 def test_a_two_day_all_day_event_overlaps_a_window_starting_on_its_second_day():
     single = stored("d", day(date(2026, 4, 9)), day(date(2026, 4, 11)))
     assert [o.id for o in expand([single], *window(date(2026, 4, 10), date(2026, 4, 12)))] == ["evt_d"]

@@ -136,39 +136,40 @@ def expand(docs: Iterable[Document], start: datetime, end: datetime) -> list[Occ
     _check_window(start, end)
     docs = [d for d in docs if not d.get("deleted")]
     masters = {_series_key(d, d["provider_event_id"]): d for d in docs if d.get("recurrence")}
-    exceptions: dict[tuple[str, str, str], dict[str, Document]] = {}
     found: list[Occurrence] = []
+    calendars: dict[tuple[str, str, str], icalendar.Calendar] = {}
+    walked = 0
+    for series, master in masters.items():
+        expandable = _expandable(master, end + _SLACK)
+        if expandable is None:
+            if master.get("status") != "cancelled":
+                found.append(_as_stored(master, master["_id"]))
+            continue
+        calendars[series], steps = expandable
+        walked += 0 if master.get("status") == "cancelled" else steps
+    if walked > _MAX_RULE_STEPS:  # refused before the library walks any of them
+        raise _too_many()
+    exceptions: dict[tuple[str, str, str], dict[str, Document]] = {}
     for doc in docs:
         if doc.get("recurrence"):
             continue
         master_id = doc.get("recurring_event_id")
-        series = _series_key(doc, master_id) if master_id else None
-        master = masters.get(series) if series else None
-        if master is None or series is None:
+        of_series = _series_key(doc, master_id) if master_id else None
+        its_master = masters.get(of_series) if of_series else None
+        if its_master is None or of_series is None:
             if doc.get("status") != "cancelled":
                 found.append(_as_stored(doc, doc["_id"]))
             continue
-        key = occurrence_key(doc.get("original_start"))
+        key = _slot_key(doc.get("original_start"), _first_start(calendars.get(of_series)))
         if key is None:
             found.append(_as_stored(doc, doc["_id"]))  # cannot be matched to a slot
             continue
-        exceptions.setdefault(series, {})[key] = doc
+        exceptions.setdefault(of_series, {})[key] = doc
         if doc.get("status") != "cancelled":
-            found.append(_as_stored(doc, f"{master['_id']}_{key}"))
-    calendars: dict[tuple[str, str, str], icalendar.Calendar] = {}
-    walked = 0
-    for series, master in masters.items():
-        if master.get("status") == "cancelled":
-            continue
-        expandable = _expandable(master, end + _SLACK)
-        if expandable is None:
-            found.append(_as_stored(master, master["_id"]))
-            continue
-        calendars[series], steps = expandable
-        walked += steps
-    if walked > _MAX_RULE_STEPS:  # refused before the library walks any of them
-        raise _too_many()
+            found.append(_as_stored(doc, f"{its_master['_id']}_{key}"))
     for series, calendar in calendars.items():
+        if masters[series].get("status") == "cancelled":
+            continue
         replaced = exceptions.get(series, {})
         for occurrence in _generated(masters[series], calendar, start, end):
             if occurrence_key(occurrence.original_start) not in replaced:
@@ -190,6 +191,32 @@ def occurrence_key(value: Mapping[str, Any] | None) -> str | None:
     instant = value.get("date_time")
     if isinstance(instant, datetime):
         return _utc(instant).strftime("%Y%m%dT%H%M%SZ")
+    return None
+
+
+def _slot_key(original: Mapping[str, Any] | None, first: date | datetime | None) -> str | None:
+    """The key of the slot an exception replaces, read in the kind of its master's DTSTART
+    ``first`` as the generated ids are. RFC 5545 wants a RECURRENCE-ID of DTSTART's value
+    type; some clients write a DATE-TIME for an all-day series (the slot: the date it names
+    in its own zone) or a TZID for a floating one (the slot: its wall time in that zone)."""
+    key = occurrence_key(original)
+    instant = (original or {}).get("date_time")
+    if key is None or first is None or not isinstance(instant, datetime):
+        return key
+    zone = open_zone((original or {}).get("timezone"))
+    if not isinstance(first, datetime):
+        return _utc(instant).astimezone(zone or UTC).strftime("%Y%m%d")
+    if first.tzinfo is None and zone is not None:
+        return _utc(instant).astimezone(zone).strftime("%Y%m%dT%H%M%SZ")  # the wall time, as UTC
+    return key
+
+
+def _first_start(calendar: icalendar.Calendar | None) -> date | datetime | None:
+    """The DTSTART of the master in ``calendar``: a date, a floating or an aware datetime."""
+    for component in calendar.walk("VEVENT") if calendar is not None else ():
+        value = getattr(component.get("DTSTART"), "dt", None)
+        if isinstance(value, date):
+            return value
     return None
 
 
