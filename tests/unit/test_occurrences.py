@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from chronapilot.common.errors import InvalidRequest
-from chronapilot.common.occurrences import MAX_OCCURRENCES, TooManyOccurrences, expand
+from chronapilot.common.occurrences import MAX_OCCURRENCES, TooManyOccurrences, expand, occurrence_slot
 
 BERLIN = "Europe/Berlin"
 NEW_YORK = "America/New_York"
@@ -652,3 +652,35 @@ def test_a_master_whose_rule_does_not_parse_is_one_occurrence_as_stored():
     series = weekly("b", datetime(2026, 3, 2, 9), BERLIN, 30, "RRULE:FREQ=FORTNIGHTLY")
     found = expand([series], *window(date(2026, 3, 1), date(2026, 4, 1)))
     assert [o.id for o in found] == ["evt_b"]
+
+
+# -- where an occurrence id sorts -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("occurrence_id", "slot"),
+    [
+        (
+            "evt_01jd7x0000000000000000000a_20260316T080000Z",
+            ("evt_01jd7x0000000000000000000a", datetime(2026, 3, 16, 8, tzinfo=UTC)),
+        ),
+        (
+            "evt_01jd7x0000000000000000000a_20260316",
+            ("evt_01jd7x0000000000000000000a", datetime(2026, 3, 16, tzinfo=UTC)),
+        ),
+        ("evt_01jd7x0000000000000000000a", None),
+        ("evt_01jd7x0000000000000000000a_20261316", None),
+        ("evt_01jd7x0000000000000000000a_20260316T250000Z", None),
+        ("garbage_20260316", None),
+        ("evt_short_20260316", None),
+    ],
+)
+def test_a_generated_occurrence_id_names_its_master_and_its_slot(occurrence_id, slot):
+    assert occurrence_slot(occurrence_id) == slot
+
+
+def test_every_generated_id_decodes_to_its_master_and_original_start():
+    master = google_series()
+    master["_id"] = "evt_01jd7x0000000000000000000a"
+    for found in expand([master], *window(date(2026, 3, 1), date(2026, 5, 1))):
+        assert occurrence_slot(found.id) == (master["_id"], found.start_at)

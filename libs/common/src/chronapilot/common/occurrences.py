@@ -38,6 +38,7 @@ after it, as Google shows it). The window selects occurrences with ``start_at < 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -59,6 +60,7 @@ __all__ = [
     "TooManyOccurrences",
     "expand",
     "occurrence_key",
+    "occurrence_slot",
 ]
 
 Document = Mapping[str, Any]
@@ -192,6 +194,23 @@ def occurrence_key(value: Mapping[str, Any] | None) -> str | None:
     if isinstance(instant, datetime):
         return _utc(instant).strftime("%Y%m%dT%H%M%SZ")
     return None
+
+
+_GENERATED_ID = re.compile(r"^(evt_[0-9a-z]{26})_(\d{8}(?:T\d{6}Z)?)$")
+
+
+def occurrence_slot(occurrence_id: str) -> tuple[str, datetime] | None:
+    """The master's ``evt_`` id and the original start (UTC; an all-day slot: midnight UTC of
+    its date) a generated occurrence id names; None for any other id."""
+    match = _GENERATED_ID.match(occurrence_id)
+    if match is None:
+        return None
+    master_id, key = match.groups()
+    try:
+        slot = datetime.strptime(key, "%Y%m%dT%H%M%SZ" if "T" in key else "%Y%m%d")
+    except ValueError:
+        return None
+    return master_id, slot.replace(tzinfo=UTC)
 
 
 def _slot_key(original: Mapping[str, Any] | None, first: date | datetime | None) -> str | None:

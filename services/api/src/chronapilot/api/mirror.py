@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
@@ -21,7 +22,8 @@ from chronapilot.api.schemas import (
     OccurrenceObject,
     dump,
 )
-from chronapilot.common.occurrences import MAX_WINDOW, Occurrence, expand
+from chronapilot.common.ids import is_valid_id
+from chronapilot.common.occurrences import MAX_WINDOW, Occurrence, expand, occurrence_slot
 from chronapilot.common.providers.sync import OPAQUE
 from chronapilot.common.runtime import RUNTIME
 from chronapilot.common.store import Document
@@ -176,7 +178,13 @@ async def _list_occurrences(request: web.Request, query: ListEventsQuery) -> dic
     assert query.start is not None and query.end is not None
     docs = await request.app[RUNTIME].repos.events.in_window([query.calendar_id], query.start, query.end)
     found = await asyncio.to_thread(expand, docs, query.start, query.end)
-    chosen, has_more = page_in_order(found, query, key=lambda o: o.id)
+    chosen, has_more = page_in_order(
+        found,
+        query,
+        key=lambda o: o.id,
+        order=lambda o: (o.start_at, o.id),
+        place=await _cursor_place(request, query, {o.id for o in found}),
+    )
     masters = {o.source["provider_event_id"]: o.source["_id"] for o in chosen if o.source.get("recurrence")}
     masters.update(await _masters(request, [o.source for o in chosen]))
     return {
@@ -185,6 +193,27 @@ async def _list_occurrences(request: web.Request, query: ListEventsQuery) -> dic
         "has_more": has_more,
         "url": "/v1/events",
     }
+
+
+async def _cursor_place(
+    request: web.Request, query: ListEventsQuery, listed: set[str]
+) -> tuple[datetime, str] | None:
+    """Where the cursor's occurrence sorted, ``(start_at, id)``, when it is no longer listed
+    (cancelled, deleted or moved out of the window since the page that gave it): a generated
+    id's original start, else its event's stored start. None for an id of no event of this
+    calendar (a bogus cursor: 400)."""
+    cursor = query.starting_after or query.ending_before
+    if cursor is None or cursor in listed:
+        return None
+    slot = occurrence_slot(cursor)
+    event_id = slot[0] if slot else cursor
+    if not is_valid_id(event_id, "evt"):
+        return None
+    doc = await request.app[RUNTIME].repos.events.of_application(current_application(request).id, event_id)
+    if doc is None or doc["calendar_id"] != query.calendar_id:
+        return None
+    start = slot[1] if slot else doc["start_at"]
+    return (start if start.tzinfo else start.replace(tzinfo=UTC)), cursor
 
 
 def render_occurrence(occurrence: Occurrence, masters: dict[str, str]) -> dict[str, Any]:

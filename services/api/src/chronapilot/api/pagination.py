@@ -1,9 +1,11 @@
 """Stripe-style cursor pagination: over ids (which sort by creation time), newest first, for
 what the store pages (:func:`page`); over a list already computed in its order, by an id of
-the list, for what the API derives (:func:`page_in_order`: occurrences)."""
+the list (or where that id would sort, once it is gone), for what the API derives
+(:func:`page_in_order`: occurrences)."""
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol, TypeVar
 
@@ -31,22 +33,35 @@ def _check_cursors(query: ListQuery) -> None:
         )
 
 
-def page_in_order(items: Sequence[T], query: ListQuery, *, key: Callable[[T], str]) -> tuple[list[T], bool]:
+def page_in_order(
+    items: Sequence[T],
+    query: ListQuery,
+    *,
+    key: Callable[[T], str],
+    order: Callable[[T], Any] | None = None,
+    place: Any = None,
+) -> tuple[list[T], bool]:
     """A page of ``items`` (in their order) and whether more follow in that direction: the
     first ``limit`` after ``starting_after``, or the last ``limit`` before ``ending_before``.
-    A cursor must be the ``key`` of one of ``items`` (400 otherwise)."""
+    A cursor is the ``key`` of one of ``items``; one that is not (any more: the item was
+    removed since the last page) pages from ``place``, where it would sort by ``order``
+    (``items`` sorted by it). Without a place, 400."""
     _check_cursors(query)
     cursor = query.starting_after or query.ending_before
-    at = 0
-    if cursor is not None:
-        at = next((i for i, item in enumerate(items) if key(item) == cursor), -1)
-        if at < 0:
-            param = "starting_after" if query.starting_after else "ending_before"
+    param = "starting_after" if query.starting_after else "ending_before"
+    at = next((i for i, item in enumerate(items) if key(item) == cursor), None) if cursor else None
+    if cursor is not None and at is None:
+        if order is None or place is None:
             raise ApiError(400, "parameter_invalid", f"{param} is not an id of this list.", param=param)
+        side = bisect_right if query.starting_after else bisect_left
+        at = side(items, place, key=order)
+        if query.starting_after:
+            at -= 1  # as if the cursor were the item before
     if query.ending_before:
+        assert at is not None
         first = max(0, at - query.limit)
         return list(items[first:at]), first > 0
-    first = at + 1 if query.starting_after else 0
+    first = at + 1 if at is not None else 0
     return list(items[first : first + query.limit]), first + query.limit < len(items)
 
 

@@ -189,8 +189,10 @@ OPERATIONS = [
         "`id`. Microsoft's instances are listed as mirrored (Graph expands its series). "
         "400 when `start` or `end` is missing, `start` is not before `end`, the window is "
         f"longer than {MAX_WINDOW.days} days, `updated_since` or `include_deleted` is given, "
-        "a cursor is not an occurrence id of the window, or the window holds more than "
-        f"{MAX_OCCURRENCES:,} occurrences (`window_too_dense`).",
+        "a cursor names no occurrence of the calendar (one that left the window since the page "
+        "that gave it, cancelled, deleted or moved, resumes where it was), or the window holds "
+        f"more than {MAX_OCCURRENCES:,} occurrences or a rule too dense to expand "
+        "(`window_too_dense`).",
     ),
     Operation(
         "GET",

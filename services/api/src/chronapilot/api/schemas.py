@@ -332,7 +332,8 @@ class ListEventsQuery(ListQuery):
         f"[`start`, `end`) (at most {MAX_WINDOW.days} days) as an `occurrence` object, series "
         "expanded in their own time zone, exceptions in place of the instances they replace "
         "(at their new time), cancelled instances and EXDATEs left out; ordered by start, "
-        "then id. The cursors are occurrence ids from the list.",
+        "then id. The cursors are occurrence ids from the list (one whose occurrence has "
+        "left the window since, cancelled, deleted or moved, resumes where it was).",
     )
 
 
