@@ -80,8 +80,10 @@ OPERATIONS = [
         "tentative events and unanswered invitations do. All-day events block their days from "
         "midnight to midnight in `timezone`, else in the calendar's time zone, else in UTC; "
         "floating times (CalDAV without TZID) block their wall times in that same zone. "
-        "The window is at most 366 days. A calendar of another user answers 400, of another "
-        "application 404.",
+        f"The window is at most {MAX_WINDOW.days} days. A calendar of another user answers "
+        "400, of another application 404. 400 `window_too_dense` when a calendar holds more "
+        f"than {MAX_OCCURRENCES:,} occurrences in the window (ask for a shorter one) or a rule "
+        "too dense to expand.",
     ),
     Operation(
         "POST",

@@ -359,7 +359,14 @@ class PersonObject(BaseModel):
     organizer: bool
 
 
+#: A member of a union told apart by ``object`` (``EventList.data``): the discriminator is
+#: always sent, so the schema requires it (as it does every field the server always sends).
+DISCRIMINATED = ConfigDict(json_schema_serialization_defaults_required=True)
+
+
 class EventObject(BaseModel):
+    model_config = DISCRIMINATED
+
     id: str = Field(description="Prefixed `evt_`.")
     object: Literal["event"] = "event"
     calendar_id: str
@@ -390,6 +397,7 @@ class EventObject(BaseModel):
 class OccurrenceObject(BaseModel):
     """One instance of an event in a window (``expand_recurring=true``)."""
 
+    model_config = DISCRIMINATED
     id: str = Field(
         description="Stable across calls. An instance of a series mirrored with its master (and "
         "the exception that replaces it): `<master evt_ id>_<original start>`, the original start "
