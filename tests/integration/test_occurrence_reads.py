@@ -117,3 +117,27 @@ async def test_in_window_reads_what_the_expansion_of_a_window_needs(store):
     everything = [d for d in docs if d["calendar_id"] == "cal_1" and not d["deleted"]]
     assert [o.id for o in expand(everything, start, end)] == [o.id for o in found]
     assert await events.in_window([], start, end) == []
+
+
+async def test_in_window_reads_series_whose_long_occurrences_reach_into_the_window(store):
+    """Occurrences of two weeks: one series' last started ten days before the window and runs
+    into it; another's slot twelve days before the window was moved away in January, so its
+    two weeks do not count: the exception must be read as well as the master."""
+    await ensure_indexes(store)
+    events = Repositories.open(store).events
+    fortnight = 14 * 24 * 60
+    ended = event("long", at(2026, 2, 27, 9), minutes=fortnight, recurrence=("RRULE:FREQ=WEEKLY;COUNT=3",))
+    going = event("going", at(2026, 2, 25, 9), minutes=fortnight, recurrence=("RRULE:FREQ=WEEKLY;COUNT=3",))
+    docs = [
+        document(1, ended),  # last start 13 March 09:00, ends 27 March
+        document(2, going),  # slots 25 February, 4 and 11 March
+        document(3, moved("going", at(2026, 3, 11, 9), at(2026, 1, 5, 9), minutes=fortnight)),
+    ]
+    await store.db.events.insert_many(docs)
+    start = datetime(2026, 3, 23, tzinfo=UTC)
+    end = datetime(2026, 4, 1, tzinfo=UTC)
+
+    read = await events.in_window(["cal_1"], start, end)
+    assert {d["_id"] for d in read} == {"evt_01", "evt_02", "evt_03"}
+    assert [o.id for o in expand(read, start, end)] == ["evt_01_20260313T080000Z"]
+    assert [o.id for o in expand(docs, start, end)] == ["evt_01_20260313T080000Z"]

@@ -7,7 +7,7 @@ import hashlib
 import json
 from collections import deque
 from dataclasses import asdict
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from dateutil.rrule import rrulestr
@@ -45,7 +45,8 @@ def _person(value: Attendee | None) -> dict[str, Any] | None:
 
 
 def series_end(event: EventData) -> datetime | None:
-    """When a recurring master's last occurrence starts; None when it never ends (or no rule)."""
+    """When a recurring master's last occurrence ends (its last start, walked in UTC, plus the
+    master's duration); None when it never ends (or no rule)."""
     start = _instant(event.start)
     rules = [line for line in event.recurrence if line.upper().startswith("RRULE")]
     if start is None or not rules:
@@ -57,8 +58,13 @@ def series_end(event: EventData) -> datetime | None:
     if getattr(rule, "_until", None) is None and getattr(rule, "_count", None) is None:
         return None
     tail = deque(rule, maxlen=1)  # finite: UNTIL or COUNT
-    last = tail[0] if tail else None
-    return last.astimezone(UTC) if isinstance(last, datetime) else start
+    last = tail[0].astimezone(UTC) if tail and isinstance(tail[0], datetime) else start
+    return last + max(_duration(event), timedelta(0))
+
+
+def _duration(event: EventData) -> timedelta:
+    start, end = _instant(event.start), _instant(event.end)
+    return end - start if start is not None and end is not None else timedelta(0)
 
 
 def capped_raw(raw: Any, limit: int = RAW_MAX_BYTES) -> Any:

@@ -43,11 +43,11 @@ _SUMMARY = {
 
 #: Events read without their provider payload (up to 32 KB each).
 _NO_RAW = {"raw": 0}
-#: How far outside a window what reaches into it may lie: a series' last start
-#: (``series_end_at``, as the mirror computes it: from the RRULE alone, walked in UTC, so a DST
-#: hour off) and the original slot of an exception whose generated occurrence overlaps the
-#: window (an occurrence starts at most this long before it ends). A series with RDATEs is read
-#: whatever its ``series_end_at`` says.
+#: How far before a window what reaches into it may lie: a series' end (``series_end_at``, as
+#: the mirror computes it: its last start from the RRULE alone, walked in UTC, so a DST hour
+#: off, plus the master's duration) and the original slot of an exception whose generated
+#: occurrence overlaps the window (that slot lies at most the master's duration before the
+#: window, plus this). A series with RDATEs is read whatever its ``series_end_at`` says.
 _SERIES_SLACK = timedelta(days=7)
 
 
@@ -151,13 +151,16 @@ class Events(Repository):
 
     async def _series_around(self, docs: list[Document], start: datetime, end: datetime) -> list[Document]:
         """The masters of ``docs``' exceptions not among ``docs``, and the exceptions of every
-        master whose original slot lies within a week of [``start``, ``end``)."""
+        master whose original slot lies within a week of [``start``, ``end``), or before it
+        by as long as the calendar's longest master lasts."""
         masters: dict[tuple[str, str], set[str]] = {}
+        longest: dict[tuple[str, str], timedelta] = {}
         wanted: dict[tuple[str, str], set[str]] = {}
         for doc in docs:
             calendar = (doc["connection_id"], doc["provider_calendar_id"])
             if doc.get("recurrence"):
                 masters.setdefault(calendar, set()).add(doc["provider_event_id"])
+                longest[calendar] = max(longest.get(calendar, timedelta(0)), _duration(doc))
             elif doc.get("recurring_event_id"):
                 wanted.setdefault(calendar, set()).add(doc["recurring_event_id"])
         more: list[Document] = []
@@ -174,11 +177,12 @@ class Events(Repository):
                     }
                 ).to_list()
         for doc in more:
-            masters.setdefault((doc["connection_id"], doc["provider_calendar_id"]), set()).add(
-                doc["provider_event_id"]
-            )
-        low, high = start - _SERIES_SLACK, end + _SERIES_SLACK
+            calendar = (doc["connection_id"], doc["provider_calendar_id"])
+            masters.setdefault(calendar, set()).add(doc["provider_event_id"])
+            longest[calendar] = max(longest.get(calendar, timedelta(0)), _duration(doc))
+        high = end + _SERIES_SLACK
         for (connection_id, provider_calendar_id), ids in masters.items():
+            low = start - _SERIES_SLACK - longest.get((connection_id, provider_calendar_id), timedelta(0))
             more += await self._collection.find(
                 {
                     "connection_id": connection_id,
@@ -325,6 +329,14 @@ class Events(Repository):
                 session=session,
             )
         return written.modified_count
+
+
+def _duration(doc: Document) -> timedelta:
+    """How long a stored event lasts (none when its times are missing or reversed)."""
+    start, end = doc.get("start_at"), doc.get("end_at")
+    if not isinstance(start, datetime) or not isinstance(end, datetime):
+        return timedelta(0)
+    return max(end - start, timedelta(0))
 
 
 def _overlapping(start: datetime | None, end: datetime | None) -> dict[str, Any]:
