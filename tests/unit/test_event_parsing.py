@@ -238,14 +238,29 @@ def test_google_transparency_defaults_to_opaque(given: str | None, transparency:
 
 def test_google_the_attendee_flagged_self_gives_the_owners_own_answer() -> None:
     item = _google_item("floating0001")
-    assert parse_google(item, None).own_response is None  # nobody flagged self
-
     me = {"email": "me@example.com", "self": True, "responseStatus": "declined"}
     item["attendees"] = [*item["attendees"], me]
     event = parse_google(item, None)
 
     assert event.own_response == "declined"
     assert Attendee("me@example.com", None, "declined", False, False) in event.attendees
+
+
+def test_google_says_whose_copy_it_is_so_an_attendee_list_without_self_is_not_the_owners_answer() -> None:
+    """``self`` marks the calendar this copy is on; attendees listed but none flagged: the
+    calendar's owner is not invited (as Graph's ``none``: needsAction), even when the account's
+    e-mail is among them (a secondary calendar's copy); the organizer's own copy: accepted."""
+    item = _google_item("floating0001")
+    assert parse_google(item, None).own_response == "needsAction"
+
+    item["attendees"] = [*item["attendees"], {"email": "me@example.com", "responseStatus": "declined"}]
+    assert parse_google(item, None).own_response == "needsAction"
+
+    item["organizer"] = {**item["organizer"], "self": True}
+    assert parse_google(item, None).own_response == "accepted"
+
+    item.pop("attendees")  # no invitation at all: nothing to answer, as before
+    assert parse_google(item, None).own_response is None
 
 
 @pytest.mark.parametrize(

@@ -103,6 +103,8 @@ def test_the_owners_answer_is_the_providers_word_first_then_the_account_email() 
     # the provider flagged the owner (Google self, Graph responseStatus): its answer stands
     assert not declined_by_owner({"own_response": "accepted", "attendees": declined_by_email}, ME)
     assert declined_by_owner({"own_response": "declined", "attendees": []}, ME)
+    # Google listing attendees without flagging the calendar's own: not the account's answer
+    assert not declined_by_owner({"own_response": "needsAction", "attendees": declined_by_email}, ME)
     # CalDAV, or a document mirrored before own_response: the account's e-mail among attendees
     assert declined_by_owner({"attendees": declined_by_email}, ME)
     assert declined_by_owner({"own_response": None, "attendees": declined_by_email}, ME)

@@ -9,7 +9,8 @@ documents and renders the result. The rules, the same for every provider:
   ``workingElsewhere``), or declined by the calendar's owner (an exception by its own answer);
   tentative events and unanswered invitations block time;
 - the owner's answer is ``own_response`` when the provider said it (Google's attendee flagged
-  ``self``, Graph's ``responseStatus``), else that of the attendee whose e-mail is the
+  ``self``, and ``needsAction`` when it lists attendees but flags none: only ``self`` says
+  whose copy it is; Graph's ``responseStatus``), else that of the attendee whose e-mail is the
   connection's account e-mail (CalDAV, and events mirrored before ``own_response`` existed);
 - a timed occurrence blocks [start, end); one without a duration blocks nothing;
 - an all-day occurrence blocks its dates from midnight to midnight (end exclusive) in a time

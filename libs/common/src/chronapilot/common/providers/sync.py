@@ -63,9 +63,10 @@ Busy or not
 Graph's ``showAs`` (``free`` and ``workingElsewhere`` are transparent, as Exchange's own
 iCalendar export maps them; ``tentative``, ``busy``, ``oof``, ``unknown`` and none are opaque).
 ``own_response`` is the calendar owner's answer to the invitation when the provider says which
-attendee that is (Google: the attendee flagged ``self``; Graph: the event's ``responseStatus``);
-None otherwise (CalDAV says nothing: a reader matches the account's e-mail among
-``attendees``).
+attendee that is (Google: the attendee flagged ``self``, ``needsAction`` when attendees are
+listed but none is flagged, ``accepted`` on the organizer's copy; Graph: the event's
+``responseStatus``); None otherwise (no attendees at Google; CalDAV says nothing: a reader
+matches the account's e-mail among ``attendees``).
 """
 
 from __future__ import annotations

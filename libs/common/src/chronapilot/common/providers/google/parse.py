@@ -11,7 +11,8 @@ Pure functions, no I/O, tested on recorded payloads. Google's quirks kept here:
 - ``recurrence`` lines (``RRULE``, ``EXDATE``, ``RDATE``…) are on masters only;
 - ``transparency`` is ``opaque`` (the default: the event blocks time) or ``transparent``; the
   attendee flagged ``self`` is "the calendar on which this copy of the event appears", whose
-  ``responseStatus`` is the calendar owner's own answer.
+  ``responseStatus`` is the calendar owner's own answer; only that flag says who the owner
+  is (a secondary calendar's copy may list the account's e-mail as another attendee).
 """
 
 from __future__ import annotations
@@ -55,17 +56,21 @@ def parse_event(item: Mapping[str, Any], calendar_zone: str | None) -> EventData
         updated_at=_instant(item.get("updated")),
         raw=item,
         transparency=TRANSPARENT if item.get("transparency") == TRANSPARENT else OPAQUE,
-        own_response=_own_response(item.get("attendees")),
+        own_response=_own_response(item.get("attendees"), item.get("organizer")),
     )
 
 
-def _own_response(attendees: object) -> str | None:
-    """The ``responseStatus`` of the attendee flagged ``self``, if any."""
-    if not isinstance(attendees, list):
+def _own_response(attendees: object, organizer: object) -> str | None:
+    """The calendar owner's answer: that of the attendee flagged ``self``; with attendees but
+    none flagged, the calendar's owner is not among them (``accepted`` on the organizer's own
+    copy, else ``needsAction``, as Graph's ``none``: nothing declined, whoever's e-mail is
+    listed); None without attendees (no invitation)."""
+    if not isinstance(attendees, list) or not attendees:
         return None
     own = next((a for a in attendees if isinstance(a, Mapping) and a.get("self") is True), None)
     if own is None:
-        return None
+        organizing = isinstance(organizer, Mapping) and organizer.get("self") is True
+        return "accepted" if organizing else "needsAction"
     status = own.get("responseStatus")
     return status if status in _RESPONSES else "needsAction"
 
