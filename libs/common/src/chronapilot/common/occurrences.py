@@ -50,6 +50,7 @@ import recurring_ical_events
 
 from chronapilot.common.errors import InvalidRequest
 from chronapilot.common.providers.zones import open_zone
+from chronapilot.common.recurrence_cost import recurs_within_a_day, steps
 
 __all__ = [
     "EARLIEST",
@@ -73,29 +74,12 @@ LATEST = datetime(2200, 1, 1, tzinfo=UTC)
 MAX_WINDOW = timedelta(days=366)
 #: The most occurrences one expansion returns; a denser window is refused.
 MAX_OCCURRENCES = 20_000
-#: The library walks a rule from its DTSTART, an instance at a time: an expansion whose rules
-#: of more than one instance a day would take more steps than this (about a second of the
-#: library's time) before the window's end is refused; rules of at most one a day are not
-#: counted (from 1900, a daily rule is some 110,000 steps).
+#: An expansion whose rules would take more steps than this before the window's end (about a
+#: second of the library's time; see :mod:`chronapilot.common.recurrence_cost`) is refused.
 _MAX_RULE_STEPS = 200_000
 #: Extra span asked of the library around the window (all-day and floating occurrences are
 #: placed in UTC here, the library places them in the window's zone); the exact test follows.
 _SLACK = timedelta(days=2)
-_PERIODS = {
-    "SECONDLY": timedelta(seconds=1),
-    "MINUTELY": timedelta(minutes=1),
-    "HOURLY": timedelta(hours=1),
-    "DAILY": timedelta(days=1),
-    "WEEKLY": timedelta(weeks=1),
-    "MONTHLY": timedelta(days=28),
-    "YEARLY": timedelta(days=365),
-}
-#: The BYxxx parts that multiply a period's instances when the period is longer than theirs.
-_EXPANDING = (
-    ("BYHOUR", timedelta(hours=1)),
-    ("BYMINUTE", timedelta(minutes=1)),
-    ("BYSECOND", timedelta(seconds=1)),
-)
 
 
 class TooManyOccurrences(InvalidRequest):
@@ -147,8 +131,8 @@ def expand(docs: Iterable[Document], start: datetime, end: datetime) -> list[Occ
             if master.get("status") != "cancelled":
                 found.append(_as_stored(master, master["_id"]))
             continue
-        calendars[series], steps = expandable
-        walked += 0 if master.get("status") == "cancelled" else steps
+        calendars[series], cost = expandable
+        walked += 0 if master.get("status") == "cancelled" else cost
     if walked > _MAX_RULE_STEPS:  # refused before the library walks any of them
         raise _too_many()
     exceptions: dict[tuple[str, str, str], dict[str, Document]] = {}
@@ -335,16 +319,16 @@ def _utc(value: datetime) -> datetime:
 
 
 def _expandable(master: Document, end: datetime) -> tuple[icalendar.Calendar, int] | None:
-    """The master's VCALENDAR and the steps (:func:`_steps`) expanding it up to ``end`` takes,
+    """The master's VCALENDAR and the steps (:func:`~chronapilot.common.recurrence_cost.steps`)
+    expanding it up to ``end`` takes,
     or None when it cannot be expanded: its recurrence does not parse, or an all-day series
     recurs more than once a day (a date has no time of day to place the instances at). Such
     a master is one occurrence, as stored (the provider accepted it; the mirror shows it)."""
     try:
         calendar = _calendar_of(master)
-        for component in calendar.walk("VEVENT"):
-            if _all_day(component) and any(_spacing(r) < timedelta(days=1) for r in _rules(component)):
-                return None
-        return calendar, _steps(calendar, end)
+        if any(recurs_within_a_day(component) for component in calendar.walk("VEVENT")):
+            return None
+        return calendar, steps(calendar, end)
     except (ValueError, TypeError, KeyError):
         return None
 
@@ -470,59 +454,3 @@ def _content_line(name: str, value: Mapping[str, Any] | None, *, zone: str | Non
 def _zone(name: str) -> ZoneInfo | None:
     zone = open_zone(name)
     return None if zone is None or zone.key == "UTC" else zone
-
-
-def _steps(calendar: icalendar.Calendar, end: datetime) -> int:
-    """How many instances the library may generate walking the rules of more than one
-    instance a day from their DTSTART to ``end`` (or their UNTIL, or their COUNT)."""
-    total = 0
-    for component in calendar.walk("VEVENT"):
-        first = getattr(component.get("DTSTART"), "dt", None)
-        if not isinstance(first, date):
-            continue
-        if not isinstance(first, datetime):
-            first = datetime.combine(first, time(0))
-        first_utc = _utc(first)
-        for rule in _rules(component):
-            spacing = _spacing(rule)
-            if spacing >= timedelta(days=1):
-                continue
-            last = end
-            for until in rule.get("UNTIL") or ():
-                until = until if isinstance(until, datetime) else datetime.combine(until, time(0))
-                last = min(last, _utc(until) + timedelta(days=1))  # a floating UNTIL: a day of slack
-            steps = max(0, int((last - first_utc) / spacing) + 1)
-            for count in rule.get("COUNT") or ():
-                steps = min(steps, int(count))
-            total += steps
-    return total
-
-
-def _all_day(component: icalendar.cal.Component) -> bool:
-    first = getattr(component.get("DTSTART"), "dt", None)
-    return isinstance(first, date) and not isinstance(first, datetime)
-
-
-def _rules(component: icalendar.cal.Component) -> list[Any]:
-    return _all(component, "RRULE") + _all(component, "EXRULE")
-
-
-def _spacing(rule: Any) -> timedelta:
-    """The shortest time between two instances of ``rule`` its FREQ, INTERVAL and expanding
-    BYHOUR/BYMINUTE/BYSECOND parts allow (an unknown FREQ: a day, the library refuses it)."""
-    period = _PERIODS.get(str((rule.get("FREQ") or [""])[0]).upper())
-    if period is None:
-        return timedelta(days=1)
-    period *= max(int((rule.get("INTERVAL") or [1])[0]), 1)
-    per_period = 1
-    for part, unit in _EXPANDING:
-        if unit < period:
-            per_period *= max(len(rule.get(part) or ()), 1)
-    return period / per_period
-
-
-def _all(component: icalendar.cal.Component, name: str) -> list[Any]:
-    value = component.get(name)
-    if value is None:
-        return []
-    return list(value) if isinstance(value, list) else [value]
