@@ -29,7 +29,7 @@ from chronapilot.sandbox.launcher import Sandbox
 from chronapilot.sandbox.shared.consent import read_consent_form
 from chronapilot.sync_worker.app import create_app as create_worker
 
-from helpers import RETURN_PREFIX
+from helpers import RETURN_PREFIX, eventually
 
 
 def provider_settings(sandbox: Sandbox) -> ProviderSettings:
@@ -156,6 +156,20 @@ class Browser:
         landed = await self.consent(started["redirect_url"], provider)
         assert landed.startswith(RETURN_PREFIX + "done?from=test"), landed
         return parse_qs(urlsplit(landed).query)
+
+    async def link_and_sync(self, provider: str, user_id: str | None = None, *, timeout_s: float = 60) -> str:
+        """Link ``provider`` for ``user_id`` (a new user when None) and wait until the
+        connection's first sync completed (a worker must run); the connection id."""
+        user_id = user_id or await self.create_user()
+        connection_id = (await self.connect(provider, user_id))["connection_id"][0]
+        db = self.api.app[RUNTIME].store.db
+
+        async def synced() -> bool:
+            connection = await db.connections.find_one({"_id": connection_id})
+            return connection is not None and connection["last_synced_at"] is not None
+
+        await eventually(synced, timeout_s=timeout_s)
+        return connection_id
 
 
 @asynccontextmanager

@@ -1,4 +1,5 @@
-"""Small helpers the tests share: waiting on outcomes and running child processes."""
+"""Small helpers the tests share: waiting on outcomes, running child processes, sample events
+and a plain transactional write guard."""
 
 from __future__ import annotations
 
@@ -7,9 +8,12 @@ import inspect
 import sys
 import time
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TypeVar, cast
 
+from chronapilot.common.providers.sync import EventData, EventTime
+from chronapilot.common.store import Session, Store
 from chronapilot.devstack.processes import Child
 
 T = TypeVar("T")
@@ -42,3 +46,49 @@ def spawn_python(name: str, script: Path, env: dict[str, str], log_dir: Path) ->
 
 
 RETURN_PREFIX = "http://localhost:4000/return/"
+
+
+#: The instant the sample events are built around (a Monday, before the EU DST change).
+SAMPLE_T0 = datetime(2026, 3, 2, 9, tzinfo=UTC)
+
+
+def sample_event(
+    event_id: str,
+    title: str = "standup",
+    *,
+    updated: datetime | None = SAMPLE_T0,
+    series: str | None = None,
+    status: str = "confirmed",
+) -> EventData:
+    """A one-hour event the day after :data:`SAMPLE_T0` as a provider page carries it;
+    ``series``: an exception of that master (its original start is its start)."""
+    start = EventTime(SAMPLE_T0 + timedelta(days=1), None, "UTC")
+    return EventData(
+        provider_event_id=event_id,
+        ical_uid=f"{event_id}@example.com",
+        title=title,
+        description=None,
+        location=None,
+        start=start,
+        end=EventTime(SAMPLE_T0 + timedelta(days=1, hours=1), None, "UTC"),
+        all_day=False,
+        status=status,
+        recurrence=(),
+        recurring_event_id=series,
+        original_start=start if series else None,
+        organizer=None,
+        attendees=(),
+        etag=f'"{title}"',
+        updated_at=updated,
+        raw={"id": event_id, "summary": title},
+    )
+
+
+class InTransaction:
+    """A sync's write guard without the connection fence (for tests with no connection)."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    async def write(self, work: Callable[[Session], Awaitable[T]]) -> T:
+        return await self._store.in_transaction(work)

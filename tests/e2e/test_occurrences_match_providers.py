@@ -29,8 +29,6 @@ from test_sync_mirror import make_driver, request_sync, wait_synced
 from chronapilot.common.bus.catalogue import SyncKind
 from chronapilot.common.runtime import RUNTIME
 
-from helpers import eventually
-
 pytestmark = pytest.mark.e2e
 
 When = datetime | date
@@ -225,15 +223,8 @@ def overlapping(found: list[Span], start: datetime, end: datetime) -> list[Span]
 @pytest.mark.timeout(600)
 @pytest.mark.parametrize("provider", ["google", "microsoft", "icloud"])
 async def test_occurrences_match_the_providers_own_expansion(browser, sandbox, worker, provider):
-    user_id = await browser.create_user()
-    connection_id = (await browser.connect(provider, user_id))["connection_id"][0]
+    connection_id = await browser.link_and_sync(provider)
     db = browser.api.app[RUNTIME].store.db
-
-    async def initial_sync_done():
-        connection = await db.connections.find_one({"_id": connection_id})
-        return connection["last_synced_at"] is not None
-
-    await eventually(initial_sync_done, timeout_s=60)
     async with aiohttp.ClientSession() as http:
         driver, connection = await make_driver(browser, sandbox, provider, connection_id, http)
         provider_calendar_id = await driver.new_calendar()
@@ -392,15 +383,8 @@ async def test_a_floating_caldav_series_recurs_at_its_wall_time_across_dst(brows
     apply. Radicale 3.9's ``<C:expand>`` cannot be compared here: it answers 500 for a floating
     series (dateutil compares the naive DTSTART with the aware range); were it to answer, it
     must agree."""
-    user_id = await browser.create_user()
-    connection_id = (await browser.connect("icloud", user_id))["connection_id"][0]
+    connection_id = await browser.link_and_sync("icloud")
     db = browser.api.app[RUNTIME].store.db
-
-    async def initial_sync_done():
-        connection = await db.connections.find_one({"_id": connection_id})
-        return connection["last_synced_at"] is not None
-
-    await eventually(initial_sync_done, timeout_s=60)
     async with aiohttp.ClientSession() as http:
         driver, _ = await make_driver(browser, sandbox, "icloud", connection_id, http)
         provider_calendar_id = await driver.new_calendar()

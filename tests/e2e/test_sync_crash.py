@@ -43,15 +43,8 @@ async def test_a_worker_killed_mid_full_sync_is_replaced_and_the_mirror_converge
     second = None
     google = sandbox.urls["google"]
     try:
-        user_id = await browser.create_user()
-        connection_id = (await browser.connect("google", user_id))["connection_id"][0]
+        connection_id = await browser.link_and_sync("google", timeout_s=90)
         db = browser.api.app[RUNTIME].store.db
-
-        async def initial_sync_done():
-            connection = await db.connections.find_one({"_id": connection_id})
-            return connection["last_synced_at"] is not None
-
-        await eventually(initial_sync_done, timeout_s=90)
         async with aiohttp.ClientSession() as http:
             driver_a, connection = await make_driver(browser, sandbox, "google", connection_id, http)
             driver_b, _ = await make_driver(browser, sandbox, "google", connection_id, http)

@@ -22,19 +22,6 @@ pytestmark = pytest.mark.e2e
 EVENTS_ROUTE = "/calendar/v3/calendars/{calendarId}/events"
 
 
-async def linked(browser, provider: str = "google") -> str:
-    user_id = await browser.create_user()
-    connection_id = (await browser.connect(provider, user_id))["connection_id"][0]
-    db = browser.api.app[RUNTIME].store.db
-
-    async def synced():
-        connection = await db.connections.find_one({"_id": connection_id})
-        return connection if connection["last_synced_at"] else None
-
-    await eventually(synced, timeout_s=60)
-    return connection_id
-
-
 async def fault(sandbox, **body) -> None:
     async with (
         aiohttp.ClientSession() as http,
@@ -54,7 +41,7 @@ async def clear_faults(sandbox) -> None:
 
 
 async def test_throttling_is_waited_out_honouring_retry_after(browser, worker, sandbox):
-    connection_id = await linked(browser)
+    connection_id = await browser.link_and_sync("google")
     db = browser.api.app[RUNTIME].store.db
     before = (await db.connections.find_one({"_id": connection_id}))["last_synced_at"]
     await fault(sandbox, status=429, retry_after=1, times=2)
@@ -71,7 +58,7 @@ async def test_throttling_is_waited_out_honouring_retry_after(browser, worker, s
 
 
 async def test_a_persistent_failure_is_sync_failed_and_a_manual_refresh_recovers(browser, worker, sandbox):
-    connection_id = await linked(browser)
+    connection_id = await browser.link_and_sync("google")
     db = browser.api.app[RUNTIME].store.db
     before = (await db.connections.find_one({"_id": connection_id}))["last_synced_at"]
     await fault(sandbox, status=503)
@@ -108,7 +95,7 @@ async def test_a_persistent_failure_is_sync_failed_and_a_manual_refresh_recovers
 
 
 async def test_a_calendar_removed_at_the_provider_is_flagged_and_its_events_kept(browser, worker, sandbox):
-    connection_id = await linked(browser)
+    connection_id = await browser.link_and_sync("google")
     db = browser.api.app[RUNTIME].store.db
     email = sandbox.accounts["google"].email
     async with aiohttp.ClientSession() as http:
@@ -165,7 +152,7 @@ async def polling_worker(api) -> AsyncIterator[web.Application]:
 
 
 async def test_connections_in_polling_mode_are_synced_on_schedule(browser, polling_worker):
-    connection_id = await linked(browser, "icloud")
+    connection_id = await browser.link_and_sync("icloud")
     db = browser.api.app[RUNTIME].store.db
     assert (await db.connections.find_one({"_id": connection_id}))["sync_mode"] == "polling"
 
@@ -187,7 +174,7 @@ async def test_a_busy_sync_lease_requeues_the_request_and_nothing_is_dead_letter
     request is neither a failure nor a dead letter; it goes back on the topic and is served once
     the lease is free."""
     async with running_worker(api, lease_s=1.0) as app:
-        connection_id = await linked(browser)
+        connection_id = await browser.link_and_sync("google")
         runtime = app[RUNTIME]
         db = runtime.store.db
         before = (await db.connections.find_one({"_id": connection_id}))["last_synced_at"]

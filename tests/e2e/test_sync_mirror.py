@@ -179,15 +179,8 @@ async def test_a_large_calendar_mirrors_exactly_follows_changes_and_survives_a_d
     browser, sandbox, worker, provider
 ):
     rng = random.Random(f"mirror-{provider}")
-    user_id = await browser.create_user()
-    connection_id = (await browser.connect(provider, user_id))["connection_id"][0]
+    connection_id = await browser.link_and_sync(provider)  # its calendar list predates ours
     db = browser.api.app[RUNTIME].store.db
-
-    async def initial_sync_done():
-        connection = await db.connections.find_one({"_id": connection_id})
-        return connection["last_synced_at"] is not None
-
-    await eventually(initial_sync_done, timeout_s=60)  # its calendar list predates ours
     async with aiohttp.ClientSession() as http:
         driver, connection = await make_driver(browser, sandbox, provider, connection_id, http)
         calendar_id = await driver.new_calendar()

@@ -4,48 +4,26 @@ server: new events are inserted, known ones updated, and the write rules hold ac
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import pytest
 
 from chronapilot.common.clock import FixedClock
 from chronapilot.common.providers.base import Capabilities
-from chronapilot.common.providers.sync import EventData, EventPage, EventTime
-from chronapilot.common.store import Session, Store, ensure_indexes
+from chronapilot.common.providers.sync import EventData, EventPage
+from chronapilot.common.store import Store, ensure_indexes
 from chronapilot.common.store.repositories import Repositories
 from chronapilot.sync_worker.calendar_sync import CalendarResult, sync_calendar
 from chronapilot.sync_worker.mirror import CalendarRef
 
+from helpers import SAMPLE_T0, InTransaction, sample_event
+
 pytestmark = pytest.mark.integration
 
-T0 = datetime(2026, 3, 2, 9, tzinfo=UTC)
+T0 = SAMPLE_T0
+event = sample_event
 CALENDAR = CalendarRef("cal_mirror", "con_mirror", "app_mirror", "provider-calendar")
-
-
-def event(
-    event_id: str, title: str = "standup", *, updated: datetime = T0, series: str | None = None
-) -> EventData:
-    start = EventTime(T0 + timedelta(days=1), None, "UTC")
-    return EventData(
-        provider_event_id=event_id,
-        ical_uid=f"{event_id}@example.com",
-        title=title,
-        description=None,
-        location=None,
-        start=start,
-        end=EventTime(T0 + timedelta(days=1, hours=1), None, "UTC"),
-        all_day=False,
-        status="confirmed",
-        recurrence=(),
-        recurring_event_id=series,
-        original_start=start if series else None,
-        organizer=None,
-        attendees=(),
-        etag=f'"{title}"',
-        updated_at=updated,
-        raw={"id": event_id, "summary": title},
-    )
 
 
 def page(
@@ -68,14 +46,6 @@ class ScriptedProvider:
     async def sync_events(self, token: Any, calendar_id: str, cursor: str | None) -> AsyncIterator[EventPage]:
         for each in self.pages[cursor]:
             yield each
-
-
-class InTransaction:
-    def __init__(self, store: Store) -> None:
-        self._store = store
-
-    async def write(self, work: Callable[[Session], Awaitable[Any]]) -> Any:
-        return await self._store.in_transaction(work)
 
 
 @pytest.fixture

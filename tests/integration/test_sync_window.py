@@ -9,7 +9,6 @@ instead of waiting a hundred days.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
@@ -21,23 +20,15 @@ from contract.sync_drivers import MicrosoftDriver
 from chronapilot.common.clock import FixedClock
 from chronapilot.common.providers.microsoft.client import MicrosoftProvider
 from chronapilot.common.providers.sync import SyncWindow
-from chronapilot.common.store import Session, Store, ensure_indexes
+from chronapilot.common.store import Store, ensure_indexes
 from chronapilot.common.store.repositories import Repositories
 from chronapilot.sync_worker.calendar_sync import sync_calendar
 from chronapilot.sync_worker.mirror import CalendarRef
 
+from helpers import InTransaction
+
 pytestmark = pytest.mark.integration
 T = TypeVar("T")
-
-
-class Transactional:
-    """The sync's write guard without the connection fence (no connection document here)."""
-
-    def __init__(self, store: Store) -> None:
-        self._store = store
-
-    async def write(self, work: Callable[[Session], Awaitable[T]]) -> T:
-        return await self._store.in_transaction(work)
 
 
 async def test_a_later_full_sync_keeps_what_has_left_its_window(store: Store) -> None:
@@ -69,7 +60,7 @@ async def test_a_later_full_sync_keeps_what_has_left_its_window(store: Store) ->
                 full=full,
                 clock=clock,
                 raw_max_bytes=32768,
-                guard=Transactional(store),
+                guard=InTransaction(store),
             )
             mirrored = {
                 doc["provider_event_id"]: doc["deleted"]

@@ -2,43 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 from chronapilot.common.models.event import mirror_fields
-from chronapilot.common.providers.sync import EventData, EventPage, EventTime
+from chronapilot.common.providers.sync import EventData, EventPage
 from chronapilot.sync_worker.plan import PagePlan, StoredEvent, plan_page
 
-T0 = datetime(2026, 3, 2, 9, tzinfo=UTC)
+from helpers import SAMPLE_T0, sample_event
 
-
-def event(
-    event_id: str,
-    title: str = "standup",
-    *,
-    updated: datetime | None = T0,
-    series: str | None = None,
-    status: str = "confirmed",
-) -> EventData:
-    start = EventTime(T0 + timedelta(days=1), None, "UTC")
-    return EventData(
-        provider_event_id=event_id,
-        ical_uid=f"{event_id}@example.com",
-        title=title,
-        description=None,
-        location=None,
-        start=start,
-        end=EventTime(T0 + timedelta(days=1, hours=1), None, "UTC"),
-        all_day=False,
-        status=status,
-        recurrence=(),
-        recurring_event_id=series,
-        original_start=start if series else None,
-        organizer=None,
-        attendees=(),
-        etag=f'"{title}"',
-        updated_at=updated,
-        raw={"id": event_id},
-    )
+T0 = SAMPLE_T0
+event = sample_event
 
 
 def held(data: EventData, *, deleted: bool = False) -> StoredEvent:

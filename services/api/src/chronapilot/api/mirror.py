@@ -65,35 +65,42 @@ def _time(value: Mapping[str, Any] | None) -> dict[str, Any] | None:
     )
 
 
+def _stored_fields(
+    raw: Mapping[str, Any], masters: dict[str, str], provider_master: str | None
+) -> dict[str, Any]:
+    """What an event object and an occurrence object both show of the stored event ``raw``."""
+    return {
+        "calendar_id": raw["calendar_id"],
+        "connection_id": raw["connection_id"],
+        "provider_event_id": raw["provider_event_id"],
+        "ical_uid": raw.get("ical_uid"),
+        "title": raw.get("title"),
+        "description": raw.get("description"),
+        "location": raw.get("location"),
+        "transparency": raw.get("transparency", OPAQUE),
+        "recurring_event_id": masters.get(provider_master) if provider_master else None,
+        "provider_recurring_event_id": provider_master,
+        "organizer": raw.get("organizer"),
+        "attendees": raw.get("attendees", []),
+        "etag": raw.get("etag"),
+        "provider_updated_at": raw.get("provider_updated_at"),
+        "updated_at": raw["updated_at"],
+    }
+
+
 def render_event(raw: Document, masters: dict[str, str]) -> dict[str, Any]:
-    time = _time
-    provider_master = raw.get("recurring_event_id")
     return dump(
         EventObject(
             id=raw["_id"],
-            calendar_id=raw["calendar_id"],
-            connection_id=raw["connection_id"],
-            provider_event_id=raw["provider_event_id"],
-            ical_uid=raw.get("ical_uid"),
-            title=raw.get("title"),
-            description=raw.get("description"),
-            location=raw.get("location"),
-            start=time(raw.get("start")),
-            end=time(raw.get("end")),
+            start=_time(raw.get("start")),
+            end=_time(raw.get("end")),
             all_day=raw.get("all_day", False),
             status=raw.get("status", "confirmed"),
-            transparency=raw.get("transparency", OPAQUE),
             recurrence=raw.get("recurrence", []),
-            recurring_event_id=masters.get(provider_master) if provider_master else None,
-            provider_recurring_event_id=provider_master,
-            original_start=time(raw.get("original_start")),
-            organizer=raw.get("organizer"),
-            attendees=raw.get("attendees", []),
-            etag=raw.get("etag"),
+            original_start=_time(raw.get("original_start")),
             deleted=raw.get("deleted", False),
-            provider_updated_at=raw.get("provider_updated_at"),
             created_at=raw["created_at"],
-            updated_at=raw["updated_at"],
+            **_stored_fields(raw, masters, raw.get("recurring_event_id")),
         )
     )
 
@@ -217,31 +224,15 @@ async def _cursor_place(
 
 
 def render_occurrence(occurrence: Occurrence, masters: dict[str, str]) -> dict[str, Any]:
-    raw = occurrence.source
-    provider_master = occurrence.recurring_event_id
     return dump(
         OccurrenceObject(
             id=occurrence.id,
-            event_id=raw["_id"],
-            calendar_id=raw["calendar_id"],
-            connection_id=raw["connection_id"],
-            provider_event_id=raw["provider_event_id"],
-            ical_uid=raw.get("ical_uid"),
-            title=raw.get("title"),
-            description=raw.get("description"),
-            location=raw.get("location"),
+            event_id=occurrence.source["_id"],
             start=occurrence.start,
             end=occurrence.end,
             all_day=occurrence.start.get("date") is not None,
             status=occurrence.status,
-            transparency=raw.get("transparency", OPAQUE),
-            recurring_event_id=masters.get(provider_master) if provider_master else None,
-            provider_recurring_event_id=provider_master,
             original_start=_time(occurrence.original_start),
-            organizer=raw.get("organizer"),
-            attendees=raw.get("attendees", []),
-            etag=raw.get("etag"),
-            provider_updated_at=raw.get("provider_updated_at"),
-            updated_at=raw["updated_at"],
+            **_stored_fields(occurrence.source, masters, occurrence.recurring_event_id),
         )
     )
