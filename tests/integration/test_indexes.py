@@ -77,6 +77,26 @@ HOT_QUERIES = [
         sort={"due_at": 1},
     ),
     HotQuery(
+        "webhook dispatcher: due deliveries, oldest first (WebhookDeliveries.claim_due)",
+        "webhook_deliveries",
+        {"status": "pending", "next_attempt_at": {"$lte": NOW}},
+        "due",
+        sort={"next_attempt_at": 1},
+    ),
+    HotQuery(
+        "webhook dispatcher: an event's endpoints (WebhookEndpoints.subscribed)",
+        "webhook_endpoints",
+        {"application_id": "app_1", "disabled": False, "enabled_events": {"$in": ["event.updated", "*"]}},
+        "by_application",
+    ),
+    HotQuery(
+        "API: an endpoint's deliveries, newest first (GET /v1/webhook_endpoints/{id}/deliveries)",
+        "webhook_deliveries",
+        {"endpoint_id": "we_1"},
+        "by_endpoint",
+        sort={"_id": -1},
+    ),
+    HotQuery(
         "webhook request path: a notification's subscription id (Directory._read)",
         "webhook_subscriptions",
         {"channels.id": "ch-1", "provider": "google"},

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from chronapilot.common.models import Application
-from chronapilot.common.store.client import translate_errors
+from chronapilot.common.store.client import Session, translate_errors
 from chronapilot.common.store.repository import Repository
 
 
@@ -21,3 +21,23 @@ class Applications(Repository):
         with translate_errors():
             raw = await self._collection.find_one({"api_keys.hash": key_hash})
         return None if raw is None else Application.from_mongo(raw)
+
+    async def reserve_endpoint_slot(self, application_id: str, cap: int, *, session: Session) -> bool:
+        """Count one more webhook endpoint for the application, unless it holds ``cap`` already
+        (in the creating transaction: two creates cannot both take the last place)."""
+        with translate_errors(session):
+            result = await self._collection.update_one(
+                {"_id": application_id, "webhook_endpoint_count": {"$not": {"$gte": cap}}},
+                {"$inc": {"webhook_endpoint_count": 1}},
+                session=session,
+            )
+        return result.modified_count == 1
+
+    async def release_endpoint_slot(self, application_id: str, *, session: Session) -> None:
+        """One webhook endpoint fewer (it was deleted in ``session``)."""
+        with translate_errors(session):
+            await self._collection.update_one(
+                {"_id": application_id, "webhook_endpoint_count": {"$gt": 0}},
+                {"$inc": {"webhook_endpoint_count": -1}},
+                session=session,
+            )

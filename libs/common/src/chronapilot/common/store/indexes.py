@@ -107,6 +107,20 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel([("channels.id", ASCENDING)], name="by_channel"),
         IndexModel([("due_at", ASCENDING)], name="by_due"),
     ],
+    # customer webhooks (ARCHITECTURE §9): the API lists endpoints and deliveries per application
+    # and endpoint; the dispatcher finds an event's endpoints by application, claims due
+    # deliveries, and a message consumed again creates nothing twice (one_per_source)
+    "webhook_endpoints": [
+        IndexModel([("application_id", ASCENDING), ("_id", DESCENDING)], name="by_application"),
+    ],
+    "webhook_deliveries": [
+        IndexModel(
+            [("endpoint_id", ASCENDING), ("source_id", ASCENDING)], name="one_per_source", unique=True
+        ),
+        IndexModel([("status", ASCENDING), ("next_attempt_at", ASCENDING)], name="due"),
+        IndexModel([("endpoint_id", ASCENDING), ("_id", DESCENDING)], name="by_endpoint"),
+        IndexModel([("endpoint_id", ASCENDING), ("status", ASCENDING)], name="by_endpoint_status"),
+    ],
     "oauth_states": [
         # the consent callback and the hosted page find their session by its state
         IndexModel([("state", ASCENDING)], name="by_state", unique=True),

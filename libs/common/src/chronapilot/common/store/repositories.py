@@ -14,6 +14,8 @@ from chronapilot.common.store.idempotency_keys import IdempotencyKeys
 from chronapilot.common.store.oauth_states import OAuthStates
 from chronapilot.common.store.sync_state import SyncStates
 from chronapilot.common.store.users import Users
+from chronapilot.common.store.webhook_deliveries import WebhookDeliveries, WebhookSequences
+from chronapilot.common.store.webhook_endpoints import WebhookEndpoints
 from chronapilot.common.store.webhook_subscriptions import WebhookSubscriptions
 
 
@@ -28,6 +30,9 @@ class Repositories:
     sync_state: SyncStates
     credentials: Credentials
     webhook_subscriptions: WebhookSubscriptions
+    webhook_endpoints: WebhookEndpoints
+    webhook_deliveries: WebhookDeliveries
+    webhook_sequences: WebhookSequences
 
     @classmethod
     def open(cls, store: Store) -> Repositories:
@@ -41,4 +46,7 @@ class Repositories:
             sync_state=SyncStates(store),
             credentials=Credentials(store),
             webhook_subscriptions=WebhookSubscriptions(store),
+            webhook_endpoints=WebhookEndpoints(store),
+            webhook_deliveries=WebhookDeliveries(store),
+            webhook_sequences=WebhookSequences(store),
         )
