@@ -17,7 +17,7 @@ from chronapilot.common.store.repositories import Repositories
 from chronapilot.sync_worker.calendar_sync import CalendarResult, sync_calendar
 from chronapilot.sync_worker.mirror import CalendarRef
 
-from helpers import SAMPLE_T0, InTransaction, sample_event
+from helpers import SAMPLE_T0, InTransaction, QueuedOutbox, sample_event
 
 pytestmark = pytest.mark.integration
 
@@ -65,6 +65,7 @@ async def mirror(store: Store) -> Callable[..., Awaitable[CalendarResult]]:
             clock=FixedClock(T0 + timedelta(hours=1)),
             raw_max_bytes=32768,
             guard=InTransaction(store),
+            outbox=QueuedOutbox(store),
         )
 
     return run
