@@ -92,7 +92,7 @@ async def apply_page(
     )
     ids = {i: held.id for i, held in stored.items() if held.id is not None} | created
     changes = plan.changes
-    await tell_changes(
+    await _tell_changes(
         outbox,
         session,
         calendar,
@@ -110,7 +110,7 @@ async def apply_page(
     )
 
 
-async def tell_changes(
+async def _tell_changes(
     outbox: EventSink, session: Session | None, calendar: CalendarRef, **changes: Sequence[str]
 ) -> None:
     """Queue ``mirror.events_changed`` for ``changes`` (``created``, ``updated``, ``deleted``:
@@ -172,7 +172,7 @@ async def delete_unseen(
         and (window is None or window.holds(held.start_at, held.end_at))
     ]
     deleted = await events.mark_deleted(calendar, gone, now=now, session=session)
-    await tell_changes(outbox, session, calendar, deleted=[held for i in gone if (held := known[i].id)])
+    await _tell_changes(outbox, session, calendar, deleted=[held for i in gone if (held := known[i].id)])
     return deleted
 
 
