@@ -51,6 +51,8 @@ from chronapilot.devstack.processes import free_port  # noqa: E402
 from chronapilot.sync_worker.calendar_sync import sync_calendar  # noqa: E402
 from chronapilot.sync_worker.mirror import CalendarRef  # noqa: E402
 
+from helpers import InTransaction, QueuedOutbox  # noqa: E402
+
 WORLDS = {
     "google": (google_world, GoogleDriver),
     "microsoft": (microsoft_world, MicrosoftDriver),
@@ -154,17 +156,6 @@ async def server_report_s(driver: ICloudDriver, sync_token: str) -> float:
     return elapsed
 
 
-class Transactional:
-    """Each mirror write in its own transaction, as the worker's fenced writes are (the bench
-    has no connection document to fence on)."""
-
-    def __init__(self, store: Store) -> None:
-        self._store = store
-
-    async def write(self, work):  # type: ignore[no-untyped-def]
-        return await self._store.in_transaction(work)
-
-
 async def bench_provider(name: str, store: Store, events: int) -> dict[str, float | None]:
     world_factory, driver_class = WORLDS[name]
     async with aiohttp.ClientSession() as http, world_factory(http) as world:
@@ -188,7 +179,8 @@ async def bench_provider(name: str, store: Store, events: int) -> dict[str, floa
             full=True,
             clock=SystemClock(),
             raw_max_bytes=32768,
-            guard=Transactional(store),
+            guard=InTransaction(store),
+            outbox=QueuedOutbox(store),
         )
         full_s = time.perf_counter() - started
         latencies, reports = [], []
@@ -204,7 +196,8 @@ async def bench_provider(name: str, store: Store, events: int) -> dict[str, floa
                 full=False,
                 clock=SystemClock(),
                 raw_max_bytes=32768,
-                guard=Transactional(store),
+                guard=InTransaction(store),
+                outbox=QueuedOutbox(store),
             )
             latencies.append(time.perf_counter() - started)
             assert changed.applied.upserted == 1, changed

@@ -1,5 +1,5 @@
-"""Small helpers the tests share: waiting on outcomes, running child processes, sample events
-and a plain transactional write guard."""
+"""Small helpers the tests share: waiting on outcomes, running child processes, sample events,
+a plain transactional write guard and an outbox without a relay."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TypeVar, cast
 
+from chronapilot.common.bus import Envelope, Event, emit
 from chronapilot.common.providers.sync import EventData, EventTime
 from chronapilot.common.store import Session, Store
 from chronapilot.devstack.processes import Child
@@ -92,3 +93,22 @@ class InTransaction:
 
     async def write(self, work: Callable[[Session], Awaitable[T]]) -> T:
         return await self._store.in_transaction(work)
+
+
+class QueuedOutbox:
+    """The transactional outbox with no relay: events are queued in the ``outbox`` collection
+    (in the writer's transaction, as in a service) for the test to read back."""
+
+    def __init__(self, store: Store, topic_prefix: str = "test") -> None:
+        self._store = store
+        self._topic_prefix = topic_prefix
+
+    async def emit(self, session: Session | None, event: Event, *, connection_id: str) -> Envelope:
+        db, prefix = self._store.db, self._topic_prefix
+        return await emit(db, session, event, connection_id=connection_id, topic_prefix=prefix)
+
+    async def queued(self, event_type: str | None = None) -> list[Envelope]:
+        """What was queued (of ``event_type``, or all), in order."""
+        records = await self._store.db.outbox.find({}).sort("_id", 1).to_list()
+        envelopes = [Envelope.model_validate(record["envelope"]) for record in records]
+        return [e for e in envelopes if event_type is None or e.type == event_type]

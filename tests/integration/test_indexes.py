@@ -150,6 +150,18 @@ HOT_QUERIES = [
         "by_provider_id",
     ),
     HotQuery(
+        "calendar listing: every calendar of the connection, removed ones too (Calendars.upsert_listed)",
+        "calendars",
+        {"connection_id": "con_1"},
+        "by_provider_id",
+    ),
+    HotQuery(
+        "public events: the events one mirror.events_changed names (Events.with_ids)",
+        "events",
+        {"_id": {"$in": ["evt_1", "evt_2"]}},
+        "_id_",
+    ),
+    HotQuery(
         "full sync: the mirrored events of a calendar (sync_worker/mirror.py)",
         "events",
         {"connection_id": "con_1", "provider_calendar_id": "cal-1"},

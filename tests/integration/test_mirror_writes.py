@@ -1,5 +1,6 @@
 """Provider pages written into the mirror (``sync_calendar``) against the real MongoDB-protocol
-server: new events are inserted, known ones updated, and the write rules hold across pages."""
+server: new events are inserted, known ones updated, and the write rules hold across pages; each
+write tells what it changed (``mirror.events_changed``) in its own transaction, and only that."""
 
 from __future__ import annotations
 
@@ -9,15 +10,16 @@ from typing import Any
 
 import pytest
 
+from chronapilot.common.bus.catalogue import MIRROR_IDS_PER_MESSAGE, MirrorEventsChanged
 from chronapilot.common.clock import FixedClock
 from chronapilot.common.providers.base import Capabilities
 from chronapilot.common.providers.sync import EventData, EventPage
 from chronapilot.common.store import Store, ensure_indexes
 from chronapilot.common.store.repositories import Repositories
-from chronapilot.sync_worker.calendar_sync import CalendarResult, sync_calendar
+from chronapilot.sync_worker.calendar_sync import CalendarResult, MirrorGuard, sync_calendar
 from chronapilot.sync_worker.mirror import CalendarRef
 
-from helpers import SAMPLE_T0, InTransaction, sample_event
+from helpers import SAMPLE_T0, InTransaction, QueuedOutbox, sample_event
 
 pytestmark = pytest.mark.integration
 
@@ -49,11 +51,16 @@ class ScriptedProvider:
 
 
 @pytest.fixture
-async def mirror(store: Store) -> Callable[..., Awaitable[CalendarResult]]:
+def outbox(store: Store) -> QueuedOutbox:
+    return QueuedOutbox(store)
+
+
+@pytest.fixture
+async def mirror(store: Store, outbox: QueuedOutbox) -> Callable[..., Awaitable[CalendarResult]]:
     await ensure_indexes(store.db)
     provider = ScriptedProvider()
 
-    async def run(*pages: EventPage, full: bool) -> CalendarResult:
+    async def run(*pages: EventPage, full: bool, guard: MirrorGuard | None = None) -> CalendarResult:
         cursor = None if full else await Repositories.open(store).sync_state.cursor(CALENDAR.id)
         provider.pages[cursor] = list(pages)
         return await sync_calendar(
@@ -64,7 +71,8 @@ async def mirror(store: Store) -> Callable[..., Awaitable[CalendarResult]]:
             full=full,
             clock=FixedClock(T0 + timedelta(hours=1)),
             raw_max_bytes=32768,
-            guard=InTransaction(store),
+            guard=guard or InTransaction(store),
+            outbox=outbox,
         )
 
     return run
@@ -152,3 +160,103 @@ async def test_a_full_sync_marks_deleted_what_it_no_longer_sees_and_a_deletion_i
     assert docs["a"]["deleted_at"] == docs["a"]["updated_at"] == later
     assert docs["b"]["deleted_at"] == docs["b"]["updated_at"] == T0 + timedelta(hours=1)
     assert "gone" not in docs
+
+
+# -- what the writes tell ---------------------------------------------------------------------
+
+
+async def told(store: Store, outbox: QueuedOutbox) -> list[dict[str, list[str]]]:
+    """Each ``mirror.events_changed`` queued so far, its ids read back as provider event ids."""
+    provider_ids = {doc["_id"]: i for i, doc in (await held(store)).items()}
+    told = []
+    for envelope in await outbox.queued(MirrorEventsChanged.TYPE):
+        assert envelope.connection_id == CALENDAR.connection_id
+        assert (envelope.data["application_id"], envelope.data["calendar_id"]) == (
+            CALENDAR.application_id,
+            CALENDAR.id,
+        )
+        told.append({kind: [provider_ids[i] for i in envelope.data[kind]] for kind in KINDS})
+    return told
+
+
+KINDS = ("created", "updated", "deleted")
+
+
+def changes(**kinds: list[str]) -> dict[str, list[str]]:
+    return {kind: kinds.get(kind, []) for kind in KINDS}
+
+
+async def test_each_page_tells_the_events_it_created_and_a_resync_that_changes_nothing_tells_nothing(
+    store, mirror, outbox
+):
+    await mirror(page(event("a"), event("b")), page(event("c"), cursor="c1"), full=True)
+    assert await told(store, outbox) == [changes(created=["a", "b"]), changes(created=["c"])]
+    queued = len(await outbox.queued())
+
+    await mirror(page(event("a"), event("b")), page(event("c"), cursor="c2"), full=True)
+    await mirror(page(event("a"), cursor="c3"), full=False)
+    assert len(await outbox.queued()) == queued, "nothing changed, nothing told"
+
+
+async def test_an_update_and_a_deletion_are_told_by_the_page_that_makes_them(store, mirror, outbox):
+    await mirror(page(event("a"), event("b"), event("c"), cursor="c1"), full=True)
+    renamed = event("a", "renamed", updated=T0 + timedelta(minutes=5))
+    await mirror(page(renamed, event("c"), deletions=("b", "never-held"), cursor="c2"), full=False)
+    assert (await told(store, outbox))[1:] == [changes(updated=["a"], deleted=["b"])]
+
+
+async def test_deleting_a_series_tells_every_member_the_deletion_reaches(store, mirror, outbox):
+    series = [event("m"), event("m_1", "moved", series="m"), event("m_2", "later", series="m")]
+    await mirror(page(*series, event("other"), cursor="c1"), full=True)
+    await mirror(page(deletions=("m",), cursor="c2"), full=False)
+    assert (await told(store, outbox))[1:] == [changes(deleted=["m", "m_1", "m_2"])]
+
+
+async def test_an_event_the_mirror_held_deleted_is_created_again_when_it_comes_back(store, mirror, outbox):
+    await mirror(page(event("a"), cursor="c1"), full=True)
+    first_id = (await held(store))["a"]["_id"]
+    await mirror(page(deletions=("a",), cursor="c2"), full=False)
+    await mirror(page(event("a", "back", updated=T0 + timedelta(minutes=5)), cursor="c3"), full=False)
+    assert (await told(store, outbox))[1:] == [changes(deleted=["a"]), changes(created=["a"])]
+    assert (await held(store))["a"]["_id"] == first_id, "the same evt_ id comes back"
+
+
+async def test_an_event_a_page_writes_and_deletes_that_the_mirror_lacked_is_not_told(store, mirror, outbox):
+    master, moved = event("m"), event("m_1", "moved", series="m")
+    await mirror(page(master, moved, event("kept"), deletions=("m",), cursor="c1"), full=True)
+    assert await told(store, outbox) == [changes(created=["kept"])]
+
+
+async def test_a_full_sync_tells_what_it_no_longer_sees_once_after_its_pages(store, mirror, outbox):
+    await mirror(page(event("a"), event("b"), event("c"), event("d"), cursor="c1"), full=True)
+    renamed = event("a", "renamed", updated=T0 + timedelta(minutes=5))
+    await mirror(page(renamed, deletions=("b",), cursor="c2"), full=True)  # c and d are gone too
+    assert (await told(store, outbox))[1:] == [
+        changes(updated=["a"], deleted=["b"]),  # the page
+        changes(deleted=["c", "d"]),  # what the full sync did not see (b was told already)
+    ]
+
+
+async def test_a_write_that_fails_leaves_neither_the_events_nor_what_it_would_have_told(
+    store, mirror, outbox
+):
+    class FailsAfterWriting:
+        async def write(self, work):
+            async def written_then_failed(session):
+                await work(session)
+                raise RuntimeError("the transaction fails after the write")
+
+            return await store.in_transaction(written_then_failed)
+
+    with pytest.raises(RuntimeError):
+        await mirror(page(event("a"), cursor="c1"), full=True, guard=FailsAfterWriting())
+    assert await held(store) == {}
+    assert await outbox.queued() == []
+
+
+async def test_a_big_write_is_told_in_messages_of_a_bounded_size(store, mirror, outbox):
+    many = [event(f"e{n:04d}") for n in range(2 * MIRROR_IDS_PER_MESSAGE + 7)]
+    await mirror(page(*many, cursor="c1"), full=True)
+    messages = await told(store, outbox)
+    assert [len(m["created"]) for m in messages] == [MIRROR_IDS_PER_MESSAGE, MIRROR_IDS_PER_MESSAGE, 7]
+    assert [i for m in messages for i in m["created"]] == [e.provider_event_id for e in many]

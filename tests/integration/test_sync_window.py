@@ -25,7 +25,7 @@ from chronapilot.common.store.repositories import Repositories
 from chronapilot.sync_worker.calendar_sync import sync_calendar
 from chronapilot.sync_worker.mirror import CalendarRef
 
-from helpers import InTransaction
+from helpers import InTransaction, QueuedOutbox
 
 pytestmark = pytest.mark.integration
 T = TypeVar("T")
@@ -61,6 +61,7 @@ async def test_a_later_full_sync_keeps_what_has_left_its_window(store: Store) ->
                 clock=clock,
                 raw_max_bytes=32768,
                 guard=InTransaction(store),
+                outbox=QueuedOutbox(store),
             )
             mirrored = {
                 doc["provider_event_id"]: doc["deleted"]

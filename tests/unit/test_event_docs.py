@@ -19,7 +19,15 @@ SAMPLES = [
     ),
     catalogue.ConnectionDisconnected(application_id="app_1", provider="microsoft"),
     catalogue.ConnectionStatusChanged(
-        status="error", previous_status="active", error_code="reauth_required", error_message="grant revoked"
+        status="error",
+        previous_status="active",
+        sync_mode="realtime",
+        previous_sync_mode="polling",
+        error_code="reauth_required",
+        error_message="grant revoked",
+        previous_error_code="sync_failed",
+        previous_error_message="503",
+        previous_error_at=NOW,
     ),
     catalogue.ConnectionSubscriptionsReleased(stopped=3, failed=0),
     catalogue.SyncRequested(mode="full", reason="initial"),
@@ -27,7 +35,12 @@ SAMPLES = [
         mode="incremental", reason="webhook", synced_at=NOW, calendars=2, upserted=10, deleted=1
     ),
     catalogue.SyncFailed(
-        mode="full", reason="manual", error_code="sync_failed", error_message="503", retryable=True
+        mode="full",
+        reason="manual",
+        error_code="sync_failed",
+        error_message="503",
+        retryable=True,
+        calendar_id="cal_1",
     ),
     catalogue.TokenRefreshed(expires_at=NOW, rotated=True),
     catalogue.TokenRefreshFailed(reason="invalid_grant", permanent=True, failures_count=1),
@@ -37,6 +50,10 @@ SAMPLES = [
     catalogue.SubscriptionLifecycleNotified(
         subscription_id="sub_1", calendar_id="primary", lifecycle_event="missed"
     ),
+    catalogue.MirrorEventsChanged(
+        application_id="app_1", calendar_id="cal_1", created=["evt_1"], updated=[], deleted=["evt_2"]
+    ),
+    catalogue.MirrorCalendarsChanged(application_id="app_1", created=["cal_1"], removed=["cal_2"]),
 ]
 
 

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from chronapilot.common.models.event import mirror_fields
 from chronapilot.common.providers.sync import EventData, EventPage
-from chronapilot.sync_worker.plan import PagePlan, StoredEvent, plan_page
+from chronapilot.sync_worker.plan import PageChanges, PagePlan, StoredEvent, plan_page
 
 from helpers import SAMPLE_T0, sample_event
 
@@ -175,3 +175,27 @@ def test_planning_reads_nothing_but_its_arguments():
     first = plan_page(page(event("a", "x"), deletions=("a",)), stored)
     assert stored == before
     assert plan_page(page(event("a", "x"), deletions=("a",)), stored) == first
+
+
+def test_what_a_plan_changes_is_said_as_customers_are_told_it():
+    stored = mirror(held(event("a")), held(event("b"), deleted=True), held(event("c")), held(event("f")))
+    later = T0 + timedelta(minutes=5)
+    plan = plan_page(
+        page(
+            event("a", "renamed", updated=later),  # held live: updated
+            event("b", updated=later),  # held deleted: created again
+            event("d"),  # not held: created
+            event("e"),  # not held, written then deleted by the same page: nothing
+            event("f", "renamed", updated=later),  # held live, written then deleted: deleted
+            deletions=("c", "e", "f"),  # c: held live, deleted
+        ),
+        stored,
+    )
+    assert plan.changes == PageChanges(created=("b", "d"), updated=("a",), deleted=("c", "f"))
+
+
+def test_a_plan_that_writes_nothing_changes_nothing():
+    stored = mirror(held(event("a")), held(event("b"), deleted=True))
+    plan = plan_page(page(event("a"), deletions=("b", "never")), stored)
+    assert plan.writes == () and plan.deletes == ()
+    assert not plan.changes

@@ -22,17 +22,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Protocol
 
 from prometheus_client import Counter
 
 from chronapilot.common.backoff import Backoff
 from chronapilot.common.bus.catalogue import (
-    Event,
     TokenRefreshed,
     TokenRefreshFailed,
 )
-from chronapilot.common.bus.envelope import Envelope
+from chronapilot.common.bus.outbox import EventSink as EventSink
 from chronapilot.common.clock import Clock
 from chronapilot.common.connections import Connections
 from chronapilot.common.crypto import TokenCipher
@@ -57,12 +55,6 @@ REFRESH_FAILURES = Counter(
     "Failed refreshes by provider and reason (the error code), and whether permanent.",
     ["provider", "reason", "permanent"],
 )
-
-
-class EventSink(Protocol):
-    """Where events go: the transactional outbox (a :class:`~chronapilot.common.runtime.Runtime`)."""
-
-    async def emit(self, session: Session | None, event: Event, *, connection_id: str) -> Envelope: ...
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,8 @@
 """Creating or re-activating a connection once the provider said yes.
 
 One MongoDB transaction writes the connection, its sealed credentials, its calendars and
-two events (``connection.activated`` and the initial ``sync.requested``). The same user
+its events (``connection.activated``, the initial ``sync.requested``, and
+``mirror.calendars_changed`` when the calendars listed at consent changed the mirror). The same user
 re-linking the same provider account gets the same ``con_`` id back, active, with the new
 tokens: a unique index on (application, user, provider, provider account) makes a
 duplicate impossible even when two callbacks race.
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from chronapilot.common.bus.catalogue import (
+    MirrorCalendarsChanged,
     SyncKind,
     SyncReason,
     SyncRequested,
@@ -62,7 +64,7 @@ async def _activate(
         "provider_account_id": grant.account.id,
     }
     connection_id = await runtime.connections.id_for_account(key, session=session) or new_id("con")
-    calendar_ids = await runtime.repos.calendars.upsert_listed(
+    listing = await runtime.repos.calendars.upsert_listed(
         session=session,
         connection_id=connection_id,
         application_id=application_id,
@@ -73,9 +75,12 @@ async def _activate(
         session,
         key=key,
         email=grant.account.email,
-        calendar_ids=calendar_ids,
+        calendar_ids=listing.ids,
         connection_id=connection_id,
     )
+    if listing.changed:  # told after the connection it belongs to
+        changed = MirrorCalendarsChanged(application_id=application_id, **listing.changes)
+        await runtime.emit(session, changed, connection_id=connection_id)
     await _store_credentials(runtime, session, connection_id, grant, now)
     await runtime.emit(
         session, SyncRequested(mode=SyncKind.FULL, reason=SyncReason.INITIAL), connection_id=connection_id

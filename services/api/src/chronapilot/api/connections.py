@@ -12,107 +12,18 @@ from chronapilot.api.auth import current_application
 from chronapilot.api.errors import ApiError, not_found
 from chronapilot.api.pagination import page
 from chronapilot.api.requests import path_id, read_query
-from chronapilot.api.schemas import (
-    CalendarErrorObject,
-    CalendarObject,
-    ConnectionErrorObject,
-    ConnectionObject,
-    ExpandQuery,
-    ListConnectionsQuery,
-    RevocationObject,
-    StatusHistoryEntryObject,
-    TokenRefreshObject,
-    WebhookSubscriptionObject,
-    dump,
-)
+from chronapilot.api.schemas import ExpandQuery, ListConnectionsQuery
 from chronapilot.common.bus.catalogue import (
     SyncKind,
     SyncReason,
     SyncRequested,
 )
-from chronapilot.common.models import Connection, ConnectionStatus
+from chronapilot.common.models import ConnectionStatus
+from chronapilot.common.objects import render_connection
 from chronapilot.common.runtime import RUNTIME, Runtime
 from chronapilot.common.store import Document, Session
 
 REFRESH_INTERVAL = timedelta(seconds=60)
-
-
-def render_calendar(raw: Document) -> CalendarObject:
-    return CalendarObject(
-        id=raw["_id"],
-        connection_id=raw["connection_id"],
-        provider_calendar_id=raw["provider_calendar_id"],
-        name=raw["name"],
-        primary=raw.get("primary", False),
-        read_only=raw.get("read_only", False),
-        timezone=raw.get("timezone"),
-        color=raw.get("color"),
-        removed=raw.get("removed", False),
-        sync_status=raw.get("sync_status"),
-        last_synced_at=raw.get("last_synced_at"),
-        error=CalendarErrorObject(**raw["error"]) if raw.get("error") else None,
-        created_at=raw["created_at"],
-        updated_at=raw["updated_at"],
-    )
-
-
-def render(
-    raw: Document, calendars: list[Document] | None = None, history: list[Document] | None = None
-) -> dict[str, Any]:
-    """The connection object; ``calendars`` given → expanded inline, else their ids;
-    ``history`` given → ``status_history`` (else the field is left out)."""
-    connection = Connection.from_mongo(raw)
-    telemetry = connection.token_refresh
-    body = dump(
-        ConnectionObject(
-            id=connection.id,
-            provider=connection.provider.value,
-            status=connection.status.value,
-            email=connection.email,
-            sync_mode=connection.sync_mode.value,
-            last_synced_at=connection.last_synced_at,
-            calendars=(
-                [render_calendar(c) for c in calendars]
-                if calendars is not None
-                else list(connection.calendar_ids)
-            ),
-            webhook_subscription=(
-                WebhookSubscriptionObject(**connection.webhook_subscription.model_dump())
-                if connection.webhook_subscription
-                else None
-            ),
-            token_refresh=TokenRefreshObject(**telemetry.model_dump()),
-            created_at=connection.created_at,
-            user_id=connection.user_id,
-            error=ConnectionErrorObject(**connection.error.model_dump()) if connection.error else None,
-            disconnected_at=connection.disconnected_at,
-            revoked_at=connection.revoked_at,
-            revocation=_revocation(raw.get("revocation")),
-            status_history=(
-                None
-                if history is None
-                else [
-                    StatusHistoryEntryObject(
-                        status=entry["status"],
-                        sync_mode=entry["sync_mode"],
-                        code=entry["code"],
-                        message=entry.get("message"),
-                        at=entry["at"],
-                    )
-                    for entry in history
-                ]
-            ),
-        )
-    )
-    if history is None:
-        del body["status_history"]
-    return body
-
-
-def _revocation(raw: Document | None) -> RevocationObject | None:
-    if not raw or raw.get("outcome") is None:
-        return None
-    return RevocationObject(outcome=raw["outcome"], error=raw.get("error"), at=raw["at"])
 
 
 async def calendars_of(runtime: Runtime, connection: Document) -> list[Document]:
@@ -136,7 +47,7 @@ async def list_connections(request: web.Request) -> web.Response:
         if (value := getattr(query, field)) is not None:
             flt[field] = value
     connections = request.app[RUNTIME].connections
-    body = await page(partial(connections.page, flt), query, url="/v1/connections", render=render)
+    body = await page(partial(connections.page, flt), query, url="/v1/connections", render=render_connection)
     return web.json_response(body)
 
 
@@ -146,7 +57,7 @@ async def get_connection(request: web.Request) -> web.Response:
     runtime = request.app[RUNTIME]
     calendars = await calendars_of(runtime, raw) if "calendars" in expand.expand else None
     history = await runtime.connections.history(raw["_id"]) if "status_history" in expand.expand else None
-    return web.json_response(render(raw, calendars, history))
+    return web.json_response(render_connection(raw, calendars, history))
 
 
 async def delete_connection(request: web.Request) -> web.Response:
@@ -155,12 +66,12 @@ async def delete_connection(request: web.Request) -> web.Response:
     raw = await _owned(request)
     runtime = request.app[RUNTIME]
     if raw["status"] == ConnectionStatus.DISCONNECTED:
-        return web.json_response(render(raw))  # idempotent: nothing new happens
+        return web.json_response(render_connection(raw))  # idempotent: nothing new happens
     updated = await runtime.connections.disconnect(raw["_id"], raw["application_id"])
     if updated is None:  # a concurrent DELETE won; answer with its result
         updated = await runtime.connections.get(raw["_id"])
         assert updated is not None
-    return web.json_response(render(updated))
+    return web.json_response(render_connection(updated))
 
 
 async def refresh_connection(request: web.Request) -> web.Response:
@@ -195,4 +106,4 @@ async def refresh_connection(request: web.Request) -> web.Response:
             type_="rate_limit_error",
             headers={"Retry-After": str(wait)},
         )
-    return web.json_response(render(claimed), status=202)
+    return web.json_response(render_connection(claimed), status=202)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any
@@ -11,20 +10,20 @@ from typing import Any
 from aiohttp import web
 
 from chronapilot.api.auth import current_application
-from chronapilot.api.connections import render_calendar
 from chronapilot.api.errors import ApiError, not_found
 from chronapilot.api.pagination import page, page_in_order
 from chronapilot.api.requests import path_id, read_query
-from chronapilot.api.schemas import (
-    EventObject,
-    ListCalendarsQuery,
-    ListEventsQuery,
-    OccurrenceObject,
-    dump,
-)
+from chronapilot.api.schemas import ListCalendarsQuery, ListEventsQuery, OccurrenceObject
 from chronapilot.common.ids import is_valid_id
+from chronapilot.common.objects import (
+    dump,
+    event_time,
+    recurring_masters,
+    render_calendar,
+    render_event,
+    stored_fields,
+)
 from chronapilot.common.occurrences import MAX_WINDOW, Occurrence, expand, occurrence_slot
-from chronapilot.common.providers.sync import OPAQUE
 from chronapilot.common.runtime import RUNTIME
 from chronapilot.common.store import Document
 
@@ -51,67 +50,6 @@ async def get_calendar(request: web.Request) -> web.Response:
     if raw is None:
         raise not_found("calendar")
     return web.json_response(_render_calendar(raw))
-
-
-def _time(value: Mapping[str, Any] | None) -> dict[str, Any] | None:
-    return (
-        None
-        if value is None
-        else {
-            "date_time": value.get("date_time"),
-            "date": value.get("date"),
-            "timezone": value.get("timezone"),
-        }
-    )
-
-
-def _stored_fields(
-    raw: Mapping[str, Any], masters: dict[str, str], provider_master: str | None
-) -> dict[str, Any]:
-    """What an event object and an occurrence object both show of the stored event ``raw``."""
-    return {
-        "calendar_id": raw["calendar_id"],
-        "connection_id": raw["connection_id"],
-        "provider_event_id": raw["provider_event_id"],
-        "ical_uid": raw.get("ical_uid"),
-        "title": raw.get("title"),
-        "description": raw.get("description"),
-        "location": raw.get("location"),
-        "transparency": raw.get("transparency", OPAQUE),
-        "recurring_event_id": masters.get(provider_master) if provider_master else None,
-        "provider_recurring_event_id": provider_master,
-        "organizer": raw.get("organizer"),
-        "attendees": raw.get("attendees", []),
-        "etag": raw.get("etag"),
-        "provider_updated_at": raw.get("provider_updated_at"),
-        "updated_at": raw["updated_at"],
-    }
-
-
-def render_event(raw: Document, masters: dict[str, str]) -> dict[str, Any]:
-    return dump(
-        EventObject(
-            id=raw["_id"],
-            start=_time(raw.get("start")),
-            end=_time(raw.get("end")),
-            all_day=raw.get("all_day", False),
-            status=raw.get("status", "confirmed"),
-            recurrence=raw.get("recurrence", []),
-            original_start=_time(raw.get("original_start")),
-            deleted=raw.get("deleted", False),
-            created_at=raw["created_at"],
-            **_stored_fields(raw, masters, raw.get("recurring_event_id")),
-        )
-    )
-
-
-async def _masters(request: web.Request, docs: Iterable[Mapping[str, Any]]) -> dict[str, str]:
-    """provider id → evt_ id of the recurring masters the page's exceptions point at."""
-    return await request.app[RUNTIME].repos.events.ids_by_provider_id(
-        (d["connection_id"], d["provider_calendar_id"], d["recurring_event_id"])
-        for d in docs
-        if d.get("recurring_event_id")
-    )
 
 
 async def list_events(request: web.Request) -> web.Response:
@@ -141,7 +79,7 @@ async def list_events(request: web.Request) -> web.Response:
         return raw
 
     body = await page(in_calendar, query, url="/v1/events", render=keep)
-    masters = await _masters(request, docs)
+    masters = await recurring_masters(repos, docs)
     body["data"] = [render_event(raw, masters) for raw in docs]
     return web.json_response(body)
 
@@ -151,7 +89,7 @@ async def get_event(request: web.Request) -> web.Response:
     raw = await request.app[RUNTIME].repos.events.of_application(current_application(request).id, event_id)
     if raw is None:
         raise not_found("event")
-    return web.json_response(render_event(raw, await _masters(request, [raw])))
+    return web.json_response(render_event(raw, await recurring_masters(request.app[RUNTIME].repos, [raw])))
 
 
 # -- occurrences (expand_recurring=true) -------------------------------------------------------
@@ -193,7 +131,7 @@ async def _list_occurrences(request: web.Request, query: ListEventsQuery) -> dic
         place=await _cursor_place(request, query, {o.id for o in found}),
     )
     masters = {o.source["provider_event_id"]: o.source["_id"] for o in chosen if o.source.get("recurrence")}
-    masters.update(await _masters(request, [o.source for o in chosen]))
+    masters.update(await recurring_masters(request.app[RUNTIME].repos, [o.source for o in chosen]))
     return {
         "object": "list",
         "data": [render_occurrence(o, masters) for o in chosen],
@@ -232,7 +170,7 @@ def render_occurrence(occurrence: Occurrence, masters: dict[str, str]) -> dict[s
             end=occurrence.end,
             all_day=occurrence.start.get("date") is not None,
             status=occurrence.status,
-            original_start=_time(occurrence.original_start),
-            **_stored_fields(occurrence.source, masters, occurrence.recurring_event_id),
+            original_start=event_time(occurrence.original_start),
+            **stored_fields(occurrence.source, masters, occurrence.recurring_event_id),
         )
     )

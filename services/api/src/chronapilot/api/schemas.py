@@ -1,13 +1,16 @@
 """The public API's shapes: request bodies, query parameters and the objects it returns.
 
 Handlers validate with these models and render with them, and ``openapi.py`` builds the
-OpenAPI document from the same models, so the document matches what the server does.
+OpenAPI document from the same models, so the document matches what the server does. The
+objects that webhooks carry too (connection, calendar, event) live in
+:mod:`chronapilot.common.objects` and are re-exported here, so this module still names every
+shape of the API.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Any, Generic, Literal, TypeVar
+from typing import Annotated, Generic, Literal, TypeVar
 
 from pydantic import (
     AfterValidator,
@@ -18,20 +21,29 @@ from pydantic import (
     StringConstraints,
 )
 
-from chronapilot.common.connections import CODE_MEANINGS, ERROR_CODES
+from chronapilot.common.objects import DISCRIMINATED as DISCRIMINATED
+from chronapilot.common.objects import ERROR_CODES_DESCRIPTION as ERROR_CODES_DESCRIPTION
+from chronapilot.common.objects import HISTORY_CODES_DESCRIPTION as HISTORY_CODES_DESCRIPTION
+from chronapilot.common.objects import TRANSPARENCY_DESCRIPTION as TRANSPARENCY_DESCRIPTION
+from chronapilot.common.objects import CalendarErrorObject as CalendarErrorObject
+from chronapilot.common.objects import CalendarObject as CalendarObject
+from chronapilot.common.objects import ConnectionErrorObject as ConnectionErrorObject
+from chronapilot.common.objects import ConnectionObject as ConnectionObject
+from chronapilot.common.objects import ConnectionStatusName as ConnectionStatusName
+from chronapilot.common.objects import EventObject as EventObject
+from chronapilot.common.objects import EventTimeObject as EventTimeObject
+from chronapilot.common.objects import PersonObject as PersonObject
+from chronapilot.common.objects import ProviderName as ProviderName
+from chronapilot.common.objects import RevocationObject as RevocationObject
+from chronapilot.common.objects import StatusHistoryEntryObject as StatusHistoryEntryObject
+from chronapilot.common.objects import SyncModeName as SyncModeName
+from chronapilot.common.objects import TokenRefreshObject as TokenRefreshObject
+from chronapilot.common.objects import Transparency as Transparency
+from chronapilot.common.objects import WebhookSubscriptionObject as WebhookSubscriptionObject
+from chronapilot.common.objects import dump as dump
 from chronapilot.common.occurrences import EARLIEST, LATEST, MAX_WINDOW
 from chronapilot.common.providers.zones import open_zone
 
-ERROR_CODES_DESCRIPTION = "Why the connection is in `error`: " + "; ".join(
-    f"`{code.value}`: {meaning}" for code, meaning in CODE_MEANINGS.items() if code in ERROR_CODES
-)
-HISTORY_CODES_DESCRIPTION = "What moved the connection: " + "; ".join(
-    f"`{code.value}`: {meaning}" for code, meaning in CODE_MEANINGS.items()
-)
-
-ProviderName = Literal["google", "microsoft", "icloud"]
-ConnectionStatusName = Literal["active", "disconnected", "error"]
-SyncModeName = Literal["realtime", "polling"]
 Scope = Literal["calendar.read", "calendar.write"]
 
 ExternalId = Annotated[str, StringConstraints(min_length=1, max_length=255)]
@@ -117,106 +129,6 @@ class UserObject(BaseModel):
     created_at: datetime
 
 
-class CalendarErrorObject(BaseModel):
-    code: str = Field(
-        description=(
-            "`calendar_forbidden` (the provider answered 403 for this calendar), "
-            "`calendar_not_found` (404/410), `calendar_sync_failed` (another error)."
-        )
-    )
-    message: str
-    at: datetime
-
-
-class CalendarObject(BaseModel):
-    id: str = Field(description="Prefixed `cal_`.")
-    object: Literal["calendar"] = "calendar"
-    connection_id: str
-    provider_calendar_id: str
-    name: str
-    primary: bool
-    read_only: bool
-    timezone: str | None
-    color: str | None
-    removed: bool = Field(description="Gone at the provider; its mirrored events are kept.")
-    sync_status: Literal["ok", "error"] | None = Field(
-        default=None,
-        description=(
-            "`ok` after the calendar's last sync succeeded; `error` when the provider refused it "
-            "(403/404: it is skipped, the other calendars sync); null before its first sync."
-        ),
-    )
-    last_synced_at: datetime | None = Field(default=None, description="The calendar's last successful sync.")
-    error: CalendarErrorObject | None = Field(default=None, description="Why `sync_status` is `error`.")
-    created_at: datetime
-    updated_at: datetime
-
-
-class WebhookSubscriptionObject(BaseModel):
-    id: str
-    expires_at: datetime
-
-
-class TokenRefreshObject(BaseModel):
-    last_at: datetime | None
-    failures_count: int
-    next_at: datetime | None = None
-    last_error: str | None = None
-
-
-class ConnectionErrorObject(BaseModel):
-    code: str = Field(description=ERROR_CODES_DESCRIPTION)
-    message: str
-    at: datetime
-
-
-class StatusHistoryEntryObject(BaseModel):
-    status: ConnectionStatusName
-    sync_mode: SyncModeName
-    code: str = Field(description=HISTORY_CODES_DESCRIPTION)
-    message: str | None
-    at: datetime
-
-
-class RevocationObject(BaseModel):
-    outcome: Literal["revoked", "not_supported", "failed", "skipped_shared_grant", "no_credentials"] = Field(
-        description=(
-            "`revoked` at the provider; `not_supported` (Microsoft and iCloud have no client "
-            "revocation); `failed` (see `error`); `skipped_shared_grant` (another live connection "
-            "holds the same provider account, so the shared grant was kept); `no_credentials`."
-        )
-    )
-    error: str | None = None
-    at: datetime
-
-
-class ConnectionObject(BaseModel):
-    id: str = Field(description="Prefixed `con_`.")
-    object: Literal["connection"] = "connection"
-    provider: ProviderName
-    status: ConnectionStatusName
-    email: str = Field(description="The provider account's e-mail address.")
-    sync_mode: SyncModeName
-    last_synced_at: datetime | None
-    calendars: list[str] | list[CalendarObject] = Field(
-        description="Calendar ids, or calendar objects with `expand[]=calendars`."
-    )
-    webhook_subscription: WebhookSubscriptionObject | None
-    token_refresh: TokenRefreshObject
-    created_at: datetime
-    user_id: str
-    error: ConnectionErrorObject | None
-    disconnected_at: datetime | None
-    revoked_at: datetime | None
-    revocation: RevocationObject | None = Field(
-        default=None, description="How the disconnect ended the grant (after `revoked_at`)."
-    )
-    status_history: list[StatusHistoryEntryObject] | None = Field(
-        default=None,
-        description="With `expand[]=status_history`: the last 100 transitions, newest first.",
-    )
-
-
 class ConnectionStartObject(BaseModel):
     object: Literal["connection_start"] = "connection_start"
     redirect_url: str = Field(description="Send the end-user's browser here.")
@@ -249,22 +161,6 @@ class ErrorDetail(BaseModel):
 
 class ErrorObject(BaseModel):
     error: ErrorDetail
-
-
-def dump(model: BaseModel) -> dict[str, Any]:
-    """JSON-ready dict, datetimes as ISO 8601 UTC with ``Z``."""
-    from chronapilot.common.clock import isoformat_z
-
-    def convert(value: Any) -> Any:
-        if isinstance(value, datetime):
-            return isoformat_z(value)
-        if isinstance(value, dict):
-            return {k: convert(v) for k, v in value.items()}
-        if isinstance(value, list):
-            return [convert(v) for v in value]
-        return value
-
-    return convert(model.model_dump(mode="python"))  # type: ignore[no-any-return]
 
 
 class UserList(ListObject[UserObject]):
@@ -335,63 +231,6 @@ class ListEventsQuery(ListQuery):
         "then id. The cursors are occurrence ids from the list (one whose occurrence has "
         "left the window since, cancelled, deleted or moved, resumes where it was).",
     )
-
-
-Transparency = Literal["opaque", "transparent"]
-TRANSPARENCY_DESCRIPTION = (
-    "`opaque`: the event blocks its calendar owner's time (counted by free/busy); `transparent`: "
-    "it does not (Google `transparency`, iCalendar `TRANSP`; Microsoft `showAs` `free` and "
-    "`workingElsewhere` are transparent, the others opaque)."
-)
-
-
-class EventTimeObject(BaseModel):
-    date_time: datetime | None = Field(description="The instant, UTC (timed events).")
-    date: str | None = Field(description="`YYYY-MM-DD` (all-day events; end is exclusive).")
-    timezone: str | None = Field(description="IANA time zone the event was written in.")
-
-
-class PersonObject(BaseModel):
-    email: str
-    name: str | None
-    response_status: str = Field(description="`needsAction`, `accepted`, `declined`, `tentative`.")
-    optional: bool
-    organizer: bool
-
-
-#: A member of a union told apart by ``object`` (``EventList.data``): the discriminator is
-#: always sent, so the schema requires it (as it does every field the server always sends).
-DISCRIMINATED = ConfigDict(json_schema_serialization_defaults_required=True)
-
-
-class EventObject(BaseModel):
-    model_config = DISCRIMINATED
-
-    id: str = Field(description="Prefixed `evt_`.")
-    object: Literal["event"] = "event"
-    calendar_id: str
-    connection_id: str
-    provider_event_id: str
-    ical_uid: str | None
-    title: str | None
-    description: str | None
-    location: str | None
-    start: EventTimeObject | None
-    end: EventTimeObject | None
-    all_day: bool
-    status: str = Field(description="`confirmed`, `tentative` or `cancelled`.")
-    transparency: Transparency = Field(description=TRANSPARENCY_DESCRIPTION)
-    recurrence: list[str] = Field(description="RRULE/EXDATE/RDATE lines of a recurring master.")
-    recurring_event_id: str | None = Field(description="The master's `evt_` id, for exceptions.")
-    provider_recurring_event_id: str | None
-    original_start: EventTimeObject | None = Field(description="Exceptions: the slot they replace.")
-    organizer: PersonObject | None
-    attendees: list[PersonObject]
-    etag: str | None = Field(description="The provider's etag / changeKey.")
-    deleted: bool = Field(description="Deleted at the provider (listed only with include_deleted).")
-    provider_updated_at: datetime | None
-    created_at: datetime
-    updated_at: datetime = Field(description="When the mirror last changed this event.")
 
 
 class OccurrenceObject(BaseModel):

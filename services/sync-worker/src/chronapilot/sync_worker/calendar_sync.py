@@ -2,6 +2,9 @@
 window the sync read, when the provider's full sync is windowed) or incremental (from the stored
 cursor; a cursor the provider rejects falls back to a full sync).
 
+Each write of the mirror tells what it changed (``mirror.events_changed``) through ``outbox``
+in its own transaction (:mod:`~chronapilot.sync_worker.mirror`).
+
 The cursor is stored only once the last page is applied, so a sync interrupted anywhere
 (a crash, ``kill -9``) starts again from the previous cursor and converges: pages are
 idempotent and a full sync's deletions are computed from what it saw.
@@ -13,6 +16,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
+from chronapilot.common.bus.outbox import EventSink
 from chronapilot.common.clock import Clock
 from chronapilot.common.logging import get_logger
 from chronapilot.common.providers.base import CalendarProvider, TokenSource
@@ -71,15 +75,18 @@ async def sync_calendar(
     clock: Clock,
     raw_max_bytes: int,
     guard: MirrorGuard,
+    outbox: EventSink,
 ) -> CalendarResult:
     cursor = None if full else await _resume(repos.sync_state, provider, calendar, clock)
     if cursor is not None:
         try:
-            applied = await _run(repos, provider, token, calendar, cursor, clock, raw_max_bytes, guard)
+            applied = await _run(
+                repos, provider, token, calendar, cursor, clock, raw_max_bytes, guard, outbox
+            )
             return CalendarResult(calendar.id, "incremental", applied)
         except CursorExpired:
             log.info("sync.cursor_expired", calendar_id=calendar.id)
-    applied = await _run(repos, provider, token, calendar, None, clock, raw_max_bytes, guard)
+    applied = await _run(repos, provider, token, calendar, None, clock, raw_max_bytes, guard, outbox)
     return CalendarResult(calendar.id, "full", applied)
 
 
@@ -92,6 +99,7 @@ async def _run(
     clock: Clock,
     raw_max_bytes: int,
     guard: MirrorGuard,
+    outbox: EventSink,
 ) -> Applied:
     total = Applied()
     next_cursor: str | None = None
@@ -107,6 +115,7 @@ async def _run(
                 page,
                 clock.now(),
                 raw_max_bytes=raw_max_bytes,
+                outbox=outbox,
                 known=known,
                 session=session,
             )
@@ -119,7 +128,7 @@ async def _run(
     if known is not None:
         total.deleted += await guard.write(
             lambda session: delete_unseen(
-                repos.events, calendar, known, total.seen, now, session=session, window=window
+                repos.events, calendar, known, total, now, outbox=outbox, session=session, window=window
             )
         )
 

@@ -4,9 +4,11 @@ then each calendar, under a lease.
 - One connection is synced by one worker at a time: Kafka keys a connection's requests to
   one partition, and a lease in MongoDB covers rebalances and manual runs. A worker that loses
   its lease stops before its next write.
-- Every write of the mirror (a page, a full sync's deletions, the cursor) is fenced: it runs
-  in a transaction that first checks with the connection's owner that the connection may still
-  be synced, so nothing is written after ``DELETE`` (the sync stops between pages).
+- Every write of the mirror (the calendar list, a page, a full sync's deletions, the cursor) is
+  fenced: it runs in a transaction that first checks with the connection's owner that the
+  connection may still be synced, so nothing is written after ``DELETE`` (the sync stops
+  between pages). What a write changed is told in the same transaction
+  (``mirror.calendars_changed``, ``mirror.events_changed``).
 - Retryable provider errors (429/503, timeouts) are retried with jittered exponential
   backoff that honours ``Retry-After`` up to ``CHRONAPILOT_SYNC_RETRY_AFTER_MAX_S``; a longer
   one fails this sync and schedules the next at that time. A 401 is handled inside the
@@ -48,7 +50,7 @@ from chronapilot.common.store import Document, Session
 from chronapilot.common.tokens import TokenService
 from chronapilot.sync_worker.calendar_list import listing_due, same_calendar
 from chronapilot.sync_worker.calendar_sync import sync_calendar
-from chronapilot.sync_worker.mirror import Applied, CalendarRef
+from chronapilot.sync_worker.mirror import Applied, CalendarRef, apply_listing
 
 log = get_logger(__name__)
 T = TypeVar("T")
@@ -198,10 +200,11 @@ class ConnectionSyncer:
         calendars = 0
         forbidden = 0
         failed: ProviderError | None = None
+        failed_calendar: str | None = None
         gone = False
         try:
             refs, listed = await self._with_retries(
-                lambda: self._calendars(connection, provider, token, request)
+                lambda: self._calendars(connection, provider, token, request, guard)
             )
             wanted = [r for r in refs if same_calendar(request.calendar_id, r.provider_calendar_id)]
             for ref in wanted:
@@ -216,6 +219,7 @@ class ConnectionSyncer:
                             clock=runtime.clock,
                             raw_max_bytes=self._settings.raw_max_bytes,
                             guard=guard,
+                            outbox=runtime.outbox,
                         )
                     )
                 except ProviderError as exc:
@@ -230,7 +234,8 @@ class ConnectionSyncer:
                     log.warning("sync.calendar_failed", calendar_id=ref.id, code=code, status=exc.status)
                     forbidden += code == "calendar_forbidden"
                     gone = gone or code == "calendar_not_found"
-                    failed = failed or (exc if code == "calendar_sync_failed" else None)
+                    if failed is None and code == "calendar_sync_failed":
+                        failed, failed_calendar = exc, ref.id
                     continue
                 await runtime.repos.calendars.record_outcome(ref.id, now=runtime.clock.now(), error=None)
                 total.add(result.applied)
@@ -238,7 +243,7 @@ class ConnectionSyncer:
             if wanted and forbidden == len(wanted):
                 raise ProviderError("the provider refused every calendar", status=403, reauth_required=True)
             if gone and not listed:  # the provider's sign that its calendar list changed
-                await self._with_retries(lambda: self._list(connection, provider, token))
+                await self._with_retries(lambda: self._list(connection, provider, token, guard))
         except RetryLater as later:
             await self._failed(connection, request, later.error, not_before_s=later.after_s)
             return
@@ -249,12 +254,17 @@ class ConnectionSyncer:
             await self._failed(connection, request, exc)
             return
         if failed is not None:
-            await self._failed(connection, request, failed)
+            await self._failed(connection, request, failed, calendar_id=failed_calendar)
             return
         await self._completed(connection, request, calendars, total)
 
     async def _calendars(
-        self, connection: Document, provider: CalendarProvider, token: Any, request: SyncRequested
+        self,
+        connection: Document,
+        provider: CalendarProvider,
+        token: Any,
+        request: SyncRequested,
+        guard: FencedWrites,
     ) -> tuple[list[CalendarRef], bool]:
         """The calendars to sync, and whether the provider's list was read for them (when due)
         rather than taken from the mirror."""
@@ -269,7 +279,7 @@ class ConnectionSyncer:
             mirrored=found.values(),
         )
         if due:
-            ids = await self._list(connection, provider, token)
+            ids = await self._list(connection, provider, token, guard)
             found = await calendars.provider_calendar_ids(ids)
         refs = [
             CalendarRef(i, connection["_id"], connection["application_id"], found[i])
@@ -278,20 +288,22 @@ class ConnectionSyncer:
         ]
         return refs, due
 
-    async def _list(self, connection: Document, provider: CalendarProvider, token: Any) -> list[str]:
-        """Read the provider's calendar list into the mirror; the listed calendars' ids."""
+    async def _list(
+        self, connection: Document, provider: CalendarProvider, token: Any, guard: FencedWrites
+    ) -> list[str]:
+        """Read the provider's calendar list into the mirror, telling what it changed (in one
+        fenced transaction); the listed calendars' ids."""
         runtime = self._runtime
         now = runtime.clock.now()
         listed = await provider.list_calendars(token)
-        ids = await runtime.repos.calendars.upsert_listed(
-            connection_id=connection["_id"],
-            application_id=connection["application_id"],
-            calendars=listed,
-            now=now,
+        listing = await guard.write(
+            lambda session: apply_listing(
+                runtime.repos.calendars, connection, listed, now, outbox=runtime.outbox, session=session
+            )
         )
-        await runtime.connections.calendars_listed(connection["_id"], ids, now)
-        log.info("sync.calendars_listed", calendars=len(ids))
-        return ids
+        await runtime.connections.calendars_listed(connection["_id"], listing.ids, now)
+        log.info("sync.calendars_listed", calendars=len(listing.ids), **listing.changes)
+        return listing.ids
 
     async def _with_retries(self, operation: Any) -> Any:
         """``operation()`` with the provider's retryable errors retried (``max_attempts``); a
@@ -372,6 +384,7 @@ class ConnectionSyncer:
         error: ProviderError,
         *,
         not_before_s: float | None = None,
+        calendar_id: str | None = None,
     ) -> None:
         runtime = self._runtime
         message = _message(error)
@@ -381,6 +394,7 @@ class ConnectionSyncer:
             error_code=Code.SYNC_FAILED.value,
             error_message=message,
             retryable=error.retryable,
+            calendar_id=calendar_id,
         )
         now = runtime.clock.now()
         await runtime.connections.sync_failed(

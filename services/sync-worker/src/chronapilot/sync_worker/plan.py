@@ -12,6 +12,10 @@ The rules, the same for every provider (:mod:`chronapilot.common.providers.sync`
   a deletion that names nothing live changes nothing;
 - ``series_replaced``: the mirrored events of those series that the page does not list are
   marked deleted.
+
+What a plan changes is also said the way customers are told it (:class:`PageChanges`): an
+event the mirror lacked or held deleted is created, another written one updated, a live one
+marked deleted deleted; one the page both writes and deletes changes only if it was live.
 """
 
 from __future__ import annotations
@@ -36,10 +40,12 @@ class StoredEvent:
     recurring_event_id: str | None = None
     start_at: datetime | None = None
     end_at: datetime | None = None
+    id: str | None = None  # the mirror's ``evt_`` id
 
     @classmethod
     def of(cls, doc: Mapping[str, Any]) -> StoredEvent:
         return cls(
+            id=doc.get("_id"),
             provider_event_id=doc["provider_event_id"],
             content_hash=doc.get("content_hash"),
             provider_updated_at=doc.get("provider_updated_at"),
@@ -64,6 +70,18 @@ class Write:
 
 
 @dataclass(frozen=True)
+class PageChanges:
+    """What a plan changes in the mirror, by provider event id, in page order."""
+
+    created: tuple[str, ...] = ()
+    updated: tuple[str, ...] = ()
+    deleted: tuple[str, ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.created or self.updated or self.deleted)
+
+
+@dataclass(frozen=True)
 class PagePlan:
     """What applying a page does. Every upsert of the page is counted once: written
     (``inserted`` + ``updated``), ``unchanged``, ``stale`` or ``superseded`` (an earlier copy of
@@ -76,6 +94,7 @@ class PagePlan:
     superseded: int
     ignored_deletions: int  # deletions that named no live event
     seen: frozenset[str]  # every provider event id the page upserts
+    changes: PageChanges = PageChanges()
 
     @property
     def inserted(self) -> int:
@@ -143,6 +162,20 @@ def plan_page(page: EventPage, stored: Mapping[str, StoredEvent]) -> PagePlan:
         superseded=superseded,
         ignored_deletions=sum(1 for event_id in gone if event_id not in live),
         seen=seen,
+        changes=_changes(tuple(writes), tuple(deletes), stored),
+    )
+
+
+def _changes(
+    written: tuple[str, ...], deleted: tuple[str, ...], stored: Mapping[str, StoredEvent]
+) -> PageChanges:
+    """:class:`PageChanges` of writing ``written`` then deleting ``deleted`` over ``stored``."""
+    was_live = {event_id for event_id, held in stored.items() if not held.deleted}
+    gone = set(deleted)
+    return PageChanges(
+        created=tuple(i for i in written if i not in gone and i not in was_live),
+        updated=tuple(i for i in written if i not in gone and i in was_live),
+        deleted=tuple(i for i in deleted if i in was_live),
     )
 
 

@@ -78,6 +78,12 @@ class ConnectionActivated(Event):
     provider: Provider
     email: str
     relinked: bool = Field(default=False, description="True when an existing connection came back.")
+    previous_status: ConnectionStatus | None = Field(
+        default=None, description="A relink: the status it came back from."
+    )
+    previous_error_code: Code | None = Field(default=None, description="A relink: `error.code` before.")
+    previous_error_message: str | None = None
+    previous_error_at: datetime | None = None
 
 
 class ConnectionDisconnected(Event):
@@ -90,15 +96,20 @@ class ConnectionDisconnected(Event):
 
 
 class ConnectionStatusChanged(Event):
-    """``status`` or ``sync_mode`` changed (for example to ``error`` with ``reauth_required``)."""
+    """``status``, ``sync_mode`` or the error changed (for example to ``error`` with
+    ``reauth_required``); the ``previous_*`` fields hold the values before."""
 
     TYPE = "connection.status_changed"
     TOPIC = Topic.CONNECTIONS
     status: ConnectionStatus
     previous_status: ConnectionStatus
     sync_mode: SyncMode | None = None
+    previous_sync_mode: SyncMode | None = None
     error_code: Code | None = Field(default=None, description="Set while `status` is `error`.")
     error_message: str | None = None
+    previous_error_code: Code | None = Field(default=None, description="`error.code` before, if any.")
+    previous_error_message: str | None = None
+    previous_error_at: datetime | None = None
 
 
 class ConnectionSubscriptionsReleased(Event):
@@ -152,6 +163,11 @@ class SyncFailed(Event):
     error_code: str
     error_message: str
     retryable: bool
+    calendar_id: str | None = Field(
+        default=None,
+        description="The mirror calendar (`cal_`) whose own failure failed the sync; absent when "
+        "the failure was the connection's or the provider's.",
+    )
 
 
 # -- tokens -----------------------------------------------------------------------------------
@@ -221,6 +237,42 @@ class SubscriptionLifecycleNotified(Event):
     lifecycle_event: LifecycleEvent
 
 
+# -- the mirror -------------------------------------------------------------------------------
+
+
+class MirrorEventsChanged(Event):
+    """One write of the mirror (a sync's page, or a full sync's deletions) changed these events
+    of one calendar, as ``evt_`` ids; a write that changed nothing emits nothing. An event the
+    mirror held deleted and holds again counts as created; the members of a deleted series are
+    deleted with it. Each list holds at most :data:`MIRROR_IDS_PER_MESSAGE` ids between them
+    (a bigger write is told in several messages)."""
+
+    TYPE = "mirror.events_changed"
+    TOPIC = Topic.MIRROR
+    application_id: str
+    calendar_id: str = Field(description="The mirror calendar (`cal_`).")
+    created: list[str] = Field(default_factory=list)
+    updated: list[str] = Field(default_factory=list)
+    deleted: list[str] = Field(default_factory=list)
+
+
+class MirrorCalendarsChanged(Event):
+    """Reading the provider's calendar list changed these mirror calendars (``cal_`` ids):
+    new ones (or ones listed again after being removed), ones whose name, colour, time zone,
+    ``read_only`` or ``primary`` changed, and ones the provider no longer lists."""
+
+    TYPE = "mirror.calendars_changed"
+    TOPIC = Topic.MIRROR
+    application_id: str
+    created: list[str] = Field(default_factory=list)
+    updated: list[str] = Field(default_factory=list)
+    removed: list[str] = Field(default_factory=list)
+
+
+#: The most ids one ``mirror.events_changed`` carries: a message stays far below the broker's
+#: size limit (and its consumers' single read of the events) however big a full sync's write is.
+MIRROR_IDS_PER_MESSAGE = 500
+
 EVENT_TYPES: tuple[type[Event], ...] = (
     ConnectionActivated,
     ConnectionDisconnected,
@@ -235,6 +287,8 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     SubscriptionRenewed,
     SubscriptionRemoved,
     SubscriptionLifecycleNotified,
+    MirrorEventsChanged,
+    MirrorCalendarsChanged,
 )
 
 CATALOGUE: dict[str, type[Event]] = {event.TYPE: event for event in EVENT_TYPES}

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from typing import Any
+from typing import Any, Protocol
 
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
@@ -56,6 +56,14 @@ async def emit(
     with translate_errors():
         await db[COLLECTION].insert_one(record, session=session)
     return envelope
+
+
+class EventSink(Protocol):
+    """Where a writer queues the events of its writes: an :class:`Outbox` (``runtime.outbox``)."""
+
+    async def emit(
+        self, session: AsyncClientSession | None, event: Event, *, connection_id: str
+    ) -> Envelope: ...
 
 
 class Outbox:

@@ -13,6 +13,7 @@ class Topic(enum.StrEnum):
     SYNC_RESULTS = "sync.results.v1"
     TOKENS = "tokens.v1"
     SUBSCRIPTIONS = "subscriptions.v1"
+    MIRROR = "mirror.v1"
     DEAD_LETTER = "deadletter.v1"
 
 
@@ -22,6 +23,10 @@ TOPIC_DESCRIPTIONS: dict[Topic, str] = {
     Topic.SYNC_RESULTS: "Outcomes of syncs: completed or failed.",
     Topic.TOKENS: "Token health: refreshed, refresh failed.",
     Topic.SUBSCRIPTIONS: "Webhook subscriptions: created, renewed, removed.",
+    Topic.MIRROR: (
+        "What the mirror's writes changed: events created, updated or deleted in a calendar; "
+        "calendars created, updated or removed in a connection."
+    ),
     Topic.DEAD_LETTER: "Messages a consumer could not handle after bounded retries, with the error.",
 }
 

@@ -12,39 +12,14 @@ from dataclasses import dataclass
 
 from chronapilot.common.models import Code as Code
 from chronapilot.common.models import ConnectionStatus
+from chronapilot.common.models.connection import CODE_MEANINGS as CODE_MEANINGS
+from chronapilot.common.models.connection import ERROR_CODES as ERROR_CODES
 
 ACTIVE = ConnectionStatus.ACTIVE.value
 ERROR = ConnectionStatus.ERROR.value
 DISCONNECTED = ConnectionStatus.DISCONNECTED.value
 
 
-#: The meaning of every code, as the OpenAPI description and the README list them.
-CODE_MEANINGS: dict[Code, str] = {
-    Code.REAUTH_REQUIRED: (
-        "The provider no longer accepts the grant (refresh `invalid_grant`, a 401 after a forced "
-        "refresh, Microsoft Graph 403 on the account, a CalDAV 401). Nothing is retried; the user "
-        "must link the account again (same `con_` id comes back `active`)."
-    ),
-    Code.TOKEN_REFRESH_FAILED: (
-        "Refreshing the access token failed repeatedly for a transient reason (provider down, "
-        "throttled, timeouts). Retried with backoff; the next success returns it to `active`."
-    ),
-    Code.SYNC_FAILED: (
-        "A sync failed after its retries (provider errors, 5xx, throttling beyond the cap). "
-        "Retried by the schedule with backoff capped at the poll interval; the next successful "
-        "sync returns it to `active`."
-    ),
-    Code.ACTIVATED: "The user gave consent; the connection was created.",
-    Code.RELINKED: "The user linked the same provider account again; the same `con_` id is active again.",
-    Code.RECOVERED: "A sync or token refresh succeeded after a retryable error; back to `active`.",
-    Code.REALTIME: "Every synced calendar has a live webhook subscription; `sync_mode` is `realtime`.",
-    Code.POLLING_FALLBACK: "Some synced calendar has no live webhook subscription; `sync_mode` is `polling`.",
-    Code.DISCONNECTED: (
-        "`DELETE /v1/connections/{id}`: subscriptions stopped, grant revoked, credentials deleted."
-    ),
-}
-
-ERROR_CODES: frozenset[str] = frozenset({Code.REAUTH_REQUIRED, Code.TOKEN_REFRESH_FAILED, Code.SYNC_FAILED})
 #: Error codes the schedule heals by itself (everything but ``reauth_required``).
 RETRYABLE: frozenset[str] = frozenset({Code.TOKEN_REFRESH_FAILED, Code.SYNC_FAILED})
 

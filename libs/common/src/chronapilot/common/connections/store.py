@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
 
 from pymongo import ReturnDocument
 from pymongo.asynchronous.client_session import AsyncClientSession
@@ -26,7 +26,7 @@ from chronapilot.common.bus.catalogue import (
     ConnectionSubscriptionsReleased,
     Event,
 )
-from chronapilot.common.bus.envelope import Envelope
+from chronapilot.common.bus.outbox import EventSink
 from chronapilot.common.clock import Clock
 from chronapilot.common.connections.lifecycle import (
     ACTIVE,
@@ -47,12 +47,6 @@ LIVE = {"$in": [ACTIVE, ERROR]}
 
 T = TypeVar("T")
 Session = AsyncClientSession | None
-
-
-class EventSink(Protocol):
-    async def emit(
-        self, session: AsyncClientSession | None, event: Event, *, connection_id: str
-    ) -> Envelope: ...
 
 
 def retryable_error(connection: Document) -> bool:
@@ -199,6 +193,8 @@ class Connections(Repository):
                 provider=key["provider"],
                 email=email,
                 relinked=relinked,
+                previous_status=before["status"] if before else None,
+                **_previous_error(before),
             ),
             connection_id=connection_id,
         )
@@ -291,7 +287,7 @@ class Connections(Repository):
         )
         if before is None:
             return False
-        after = {**before, "status": ERROR}
+        after = {**before, "status": ERROR, "error": {"code": code.value, "message": message, "at": now}}
         await self._record(session, after, code=code, message=message, previous=before)
         return True
 
@@ -309,7 +305,11 @@ class Connections(Repository):
         if before is None:
             return False
         await self._record(
-            session, {**before, "status": ACTIVE}, code=Code.RECOVERED, message=None, previous=before
+            session,
+            {**before, "status": ACTIVE, "error": None},
+            code=Code.RECOVERED,
+            message=None,
+            previous=before,
         )
         return True
 
@@ -627,17 +627,31 @@ class Connections(Repository):
         )
         if previous is None or not event or code in (Code.ACTIVATED, Code.RELINKED):
             return
+        error = after.get("error") or {}
         await self._events.emit(
             session,
             ConnectionStatusChanged(
                 status=after["status"],
                 previous_status=previous["status"],
                 sync_mode=after.get("sync_mode"),
-                error_code=code.value if after["status"] == ERROR else None,
-                error_message=message if after["status"] == ERROR else None,
+                previous_sync_mode=previous.get("sync_mode"),
+                error_code=error.get("code"),
+                error_message=error.get("message"),
+                **_previous_error(previous),
             ),
             connection_id=after["_id"],
         )
+
+
+def _previous_error(before: Document | None) -> dict[str, Any]:
+    """The ``previous_error_*`` fields of an event: the error ``before`` had (customers are told
+    the values a change replaced)."""
+    error = (before or {}).get("error") or {}
+    return {
+        "previous_error_code": error.get("code"),
+        "previous_error_message": error.get("message"),
+        "previous_error_at": error.get("at"),
+    }
 
 
 #: Connections the schedule syncs: active (polling, or realtime's safety net) or in a

@@ -29,7 +29,8 @@ class MirrorCalendar(Protocol):
     def provider_calendar_id(self) -> str: ...
 
 
-#: What a sync compares a provider's event with: enough to tell unchanged and stale apart.
+#: What a sync compares a provider's event with: enough to tell unchanged and stale apart
+#: (and, with the ``_id`` every read returns, which ``evt_`` id a change is about).
 _SUMMARY = {
     "provider_event_id": 1,
     "content_hash": 1,
@@ -203,6 +204,15 @@ class Events(Repository):
             ).to_list()
         return more
 
+    async def with_ids(self, event_ids: Collection[str]) -> dict[str, Document]:
+        """The events with these ``evt_`` ids that exist (any application's: the caller checks
+        whose they are), by id, without their provider payload; one query."""
+        if not event_ids:
+            return {}
+        with translate_errors():
+            found = self._collection.find({"_id": {"$in": list(event_ids)}}, _NO_RAW)
+            return {doc["_id"]: doc async for doc in found}
+
     async def ids_by_provider_id(self, keys: Iterable[tuple[str, str, str]]) -> dict[str, str]:
         """``provider_event_id`` → ``evt_`` id of the events with these (connection id,
         provider calendar id, provider event id) keys."""
@@ -276,27 +286,33 @@ class Events(Repository):
         deletes: Sequence[str],
         now: datetime,
         session: Session | None = None,
-    ) -> None:
+    ) -> dict[str, str]:
         """Write a page's plan in one ordered bulk write: ``inserts`` (mirror fields by provider
         event id of events the mirror does not hold: created), ``upserts`` (of events it holds:
         updated, created if gone, and no longer deleted), then ``deletes`` (provider event ids
-        marked deleted, each by its key).
+        marked deleted, each by its key). Return the ``evt_`` id of each event the write created,
+        by provider event id (the ids are chosen here, so no read is needed to learn them).
 
         An insert costs the embedded server a third of an upsert (no lookup of the key first);
         one the mirror held after all fails on the unique key, so only a plan read in the same
         transaction names inserts."""
-        ops: list[InsertOne[Document] | UpdateOne] = [
-            InsertOne(
-                {
-                    **fields,
-                    **_key(calendar),
-                    "provider_event_id": provider_event_id,
-                    **_live(calendar, now),
-                    **_created(calendar, now),
-                }
+        created: dict[str, str] = {}
+        ops: list[InsertOne[Document] | UpdateOne] = []
+        for provider_event_id, fields in inserts.items():
+            once = _created(calendar, now)
+            created[provider_event_id] = once["_id"]
+            ops.append(
+                InsertOne(
+                    {
+                        **fields,
+                        **_key(calendar),
+                        "provider_event_id": provider_event_id,
+                        **_live(calendar, now),
+                        **once,
+                    }
+                )
             )
-            for provider_event_id, fields in inserts.items()
-        ]
+        upserted = list(upserts)
         ops += [
             UpdateOne(
                 {**_key(calendar), "provider_event_id": provider_event_id},
@@ -308,7 +324,10 @@ class Events(Repository):
         ops += [_delete(calendar, i, now) for i in deletes]
         if ops:
             with translate_errors(session):
-                await self._collection.bulk_write(ops, ordered=True, session=session)
+                written = await self._collection.bulk_write(ops, ordered=True, session=session)
+            for index, event_id in (written.upserted_ids or {}).items():  # an update that found none
+                created[upserted[index - len(inserts)]] = event_id
+        return created
 
     async def mark_deleted(
         self,
