@@ -229,6 +229,9 @@ class ServiceSettings(BaseSettings):
     token_refresher_port: int = Field(
         default=8083, ge=0, le=65535, description="Token refresher health/metrics port."
     )
+    webhook_dispatcher_port: int = Field(
+        default=8085, ge=0, le=65535, description="Webhook dispatcher health/metrics port."
+    )
     public_base_url: str | None = Field(
         default=None,
         description="Public URL of the API (consent callbacks, hosted pages). "
@@ -436,6 +439,81 @@ class RealtimeSettings(BaseSettings):
     )
 
 
+def _durations(value: str) -> list[float]:
+    """``"5s,5m,30m,2h"`` → seconds."""
+    units = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+    out: list[float] = []
+    for part in value.split(","):
+        part = part.strip().lower()
+        if not part:
+            continue
+        number, unit = (part[:-1], part[-1]) if part[-1] in units else (part, "s")
+        try:
+            seconds = float(number) * units[unit]
+        except ValueError:
+            raise ValueError(f"{part!r} is not a duration (e.g. 30s, 5m, 2h, 1d)") from None
+        if seconds < 0:
+            raise ValueError(f"{part!r} is negative")
+        out.append(seconds)
+    if not out:
+        raise ValueError("the retry schedule is empty")
+    return out
+
+
+class WebhookSettings(BaseSettings):
+    """Customer webhooks: how the webhook dispatcher delivers (ARCHITECTURE §9)."""
+
+    model_config = _config()
+
+    webhook_delivery_timeout_s: float = Field(
+        default=10.0, gt=0, le=60, description="How long one delivery attempt waits for an answer."
+    )
+    webhook_retry_schedule: str = Field(
+        default="5s,5m,30m,2h,5h,10h,10h",
+        description="Delays before the 2nd, 3rd, ... attempt of a failing delivery (s, m, h, d units); "
+        "after the last the delivery fails. The default retries for 27 h 35 min over 8 attempts.",
+    )
+    webhook_disable_after_s: float = Field(
+        default=432000.0,
+        gt=0,
+        description="An endpoint that has failed every attempt for this long is disabled "
+        "(`disabled_reason: failing`). Default 5 days.",
+    )
+    webhook_max_endpoints: int = Field(
+        default=100, ge=1, description="Most webhook endpoints one application may hold."
+    )
+    webhook_secret_overlap_s: float = Field(
+        default=86400.0,
+        ge=0,
+        description="How long the old signing secret keeps signing after a rotation "
+        "(both signatures are sent).",
+    )
+    webhook_poll_interval_s: float = Field(
+        default=0.5, gt=0, description="How often the dispatcher looks for deliveries that fell due."
+    )
+    webhook_concurrency: int = Field(
+        default=64, ge=1, description="Deliveries one dispatcher process sends at once."
+    )
+    webhook_response_max_bytes: int = Field(
+        default=4096, ge=0, description="How much of an endpoint's answer is read (the rest is dropped)."
+    )
+
+    @field_validator("webhook_retry_schedule")
+    @classmethod
+    def _valid_schedule(cls, value: str) -> str:
+        _durations(value)
+        return value
+
+    @property
+    def retry_delays_s(self) -> list[float]:
+        return _durations(self.webhook_retry_schedule)
+
+    @property
+    def lease_s(self) -> float:
+        """How long an attempt holds its delivery: longer than the attempt can take."""
+        return self.webhook_delivery_timeout_s + 5.0
+
+
 class Settings(BaseSettings):
     """All of ChronaPilot's settings, validated at start."""
 
@@ -457,6 +535,7 @@ class Settings(BaseSettings):
     tokens: TokenSettings = Field(default_factory=TokenSettings)
     sync: SyncSettings = Field(default_factory=SyncSettings)
     realtime: RealtimeSettings = Field(default_factory=RealtimeSettings)
+    webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
 
     @model_validator(mode="after")
     def _keys_required_outside_development(self) -> Settings:
@@ -501,6 +580,7 @@ def setting_env_names() -> dict[str, tuple[str, str]]:
         TokenSettings,
         SyncSettings,
         RealtimeSettings,
+        WebhookSettings,
     ]
     for group in groups:
         for name, field in group.model_fields.items():

@@ -28,13 +28,14 @@ Collections
      timestamp, data} (the exact JSON body, fixed at creation), source_id (the Kafka message id +
      "/" + index: unique with endpoint_id, so a re-consumed message creates nothing twice),
      status: "pending" | "succeeded" | "failed" (gave up) | "cancelled" (endpoint deleted),
-     attempts: int, next_attempt_at: datetime | None, locked_until: datetime | None,
-     last_attempt_at, last_response_status: int | None, last_error: str | None,
+     attempts: int, next_attempt_at: datetime | None, last_attempt_at,
+     last_response_status: int | None, last_error: str | None,
      created_at, updated_at}
 
-The dispatcher claims due deliveries (``status: pending``, ``next_attempt_at <= now``,
-``locked_until`` absent or past) one at a time with a lease, so a ``kill -9`` mid-delivery
-leaves the lease to expire and the delivery is sent again (at least once, same ``webhook-id``).
+``next_attempt_at`` is both the schedule and the lease: the dispatcher that sends a delivery
+first moves it a lease ahead (longer than an attempt can take), so a ``kill -9`` mid-delivery
+leaves a delivery that falls due again when the lease runs out and is sent again (at least
+once, same ``webhook-id``). ``webhook_sequences`` holds ``{_id: connection_id, last: int}``.
 """
 
 from __future__ import annotations
