@@ -6,7 +6,7 @@ PYTHON ?= python3.11
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-PROJECTS := libs/common libs/sandbox libs/devstack services/api services/sync-worker \
+PROJECTS := libs/common libs/sandbox libs/devstack services/api services/sync-worker services/webhook-dispatcher \
             services/webhook-gateway services/token-refresher
 PYPROJECTS := pyproject.toml $(addsuffix /pyproject.toml,$(PROJECTS))
 
@@ -33,7 +33,8 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy -p chronapilot.common
 	$(VENV)/bin/mypy -p chronapilot.sandbox -p chronapilot.devstack -p chronapilot.api \
-	    -p chronapilot.sync_worker -p chronapilot.webhook_gateway -p chronapilot.token_refresher
+	    -p chronapilot.sync_worker -p chronapilot.webhook_gateway -p chronapilot.token_refresher \
+	    -p chronapilot.webhook_dispatcher
 
 format: $(STAMP)
 	$(VENV)/bin/ruff check --fix .

@@ -498,6 +498,12 @@ class WebhookSettings(BaseSettings):
         default=4096, ge=0, description="How much of an endpoint's answer is read (the rest is dropped)."
     )
 
+    webhook_allow_private_destinations: bool = Field(
+        default=False,
+        description="Deliver to plain http and to loopback/private addresses outside development "
+        "(for test rigs; always allowed in development, refused in production).",
+    )
+
     @field_validator("webhook_retry_schedule")
     @classmethod
     def _valid_schedule(cls, value: str) -> str:
@@ -545,6 +551,10 @@ class Settings(BaseSettings):
         active = self.crypto.encryption_active_key_id
         if active is not None and ring and active not in ring:
             raise ValueError(f"CHRONAPILOT_ENCRYPTION_ACTIVE_KEY_ID {active!r} is not in the key ring")
+        if self.env is Environment.PRODUCTION and self.webhooks.webhook_allow_private_destinations:
+            raise ValueError(
+                "CHRONAPILOT_WEBHOOK_ALLOW_PRIVATE_DESTINATIONS cannot be set when CHRONAPILOT_ENV=production"
+            )
         if self.service.idempotency_lock_s <= self.mongo.operation_timeout_s:
             raise ValueError(
                 "CHRONAPILOT_IDEMPOTENCY_LOCK_S must be longer than CHRONAPILOT_MONGODB_OPERATION_TIMEOUT_S "

@@ -99,6 +99,14 @@ class WebhookEndpoints(Repository):
                 }
             ).to_list()
 
+    async def any_enabled(self, application_id: str) -> bool:
+        """Whether the application has an enabled endpoint at all (most have none)."""
+        with translate_errors():
+            found = await self._collection.find_one(
+                {"application_id": application_id, "disabled": False}, {"_id": 1}
+            )
+        return found is not None
+
     async def in_order(self, endpoint_ids: list[str]) -> dict[str, Document]:
         with translate_errors():
             docs = await self._collection.find({"_id": {"$in": endpoint_ids}}).to_list()
