@@ -1,4 +1,4 @@
-"""The four services as real processes: ready, graceful on SIGTERM, and clear when misconfigured."""
+"""The five services as real processes: ready, graceful on SIGTERM, and clear when misconfigured."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ SERVICES = {
     "chronapilot.webhook_gateway": "CHRONAPILOT_WEBHOOK_GATEWAY_PORT",
     "chronapilot.sync_worker": "CHRONAPILOT_SYNC_WORKER_PORT",
     "chronapilot.token_refresher": "CHRONAPILOT_TOKEN_REFRESHER_PORT",
+    "chronapilot.webhook_dispatcher": "CHRONAPILOT_WEBHOOK_DISPATCHER_PORT",
 }
 
 

@@ -16,6 +16,7 @@ APP_SERVICES = {
     "webhook-gateway": ("chronapilot.webhook_gateway", "webhook_gateway_port"),
     "sync-worker": ("chronapilot.sync_worker", "sync_worker_port"),
     "token-refresher": ("chronapilot.token_refresher", "token_refresher_port"),
+    "webhook-dispatcher": ("chronapilot.webhook_dispatcher", "webhook_dispatcher_port"),
 }
 
 

@@ -16,6 +16,7 @@ PORTS = {
     "webhook_gateway": lambda s: s.service.webhook_gateway_port,
     "sync_worker": lambda s: s.service.sync_worker_port,
     "token_refresher": lambda s: s.service.token_refresher_port,
+    "webhook_dispatcher": lambda s: s.service.webhook_dispatcher_port,
 }
 
 

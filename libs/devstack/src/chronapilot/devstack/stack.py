@@ -2,7 +2,7 @@
 
 Starts, in order: the embedded Kafka-protocol broker and MongoDB-protocol server (unless
 ``KAFKA_BOOTSTRAP_SERVERS`` / ``MONGODB_URI`` point elsewhere), the provider sandbox (for
-every provider without real credentials configured), and the four services; waits until
+every provider without real credentials configured), and the five services; waits until
 every ``/readyz`` answers; writes ``<run dir>/demo.env``; prints the URLs. SIGINT or SIGTERM
 stops everything in reverse order, leaving no process behind.
 """
@@ -31,6 +31,7 @@ SERVICES: dict[str, str] = {
     "webhook-gateway": "chronapilot.webhook_gateway",
     "sync-worker": "chronapilot.sync_worker",
     "token-refresher": "chronapilot.token_refresher",
+    "webhook-dispatcher": "chronapilot.webhook_dispatcher",
 }
 
 
@@ -73,6 +74,7 @@ class Stack:
             "webhook-gateway": service.webhook_gateway_port,
             "sync-worker": service.sync_worker_port,
             "token-refresher": service.token_refresher_port,
+            "webhook-dispatcher": service.webhook_dispatcher_port,
         }
 
     # -- start ----------------------------------------------------------------------------
@@ -192,6 +194,7 @@ class Stack:
             "CHRONAPILOT_WEBHOOK_GATEWAY_URL": urls["webhook-gateway"],
             "CHRONAPILOT_SYNC_WORKER_URL": urls["sync-worker"],
             "CHRONAPILOT_TOKEN_REFRESHER_URL": urls["token-refresher"],
+            "CHRONAPILOT_WEBHOOK_DISPATCHER_URL": urls["webhook-dispatcher"],
             "KAFKA_BOOTSTRAP_SERVERS": self.service_env["KAFKA_BOOTSTRAP_SERVERS"],
             "MONGODB_URI": self.service_env["MONGODB_URI"],
             **self.sandbox_env,
