@@ -569,6 +569,12 @@ class Settings(BaseSettings):
         )
 
     @property
+    def webhook_private_destinations_allowed(self) -> bool:
+        """Customer webhooks to plain http and loopback/private addresses: in development, or
+        where ``CHRONAPILOT_WEBHOOK_ALLOW_PRIVATE_DESTINATIONS`` allows them (never production)."""
+        return self.env is Environment.DEVELOPMENT or self.webhooks.webhook_allow_private_destinations
+
+    @property
     def webhook_base_url(self) -> str:
         default = f"http://{self.service.host}:{self.service.webhook_gateway_port}"
         return (self.service.webhook_base_url or default).rstrip("/")

@@ -11,7 +11,7 @@ from aiohttp import web
 
 from chronapilot.common.bus import Topic
 from chronapilot.common.runtime import RUNTIME, Overrides, add_consumer, install_runtime
-from chronapilot.common.settings import Environment, Settings
+from chronapilot.common.settings import Settings
 from chronapilot.webhook_dispatcher.destinations import checked_connector
 from chronapilot.webhook_dispatcher.fanout import fanout_handler
 from chronapilot.webhook_dispatcher.sender import Sender
@@ -19,11 +19,6 @@ from chronapilot.webhook_dispatcher.sender import Sender
 #: The consumer group, namespaced like the topics (``chronapilot.webhook-dispatcher``).
 GROUP_SUFFIX = "webhook-dispatcher"
 SENDER = web.AppKey("sender", Sender)
-
-
-def allow_private_destinations(settings: Settings) -> bool:
-    """Plain http and private addresses: in development, or where explicitly allowed."""
-    return settings.env is Environment.DEVELOPMENT or settings.webhooks.webhook_allow_private_destinations
 
 
 def create_app(settings: Settings, *, overrides: Overrides | None = None) -> web.Application:
@@ -45,7 +40,7 @@ async def _sender_ctx(app: web.Application) -> AsyncIterator[None]:
     the consumer stopped) in-flight attempts finish and every outcome is written."""
     runtime = app[RUNTIME]
     webhooks = runtime.settings.webhooks
-    allow_private = allow_private_destinations(runtime.settings)
+    allow_private = runtime.settings.webhook_private_destinations_allowed
     timeout = aiohttp.ClientTimeout(total=webhooks.webhook_delivery_timeout_s)
     connector = checked_connector(allow_private=allow_private, limit=webhooks.webhook_concurrency)
     async with aiohttp.ClientSession(timeout=timeout, connector=connector, trust_env=False) as http:
