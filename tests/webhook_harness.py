@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -27,7 +28,8 @@ from chronapilot.devstack.processes import free_port
 class Received:
     headers: dict[str, str]
     body: bytes
-    at: float
+    #: when it arrived (wall clock: comparable with timestamps other processes wrote)
+    wall_at: float
 
     @property
     def webhook_id(self) -> str:
@@ -55,7 +57,7 @@ class Receiver:
 
     async def handle(self, request: web.Request) -> web.Response:
         body = await request.read()
-        self.received.append(Received(dict(request.headers), body, asyncio.get_running_loop().time()))
+        self.received.append(Received(dict(request.headers), body, time.time()))
         self.arrived.set()
         if self.hang:
             await asyncio.sleep(3600)

@@ -9,7 +9,7 @@ endpoint's ``enabled_events`` lists some of them, or is ``["*"]``.
 Payload (Standard Webhooks, standardwebhooks.com): the body is ``{"type", "timestamp", "data"}``;
 ``data`` is ``{"object": <the object as the REST API shows it>, "previous": {...} (connection.updated
 only: the changed fields' old values), "updated_at": <the object's updated_at>, "sequence": <per
-connection, increasing>}``; ``connection_id`` and ``application_id`` ride inside the object.
+connection, increasing>}``; calendar, event and sync failure objects carry their ``connection_id``.
 
 Collections
 -----------
