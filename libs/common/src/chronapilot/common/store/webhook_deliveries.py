@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from pymongo import ReturnDocument, UpdateOne
+from pymongo import ReturnDocument, UpdateMany, UpdateOne
 from pymongo.errors import BulkWriteError
 
 from chronapilot.common.ids import new_id
@@ -92,26 +92,24 @@ class WebhookDeliveries(Repository):
 
     async def record(self, outcomes: Sequence[Outcome]) -> None:
         """Write attempts' outcomes in one bulk write. An outcome applies only to a delivery
-        still pending (a customer's retry or a cancel in between is not overwritten)."""
+        still pending (a customer's retry or a cancel in between is not overwritten).
+
+        Successes, nearly all of them, are written as one update per response status (their
+        ``last_attempt_at`` the latest of the group: the batch spans milliseconds); a failure,
+        with its own error and schedule, as one update of its own."""
         if not outcomes:
             return
-        ops = [
-            UpdateOne(
-                {"_id": o.delivery_id, "status": PENDING},
-                {
-                    "$set": {
-                        "status": o.status,
-                        "next_attempt_at": o.next_attempt_at,
-                        "last_attempt_at": o.attempted_at,
-                        "last_response_status": o.response_status,
-                        "last_error": o.error,
-                        "updated_at": o.attempted_at,
-                    },
-                    "$inc": {"attempts": 1},
-                },
-            )
-            for o in outcomes
-        ]
+        successes: dict[int | None, list[Outcome]] = {}
+        ops: list[UpdateOne | UpdateMany] = []
+        for o in outcomes:
+            if o.status == SUCCEEDED:
+                successes.setdefault(o.response_status, []).append(o)
+            else:
+                ops.append(UpdateOne({"_id": o.delivery_id, "status": PENDING}, _outcome_update(o)))
+        for group in successes.values():
+            latest = max(group, key=lambda o: o.attempted_at)
+            ids = [o.delivery_id for o in group]
+            ops.append(UpdateMany({"_id": {"$in": ids}, "status": PENDING}, _outcome_update(latest)))
         with translate_errors():
             await self._collection.bulk_write(ops, ordered=False)
 
@@ -132,6 +130,20 @@ class WebhookDeliveries(Repository):
                 {"$set": {"status": status, "next_attempt_at": None, "last_error": error, "updated_at": now}},
             )
         return result.modified_count
+
+
+def _outcome_update(o: Outcome) -> dict[str, Any]:
+    return {
+        "$set": {
+            "status": o.status,
+            "next_attempt_at": o.next_attempt_at,
+            "last_attempt_at": o.attempted_at,
+            "last_response_status": o.response_status,
+            "last_error": o.error,
+            "updated_at": o.attempted_at,
+        },
+        "$inc": {"attempts": 1},
+    }
 
 
 class WebhookSequences(Repository):
