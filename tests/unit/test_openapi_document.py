@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from chronapilot.api.openapi import build
 from chronapilot.api.routes import OPERATIONS
+from chronapilot.api.webhook_schemas import WEBHOOKS
 
-DOCUMENT = build(OPERATIONS, server_url="http://api.invalid")
+DOCUMENT = build(OPERATIONS, server_url="http://api.invalid", webhooks=WEBHOOKS)
 SCHEMAS = DOCUMENT["components"]["schemas"]
 
 
