@@ -154,7 +154,7 @@ class WebhookDeliveryList(ListObject[WebhookDeliveryObject]):
 
 class SyncFailureErrorObject(BaseModel):
     code: str
-    message: str | None
+    message: str
 
 
 class SyncFailureObject(BaseModel):
