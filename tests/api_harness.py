@@ -23,6 +23,7 @@ from chronapilot.common.settings import (
     Settings,
     SyncSettings,
     TokenSettings,
+    WebhookSettings,
 )
 from chronapilot.devstack.processes import free_port
 from chronapilot.sandbox.launcher import Sandbox
@@ -77,6 +78,8 @@ async def start_api(isolated, sandbox: Sandbox) -> tuple[web.AppRunner, Api]:
         kafka=base.kafka,
         providers=provider_settings(sandbox),
         service=ServiceSettings(api_port=port, startup_timeout_s=20),
+        # customer webhooks go to receivers on 127.0.0.1 in these tests
+        webhooks=WebhookSettings(webhook_allow_private_destinations=True),
     )
     app = create_app(settings)
     runner = web.AppRunner(app)

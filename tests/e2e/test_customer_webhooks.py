@@ -46,20 +46,6 @@ async def running_dispatcher(api) -> AsyncIterator[web.Application]:
 
 async def create_endpoint(browser, url: str, events: list[str]) -> tuple[str, str]:
     """An endpoint made through the REST API: (its id, its secret)."""
-    if True:  # TEMPORARY until the endpoints API is merged
-        from webhook_harness import add_endpoint
-
-        runtime = browser.api.app[RUNTIME]
-        from datetime import UTC
-
-        return await add_endpoint(
-            runtime.repos,
-            runtime.cipher,
-            browser.api.application_id,
-            url,
-            events=events,
-            now=datetime.now(UTC),
-        )
     async with browser.http.post(
         browser.api.url + "/v1/webhook_endpoints",
         json={"url": url, "enabled_events": events, "description": "e2e receiver"},

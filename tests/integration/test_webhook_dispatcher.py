@@ -221,5 +221,5 @@ async def test_private_destinations_are_refused_at_send_time_outside_development
             "unsafe_destination"
         )
         assert "localhost resolves to a loopback address" in found["name"]["last_error"]
-        assert "https only" in found["plain"]["last_error"]
+        assert "must use https" in found["plain"]["last_error"]
         assert all(d["status"] == "pending" and d["last_response_status"] is None for d in found.values())

@@ -1,12 +1,15 @@
 """The OpenAPI document as clients' code generators read it: a discriminated union's members
-require their discriminator, and every error code an operation can answer is documented."""
+require their discriminator, every error code an operation can answer is documented, and so
+is every customer webhook ChronaPilot sends."""
 
 from __future__ import annotations
 
 from chronapilot.api.openapi import build
 from chronapilot.api.routes import OPERATIONS
+from chronapilot.api.webhook_schemas import WEBHOOKS
+from chronapilot.common.webhooks import EVENT_TYPES
 
-DOCUMENT = build(OPERATIONS, server_url="http://api.invalid")
+DOCUMENT = build(OPERATIONS, server_url="http://api.invalid", webhooks=WEBHOOKS)
 SCHEMAS = DOCUMENT["components"]["schemas"]
 
 
@@ -31,3 +34,34 @@ def test_both_operations_that_expand_series_document_window_too_dense():
         operation = DOCUMENT["paths"][path]["get"]
         assert "400" in operation["responses"]
         assert "`window_too_dense`" in operation["description"], path
+
+
+def test_every_public_event_type_and_ping_is_documented_as_a_signed_webhook():
+    hooks = DOCUMENT["webhooks"]
+    assert list(hooks) == [*EVENT_TYPES, "ping"]
+    expected_object = {"connection": "ConnectionObject", "calendar": "CalendarObject", "event": "EventObject"}
+    expected_object |= {"sync": "SyncFailureObject", "ping": "PingObject"}
+    for event_type, item in hooks.items():
+        operation = item["post"]
+        headers = {p["name"] for p in operation["parameters"] if p["in"] == "header" and p["required"]}
+        assert headers == {"webhook-id", "webhook-timestamp", "webhook-signature"}
+        body = SCHEMAS[
+            operation["requestBody"]["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[1]
+        ]
+        assert body["properties"]["type"]["const"] == event_type
+        assert set(body["required"]) == {"type", "timestamp", "data"}
+        data = SCHEMAS[body["properties"]["data"]["$ref"].rsplit("/", 1)[1]]
+        assert {"object", "updated_at", "sequence"} <= set(data["required"])
+        assert data["properties"]["object"]["$ref"].endswith("/" + expected_object[event_type.split(".")[0]])
+        assert ("previous" in data["properties"]) == (event_type == "connection.updated")
+
+
+def test_the_webhook_endpoint_operations_are_documented():
+    paths = DOCUMENT["paths"]
+    assert set(paths["/v1/webhook_endpoints"]) == {"get", "post"}
+    assert set(paths["/v1/webhook_endpoints/{id}"]) == {"get", "patch", "delete"}
+    created = paths["/v1/webhook_endpoints"]["post"]["responses"]["201"]["content"]["application/json"]
+    assert created["schema"]["$ref"].endswith("/WebhookEndpointWithSecretObject")
+    assert "secret" not in SCHEMAS["WebhookEndpointObject"]["properties"]
+    for path in ("/v1/webhook_endpoints/{id}/test", "/v1/webhook_deliveries/{id}/retry"):
+        assert {"202", "404", "409"} <= set(paths[path]["post"]["responses"])

@@ -1,8 +1,10 @@
 """The OpenAPI 3.1 document, built from the route table and the pydantic models the
-handlers use; served at ``/v1/openapi.json`` and rendered at ``/docs``."""
+handlers use, with the customer webhooks ChronaPilot sends (the top-level ``webhooks``
+section); served at ``/v1/openapi.json`` and rendered at ``/docs``."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,6 +43,72 @@ class Operation:
     description: str = ""
 
 
+@dataclass(frozen=True)
+class Webhook:
+    """One type of customer webhook: ChronaPilot POSTs ``payload`` to the endpoint."""
+
+    event_type: str
+    summary: str
+    payload: type[BaseModel]
+
+
+#: The Standard Webhooks headers every delivery carries (standardwebhooks.com).
+WEBHOOK_HEADERS = [
+    {
+        "name": "webhook-id",
+        "in": "header",
+        "required": True,
+        "description": "The delivery's id (`msg_…`), the same on every retry: deduplicate on it.",
+        "schema": {"type": "string"},
+    },
+    {
+        "name": "webhook-timestamp",
+        "in": "header",
+        "required": True,
+        "description": "When this attempt was signed, in seconds since the epoch; refuse one "
+        "too far from your clock (replays).",
+        "schema": {"type": "string", "pattern": "^[0-9]+$"},
+    },
+    {
+        "name": "webhook-signature",
+        "in": "header",
+        "required": True,
+        "description": "Space-separated `v1,<base64>` signatures: HMAC-SHA256 with the "
+        "endpoint's secret (the base64 after `whsec_`) of `{webhook-id}.{webhook-timestamp}.{body}`. "
+        "After a rotation both the new and the old secret sign for a while; accept the request "
+        "if any signature matches.",
+        "schema": {"type": "string"},
+    },
+]
+WEBHOOK_RESPONSES = {
+    "2XX": {"description": "Received. Answer quickly; do the work afterwards."},
+    "410": {"description": "Gone: the endpoint is disabled (`disabled_reason: endpoint_gone`)."},
+    "default": {
+        "description": "Anything else (or no answer within the timeout) is retried with backoff "
+        "for more than a day, in order per connection."
+    },
+}
+
+
+def _webhook(hook: Webhook) -> dict[str, Any]:
+    return {
+        "post": {
+            "operationId": "webhook_" + hook.event_type.replace(".", "_"),
+            "summary": hook.summary,
+            "tags": ["Webhooks"],
+            "security": [],
+            "parameters": WEBHOOK_HEADERS,
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/json": {"schema": {"$ref": f"#/components/schemas/{hook.payload.__name__}"}}
+                },
+            },
+            "responses": WEBHOOK_RESPONSES,
+        }
+    }
+
+
 def _query_parameters(model: type[BaseModel], schemas: dict[str, Any]) -> list[dict[str, Any]]:
     schema = model.model_json_schema(by_alias=True, ref_template="#/components/schemas/{model}")
     schemas.update(schema.pop("$defs", {}))
@@ -61,8 +129,11 @@ def _query_parameters(model: type[BaseModel], schemas: dict[str, Any]) -> list[d
     return params
 
 
-def build(operations: list[Operation], *, server_url: str) -> dict[str, Any]:
+def build(
+    operations: list[Operation], *, server_url: str, webhooks: Sequence[Webhook] = ()
+) -> dict[str, Any]:
     pairs: set[tuple[type[BaseModel], str]] = {(ErrorObject, "serialization")}
+    pairs |= {(hook.payload, "serialization") for hook in webhooks}
     pairs |= {(op.response, "serialization") for op in operations}
     pairs |= {(op.body, "validation") for op in operations if op.body is not None}
     _, defs = models_json_schema(
@@ -137,6 +208,7 @@ def build(operations: list[Operation], *, server_url: str) -> dict[str, Any]:
         "servers": [{"url": server_url}],
         "security": [{"apiKey": []}],
         "paths": paths,
+        "webhooks": {hook.event_type: _webhook(hook) for hook in webhooks},
         "components": {
             "schemas": schemas,
             "securitySchemes": {

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from chronapilot.api import connections, consent, free_busy, mirror, users
+from chronapilot.api import (
+    connections,
+    consent,
+    free_busy,
+    mirror,
+    users,
+    webhook_deliveries,
+    webhook_endpoints,
+)
 from chronapilot.api.openapi import Operation, docs_page, openapi_json
 from chronapilot.api.schemas import (
     CalendarList,
@@ -21,13 +29,27 @@ from chronapilot.api.schemas import (
     ListCalendarsQuery,
     ListConnectionsQuery,
     ListEventsQuery,
+    ListQuery,
     ListUsersQuery,
     StartConnectionBody,
     UserList,
     UserObject,
 )
 from chronapilot.api.views import render_page
+from chronapilot.api.webhook_schemas import (
+    CreateWebhookEndpointBody,
+    ListWebhookDeliveriesQuery,
+    UpdateWebhookEndpointBody,
+    WebhookDeliveryList,
+    WebhookDeliveryObject,
+    WebhookEndpointList,
+    WebhookEndpointObject,
+    WebhookEndpointWithSecretObject,
+)
 from chronapilot.common.occurrences import MAX_OCCURRENCES, MAX_WINDOW
+from chronapilot.common.settings import WebhookSettings
+
+_WEBHOOK_DEFAULTS = {name: field.default for name, field in WebhookSettings.model_fields.items()}
 
 OPERATIONS = [
     Operation(
@@ -205,6 +227,124 @@ OPERATIONS = [
         "Mirror",
         EventObject,
         path_id="evt",
+    ),
+    Operation(
+        "POST",
+        "/v1/webhook_endpoints",
+        webhook_endpoints.create_webhook_endpoint,
+        "createWebhookEndpoint",
+        "Create a webhook endpoint",
+        "Webhooks",
+        WebhookEndpointWithSecretObject,
+        status=201,
+        body=CreateWebhookEndpointBody,
+        description="Registers a URL to receive the event types of `enabled_events` (see the "
+        "`webhooks` section), signed per Standard Webhooks. The answer holds the signing "
+        "`secret`, shown only here (and by `rotate_secret`). An application holds at most "
+        f"{_WEBHOOK_DEFAULTS['webhook_max_endpoints']} endpoints by default (400 "
+        "`webhook_endpoint_limit` past it). 400 `url_not_public` when the URL's host is or "
+        "resolves to a loopback, private, link-local, reserved, multicast or unspecified "
+        "address, `url_unresolvable` when it does not resolve.",
+    ),
+    Operation(
+        "GET",
+        "/v1/webhook_endpoints",
+        webhook_endpoints.list_webhook_endpoints,
+        "listWebhookEndpoints",
+        "List webhook endpoints",
+        "Webhooks",
+        WebhookEndpointList,
+        query=ListQuery,
+    ),
+    Operation(
+        "GET",
+        "/v1/webhook_endpoints/{id}",
+        webhook_endpoints.get_webhook_endpoint,
+        "getWebhookEndpoint",
+        "Retrieve a webhook endpoint",
+        "Webhooks",
+        WebhookEndpointObject,
+        path_id="we",
+        description="The signing secret is never shown again; `rotate_secret` makes a new one.",
+    ),
+    Operation(
+        "PATCH",
+        "/v1/webhook_endpoints/{id}",
+        webhook_endpoints.update_webhook_endpoint,
+        "updateWebhookEndpoint",
+        "Update a webhook endpoint",
+        "Webhooks",
+        WebhookEndpointObject,
+        body=UpdateWebhookEndpointBody,
+        path_id="we",
+        description="Changes the fields given. `disabled: false` re-enables an endpoint "
+        "ChronaPilot disabled (`disabled_reason`); the URL is checked as at creation.",
+    ),
+    Operation(
+        "DELETE",
+        "/v1/webhook_endpoints/{id}",
+        webhook_endpoints.delete_webhook_endpoint,
+        "deleteWebhookEndpoint",
+        "Delete a webhook endpoint",
+        "Webhooks",
+        WebhookEndpointObject,
+        path_id="we",
+        description="Answers the endpoint as it was. Its pending deliveries are `cancelled`; "
+        "nothing more is sent to it. Once deleted it is not found (404).",
+    ),
+    Operation(
+        "POST",
+        "/v1/webhook_endpoints/{id}/rotate_secret",
+        webhook_endpoints.rotate_webhook_endpoint_secret,
+        "rotateWebhookEndpointSecret",
+        "Rotate a webhook endpoint's signing secret",
+        "Webhooks",
+        WebhookEndpointWithSecretObject,
+        path_id="we",
+        description="The answer holds the new `secret`. The previous one keeps signing "
+        "alongside it (two signatures in `webhook-signature`) for "
+        f"{_WEBHOOK_DEFAULTS['webhook_secret_overlap_s'] / 3600:g} hours by default, so "
+        "your receiver can switch without losing a delivery; secrets older than that stop.",
+    ),
+    Operation(
+        "POST",
+        "/v1/webhook_endpoints/{id}/test",
+        webhook_deliveries.ping_webhook_endpoint,
+        "testWebhookEndpoint",
+        "Send a test event to a webhook endpoint",
+        "Webhooks",
+        WebhookDeliveryObject,
+        status=202,
+        path_id="we",
+        errors=(400, 401, 409),
+        description="Queues a `ping` delivery, sent at once and retried like any other; follow "
+        "it in the endpoint's deliveries. 409 on a disabled endpoint.",
+    ),
+    Operation(
+        "GET",
+        "/v1/webhook_endpoints/{id}/deliveries",
+        webhook_deliveries.list_webhook_deliveries,
+        "listWebhookDeliveries",
+        "List a webhook endpoint's deliveries",
+        "Webhooks",
+        WebhookDeliveryList,
+        query=ListWebhookDeliveriesQuery,
+        path_id="we",
+    ),
+    Operation(
+        "POST",
+        "/v1/webhook_deliveries/{id}/retry",
+        webhook_deliveries.retry_webhook_delivery,
+        "retryWebhookDelivery",
+        "Retry a webhook delivery",
+        "Webhooks",
+        WebhookDeliveryObject,
+        status=202,
+        path_id="wd",
+        errors=(400, 401, 409),
+        description="Sends it again now (same `webhook-id`, same body), whatever it came to; "
+        "a failed delivery is retried on the usual schedule from there. 409 once cancelled "
+        "(its endpoint was deleted).",
     ),
 ]
 

@@ -4,7 +4,8 @@ Handlers validate with these models and render with them, and ``openapi.py`` bui
 OpenAPI document from the same models, so the document matches what the server does. The
 objects that webhooks carry too (connection, calendar, event) live in
 :mod:`chronapilot.common.objects` and are re-exported here, so this module still names every
-shape of the API.
+shape of the API but one family: customer webhooks (endpoints, deliveries and the payloads
+sent) live in :mod:`chronapilot.api.webhook_schemas`.
 """
 
 from __future__ import annotations

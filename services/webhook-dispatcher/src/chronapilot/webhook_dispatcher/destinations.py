@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import socket
 from typing import Any
-from urllib.parse import urlsplit
 
 import aiohttp
 from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.resolver import ThreadedResolver
 
+from chronapilot.common.webhooks import addresses
 from chronapilot.common.webhooks.addresses import forbidden_reason
 
 
@@ -26,11 +26,14 @@ class UnsafeDestination(OSError):
 
 
 def check_url(url: str, *, allow_private: bool) -> None:
-    parts = urlsplit(url)
-    if parts.scheme != "https" and not (allow_private and parts.scheme == "http"):
-        raise UnsafeDestination(f"scheme {parts.scheme!r} is not allowed (https only)")
+    """The URL's form (https, no credentials: :func:`addresses.parse_destination`) and an
+    address literal in it; a name is checked by :class:`CheckingResolver` when connecting."""
+    try:
+        parts = addresses.parse_destination(url, allow_private=allow_private)
+    except addresses.UnsafeDestination as exc:
+        raise UnsafeDestination(f"the URL {exc.message}") from None
     if not allow_private and parts.hostname:
-        reason = forbidden_reason(parts.hostname.strip("[]"))
+        reason = forbidden_reason(parts.hostname)
         if reason:
             raise UnsafeDestination(f"{parts.hostname} is a {reason} address")
 
