@@ -24,6 +24,9 @@ from schemathesis.specs.openapi.checks import (
 pytestmark = pytest.mark.e2e
 CHECKS = [not_a_server_error, response_schema_conformance, content_type_conformance, status_code_conformance]
 EXAMPLES_PER_OPERATION = 60
+#: aiohttp answers a request line longer than this with a plain-text 400 before any handler
+#: runs (negative cases can make one: e.g. 170 `calendar_ids[]`, over the documented 100).
+MAX_REQUEST_LINE = 8000
 
 
 def run_schemathesis(document: dict, base_url: str, key: str) -> tuple[int, list[str]]:
@@ -51,6 +54,9 @@ def run_schemathesis(document: dict, base_url: str, key: str) -> tuple[int, list
                     kwargs.pop("cookies", None)
                     if isinstance(kwargs.get("data"), bytes | str):
                         kwargs["content"] = kwargs.pop("data")
+                    url = httpx.URL(kwargs["url"], params=kwargs.get("params"))
+                    if len(url.raw_path) > MAX_REQUEST_LINE:
+                        return  # refused by the HTTP server before the API sees it (see above)
                     response = client.request(**kwargs)
                     sent += 1
                     case.validate_response(response, checks=CHECKS)
