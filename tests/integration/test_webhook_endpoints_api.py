@@ -260,6 +260,8 @@ async def test_a_create_retried_with_its_idempotency_key_answers_the_first_resul
     )
     assert status == 201 and again == first and replayed["Idempotent-Replayed"] == "true"
     assert await api.db.webhook_endpoints.count_documents({"application_id": api.first.application_id}) == 1
+    kept = await api.db.idempotency_keys.find_one({"_id": f"{api.first.application_id}:create-hook-1"})
+    assert kept is not None and first["secret"] not in str(kept)  # the stored answer is sealed
     status, error, _ = await api.first.call(
         "POST", "/v1/webhook_endpoints", json={**body, "description": "other"}, headers=headers
     )

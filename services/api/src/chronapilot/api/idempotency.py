@@ -24,6 +24,7 @@ from aiohttp import web
 
 from chronapilot.api.auth import APPLICATION
 from chronapilot.api.errors import ApiError, Handler
+from chronapilot.common.crypto import TokenCipher
 from chronapilot.common.errors import StoreError
 from chronapilot.common.runtime import RUNTIME
 from chronapilot.common.store import Document
@@ -55,7 +56,7 @@ async def idempotency(request: web.Request, handler: Handler) -> web.StreamRespo
     owner = secrets.token_hex(12)
     held = await keys.reserve(record_id, fingerprint=request_print, owner=owner, now=now, lock=lock, ttl=TTL)
     if held is not None:
-        return _answer_retry(held, request_print, now, lock)
+        return _answer_retry(held, request_print, now, lock, runtime.cipher)
     try:
         response = await handler(request)
     except ApiError as exc:
@@ -65,13 +66,17 @@ async def idempotency(request: web.Request, handler: Handler) -> web.StreamRespo
         raise
     payload = response.body if isinstance(response, web.Response) else None
     if isinstance(payload, bytes | bytearray) and response.status < 500:
-        await keys.complete(record_id, owner=owner, status=response.status, body=bytes(payload))
+        # sealed: an answer can hold a secret shown once (a webhook endpoint's signing secret)
+        sealed = runtime.cipher.encrypt(bytes(payload).decode("utf-8", "replace"), associated_data=record_id)
+        await keys.complete(record_id, owner=owner, status=response.status, body=sealed)
     else:
         await _release(request, record_id, owner)
     return response
 
 
-def _answer_retry(held: Document, request_print: str, now: datetime, lock: timedelta) -> web.Response:
+def _answer_retry(
+    held: Document, request_print: str, now: datetime, lock: timedelta, cipher: TokenCipher
+) -> web.Response:
     if held["fingerprint"] != request_print:
         raise ApiError(
             400,
@@ -89,9 +94,11 @@ def _answer_retry(held: Document, request_print: str, now: datetime, lock: timed
             type_="idempotency_error",
             headers={"Retry-After": str(wait)},
         )
+    stored = held["body"]
+    body = cipher.decrypt(stored, associated_data=held["_id"]).encode() if isinstance(stored, str) else stored
     return web.Response(
         status=held["status"],
-        body=held["body"],
+        body=body,
         content_type="application/json",
         headers={"Idempotent-Replayed": "true"},
     )

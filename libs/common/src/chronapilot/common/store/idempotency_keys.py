@@ -2,7 +2,7 @@
 
 A record ``{_id, fingerprint, status, body, owner, created_at, locked_until, expires_at}`` is
 reserved by the first request with its key (``status`` None while it runs, held by ``owner``
-until ``locked_until``), completed with the answer to replay, or released so that a retry runs
+until ``locked_until``), completed with the answer to replay (sealed by the API: it can hold a secret shown once), or released so that a retry runs
 the request again. A request that died mid-way cannot release its key: once its lock has run
 out, a retry of the same request takes the key over. The server prunes records when they
 expire (a TTL index on ``expires_at``).
@@ -85,7 +85,7 @@ class IdempotencyKeys(Repository):
             raise StoreError(f"idempotency key record {record_id} kept changing under this request")
         return held
 
-    async def complete(self, record_id: str, *, owner: str, status: int, body: bytes) -> None:
+    async def complete(self, record_id: str, *, owner: str, status: int, body: str | bytes) -> None:
         """Store the answer to replay to retries (if ``owner`` still holds the key)."""
         with translate_errors():
             await self._collection.update_one(
