@@ -2,10 +2,11 @@
 
 A record ``{_id, fingerprint, status, body, owner, created_at, locked_until, expires_at}`` is
 reserved by the first request with its key (``status`` None while it runs, held by ``owner``
-until ``locked_until``), completed with the answer to replay (sealed by the API: it can hold a secret shown once), or released so that a retry runs
-the request again. A request that died mid-way cannot release its key: once its lock has run
-out, a retry of the same request takes the key over. The server prunes records when they
-expire (a TTL index on ``expires_at``).
+until ``locked_until``), completed with the answer to replay (``body`` sealed by the API: an
+answer can hold a secret shown once), or released so that a retry runs the request again. A
+request that died mid-way cannot release its key: once its lock has run out, a retry of the
+same request takes the key over. The server prunes records when they expire (a TTL index on
+``expires_at``).
 """
 
 from __future__ import annotations
