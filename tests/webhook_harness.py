@@ -64,6 +64,10 @@ class Receiver:
         status = self.answers.pop(0) if self.answers else 200
         return web.Response(status=status, text="ok" if status < 300 else "nope")
 
+    def count(self, event_type: str) -> int:
+        """How many requests of ``event_type`` arrived (unverified: for waiting)."""
+        return sum(1 for r in self.received if json.loads(r.body).get("type") == event_type)
+
     def payloads(self, secret: str) -> list[dict[str, Any]]:
         return [r.verified(secret) for r in self.received]
 

@@ -16,8 +16,9 @@ from datetime import datetime
 from typing import Any
 
 from pymongo import ReturnDocument, UpdateMany, UpdateOne
-from pymongo.errors import BulkWriteError
+from pymongo.errors import BulkWriteError, DuplicateKeyError
 
+from chronapilot.common.errors import StoreError
 from chronapilot.common.ids import new_id
 from chronapilot.common.store.client import Document, Session, translate_errors
 from chronapilot.common.store.repository import Repository
@@ -154,16 +155,22 @@ class WebhookSequences(Repository):
     async def take(self, connection_id: str, count: int, *, session: Session | None = None) -> int:
         """Reserve ``count`` numbers for ``connection_id``; returns the first (they increase
         by one from there, and never repeat)."""
-        with translate_errors(session):
-            doc = await self._collection.find_one_and_update(
-                {"_id": connection_id},
-                {"$inc": {"last": count}},
-                upsert=True,
-                return_document=ReturnDocument.AFTER,
-                session=session,
-            )
-        assert doc is not None
-        return int(doc["last"]) - count + 1
+        doc: Document | None = None
+        for _ in range(3):  # two first takes race to insert the counter: the loser takes again
+            with translate_errors(session):
+                try:
+                    doc = await self._collection.find_one_and_update(
+                        {"_id": connection_id},
+                        {"$inc": {"last": count}},
+                        upsert=True,
+                        return_document=ReturnDocument.AFTER,
+                        session=session,
+                    )
+                except DuplicateKeyError:
+                    doc = None
+            if doc is not None:
+                return int(doc["last"]) - count + 1
+        raise StoreError(f"no sequence number for {connection_id} after three attempts")
 
 
 def new_delivery(
