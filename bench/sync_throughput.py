@@ -41,6 +41,7 @@ from contract.random_events import hourly_slots  # noqa: E402
 from contract.sync_drivers import GoogleDriver, ICloudDriver, MicrosoftDriver  # noqa: E402
 
 from chronapilot.common.clock import SystemClock  # noqa: E402
+from chronapilot.common.mirror.writes import CalendarRef  # noqa: E402
 from chronapilot.common.models.event import capped_raw, mirror_fields  # noqa: E402
 from chronapilot.common.providers.icloud.sync import DAV_PREFIX  # noqa: E402
 from chronapilot.common.settings import MongoSettings  # noqa: E402
@@ -49,7 +50,6 @@ from chronapilot.common.store.repositories import Repositories  # noqa: E402
 from chronapilot.devstack.embedded import mongodb_uri, start_mongodb  # noqa: E402
 from chronapilot.devstack.processes import free_port  # noqa: E402
 from chronapilot.sync_worker.calendar_sync import sync_calendar  # noqa: E402
-from chronapilot.sync_worker.mirror import CalendarRef  # noqa: E402
 
 from helpers import InTransaction, QueuedOutbox  # noqa: E402
 

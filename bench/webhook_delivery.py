@@ -38,6 +38,7 @@ from aiohttp import web
 
 from chronapilot.common.clock import isoformat_z
 from chronapilot.common.ids import new_id
+from chronapilot.common.mirror.writes import CalendarRef, apply_listing, apply_page
 from chronapilot.common.providers.base import CalendarInfo
 from chronapilot.common.providers.sync import EventData, EventPage, EventTime
 from chronapilot.common.runtime import Runtime, open_runtime
@@ -46,7 +47,6 @@ from chronapilot.common.store.webhook_deliveries import SUCCEEDED, Outcome, new_
 from chronapilot.common.webhooks.signing import new_secret, seal
 from chronapilot.devstack.embedded import start_embedded
 from chronapilot.devstack.processes import Child, free_port
-from chronapilot.sync_worker.mirror import CalendarRef, apply_listing, apply_page
 
 APP = "app_bench"
 #: BENCH_PROFILE=<file>: run the dispatcher under cProfile (stats written when it stops)

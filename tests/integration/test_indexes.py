@@ -162,7 +162,7 @@ HOT_QUERIES = [
         "_id_",
     ),
     HotQuery(
-        "full sync: the mirrored events of a calendar (sync_worker/mirror.py)",
+        "full sync: the mirrored events of a calendar (common/mirror/writes.py)",
         "events",
         {"connection_id": "con_1", "provider_calendar_id": "cal-1"},
         "by_provider_id",

@@ -12,12 +12,12 @@ import pytest
 
 from chronapilot.common.bus.catalogue import MIRROR_IDS_PER_MESSAGE, MirrorEventsChanged
 from chronapilot.common.clock import FixedClock
+from chronapilot.common.mirror.writes import CalendarRef
 from chronapilot.common.providers.base import Capabilities
 from chronapilot.common.providers.sync import EventData, EventPage
 from chronapilot.common.store import Store, ensure_indexes
 from chronapilot.common.store.repositories import Repositories
 from chronapilot.sync_worker.calendar_sync import CalendarResult, MirrorGuard, sync_calendar
-from chronapilot.sync_worker.mirror import CalendarRef
 
 from helpers import SAMPLE_T0, InTransaction, QueuedOutbox, sample_event
 

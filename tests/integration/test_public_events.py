@@ -27,6 +27,7 @@ from chronapilot.common.bus.envelope import Envelope
 from chronapilot.common.clock import FixedClock, isoformat_z
 from chronapilot.common.connections import Connections
 from chronapilot.common.ids import new_id
+from chronapilot.common.mirror.writes import CalendarRef, apply_listing, apply_page
 from chronapilot.common.models import SyncMode
 from chronapilot.common.objects import (
     dump,
@@ -41,7 +42,6 @@ from chronapilot.common.store import Store, ensure_indexes
 from chronapilot.common.store.repositories import Repositories
 from chronapilot.common.webhooks import PublicEvent
 from chronapilot.common.webhooks.public import public_events
-from chronapilot.sync_worker.mirror import CalendarRef, apply_listing, apply_page
 
 from helpers import SAMPLE_T0, QueuedOutbox, sample_event
 

@@ -18,12 +18,12 @@ from contract.providers_fixtures import microsoft_world
 from contract.sync_drivers import MicrosoftDriver
 
 from chronapilot.common.clock import FixedClock
+from chronapilot.common.mirror.writes import CalendarRef
 from chronapilot.common.providers.microsoft.client import MicrosoftProvider
 from chronapilot.common.providers.sync import SyncWindow
 from chronapilot.common.store import Store, ensure_indexes
 from chronapilot.common.store.repositories import Repositories
 from chronapilot.sync_worker.calendar_sync import sync_calendar
-from chronapilot.sync_worker.mirror import CalendarRef
 
 from helpers import InTransaction, QueuedOutbox
 

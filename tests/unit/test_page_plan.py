@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from chronapilot.common.mirror.plan import PageChanges, PagePlan, StoredEvent, plan_page
 from chronapilot.common.models.event import mirror_fields
 from chronapilot.common.providers.sync import EventData, EventPage
-from chronapilot.sync_worker.plan import PageChanges, PagePlan, StoredEvent, plan_page
 
 from helpers import SAMPLE_T0, sample_event
 

@@ -3,7 +3,7 @@ window the sync read, when the provider's full sync is windowed) or incremental 
 cursor; a cursor the provider rejects falls back to a full sync).
 
 Each write of the mirror tells what it changed (``mirror.events_changed``) through ``outbox``
-in its own transaction (:mod:`~chronapilot.sync_worker.mirror`).
+in its own transaction (:mod:`~chronapilot.common.mirror.writes`).
 
 The cursor is stored only once the last page is applied, so a sync interrupted anywhere
 (a crash, ``kill -9``) starts again from the previous cursor and converges: pages are
@@ -19,19 +19,19 @@ from typing import Protocol, TypeVar
 from chronapilot.common.bus.outbox import EventSink
 from chronapilot.common.clock import Clock
 from chronapilot.common.logging import get_logger
-from chronapilot.common.providers.base import CalendarProvider, TokenSource
-from chronapilot.common.providers.errors import CursorExpired
-from chronapilot.common.providers.sync import EventPage, SyncWindow
-from chronapilot.common.store import Session
-from chronapilot.common.store.repositories import Repositories
-from chronapilot.common.store.sync_state import SyncStates
-from chronapilot.sync_worker.mirror import (
+from chronapilot.common.mirror.writes import (
     Applied,
     CalendarRef,
     apply_page,
     delete_unseen,
     known_events,
 )
+from chronapilot.common.providers.base import CalendarProvider, TokenSource
+from chronapilot.common.providers.errors import CursorExpired
+from chronapilot.common.providers.sync import EventPage, SyncWindow
+from chronapilot.common.store import Session
+from chronapilot.common.store.repositories import Repositories
+from chronapilot.common.store.sync_state import SyncStates
 
 log = get_logger(__name__)
 T = TypeVar("T")

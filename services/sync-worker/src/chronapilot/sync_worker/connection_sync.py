@@ -41,6 +41,7 @@ from chronapilot.common.connections import Code
 from chronapilot.common.errors import ChronaPilotError, ProviderError
 from chronapilot.common.ids import new_id
 from chronapilot.common.logging import bind_context, get_logger
+from chronapilot.common.mirror.writes import Applied, CalendarRef, apply_listing
 from chronapilot.common.models import ConnectionStatus
 from chronapilot.common.providers.base import CalendarProvider
 from chronapilot.common.providers.errors import InvalidCredentials
@@ -50,7 +51,6 @@ from chronapilot.common.store import Document, Session
 from chronapilot.common.tokens import TokenService
 from chronapilot.sync_worker.calendar_list import listing_due, same_calendar
 from chronapilot.sync_worker.calendar_sync import sync_calendar
-from chronapilot.sync_worker.mirror import Applied, CalendarRef, apply_listing
 
 log = get_logger(__name__)
 T = TypeVar("T")

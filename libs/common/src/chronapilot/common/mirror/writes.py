@@ -1,7 +1,7 @@
 """Writing provider pages into the mirror: idempotent, and never older over newer.
 
 A page is compared with what the mirror holds first (one query for what the page touches), the
-differences decided by :func:`~chronapilot.sync_worker.plan.plan_page`, then only those are
+differences decided by :func:`~chronapilot.common.mirror.plan.plan_page`, then only those are
 written in one bulk write (events the mirror lacks inserted, the others updated): applying the
 same page twice writes nothing the second time, and an event whose stored provider ``updated``
 time is newer than the page's is left alone (a stale page cannot win).
@@ -24,13 +24,13 @@ from chronapilot.common.bus.catalogue import (
     MirrorEventsChanged,
 )
 from chronapilot.common.bus.outbox import EventSink
+from chronapilot.common.mirror.plan import StoredEvent, plan_page
 from chronapilot.common.models.event import capped_raw
 from chronapilot.common.providers.base import CalendarInfo
 from chronapilot.common.providers.sync import EventPage, SyncWindow
 from chronapilot.common.store import Document, Session
 from chronapilot.common.store.calendars import Calendars, Listing
 from chronapilot.common.store.events import Events
-from chronapilot.sync_worker.plan import StoredEvent, plan_page
 
 
 @dataclass(frozen=True)
