@@ -18,11 +18,15 @@ from chronapilot.api.views import render_page
 ERROR_TEXT = {
     400: "Invalid request: see `error.code` and `error.param`.",
     401: "Missing or invalid API key.",
+    403: "Not permitted: the connection's scopes or the calendar do not allow it.",
     404: "No such object (or it belongs to another application).",
     409: "Conflict with the object's state.",
+    412: "`If-Match` does not match: the event changed at the provider since.",
     413: "Body too large.",
     415: "Content type is not JSON.",
     429: "Rate limited; retry after `Retry-After` seconds.",
+    503: "The provider or a dependency is unavailable; nothing was written. Retry after "
+    "`Retry-After` seconds.",
 }
 
 

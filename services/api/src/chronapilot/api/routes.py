@@ -7,6 +7,7 @@ from aiohttp import web
 from chronapilot.api import (
     connections,
     consent,
+    event_writes,
     free_busy,
     mirror,
     users,
@@ -227,6 +228,56 @@ OPERATIONS = [
         "Mirror",
         EventObject,
         path_id="evt",
+    ),
+    Operation(
+        "POST",
+        "/v1/events",
+        event_writes.create_event,
+        "createEvent",
+        "Create an event",
+        "Write-back",
+        EventObject,
+        status=201,
+        body=event_writes.CreateEventBody,
+        errors=(400, 401, 403, 404, 409, 503),
+        description="Creates the event at the provider (Google `events.insert`, Graph `POST "
+        "…/events`, CalDAV `PUT`) and answers it as the provider stored it, mirrored. Send an "
+        "`Idempotency-Key`: a retry with it never creates a second event at the provider, "
+        "whatever happened to the first attempt. 403 `scope_insufficient` for a connection "
+        "linked with `calendar.read` only, 403 `calendar_read_only`; 409 for a connection that "
+        "is not active; 503 with `Retry-After` when the provider throttles or fails (nothing "
+        "was written).",
+    ),
+    Operation(
+        "PATCH",
+        "/v1/events/{id}",
+        event_writes.update_event,
+        "updateEvent",
+        "Update an event",
+        "Write-back",
+        EventObject,
+        body=event_writes.UpdateEventBody,
+        path_id="evt",
+        errors=(400, 401, 403, 404, 409, 412, 503),
+        description="Changes the given fields at the provider and answers the event as it "
+        "stored it. `If-Match: <etag>` makes it conditional (412 when the event changed at the "
+        "provider since). With `original_start` only that occurrence of a series changes (an "
+        "exception at the provider; the answer is the exception).",
+    ),
+    Operation(
+        "DELETE",
+        "/v1/events/{id}",
+        event_writes.delete_event,
+        "deleteEvent",
+        "Delete an event",
+        "Write-back",
+        EventObject,
+        query=event_writes.DeleteEventQuery,
+        path_id="evt",
+        errors=(400, 401, 403, 404, 409, 412, 503),
+        description="Deletes the event at the provider (`If-Match` as for updates) and answers "
+        "it as mirrored, `deleted: true`. With `original_start` only that occurrence is "
+        "cancelled (the mirror learns it with the calendar's next sync, requested at once).",
     ),
     Operation(
         "POST",

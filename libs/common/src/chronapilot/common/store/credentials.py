@@ -37,6 +37,13 @@ def _free_at(doc: Document, field: str, now: datetime) -> bool:
 class Credentials(Repository):
     COLLECTION = "credentials"
 
+    async def scopes_of(self, connection_id: str) -> tuple[str, ...] | None:
+        """The scopes recorded with the connection's credentials (the provider's for an OAuth
+        grant, ChronaPilot's for a password); None without credentials."""
+        with translate_errors():
+            doc = await self._collection.find_one({"_id": connection_id}, {"scopes": 1})
+        return None if doc is None else tuple(doc.get("scopes") or ())
+
     async def save_grant(
         self,
         session: Session | None,
