@@ -97,14 +97,15 @@ class EventWriter:
     def insert(
         self, calendar: Calendar, body: dict[str, Any], *, keep_organizer: bool = False
     ) -> dict[str, Any]:
-        """events.insert: a new event (``id`` optional, base32hex, 5-1024 characters)."""
+        """events.insert: a new event (``id`` optional, base32hex, 5-1024 characters). An id the
+        calendar holds answers ``409 duplicate``, also when that event was deleted: Google keeps
+        a deleted event's id taken (clients meet this when they re-create a deleted event)."""
         event_id = body.get("id")
         if event_id is None:
             event_id = new_event_id()
         elif not isinstance(event_id, str) or not _CLIENT_ID.match(event_id):
             raise invalid_value("Invalid resource id value.")
-        existing = calendar.log.get(event_id)
-        if existing is not None and not existing.cancelled:
+        if calendar.log.get(event_id) is not None:  # a deleted event's id stays taken, as at Google
             raise duplicate()
         fields = {key: body[key] for key in (*_COPIED_FIELDS, "status", "organizer") if key in body}
         if not keep_organizer:

@@ -47,9 +47,11 @@ from chronapilot.common.providers.errors import (
 )
 from chronapilot.common.providers.google import sync as event_sync
 from chronapilot.common.providers.google.push import GooglePush
+from chronapilot.common.providers.google.writes import GoogleEventWrites
 from chronapilot.common.providers.http import ProviderHttp, header, parse_json_object
 from chronapilot.common.providers.oauth import OAuthClientConfig, OAuthCodeFlow
-from chronapilot.common.providers.sync import EventPage
+from chronapilot.common.providers.sync import EventData, EventPage, EventTime
+from chronapilot.common.providers.writes import EventDraft
 from chronapilot.common.settings import ProviderSettings
 
 CALENDAR_SCOPE = "https://www.googleapis.com/auth/calendar"
@@ -129,6 +131,7 @@ class GoogleProvider:
         self._api_url = settings.google_api_url
         #: Watch channels (:mod:`chronapilot.common.providers.google.push`).
         self.push = GooglePush(self._http, self._api_url)
+        self._writes = GoogleEventWrites(self._http, self._api_url, translate_error)
 
     # consent -----------------------------------------------------------------------------
 
@@ -217,6 +220,43 @@ class GoogleProvider:
         """Full or incremental event sync; see :mod:`chronapilot.common.providers.google.sync`."""
         return event_sync.sync_events(
             self._http, self._api_url, token, calendar_id, cursor, page_size=self.sync_page_size
+        )
+
+    # write-back (:mod:`chronapilot.common.providers.writes`) --------------------------------
+
+    async def create_event(
+        self, token: TokenSource, calendar_id: str, draft: EventDraft, *, write_id: str
+    ) -> EventData:
+        """events.insert with the id of ``write_id``; a retry returns the event already made."""
+        return await self._writes.create(token, calendar_id, draft, write_id=write_id)
+
+    async def update_event(
+        self,
+        token: TokenSource,
+        calendar_id: str,
+        event_id: str,
+        draft: EventDraft,
+        *,
+        if_match: str | None = None,
+        original_start: EventTime | None = None,
+    ) -> EventData:
+        """events.patch of ``draft.fields`` (of one occurrence with ``original_start``)."""
+        return await self._writes.update(
+            token, calendar_id, event_id, draft, if_match=if_match, original_start=original_start
+        )
+
+    async def delete_event(
+        self,
+        token: TokenSource,
+        calendar_id: str,
+        event_id: str,
+        *,
+        if_match: str | None = None,
+        original_start: EventTime | None = None,
+    ) -> None:
+        """events.delete (cancels one occurrence with ``original_start``); gone already is done."""
+        await self._writes.delete(
+            token, calendar_id, event_id, if_match=if_match, original_start=original_start
         )
 
 
