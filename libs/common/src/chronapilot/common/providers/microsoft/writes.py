@@ -204,7 +204,7 @@ def graph_recurrence(lines: tuple[str, ...], start: EventTime | None) -> dict[st
         pattern.update(_monthly(parts, days, first, yearly=freq == "YEARLY"))
     else:
         raise _invalid(f"FREQ={freq} cannot be written to Graph (DAILY, WEEKLY, MONTHLY, YEARLY can)")
-    return {"pattern": pattern, "range": _range(parts, first, zone_name)}
+    return {"pattern": pattern, "range": _range(parts, first, zone_name, _start_time(start, zone_name))}
 
 
 def _rule_parts(rule: str) -> dict[str, str]:
@@ -279,7 +279,7 @@ def _number(value: str, name: str, low: int, high: int) -> int:
     return number
 
 
-def _range(parts: Mapping[str, str], first: date, zone_name: str) -> dict[str, Any]:
+def _range(parts: Mapping[str, str], first: date, zone_name: str, start_time: time) -> dict[str, Any]:
     start = {"startDate": first.isoformat(), "recurrenceTimeZone": zone_name}
     if "COUNT" in parts and "UNTIL" in parts:
         raise _invalid("an RRULE has COUNT or UNTIL, not both")
@@ -287,12 +287,18 @@ def _range(parts: Mapping[str, str], first: date, zone_name: str) -> dict[str, A
         count = _number(parts["COUNT"], "COUNT", 1, 999)
         return {"type": "numbered", "numberOfOccurrences": count, **start}
     if "UNTIL" in parts:
-        return {"type": "endDate", "endDate": _until(parts["UNTIL"], zone_name).isoformat(), **start}
+        return {
+            "type": "endDate",
+            "endDate": _until(parts["UNTIL"], zone_name, start_time).isoformat(),
+            **start,
+        }
     return {"type": "noEnd", **start}
 
 
-def _until(value: str, zone_name: str) -> date:
-    """UNTIL's day in the series' zone (Graph's ``endDate`` is a date, inclusive)."""
+def _until(value: str, zone_name: str, start_time: time) -> date:
+    """The last day UNTIL lets an occurrence start on, in the series' zone (Graph's ``endDate``
+    is a date, inclusive; UNTIL an instant, inclusive: an UNTIL before the series' time of day
+    ends the series the day before)."""
     try:
         if "T" not in value:
             return datetime.strptime(value, "%Y%m%d").date()
@@ -301,7 +307,8 @@ def _until(value: str, zone_name: str) -> date:
         raise _invalid(f"UNTIL={value} is not a date or a date-time") from None
     zone = open_zone(zone_name) or UTC
     instant = stamp.replace(tzinfo=UTC) if value.endswith("Z") else stamp.replace(tzinfo=zone)
-    return instant.astimezone(zone).date()
+    local = instant.astimezone(zone)
+    return local.date() - timedelta(days=1) if local.time() < start_time else local.date()
 
 
 def _first_day(start: EventTime, zone_name: str) -> date:
@@ -309,6 +316,12 @@ def _first_day(start: EventTime, zone_name: str) -> date:
         return start.date
     assert start.date_time is not None
     return start.date_time.astimezone(open_zone(zone_name) or UTC).date()
+
+
+def _start_time(start: EventTime, zone_name: str) -> time:
+    if start.date_time is None:
+        return time()
+    return start.date_time.astimezone(open_zone(zone_name) or UTC).time()
 
 
 _GRAPH_WEEKDAYS = {name: code for code, name in _WEEKDAYS.items()}
@@ -400,9 +413,10 @@ class MicrosoftWrites:
         headers = _prefer(draft.start if "start" in draft.fields else None)
         item_id = event_id
         if original_start is not None:
-            item_id = await self._occurrence(token, event_id, original_start)
-            if item_id is None:
+            occurrence = await self._occurrence(token, event_id, original_start)
+            if occurrence is None:
                 raise EventNotFound("microsoft: the series has no occurrence at that start")
+            item_id = occurrence
         current_start: EventTime | None = None
         if "recurrence" in draft.fields and draft.recurrence and "start" not in draft.fields:
             current_start = (await self._get(token, item_id)).start
@@ -424,14 +438,15 @@ class MicrosoftWrites:
         if_match: str | None = None,
         original_start: EventTime | None = None,
     ) -> None:
-        item_id: str | None = event_id
+        item_id = event_id
         if original_start is not None:
             try:
-                item_id = await self._occurrence(token, event_id, original_start)
+                occurrence = await self._occurrence(token, event_id, original_start)
             except EventNotFound:
                 return
-            if item_id is None:
+            if occurrence is None:  # cancelled already (or never there): nothing to delete
                 return
+            item_id = occurrence
         answer = await self._call("DELETE", self._event_url(item_id), token, headers=_if_match(if_match))
         if answer.status in (404, 410):
             return
