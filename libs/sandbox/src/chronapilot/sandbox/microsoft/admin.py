@@ -5,7 +5,8 @@
   (`client_id`, `client_secret`, `name`, `redirect_uris`, `secret_expired`); the sandbox app is
   there from the start.
 - `GET|POST /_admin/users` (`email`, `displayName`, `password`, `mail_visible`),
-  `GET|POST /_admin/users/{user}/calendars` (`name`, `color`, `hexColor`); `{user}` is an id or e-mail.
+  `GET|POST /_admin/users/{user}/calendars` (`name`, `color`, `hexColor`, `canEdit`: false for a
+  calendar shared with the user read-only); `{user}` is an id or e-mail.
 - `GET|POST /_admin/calendars/{calendar_id}/events`, `PATCH|DELETE /_admin/events/{event_id}`:
   changes made as the mailbox owner would make them (they feed delta and notifications);
   `{event_id}` may be an occurrence id (PATCH makes an exception, DELETE cancels it).
@@ -121,6 +122,13 @@ def _text(data: dict[str, Any], key: str, default: str | None = None) -> str:
     return value
 
 
+def _flag(data: dict[str, Any], key: str, *, default: bool) -> bool:
+    value = data.get(key, default)
+    if not isinstance(value, bool):
+        raise admin_error(400, f"{key} must be true or false")
+    return value
+
+
 async def list_apps(request: web.Request) -> web.Response:
     return web.json_response([_app_json(a) for a in _state(request).identity.apps.values()])
 
@@ -204,6 +212,7 @@ async def create_calendar(request: web.Request) -> web.Response:
         _text(data, "name"),
         color=str(data.get("color") or "auto"),
         hex_color=str(data.get("hexColor") or ""),
+        can_edit=_flag(data, "canEdit", default=True),
     )
     state.changed()
     return web.json_response(calendar_json(cal, user), status=201)

@@ -1,11 +1,24 @@
 """The Graph subset for the mailbox: `/v1.0/me`, `/oidc/userinfo`, calendars, and events (read,
 list, create, PATCH, DELETE; an occurrence id works too: PATCH makes an exception, DELETE cancels
-it). A write with only `Calendars.Read` answers 403 `ErrorAccessDenied`. Calendar views and delta
-live in `views.py`.
+it). Calendar views and delta live in `views.py`.
+
+Writes, as Graph answers them:
+
+- a write with only `Calendars.Read`, or to a calendar shared read-only (`canEdit: false`),
+  answers 403 `ErrorAccessDenied`;
+- a create whose `transactionId` an event of the mailbox already carries creates nothing and
+  answers `201` with that event (Graph documents `transactionId` as the way "to avoid redundant
+  POST operations in case of client retries"; what it answers to the retry is not documented:
+  this is the emulator's reading); `transactionId` cannot be changed by a PATCH (400);
+- listing events understands `$filter=transactionId eq '<id>'` (and no other filter: 400);
+- PATCH and DELETE honour `If-Match` (the item's `@odata.etag`, `W/"<changeKey>"`; the bare
+  change key and `*` are accepted too): a mismatch answers 412 `ErrorIrresolvableConflict`.
+  An occurrence's etag is its own (an exception's differs from the series').
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 from urllib.parse import quote
 
@@ -122,6 +135,9 @@ async def get_default_calendar(request: web.Request) -> web.Response:
 
 # events ---------------------------------------------------------------------------------------
 
+_TRANSACTION_FILTER = re.compile(r"^\s*transactionId\s+eq\s+'((?:[^']|'')*)'\s*$")
+ACCESS_DENIED = "Access is denied. Check credentials and try again."
+
 
 def render(
     state: MicrosoftState, user: User, ev: StoredEvent, inst: Instance | None, shown: Presentation
@@ -164,8 +180,44 @@ async def get_event(request: web.Request) -> web.Response:
     return json_response(data, headers=applied(shown.preferences_applied()))
 
 
+def require_writable(cal: Calendar) -> None:
+    """403 `ErrorAccessDenied` on a calendar the mailbox may only read."""
+    if not cal.can_edit:
+        raise fail(403, "ErrorAccessDenied", ACCESS_DENIED)
+
+
+def check_if_match(request: web.Request, ev: StoredEvent, inst: Instance | None) -> None:
+    """412 when `If-Match` names another version of the item than the current one."""
+    wanted = request.headers.get("If-Match")
+    if wanted is None:
+        return
+    state = state_of(request)
+    current = render(state, current_user(request), ev, inst, Presentation())["changeKey"]
+    accepted = {"*", current}
+    if not any(_etag_value(tag) in accepted for tag in wanted.split(",")):
+        raise fail(
+            412,
+            "ErrorIrresolvableConflict",
+            "The send or update operation could not be performed because the change key passed in "
+            "the request does not match the current change key for the item.",
+        )
+
+
+def _etag_value(tag: str) -> str:
+    value = tag.strip().removeprefix("W/")
+    return value[1:-1] if len(value) >= 2 and value[0] == value[-1] == '"' else value
+
+
+def _writable_item(request: web.Request) -> tuple[StoredEvent, Instance | None]:
+    ev, inst = find_item(request)
+    require_writable(state_of(request).store.calendars[ev.calendar_id])
+    check_if_match(request, ev, inst)
+    return ev, inst
+
+
 async def _create(request: web.Request, cal: Calendar) -> web.Response:
     require_scope(request, WRITE_SCOPES)
+    require_writable(cal)
     state = state_of(request)
     body = await read_body(request)
     try:
@@ -194,7 +246,7 @@ async def create_default_event(request: web.Request) -> web.Response:
 async def update_event(request: web.Request) -> web.Response:
     require_scope(request, WRITE_SCOPES)
     state = state_of(request)
-    find_item(request)
+    _writable_item(request)
     body = await read_body(request)
     user = current_user(request)
     try:
@@ -216,7 +268,7 @@ async def update_event(request: web.Request) -> web.Response:
 async def delete_event(request: web.Request) -> web.Response:
     require_scope(request, WRITE_SCOPES)
     state = state_of(request)
-    find_item(request)
+    _writable_item(request)
     try:
         state.store.delete_event(request.match_info["event_id"], user_id=current_user(request).id)
     except NotFound:
@@ -231,6 +283,12 @@ async def _list_events(request: web.Request, cal: Calendar) -> web.Response:
     user = current_user(request)
     shown, _ = presentation(request)
     events = sorted(state.store.live_events(cal.id), key=lambda e: e.created)
+    if "$filter" in request.query:
+        match = _TRANSACTION_FILTER.match(request.query["$filter"])
+        if match is None:
+            raise fail(400, "BadRequest", "The emulator filters events by transactionId only.")
+        wanted = match.group(1).replace("''", "'")
+        events = [ev for ev in events if ev.fields.get("transactionId") == wanted]
     top, skip = paging(request, default_top=10)
     data: dict[str, Any] = {
         "@odata.context": context_url(state, "users('me')/calendars('" + cal.id + "')/events"),

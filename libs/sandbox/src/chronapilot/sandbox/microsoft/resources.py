@@ -42,7 +42,7 @@ def calendar_json(cal: Calendar, owner: User) -> dict[str, Any]:
         "changeKey": cal.change_key,
         "canShare": True,
         "canViewPrivateItems": True,
-        "canEdit": True,
+        "canEdit": cal.can_edit,
         "isRemovable": not cal.is_default,
         "isTallyingResponses": True,
         "allowedOnlineMeetingProviders": ["teamsForBusiness"],

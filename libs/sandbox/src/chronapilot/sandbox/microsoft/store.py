@@ -47,7 +47,7 @@ WRITABLE_FIELDS = frozenset(
         "transactionId",
     }
 )
-EXCEPTION_FIELDS = WRITABLE_FIELDS - {"recurrence", "isAllDay"}
+EXCEPTION_FIELDS = WRITABLE_FIELDS - {"recurrence", "isAllDay", "transactionId"}
 LOG_LIMIT = 20_000  # change-log entries kept per calendar (then the older half is dropped)
 
 
@@ -79,6 +79,7 @@ class Calendar:
     hex_color: str = ""
     is_default: bool = False
     change_key: str = ""
+    can_edit: bool = True  # False: shared with the mailbox read-only; writes answer 403
     min_valid_seq: int = 0  # delta tokens older than this answer 410
     log_seqs: list[int] = field(default_factory=list)
     log_entries: list[tuple[str, dict[str, Any] | None]] = field(default_factory=list)
@@ -171,10 +172,19 @@ class Store:
             raise NotFound(user_id) from None
 
     def add_calendar(
-        self, user_id: str, name: str, *, color: str = "auto", hex_color: str = "", is_default: bool = False
+        self,
+        user_id: str,
+        name: str,
+        *,
+        color: str = "auto",
+        hex_color: str = "",
+        is_default: bool = False,
+        can_edit: bool = True,
     ) -> Calendar:
         self.user(user_id)
-        cal = Calendar(self.new_item_id("AAMkADCa"), user_id, name, color, hex_color, is_default)
+        cal = Calendar(
+            self.new_item_id("AAMkADCa"), user_id, name, color, hex_color, is_default, can_edit=can_edit
+        )
         cal.change_key = self.change_key_for(cal.id, 0)
         self.calendars[cal.id] = cal
         return cal
@@ -205,11 +215,33 @@ class Store:
             raise NotFound(event_id)
         return ev
 
+    def event_by_transaction(self, user_id: str, transaction_id: str) -> StoredEvent | None:
+        """The live event of the mailbox created with ``transactionId`` = ``transaction_id``."""
+        return next(
+            (
+                ev
+                for ev in self.events.values()
+                if not ev.deleted
+                and ev.user_id == user_id
+                and ev.fields.get("transactionId") == transaction_id
+            ),
+            None,
+        )
+
     def create_event(
         self, calendar_id: str, body: dict[str, Any], *, user_id: str | None = None
     ) -> StoredEvent:
+        """A new event; a body whose ``transactionId`` an event of the mailbox already carries
+        creates nothing and returns that event (a retried POST)."""
         cal = self.calendar(calendar_id, user_id)
         fields = _clean(body, WRITABLE_FIELDS)
+        transaction_id = fields.get("transactionId")
+        if transaction_id is not None:
+            if not isinstance(transaction_id, str) or not transaction_id:
+                raise InvalidEvent("transactionId must be a non-empty string.")
+            existing = self.event_by_transaction(cal.user_id, transaction_id)
+            if existing is not None:
+                return existing
         owner = self.users[cal.user_id]
         fields.setdefault(
             "organizer", {"emailAddress": {"name": owner.display_name, "address": owner.user_principal_name}}
@@ -238,6 +270,8 @@ class Store:
     ) -> tuple[StoredEvent, str]:
         """Apply a PATCH to an event or one occurrence; returns (event, id of the item changed)."""
         ev, key = self._resolve(item_id, user_id)
+        if "transactionId" in patch and patch["transactionId"] != ev.fields.get("transactionId"):
+            raise InvalidEvent("The transactionId of an event cannot be changed.")
         before = ev.snapshot()
         if key is None:
             changes = _clean(patch, WRITABLE_FIELDS)

@@ -56,8 +56,10 @@ from chronapilot.common.providers.errors import (
 from chronapilot.common.providers.http import ProviderHttp, header, parse_json_object
 from chronapilot.common.providers.microsoft import sync as event_sync
 from chronapilot.common.providers.microsoft.push import MicrosoftPush
+from chronapilot.common.providers.microsoft.writes import MicrosoftWrites
 from chronapilot.common.providers.oauth import OAuthClientConfig, OAuthCodeFlow
-from chronapilot.common.providers.sync import EventPage
+from chronapilot.common.providers.sync import EventData, EventPage, EventTime
+from chronapilot.common.providers.writes import EventDraft
 from chronapilot.common.settings import ProviderSettings
 
 GRAPH_RESOURCE = "https://graph.microsoft.com/"
@@ -143,6 +145,9 @@ class MicrosoftProvider:
         self._graph_origin = urlsplit(settings.microsoft_graph_url)[:2]
         #: Graph subscriptions (:mod:`chronapilot.common.providers.microsoft.push`).
         self.push = MicrosoftPush(self._http, self._graph_url)
+        self._writes = MicrosoftWrites(
+            self._http, self._graph_url, translate=translate_error, same_origin=self._same_origin
+        )
 
     # consent -----------------------------------------------------------------------------
 
@@ -242,6 +247,44 @@ class MicrosoftProvider:
             page_size=self.sync_page_size,
             window=self.sync_window,
             now=self._clock.now(),
+        )
+
+    # write-back (EventWrites; see chronapilot.common.providers.microsoft.writes) --------------
+
+    async def create_event(
+        self, token: TokenSource, calendar_id: str, draft: EventDraft, *, write_id: str
+    ) -> EventData:
+        """``POST /me/calendars/{id}/events`` with ``transactionId`` = ``write_id``, or the event an
+        earlier attempt with ``write_id`` created."""
+        return await self._writes.create(token, calendar_id, draft, write_id=write_id)
+
+    async def update_event(
+        self,
+        token: TokenSource,
+        calendar_id: str,
+        event_id: str,
+        draft: EventDraft,
+        *,
+        if_match: str | None = None,
+        original_start: EventTime | None = None,
+    ) -> EventData:
+        """``PATCH /me/events/{id}`` (of the occurrence at ``original_start``: an exception)."""
+        return await self._writes.update(
+            token, calendar_id, event_id, draft, if_match=if_match, original_start=original_start
+        )
+
+    async def delete_event(
+        self,
+        token: TokenSource,
+        calendar_id: str,
+        event_id: str,
+        *,
+        if_match: str | None = None,
+        original_start: EventTime | None = None,
+    ) -> None:
+        """``DELETE /me/events/{id}`` (cancels the occurrence at ``original_start``)."""
+        await self._writes.delete(
+            token, calendar_id, event_id, if_match=if_match, original_start=original_start
         )
 
     def _same_origin(self, link: str) -> str:
