@@ -552,3 +552,24 @@ def test_an_event_that_cannot_be_written_is_refused_before_any_request(draft_: E
     with pytest.raises(WriteRefused) as refused:
         icalendar_writes.new_resource(draft_, uid="u@chronapilot", now=datetime(2026, 11, 1, tzinfo=UTC))
     assert refused.value.reason == "invalid"
+
+
+async def test_what_a_write_answers_is_what_the_next_sync_reads(target: Target) -> None:
+    series = await weekly_series(target)
+    override = await target.provider.update_event(
+        target.connection.token,
+        target.calendar_id,
+        series,
+        patch(title="Weekly sync (moved room)"),
+        original_start=at(THIRD, NEW_YORK),
+    )
+
+    synced = {
+        event.provider_event_id: event
+        async for page in target.provider.sync_events(target.connection.token, target.calendar_id, None)
+        for event in page.upserts
+    }
+
+    assert set(synced) == {series, override.provider_event_id}
+    assert synced[override.provider_event_id] == override
+    assert synced[series].etag == override.etag
