@@ -28,7 +28,10 @@ are translated by :func:`translate_error` (401 → ``InvalidCredentials``).
 
 Event sync (:meth:`ICloudProvider.sync_events`, :mod:`chronapilot.common.providers.icloud.sync`)
 sends its own WebDAV requests over the service's aiohttp session (sync-collection, multiget,
-the ctag/etag fallback), through the same :func:`translate_error`.
+the ctag/etag fallback), through the same :func:`translate_error`. Write-back
+(:meth:`ICloudProvider.create_event`, ``update_event``, ``delete_event``,
+:mod:`chronapilot.common.providers.icloud.writes`) goes the same way: ``PUT``/``DELETE`` with
+``If-None-Match``/``If-Match``, its statuses read by ``writes.write_error``.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ import asyncio
 import math
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
 import aiohttp
@@ -66,7 +70,9 @@ from chronapilot.common.providers.errors import (
 )
 from chronapilot.common.providers.http import ProviderHttp, header
 from chronapilot.common.providers.icloud import sync as event_sync
-from chronapilot.common.providers.sync import EventPage
+from chronapilot.common.providers.icloud import writes as event_writes
+from chronapilot.common.providers.sync import EventData, EventPage, EventTime
+from chronapilot.common.providers.writes import EventDraft
 from chronapilot.common.settings import ProviderSettings
 
 T = TypeVar("T")
@@ -215,12 +221,59 @@ class ICloudProvider:
             async for page in self._sync(session, token, calendar_id, cursor):
                 yield page
 
+    # write-back (EventWrites; see chronapilot.common.providers.icloud.writes) ------------------
+
+    async def create_event(
+        self, token: TokenSource, calendar_id: str, draft: EventDraft, *, write_id: str
+    ) -> EventData:
+        """``PUT <calendar>/<write_id>.ics`` with ``If-None-Match: *`` (a retry reads it back)."""
+        async with self._writes(token, calendar_id) as writes:
+            return await writes.create(draft, write_id=write_id)
+
+    async def update_event(
+        self,
+        token: TokenSource,
+        calendar_id: str,
+        event_id: str,
+        draft: EventDraft,
+        *,
+        if_match: str | None = None,
+        original_start: EventTime | None = None,
+    ) -> EventData:
+        """The resource read, changed (one occurrence: its override) and ``PUT`` with ``If-Match``."""
+        async with self._writes(token, calendar_id) as writes:
+            return await writes.update(event_id, draft, if_match=if_match, original_start=original_start)
+
+    async def delete_event(
+        self,
+        token: TokenSource,
+        calendar_id: str,
+        event_id: str,
+        *,
+        if_match: str | None = None,
+        original_start: EventTime | None = None,
+    ) -> None:
+        """``DELETE`` the resource (one occurrence: an ``EXDATE`` on the master)."""
+        async with self._writes(token, calendar_id) as writes:
+            await writes.delete(event_id, if_match=if_match, original_start=original_start)
+
+    @asynccontextmanager
+    async def _writes(self, token: TokenSource, calendar_id: str) -> AsyncIterator[event_writes.ICloudWrites]:
+        if self._session is not None:
+            yield event_writes.ICloudWrites(self._requests(self._session, token), calendar_id)
+            return
+        async with aiohttp.ClientSession() as session:
+            yield event_writes.ICloudWrites(self._requests(session, token), calendar_id)
+
+    def _requests(self, session: aiohttp.ClientSession, token: TokenSource) -> event_sync.DavRequests:
+        http = ProviderHttp(session, timeout_s=self._timeout_s, translate=translate_error, provider=self.name)
+        return event_sync.DavRequests(http, token)
+
     def _sync(
         self, session: aiohttp.ClientSession, token: TokenSource, calendar_id: str, cursor: str | None
     ) -> AsyncIterator[EventPage]:
-        http = ProviderHttp(session, timeout_s=self._timeout_s, translate=translate_error, provider=self.name)
         sync = event_sync.ICloudSync(
-            event_sync.DavRequests(http, token),
+            self._requests(session, token),
             calendar_id,
             batch_size=self.sync_batch_size,
             use_sync_collection=self.sync_collection,

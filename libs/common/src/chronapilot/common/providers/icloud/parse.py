@@ -197,10 +197,10 @@ def _first(component: icalendar.cal.Component, name: str) -> Any:
 def _event(
     resource_id: str, etag: str | None, component: icalendar.cal.Component, raw: Mapping[str, Any]
 ) -> EventData:
-    start = _time(_first(component, "DTSTART"))
+    start = event_time(_first(component, "DTSTART"))
     end = _end(component, start)
-    recurrence_id = _time(_first(component, "RECURRENCE-ID"))
-    event_id = resource_id if recurrence_id is None else f"{resource_id}#{_instance_key(recurrence_id)}"
+    recurrence_id = event_time(_first(component, "RECURRENCE-ID"))
+    event_id = resource_id if recurrence_id is None else f"{resource_id}#{instance_key(recurrence_id)}"
     status = str(_first(component, "STATUS") or "").upper()
     # RFC 5545 §3.8.2.7: OPAQUE unless said otherwise; CalDAV names no "self" attendee
     transparent = str(_first(component, "TRANSP") or "").upper() == "TRANSPARENT"
@@ -264,7 +264,8 @@ def _key(zone: tzinfo | None) -> str | None:
     return iana_zone(str(zone)) if zone is not None else None
 
 
-def _time(prop: Any) -> EventTime | None:
+def event_time(prop: Any) -> EventTime | None:
+    """An iCalendar date or date-time property as an :class:`EventTime` (floating: read as UTC)."""
     if prop is None:
         return None
     value = prop.dt
@@ -278,7 +279,7 @@ def _time(prop: Any) -> EventTime | None:
 
 
 def _end(component: icalendar.cal.Component, start: EventTime | None) -> EventTime | None:
-    end = _time(_first(component, "DTEND"))
+    end = event_time(_first(component, "DTEND"))
     if end is not None or start is None:
         return end
     duration = _first(component, "DURATION")
@@ -289,7 +290,8 @@ def _end(component: icalendar.cal.Component, start: EventTime | None) -> EventTi
     return EventTime(start.date_time + (length or timedelta(0)), None, start.timezone)
 
 
-def _instance_key(time: EventTime) -> str:
+def instance_key(time: EventTime) -> str:
+    """The RECURRENCE-ID part of an override's id: UTC ``20260316T080000Z``, or ``20260316``."""
     if time.date is not None:
         return time.date.strftime("%Y%m%d")
     assert time.date_time is not None

@@ -120,25 +120,43 @@ class DavRequests:
         self._token = token
 
     async def call(
-        self, method: str, url: str, body: str, *, depth: str, ok: Collection[int] = (207,)
+        self,
+        method: str,
+        url: str,
+        body: str,
+        *,
+        depth: str | None,
+        ok: Collection[int] = (207,),
+        headers: Mapping[str, str] | None = None,
     ) -> Answer:
-        answer = await self._send(method, url, body, depth, await self._token(False))
+        """One request (``depth`` None: no ``Depth`` header; ``headers`` replace the XML ones)."""
+        answer = await self._send(method, url, body, depth, await self._token(False), headers)
         if answer.status == 401:
-            answer = await self._send(method, url, body, depth, await self._token(True))
+            answer = await self._send(method, url, body, depth, await self._token(True), headers)
         return self._http.check(answer, ok)
 
     def check(self, answer: Answer, ok: Collection[int] = (207,)) -> Answer:
         """``answer`` if its status is in ``ok``; else the translated error is raised."""
         return self._http.check(answer, ok)
 
-    async def _send(self, method: str, url: str, body: str, depth: str, credentials: str) -> Answer:
+    async def _send(
+        self,
+        method: str,
+        url: str,
+        body: str,
+        depth: str | None,
+        credentials: str,
+        extra: Mapping[str, str] | None,
+    ) -> Answer:
         try:
             credential = AppPassword.from_token(credentials)
         except ValueError:
             raise InvalidCredentials("icloud: the stored credentials are malformed") from None
         auth = aiohttp.encode_basic_auth(credential.username, credential.password)
-        headers = {**_XML, "Depth": depth, "Authorization": auth}
-        return await self._http.send(method, url, data=body, headers=headers)
+        headers = {**_XML, **(extra or {}), "Authorization": auth}
+        if depth is not None:
+            headers["Depth"] = depth
+        return await self._http.send(method, url, data=body or None, headers=headers)
 
 
 class ICloudSync:
