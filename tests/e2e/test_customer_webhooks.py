@@ -159,6 +159,15 @@ async def test_a_dispatcher_killed_mid_delivery_delivers_after_its_restart(
             log_path=tmp_path / f"dispatcher-{time.monotonic_ns()}.log",
         )
 
+    deliveries = browser.api.app[RUNTIME].repos.webhook_deliveries
+
+    async def succeeded() -> bool:
+        first = receiver.received[0]
+        found = await deliveries.of_application(
+            browser.api.application_id, "wd_" + first.webhook_id.removeprefix("msg_")
+        )
+        return found is not None and found["status"] == "succeeded"
+
     async with receiving(receiver):
         _, secret = await create_endpoint(browser, receiver.url, ["connection.created"])
         dispatcher = start()
@@ -171,19 +180,10 @@ async def test_a_dispatcher_killed_mid_delivery_delivers_after_its_restart(
             receiver.hang = False
             dispatcher = start()
             await eventually(lambda: len(receiver.received) >= 2, timeout_s=60)
+            await eventually(succeeded, timeout_s=30)  # the restarted dispatcher recorded it
         finally:
             dispatcher.stop(5)
     again = receiver.received[1]
     assert again.webhook_id == first.webhook_id
     assert again.verified(secret) == first.verified(secret)
     assert again.verified(secret)["data"]["object"]["id"] == connection_id
-
-    deliveries = browser.api.app[RUNTIME].repos.webhook_deliveries
-
-    async def succeeded() -> bool:
-        found = await deliveries.of_application(
-            browser.api.application_id, "wd_" + first.webhook_id.removeprefix("msg_")
-        )
-        return found is not None and found["status"] == "succeeded"
-
-    await eventually(succeeded, timeout_s=30)

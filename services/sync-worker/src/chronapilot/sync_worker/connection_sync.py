@@ -48,6 +48,7 @@ from chronapilot.common.providers.errors import InvalidCredentials
 from chronapilot.common.providers.registry import Providers
 from chronapilot.common.runtime import Runtime
 from chronapilot.common.store import Document, Session
+from chronapilot.common.store.calendars import Listing
 from chronapilot.common.tokens import TokenService
 from chronapilot.sync_worker.calendar_list import listing_due, same_calendar
 from chronapilot.sync_worker.calendar_sync import sync_calendar
@@ -296,12 +297,15 @@ class ConnectionSyncer:
         runtime = self._runtime
         now = runtime.clock.now()
         listed = await provider.list_calendars(token)
-        listing = await guard.write(
-            lambda session: apply_listing(
+        async def write(session: Session) -> Listing:
+            # the mirror's calendars and the connection's calendar_ids change together
+            listing = await apply_listing(
                 runtime.repos.calendars, connection, listed, now, outbox=runtime.outbox, session=session
             )
-        )
-        await runtime.connections.calendars_listed(connection["_id"], listing.ids, now)
+            await runtime.connections.calendars_listed(connection["_id"], listing.ids, now, session=session)
+            return listing
+
+        listing = await guard.write(write)
         log.info("sync.calendars_listed", calendars=len(listing.ids), **listing.changes)
         return listing.ids
 

@@ -353,13 +353,22 @@ class Connections(Repository):
         )
         return claimed is not None
 
-    async def calendars_listed(self, connection_id: str, ids: list[str], listed_at: datetime) -> None:
+    async def calendars_listed(
+        self,
+        connection_id: str,
+        ids: list[str],
+        listed_at: datetime,
+        *,
+        session: AsyncClientSession | None = None,
+    ) -> None:
         """The provider's calendar list was read at ``listed_at``: ``calendar_ids`` (the listed
-        ones, in order) and ``calendars_listed_at``, which tells a sync whether it is due again."""
-        with translate_errors():
+        ones, in order) and ``calendars_listed_at``, which tells a sync whether it is due again
+        (in ``session``'s transaction: the one that wrote the listing into the mirror)."""
+        with translate_errors(session):
             await self._collection.update_one(
                 {"_id": connection_id, "status": LIVE},
                 {"$set": {"calendar_ids": ids, "calendars_listed_at": listed_at}},
+                session=session,
             )
 
     async def fence_mirror_write(self, session: AsyncClientSession, connection_id: str) -> bool:

@@ -37,7 +37,7 @@ from __future__ import annotations
 import base64
 import hashlib
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from chronapilot.common.errors import ProviderError
 from chronapilot.common.providers.base import TokenSource
@@ -136,3 +136,14 @@ def google_event_id(write_id: str) -> str:
     characters (a hash: any ``write_id`` maps into Google's alphabet)."""
     digest = hashlib.sha256(write_id.encode()).digest()[:20]
     return base64.b32hexencode(digest).decode().lower().rstrip("=")[:32]
+
+
+if TYPE_CHECKING:  # every provider writes (checked by mypy, no import at run time)
+    from chronapilot.common.providers.google.client import GoogleProvider
+    from chronapilot.common.providers.icloud.caldav import ICloudProvider
+    from chronapilot.common.providers.microsoft.client import MicrosoftProvider
+
+    def _every_provider_writes(
+        g: GoogleProvider, m: MicrosoftProvider, i: ICloudProvider
+    ) -> list[EventWrites]:
+        return [g, m, i]
