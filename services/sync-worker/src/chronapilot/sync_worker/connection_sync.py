@@ -297,6 +297,7 @@ class ConnectionSyncer:
         runtime = self._runtime
         now = runtime.clock.now()
         listed = await provider.list_calendars(token)
+
         async def write(session: Session) -> Listing:
             # the mirror's calendars and the connection's calendar_ids change together
             listing = await apply_listing(
