@@ -40,8 +40,10 @@ format: $(STAMP)
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
+# Three workers on two cores: much of the suite waits (outages, token lifetimes, renewals), so
+# a third file overlaps those waits (about 10 min instead of 13 on two shared cores).
 test: $(STAMP) system-deps lint
-	$(PY) -m pytest -q -p no:cacheprovider --durations=20 -n 2 --dist loadfile --no-loadscope-reorder
+	$(PY) -m pytest -q -p no:cacheprovider --durations=20 -n 3 --dist loadfile --no-loadscope-reorder
 
 # Flake finder: rerun chosen files N times, print failures per test.
 #   make test-repeat N=5 FILES="tests/e2e/test_realtime.py tests/e2e/test_sync_flow.py"

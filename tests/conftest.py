@@ -104,7 +104,7 @@ async def topics(isolated: Isolated) -> list[str]:
 
 
 #: The slowest files, slowest first (seconds per file in a `make test` run on 2 cores). With
-#: `--dist loadfile --no-loadscope-reorder` the two workers take files in this order, so the long
+#: `--dist loadfile --no-loadscope-reorder` the workers take files in this order, so the long
 #: ones start at once and the short ones fill in around them instead of trailing at the end.
 SLOW_FILES = (
     "tests/e2e/test_connection_lifecycle.py",  # ~240 s (12 fault scenarios)
