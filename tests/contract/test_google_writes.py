@@ -20,7 +20,11 @@ from providers_fixtures import Connection, World, google_world
 
 from chronapilot.common.providers import READ, build_providers
 from chronapilot.common.providers.errors import Throttled, Unavailable
-from chronapilot.common.providers.google.client import GoogleProvider
+from chronapilot.common.providers.google.client import (
+    CALENDAR_LIST_READONLY_SCOPE,
+    EVENTS_SCOPE,
+    GoogleProvider,
+)
 from chronapilot.common.providers.sync import Attendee, EventTime
 from chronapilot.common.providers.writes import (
     EventDraft,
@@ -31,7 +35,6 @@ from chronapilot.common.providers.writes import (
 )
 from chronapilot.sandbox.google import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET
 
-CALENDAR_SCOPE = "https://www.googleapis.com/auth/calendar"
 EVENTS_ROUTE = "/calendar/v3/calendars/{calendarId}/events"
 KOLKATA, BERLIN = "Asia/Kolkata", "Europe/Berlin"
 
@@ -80,7 +83,7 @@ async def writes() -> AsyncIterator[Writes]:
             token_uri=f"{world.base_url}/token",
             client_id=SANDBOX_CLIENT_ID,
             client_secret=SANDBOX_CLIENT_SECRET,
-            scopes=[CALENDAR_SCOPE],
+            scopes=[EVENTS_SCOPE, CALENDAR_LIST_READONLY_SCOPE],  # what the grant holds
         )
         await asyncio.to_thread(creds.refresh, Request())
         service = build(

@@ -43,7 +43,7 @@ from chronapilot.common.providers import (
     new_code_verifier,
     new_state,
 )
-from chronapilot.common.providers.google.client import CALENDAR_SCOPE
+from chronapilot.common.providers.google.client import EVENTS_SCOPE
 from chronapilot.common.settings import ProviderSettings
 from chronapilot.sandbox.launcher import Sandbox, SandboxConfig
 
@@ -346,12 +346,12 @@ class TestGoogle(OAuthContract):
             redirect_uri=REDIRECT_URI, state=state, code_verifier=verifier, scopes=SCOPES
         )
 
-        callback = await world.consent(url, untick=[CALENDAR_SCOPE])
+        callback = await world.consent(url, untick=[EVENTS_SCOPE])
         tokens = await provider.exchange_code(
             code=callback["code"], redirect_uri=REDIRECT_URI, code_verifier=verifier
         )
 
-        assert CALENDAR_SCOPE not in callback["scope"].split()
+        assert EVENTS_SCOPE not in callback["scope"].split()
         assert provider.granted_scopes(tokens) == ()
 
 

@@ -56,8 +56,18 @@ from chronapilot.common.settings import ProviderSettings
 
 CALENDAR_SCOPE = "https://www.googleapis.com/auth/calendar"
 CALENDAR_READONLY_SCOPE = f"{CALENDAR_SCOPE}.readonly"
-_WRITE_SCOPES = frozenset({CALENDAR_SCOPE, f"{CALENDAR_SCOPE}.events"})
-_READ_SCOPES = _WRITE_SCOPES | {CALENDAR_READONLY_SCOPE, f"{CALENDAR_SCOPE}.events.readonly"}
+#: What ChronaPilot asks for: the narrowest scopes that cover what it does. Events, read or
+#: read and written (``calendar.events`` cannot share, delete calendars or read settings), and
+#: the calendar list read-only (``calendar.calendarlist.readonly``: which calendars exist).
+EVENTS_SCOPE = f"{CALENDAR_SCOPE}.events"
+EVENTS_READONLY_SCOPE = f"{CALENDAR_SCOPE}.events.readonly"
+CALENDAR_LIST_READONLY_SCOPE = f"{CALENDAR_SCOPE}.calendarlist.readonly"
+_WRITE_SCOPES = frozenset({CALENDAR_SCOPE, EVENTS_SCOPE})
+_READ_SCOPES = _WRITE_SCOPES | {CALENDAR_READONLY_SCOPE, EVENTS_READONLY_SCOPE}
+#: Scopes that let the calendar list be read (a grant without one cannot be synced).
+_LIST_SCOPES = frozenset(
+    {CALENDAR_SCOPE, CALENDAR_READONLY_SCOPE, f"{CALENDAR_SCOPE}.calendarlist", CALENDAR_LIST_READONLY_SCOPE}
+)
 _THROTTLE_REASONS = frozenset({"rateLimitExceeded", "userRateLimitExceeded", "quotaExceeded"})
 _WRITABLE_ROLES = frozenset({"writer", "owner"})
 _MAX_PAGES = 100
@@ -136,11 +146,13 @@ class GoogleProvider:
     # consent -----------------------------------------------------------------------------
 
     def provider_scopes(self, scopes: Sequence[str]) -> list[str]:
-        calendar = CALENDAR_SCOPE if WRITE in check_scopes(scopes) else CALENDAR_READONLY_SCOPE
-        return ["openid", "email", calendar]
+        events = EVENTS_SCOPE if WRITE in check_scopes(scopes) else EVENTS_READONLY_SCOPE
+        return ["openid", "email", events, CALENDAR_LIST_READONLY_SCOPE]
 
     def granted_scopes(self, tokens: TokenSet) -> tuple[str, ...]:
         granted = set(tokens.scopes)
+        if not granted & _LIST_SCOPES:
+            return ()
         if granted & _WRITE_SCOPES:
             return SCOPES
         return (READ,) if granted & _READ_SCOPES else ()
