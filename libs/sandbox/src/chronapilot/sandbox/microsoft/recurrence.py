@@ -193,10 +193,9 @@ def expand(
     for key, override in exceptions.items():
         if key in cancelled:
             continue
-        merged = {**fields, **override.get("fields", {})}
-        ex_start, ex_end = bounds(merged)
+        original = original_start_of(key, tz_name, first_wall)
+        ex_start, ex_end = _exception_bounds(fields, override, original, duration)
         if ex_start < window_end and ex_end > window_start:
-            original = original_start_of(key, tz_name, first_wall)
             items.append(Instance(occurrence_id(event_id, key), "exception", ex_start, ex_end, key, original))
     items.sort(key=lambda item: item.start)
     return items
@@ -232,7 +231,18 @@ def find_occurrence(
         return None
     duration = end - start
     if key in exceptions:
-        ex_start, ex_end = bounds({**fields, **exceptions[key].get("fields", {})})
+        ex_start, ex_end = _exception_bounds(fields, exceptions[key], original, duration)
         return Instance(occurrence_id(event_id, key), "exception", ex_start, ex_end, key, original)
     occ_end = localize(wall + duration, tz) if fields.get("isAllDay") else original + duration
     return Instance(occurrence_id(event_id, key), "occurrence", original, occ_end, key, original)
+
+
+def _exception_bounds(
+    fields: dict[str, Any], override: dict[str, Any], original: datetime, duration: timedelta
+) -> tuple[datetime, datetime]:
+    """Where an exception lies: its own start/end when it moved, else its occurrence's slot
+    (an exception that only changed, say, its subject stays where the occurrence was)."""
+    changed = override.get("fields", {})
+    if "start" in changed or "end" in changed:
+        return bounds({**fields, **changed})
+    return original, original + duration
