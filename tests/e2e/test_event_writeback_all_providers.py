@@ -137,12 +137,6 @@ async def test_writes_reach_the_provider_once_and_the_mirror_matches_it(provider
     assert [e["title"] for e in await titled(browser, calendar["id"], "wb crashed")] == ["wb crashed"]
     assert await titled(browser, calendar["id"], "wb planning") == []
     assert await titled(browser, calendar["id"], "wb lost") == []
-    if provider == "microsoft":
-        pytest.xfail(
-            "the Microsoft mirror holds a series' occurrences (calendar view), not its master: the "
-            "master written through the API stays beside them and its expansion shows the "
-            "cancelled occurrence (known gap, see the issue's note)"
-        )
     status, page, _ = await call(
         browser,
         "GET",

@@ -684,3 +684,29 @@ def test_every_generated_id_decodes_to_its_master_and_original_start():
     master["_id"] = "evt_01jd7x0000000000000000000a"
     for found in expand([master], *window(date(2026, 3, 1), date(2026, 5, 1))):
         assert occurrence_slot(found.id) == (master["_id"], found.start_at)
+
+
+def test_a_master_whose_occurrences_are_mirrored_one_by_one_is_not_expanded():
+    """Microsoft's sync mirrors a series' occurrences, never its master: a master written back
+    (``instances_mirrored``) shows nothing of its own, so an occurrence the provider cancelled
+    (no longer mirrored) stays gone, and each mirrored one shows once."""
+    zone = "Europe/Berlin"
+    first = at(datetime(2027, 1, 4, 9), zone)
+    master = {**weekly("series", datetime(2027, 1, 4, 9), zone, 30, "RRULE:FREQ=WEEKLY;COUNT=4")}
+    master["instances_mirrored"] = True
+    kept = [
+        stored(
+            f"series_{n}",
+            timed(first + timedelta(weeks=n), zone),
+            timed(first + timedelta(weeks=n, minutes=30), zone),
+            master="series",
+            original=timed(first + timedelta(weeks=n), zone),
+        )
+        for n in (0, 1, 3)  # week 2 cancelled at the provider
+    ]
+    start, end = window(date(2027, 1, 1), date(2027, 2, 1))
+    found = expand([master, *kept], start, end)
+    assert [o.start_at for o in found] == [first + timedelta(weeks=n) for n in (0, 1, 3)]
+    assert expand([{**master, "instances_mirrored": False}, *kept], start, end)[
+        2
+    ].start_at == first + timedelta(weeks=2)

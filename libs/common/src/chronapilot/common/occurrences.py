@@ -121,6 +121,9 @@ def expand(docs: Iterable[Document], start: datetime, end: datetime) -> list[Occ
     """
     _check_window(start, end)
     docs = [d for d in docs if not d.get("deleted")]
+    # a master whose occurrences the sync mirrors one by one (``instances_mirrored``) is not
+    # expanded: they are shown as they are (an occurrence cancelled at the provider is gone)
+    docs = [d for d in docs if not (d.get("recurrence") and d.get("instances_mirrored"))]
     masters = {_series_key(d, d["provider_event_id"]): d for d in docs if d.get("recurrence")}
     found: list[Occurrence] = []
     calendars: dict[tuple[str, str, str], icalendar.Calendar] = {}

@@ -45,7 +45,7 @@ from chronapilot.common.providers.writes import (
     WriteRefused,
 )
 from chronapilot.common.runtime import RUNTIME, Runtime
-from chronapilot.common.store import Document
+from chronapilot.common.store import Document, Session
 
 Day = date  # (a field is named ``date``)
 ZoneName = Annotated[str, StringConstraints(max_length=64), AfterValidator(_zone_name)]
@@ -161,11 +161,11 @@ async def create_event(request: web.Request) -> web.Response:
     calendar = await runtime.repos.calendars.of_application(application_id, body.calendar_id)
     if calendar is None:
         raise not_found("calendar", "calendar_id")
-    writer, token = await _writer(runtime, calendar)
+    writer, token, instances = await _writer(runtime, calendar)
     draft = _draft(body, DRAFT_FIELDS)
     write_id = _write_id(application_id, request.headers.get("Idempotency-Key"))
     data = await _call(writer.create_event(token, calendar["provider_calendar_id"], draft, write_id=write_id))
-    stored = await _mirror(runtime, calendar, upserts=(data,))
+    stored = await _mirror(runtime, calendar, upserts=(data,), series_as_instances=instances)
     return web.json_response(await _render(runtime, stored), status=201)
 
 
@@ -184,7 +184,7 @@ async def update_event(request: web.Request) -> web.Response:
         _checked(_check_times, start, end, param="end")
     if body.recurrence and start is not None:
         _checked(_check_recurrence, body.recurrence, start, param="recurrence")
-    writer, token = await _writer(runtime, calendar)
+    writer, token, instances = await _writer(runtime, calendar)
     data = await _call(
         writer.update_event(
             token,
@@ -195,7 +195,13 @@ async def update_event(request: web.Request) -> web.Response:
             original_start=body.original_start.event_time() if body.original_start else None,
         )
     )
-    stored = await _mirror(runtime, calendar, upserts=(data,))
+    stored = await _mirror(
+        runtime,
+        calendar,
+        upserts=(data,),
+        series_as_instances=instances,
+        series_changed=bool(event.get("recurrence")),
+    )
     return web.json_response(await _render(runtime, stored))
 
 
@@ -208,7 +214,7 @@ async def delete_event(request: web.Request) -> web.Response:
         raise ApiError(
             400, "parameter_invalid", "original_start is for a recurring series.", param="original_start"
         )
-    writer, token = await _writer(runtime, calendar)
+    writer, token, instances = await _writer(runtime, calendar)
     await _call(
         writer.delete_event(
             token,
@@ -219,14 +225,16 @@ async def delete_event(request: web.Request) -> web.Response:
         )
     )
     if original_start is None:
-        await _mirror(runtime, calendar, deletions=(event["provider_event_id"],))
+        await _mirror(
+            runtime,
+            calendar,
+            deletions=(event["provider_event_id"],),
+            series_as_instances=instances,
+            series_changed=bool(event.get("recurrence")),
+        )
         event = await runtime.repos.events.of_application(calendar["application_id"], event_id) or event
     else:
-        # the cancelled occurrence reaches the mirror with the calendar's next sync, asked now
-        request_sync = SyncRequested(
-            mode=SyncKind.INCREMENTAL, reason=SyncReason.MANUAL, calendar_id=calendar["provider_calendar_id"]
-        )
-        await runtime.emit(None, request_sync, connection_id=calendar["connection_id"])
+        await _sync_soon(runtime, calendar)  # the cancelled occurrence reaches the mirror with it
     return web.json_response(await _render(runtime, event))
 
 
@@ -246,7 +254,7 @@ async def _event_and_calendar(
     return event, calendar
 
 
-async def _writer(runtime: Runtime, calendar: Document) -> tuple[EventWrites, Any]:
+async def _writer(runtime: Runtime, calendar: Document) -> tuple[EventWrites, Any, bool]:
     """The provider that writes to ``calendar`` and a token for it, once the connection may:
     live (409 otherwise), granted writes (403 ``scope_insufficient``), a calendar the account may
     write to (403 ``calendar_read_only``)."""
@@ -273,7 +281,8 @@ async def _writer(runtime: Runtime, calendar: Document) -> tuple[EventWrites, An
         raise ApiError(
             403, "calendar_read_only", "The calendar is read-only for this account.", type_="permission_error"
         )
-    return cast(EventWrites, provider), runtime.tokens.token_source(connection["_id"])
+    token = runtime.tokens.token_source(connection["_id"])
+    return cast(EventWrites, provider), token, provider.capabilities.series_as_instances
 
 
 async def _granted(runtime: Runtime, provider: CalendarProvider, connection_id: str) -> tuple[str, ...]:
@@ -385,15 +394,29 @@ async def _call(call: Any) -> Any:
         ) from None
 
 
+async def _sync_soon(runtime: Runtime, calendar: Document) -> None:
+    """Ask for the calendar's incremental sync now (what a write changed beyond its answer)."""
+    request_sync = SyncRequested(
+        mode=SyncKind.INCREMENTAL, reason=SyncReason.MANUAL, calendar_id=calendar["provider_calendar_id"]
+    )
+    await runtime.emit(None, request_sync, connection_id=calendar["connection_id"])
+
+
 async def _mirror(
     runtime: Runtime,
     calendar: Document,
     *,
     upserts: tuple[EventData, ...] = (),
     deletions: tuple[str, ...] = (),
+    series_as_instances: bool = False,
+    series_changed: bool = False,
 ) -> Document | None:
     """Write the provider's answer into the mirror (and tell it); the stored event of the first
-    upsert."""
+    upsert.
+
+    A provider whose sync mirrors a series as its occurrences (``series_as_instances``):
+    a master in the answer is kept but marked not to be expanded, and a write that touched a
+    series asks for the calendar's sync at once, which brings its occurrences."""
     ref = CalendarRef(
         calendar["_id"],
         calendar["connection_id"],
@@ -402,8 +425,10 @@ async def _mirror(
     )
     page = EventPage(upserts=upserts, deletions=deletions, next_cursor=None)
     now = runtime.clock.now()
-    await runtime.store.in_transaction(
-        lambda session: apply_page(
+    masters = [u.provider_event_id for u in upserts if u.recurrence] if series_as_instances else []
+
+    async def write(session: Session) -> None:
+        await apply_page(
             runtime.repos.events,
             ref,
             page,
@@ -412,7 +437,11 @@ async def _mirror(
             outbox=runtime.outbox,
             session=session,
         )
-    )
+        await runtime.repos.events.mark_instances_mirrored(ref, masters, session=session)
+
+    await runtime.store.in_transaction(write)
+    if series_as_instances and (masters or series_changed or any(u.recurring_event_id for u in upserts)):
+        await _sync_soon(runtime, calendar)
     if not upserts:
         return None
     key = (calendar["connection_id"], calendar["provider_calendar_id"], upserts[0].provider_event_id)

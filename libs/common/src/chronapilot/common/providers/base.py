@@ -145,12 +145,16 @@ class Capabilities:
     Push is not a flag: it is the :attr:`CalendarProvider.push` component (None: polling), and
     whether its subscriptions renew in place is ``push.renewable``. ``window_roll``: a provider
     whose full sync reads a window relative to its start (Microsoft) has it rolled forward by a
-    full sync once the last one is this old (else None).
+    full sync once the last one is this old (else None). ``series_as_instances``: the provider's
+    sync mirrors a recurring series as its occurrences and exceptions, never its master
+    (Microsoft's calendar view), so a master that a write-back answer brings into the mirror is
+    kept for what it says of the series but not expanded (its occurrences come from the sync).
     """
 
     oauth: bool
     revocation: bool
     window_roll: timedelta | None = None
+    series_as_instances: bool = False
 
 
 @dataclass(frozen=True)

@@ -329,6 +329,25 @@ class Events(Repository):
                 created[upserted[index - len(inserts)]] = event_id
         return created
 
+    async def mark_instances_mirrored(
+        self, calendar: MirrorCalendar, provider_event_ids: Sequence[str], *, session: Session | None = None
+    ) -> None:
+        """These series masters' occurrences are mirrored one by one (the provider's sync reads
+        occurrences, never masters): the masters are kept, not expanded
+        (:func:`~chronapilot.common.occurrences.expand`)."""
+        if not provider_event_ids:
+            return
+        with translate_errors(session):
+            await self._collection.update_many(
+                {
+                    "connection_id": calendar.connection_id,
+                    "provider_calendar_id": calendar.provider_calendar_id,
+                    "provider_event_id": {"$in": list(provider_event_ids)},
+                },
+                {"$set": {"instances_mirrored": True}},
+                session=session,
+            )
+
     async def mark_deleted(
         self,
         calendar: MirrorCalendar,

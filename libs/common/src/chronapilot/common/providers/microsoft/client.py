@@ -115,7 +115,9 @@ class MicrosoftProvider:
     """Outlook calendars through Graph, behind the ``CalendarProvider`` protocol."""
 
     name = "microsoft"
-    capabilities = Capabilities(oauth=True, revocation=False, window_roll=event_sync.WINDOW_ROLL)
+    capabilities = Capabilities(
+        oauth=True, revocation=False, window_roll=event_sync.WINDOW_ROLL, series_as_instances=True
+    )
     #: No app-password sign-in: consent is OAuth.
     password_sign_in = None
 
