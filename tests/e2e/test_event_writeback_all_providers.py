@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from chronapilot.api.event_writes import _write_id
+from chronapilot.api.event_writes import write_id_of
 from chronapilot.common.bus.catalogue import SyncCompleted, SyncKind, SyncReason, SyncRequested
 from chronapilot.common.providers.sync import EventTime
 from chronapilot.common.providers.writes import EventDraft
@@ -89,7 +89,7 @@ async def test_writes_reach_the_provider_once_and_the_mirror_matches_it(provider
             start=EventTime(datetime(2027, 1, 5, 4, tzinfo=UTC), None, "Asia/Kolkata"),
             end=EventTime(datetime(2027, 1, 5, 5, tzinfo=UTC), None, "Asia/Kolkata"),
         ),
-        write_id=_write_id(browser.api.application_id, f"{provider}-crash"),
+        write_id=write_id_of(browser.api.application_id, f"{provider}-crash"),
     )
     crashed = {**base, "title": "wb crashed", "start": at(5, "09:30"), "end": at(5, "10:30")}
     status, mirrored, _ = await call(

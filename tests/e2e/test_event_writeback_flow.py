@@ -15,7 +15,7 @@ from urllib.parse import quote
 import aiohttp
 import pytest
 
-from chronapilot.api.event_writes import _write_id
+from chronapilot.api.event_writes import write_id_of
 from chronapilot.common.bus.catalogue import SyncCompleted, SyncKind, SyncReason, SyncRequested
 from chronapilot.common.providers.sync import EventTime
 from chronapilot.common.providers.writes import EventDraft
@@ -90,7 +90,7 @@ async def test_create_patch_delete_through_the_api_reach_google_once_each(browse
         runtime.tokens.token_source(connection_id),
         calendar["provider_calendar_id"],
         EventDraft(title="crashed", start=draft_start, end=draft_end),
-        write_id=_write_id(browser.api.application_id, "crash-1"),
+        write_id=write_id_of(browser.api.application_id, "crash-1"),
     )
     crashed = {
         **body,

@@ -163,7 +163,7 @@ async def create_event(request: web.Request) -> web.Response:
         raise not_found("calendar", "calendar_id")
     writer, token, instances = await _writer(runtime, calendar)
     draft = _draft(body, DRAFT_FIELDS)
-    write_id = _write_id(application_id, request.headers.get("Idempotency-Key"))
+    write_id = write_id_of(application_id, request.headers.get("Idempotency-Key"))
     data = await _call(writer.create_event(token, calendar["provider_calendar_id"], draft, write_id=write_id))
     stored = await _mirror(runtime, calendar, upserts=(data,), series_as_instances=instances)
     return web.json_response(await _render(runtime, stored), status=201)
@@ -312,7 +312,7 @@ def _draft(body: _EventFields, fields: frozenset[str]) -> EventDraft:
     )
 
 
-def _write_id(application_id: str, idempotency_key: str | None) -> str:
+def write_id_of(application_id: str, idempotency_key: str | None) -> str:
     """The create's write id: the same for every retry of one ``Idempotency-Key``."""
     if idempotency_key is None:
         return new_id("wr")
