@@ -79,8 +79,12 @@ def fanout_handler(runtime: Runtime, sender: Sender) -> Handler:
                     )
                 )
             CREATED.labels(event.type).inc(len(chosen))
+        # as many as this process has room for are leased to it and sent at once; the rest are
+        # due now, for whichever dispatcher has room (not left to wait out a lease)
+        for overflow in deliveries[sender.room :]:
+            overflow["next_attempt_at"] = now
         created = await repos.webhook_deliveries.create_many(deliveries)
-        sender.submit(created, endpoints)
+        sender.submit([d for d in created if d["next_attempt_at"] == lease_until], endpoints)
 
     return handle
 

@@ -29,7 +29,6 @@ pending, due when its lease runs out, and it is sent again with the same ``webho
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import time
 from collections.abc import Sequence
@@ -78,6 +77,7 @@ class Sender:
         self._tasks: set[asyncio.Task[None]] = set()
         self._outcomes: list[Outcome] = []
         self._outcome_ready = asyncio.Event()
+        self._slot_freed = asyncio.Event()
         self._secrets: dict[str, str] = {}
 
     @property
@@ -101,6 +101,12 @@ class Sender:
             task.add_done_callback(self._tasks.discard)
 
     @property
+    def room(self) -> int:
+        """How many new deliveries the fan-out may hand this process at once: a short queue
+        (four rounds of its concurrency) beyond what it sends, drained well within a lease."""
+        return max(0, 4 * self._settings.webhook_concurrency - len(self._sending))
+
+    @property
     def free(self) -> int:
         """How many more deliveries this process would start sending now."""
         return max(0, self._settings.webhook_concurrency - len(self._sending))
@@ -115,8 +121,14 @@ class Sender:
                 log.exception("webhooks.poll_failed")
                 claimed = 0
             if claimed == 0:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stopping.wait(), interval)
+                # all slots busy: look again as soon as one frees (a backlog keeps flowing);
+                # else after the interval
+                wake = self._slot_freed if self.free == 0 else stopping
+                self._slot_freed.clear()
+                waits = {asyncio.ensure_future(wake.wait()), asyncio.ensure_future(stopping.wait())}
+                _, pending = await asyncio.wait(waits, timeout=interval, return_when=asyncio.FIRST_COMPLETED)
+                for waiter in pending | waits:
+                    waiter.cancel()
 
     async def claim_once(self) -> int:
         free = self.free
@@ -144,6 +156,7 @@ class Sender:
             log.exception("webhooks.attempt_crashed", delivery_id=delivery["_id"])
         finally:
             self._sending.discard(delivery["_id"])
+            self._slot_freed.set()
 
     def _still_held(self, delivery: Document) -> bool:
         """Whether the lease leaves time for a whole attempt."""

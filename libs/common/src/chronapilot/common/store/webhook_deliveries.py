@@ -71,8 +71,9 @@ class WebhookDeliveries(Repository):
 
     async def claim_due(self, *, now: datetime, lease_until: datetime, limit: int) -> list[Document]:
         """Take up to ``limit`` due pending deliveries (oldest due first) for this process
-        until ``lease_until``. Each is taken by one conditional update, so of several
-        dispatchers only one sends a delivery."""
+        until ``lease_until``: one conditional update of them all, tagged with this call's
+        claim, then one read of those it took. Of several dispatchers only one takes each."""
+        claim = new_id("claim")
         with translate_errors():
             due = (
                 await self._collection.find({"status": PENDING, "next_attempt_at": {"$lte": now}}, {"_id": 1})
@@ -80,16 +81,14 @@ class WebhookDeliveries(Repository):
                 .limit(limit)
                 .to_list()
             )
-            claimed: list[Document] = []
-            for doc in due:
-                taken = await self._collection.find_one_and_update(
-                    {"_id": doc["_id"], "status": PENDING, "next_attempt_at": {"$lte": now}},
-                    {"$set": {"next_attempt_at": lease_until}},
-                    return_document=ReturnDocument.AFTER,
-                )
-                if taken is not None:
-                    claimed.append(taken)
-        return claimed
+            if not due:
+                return []
+            ids = [doc["_id"] for doc in due]
+            await self._collection.update_many(
+                {"_id": {"$in": ids}, "status": PENDING, "next_attempt_at": {"$lte": now}},
+                {"$set": {"next_attempt_at": lease_until, "claim": claim}},
+            )
+            return await self._collection.find({"_id": {"$in": ids}, "claim": claim}).to_list()
 
     async def record(self, outcomes: Sequence[Outcome]) -> None:
         """Write attempts' outcomes in one bulk write. An outcome applies only to a delivery
