@@ -138,11 +138,32 @@ class ProviderHttp:
         headers: Mapping[str, str] | None = None,
         ok: Collection[int] = (200,),
     ) -> dict[str, Any]:
-        """A bearer-authenticated call; after a 401, one forced refresh and one retry."""
-        answer = await self._bearer(method, url, await token(False), params, headers)
+        """A bearer-authenticated call, checked against ``ok``; its JSON object."""
+        return self.check(
+            await self.authorized(method, url, token, params=params, headers=headers), ok
+        ).json()
+
+    async def authorized(
+        self,
+        method: str,
+        url: str,
+        token: TokenSource,
+        *,
+        params: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
+        body: Mapping[str, Any] | None = None,
+    ) -> Answer:
+        """A bearer-authenticated call (``body`` sent as JSON), unchecked; after a 401, one
+        forced refresh and one retry."""
+        sent = {**(headers or {})}
+        data = None
+        if body is not None:
+            sent["Content-Type"] = "application/json"
+            data = json.dumps(body, separators=(",", ":"))
+        answer = await self._bearer(method, url, await token(False), params, sent, data)
         if answer.status == 401:
-            answer = await self._bearer(method, url, await token(True), params, headers)
-        return self.check(answer, ok).json()
+            answer = await self._bearer(method, url, await token(True), params, sent, data)
+        return answer
 
     async def _bearer(
         self,
@@ -150,10 +171,15 @@ class ProviderHttp:
         url: str,
         access_token: str,
         params: Mapping[str, str] | None,
-        headers: Mapping[str, str] | None,
+        headers: Mapping[str, str],
+        data: str | None,
     ) -> Answer:
         return await self.send(
-            method, url, params=params, headers={**(headers or {}), "Authorization": f"Bearer {access_token}"}
+            method,
+            url,
+            params=params,
+            data=data,
+            headers={**headers, "Authorization": f"Bearer {access_token}"},
         )
 
 

@@ -29,7 +29,6 @@ developers.google.com/calendar/api/guides/version-resources):
 
 from __future__ import annotations
 
-import json
 from collections.abc import Collection
 from datetime import UTC
 from typing import Any, NoReturn
@@ -192,21 +191,9 @@ class GoogleEventWrites:
         body: dict[str, Any] | None = None,
         if_match: str | None = None,
     ) -> Answer:
-        """One bearer call with a JSON body; after a 401, one forced refresh and one retry."""
-        headers = {"Content-Type": "application/json"} if body is not None else {}
-        if if_match is not None:
-            headers["If-Match"] = if_match
-        data = json.dumps(body) if body is not None else None
-        answer: Answer | None = None
-        for force_refresh in (False, True):
-            access_token = await token(force_refresh)
-            answer = await self._http.send(
-                method, url, data=data, headers={**headers, "Authorization": f"Bearer {access_token}"}
-            )
-            if answer.status != 401:
-                break
-        assert answer is not None
-        return answer
+        """One bearer call with a JSON body (``ProviderHttp.authorized``: the 401 rule)."""
+        headers = {"If-Match": if_match} if if_match is not None else None
+        return await self._http.authorized(method, url, token, headers=headers, body=body)
 
     def _event(self, answer: Answer, ok: Collection[int] = (200,)) -> EventData:
         if answer.status not in ok:

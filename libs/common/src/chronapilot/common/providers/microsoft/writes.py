@@ -40,7 +40,6 @@ otherwise; ``400`` is ``invalid`` with Graph's message. The rest goes through
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import replace
 from datetime import UTC, date, datetime, time, timedelta
@@ -522,27 +521,11 @@ class MicrosoftWrites:
         params: Mapping[str, str] | None = None,
         headers: Mapping[str, str] | None = None,
     ) -> Answer:
-        """One bearer call with a JSON body; after a 401, one forced refresh and one retry."""
-        sent = {**(headers or {})}
-        data = None
-        if body is not None:
-            sent["Content-Type"] = "application/json"
-            data = json.dumps(body, separators=(",", ":"))
-        answer: Answer | None = None
-        for force in (False, True):
-            access = await token(force)
-            answer = await self._http.send(
-                method, url, params=params, data=data, headers={**sent, "Authorization": f"Bearer {access}"}
-            )
-            if answer.status != 401:
-                return answer
-        assert answer is not None
-        return answer
+        """One bearer call with a JSON body (``ProviderHttp.authorized``: the 401 rule)."""
+        return await self._http.authorized(method, url, token, params=params, headers=headers, body=body)
 
     def _check(self, answer: Answer, ok: Collection[int]) -> Answer:
-        if answer.status not in ok:
-            raise self._translate(answer.status, answer.headers, answer.body)
-        return answer
+        return self._http.check(answer, ok)
 
     async def _check_write(
         self,
