@@ -7,7 +7,6 @@ nothing twice."""
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
@@ -214,7 +213,6 @@ async def test_one_occurrence_changed_and_one_cancelled_and_no_echo(browser, wor
         return now > done
 
     await eventually(synced, timeout_s=30)
-    await asyncio.sleep(0)
     after = await db.outbox.count_documents(
         {"envelope.type": "mirror.events_changed", "envelope.connection_id": connection_id}
     )

@@ -291,10 +291,11 @@ async def _granted(runtime: Runtime, provider: CalendarProvider, connection_id: 
     stored = await runtime.repos.credentials.scopes_of(connection_id)
     if stored is None:
         return ()
-    if stored and set(stored) <= set(SCOPES):
-        return tuple(stored)
-    granted = provider.granted_scopes(TokenSet("", None, None, tuple(stored)))
-    return granted if stored else (READ,)
+    if not stored:  # credentials that recorded no scopes: reading, as at consent
+        return (READ,)
+    if set(stored) <= set(SCOPES):
+        return stored
+    return provider.granted_scopes(TokenSet("", None, None, stored))
 
 
 def _draft(body: _EventFields, fields: frozenset[str]) -> EventDraft:
