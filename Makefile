@@ -6,7 +6,7 @@ PYTHON ?= python3.11
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-PROJECTS := libs/common libs/sandbox libs/devstack services/api services/sync-worker services/webhook-dispatcher \
+PROJECTS := libs/common libs/sandbox libs/devstack services/api services/sync-worker services/webhook-dispatcher services/ops \
             services/webhook-gateway services/token-refresher
 PYPROJECTS := pyproject.toml $(addsuffix /pyproject.toml,$(PROJECTS))
 
@@ -34,7 +34,7 @@ lint: $(STAMP)
 	$(VENV)/bin/mypy -p chronapilot.common
 	$(VENV)/bin/mypy -p chronapilot.sandbox -p chronapilot.devstack -p chronapilot.api \
 	    -p chronapilot.sync_worker -p chronapilot.webhook_gateway -p chronapilot.token_refresher \
-	    -p chronapilot.webhook_dispatcher
+	    -p chronapilot.webhook_dispatcher -p chronapilot.ops
 
 format: $(STAMP)
 	$(VENV)/bin/ruff check --fix .

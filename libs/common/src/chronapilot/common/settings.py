@@ -232,6 +232,27 @@ class ServiceSettings(BaseSettings):
     webhook_dispatcher_port: int = Field(
         default=8085, ge=0, le=65535, description="Webhook dispatcher health/metrics port."
     )
+    ops_port: int = Field(
+        default=8084, ge=0, le=65535, description="Ops console port (internal: operators only, never public)."
+    )
+    ops_token: SecretStr | None = Field(
+        default=None,
+        description="Bearer token the ops console and its `/metrics` require. Required outside "
+        "`development`; in development the console is open on its (loopback) port.",
+    )
+    api_metrics_port: int = Field(
+        default=8086,
+        ge=0,
+        le=65535,
+        description="Internal listener of the API for `/metrics`, `/healthz`, `/readyz` (the public port "
+        "serves no `/metrics`).",
+    )
+    webhook_gateway_metrics_port: int = Field(
+        default=8087,
+        ge=0,
+        le=65535,
+        description="Internal listener of the webhook gateway for `/metrics`, `/healthz`, `/readyz`.",
+    )
     public_base_url: str | None = Field(
         default=None,
         description="Public URL of the API (consent callbacks, hosted pages). "

@@ -1,0 +1,1 @@
+"""The ops console: fleet health, one connection's story, and the operator's actions."""
