@@ -3,6 +3,8 @@
 # - chromium: the browser tests drive Debian's chromium with Playwright (never a downloaded one).
 # - node + npm: the official AsyncAPI parser checks docs/events/asyncapi.json (tools/asyncapi,
 #   its npm packages pinned by package-lock.json, installed by `npm ci` when missing).
+# - prometheus (for its promtool): checks deploy/observability's scrape configs and alert rules
+#   and runs the alerts' unit tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 npm_tools() {
@@ -15,6 +17,7 @@ missing=()
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 command -v node >/dev/null 2>&1 || missing+=(nodejs)
 command -v npm >/dev/null 2>&1 || missing+=(npm)
+command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
 if [ ${#missing[@]} -eq 0 ]; then
   npm_tools
   exit 0
