@@ -28,10 +28,18 @@ KUBECTL = Path(sys.executable).parent / "kubectl"
 #: Deployment -> (module, the settings field of the port its probes and /metrics use).
 PROCESSES = {
     "api": ("chronapilot.api", "api_port", "api_metrics_port"),
-    "webhook-gateway": ("chronapilot.webhook_gateway", "webhook_gateway_port", "webhook_gateway_metrics_port"),
+    "webhook-gateway": (
+        "chronapilot.webhook_gateway",
+        "webhook_gateway_port",
+        "webhook_gateway_metrics_port",
+    ),
     "sync-worker": ("chronapilot.sync_worker", "sync_worker_port", "sync_worker_port"),
     "token-refresher": ("chronapilot.token_refresher", "token_refresher_port", "token_refresher_port"),
-    "webhook-dispatcher": ("chronapilot.webhook_dispatcher", "webhook_dispatcher_port", "webhook_dispatcher_port"),
+    "webhook-dispatcher": (
+        "chronapilot.webhook_dispatcher",
+        "webhook_dispatcher_port",
+        "webhook_dispatcher_port",
+    ),
     "ops": ("chronapilot.ops", "ops_port", "ops_port"),
 }
 SECRET_SETTINGS = {
@@ -94,7 +102,11 @@ def test_each_process_runs_its_module_from_its_image_with_probes_and_resources(r
         assert spec["image"].split("/")[-1].split(":")[0] == f"chronapilot-{name}"
         ports = {p["name"]: p["containerPort"] for p in spec["ports"]}
         assert ports["http"] == getattr(defaults, port_field)
-        for probe, path in (("livenessProbe", "/healthz"), ("readinessProbe", "/readyz"), ("startupProbe", "/healthz")):
+        for probe, path in (
+            ("livenessProbe", "/healthz"),
+            ("readinessProbe", "/readyz"),
+            ("startupProbe", "/healthz"),
+        ):
             assert spec[probe]["httpGet"] == {"path": path, "port": "http"}, (name, probe)
         assert spec["resources"]["requests"]["cpu"] and spec["resources"]["limits"]["memory"], name
         annotations = deployments[name]["spec"]["template"]["metadata"]["annotations"]

@@ -117,7 +117,9 @@ def metric_names(expr: str) -> set[str]:
     """The metric names a PromQL expression reads (labels, strings and functions left out)."""
     without_strings = re.sub(r'"[^"]*"', '""', expr)
     without_matchers = re.sub(r"\{[^}]*\}", "", without_strings)
-    without_groupings = re.sub(r"\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)", "", without_matchers)
+    without_groupings = re.sub(
+        r"\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)", "", without_matchers
+    )
     names = set(re.findall(r"\b(chronapilot_[a-z0-9_]+|up)\b(?!\s*\()", without_groupings))
     return {base_name(name) for name in names}
 
@@ -157,7 +159,9 @@ def test_every_alert_fires_and_stays_quiet_as_its_unit_tests_say():
 
 
 def test_every_alert_has_a_unit_test_that_fires_it_and_one_that_does_not():
-    cases = [case for test in yaml.safe_load(RULE_TESTS.read_text())["tests"] for case in test["alert_rule_test"]]
+    cases = [
+        case for test in yaml.safe_load(RULE_TESTS.read_text())["tests"] for case in test["alert_rule_test"]
+    ]
     for rule in alert_rules():
         own = [case for case in cases if case["alertname"] == rule["alert"]]
         assert any(case["exp_alerts"] for case in own), f"no test fires {rule['alert']}"
@@ -203,7 +207,8 @@ def test_every_metric_the_rules_and_the_dashboard_read_is_exported():
 
 def test_the_metric_name_scan_sees_every_name_and_no_label():
     expr = (
-        'histogram_quantile(0.95, sum by (le, route) (rate(chronapilot_http_request_seconds_bucket{route="x"}[5m])))'
+        "histogram_quantile(0.95, sum by (le, route)"
+        ' (rate(chronapilot_http_request_seconds_bucket{route="x"}[5m])))'
         " / on (job) group_left sum(up) or absent(chronapilot_build_info)"
     )
     assert metric_names(expr) == {"chronapilot_http_request_seconds", "up", "chronapilot_build_info"}
@@ -215,7 +220,9 @@ def test_the_dashboard_queries_are_valid_promql(tmp_path):
         {"record": f"dashboard:query_{n}", "expr": expr.replace("$__rate_interval", "5m")}
         for n, expr in enumerate(dashboard_queries())
     ]
-    (tmp_path / "dashboard.rules.yml").write_text(yaml.safe_dump({"groups": [{"name": "dashboard", "rules": rules}]}))
+    (tmp_path / "dashboard.rules.yml").write_text(
+        yaml.safe_dump({"groups": [{"name": "dashboard", "rules": rules}]})
+    )
     result = promtool("check", "rules", "dashboard.rules.yml", cwd=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
 
@@ -234,7 +241,9 @@ def test_the_dashboard_is_provisioned_with_the_prometheus_datasource():
     providers = yaml.safe_load((GRAFANA / "provisioning" / "dashboards" / "chronapilot.yml").read_text())
     (provider,) = providers["providers"]
     grafana = yaml.safe_load(COMPOSE_OVERRIDE.read_text())["services"]["grafana"]
-    mounts = dict(volume.rsplit(":", 1)[0].split(":", 1) for volume in grafana["volumes"] if volume.startswith("./"))
+    mounts = dict(
+        volume.rsplit(":", 1)[0].split(":", 1) for volume in grafana["volumes"] if volume.startswith("./")
+    )
     assert mounts["./deploy/observability/grafana/provisioning"] == "/etc/grafana/provisioning"
     assert mounts["./deploy/observability/grafana/dashboards"] == provider["options"]["path"]
 
@@ -253,7 +262,9 @@ def test_the_compose_override_runs_pinned_images_on_files_that_exist():
     config = yaml.safe_load((PROMETHEUS / "prometheus.yml").read_text())
     ops = next(job for job in config["scrape_configs"] if job["job_name"] == "ops")
     token_file = ops["authorization"]["credentials_file"]
-    assert secret["target"] == f"/etc/prometheus/{token_file}", "the token is mounted where the config reads it"
+    assert secret["target"] == f"/etc/prometheus/{token_file}", (
+        "the token is mounted where the config reads it"
+    )
 
 
 def test_prometheus_scrapes_every_service_on_its_metrics_port():
