@@ -47,7 +47,44 @@ async def consumer_lag(settings: KafkaSettings) -> list[GroupLag] | LagUnavailab
 
 
 async def _read(settings: KafkaSettings) -> list[GroupLag]:
-    ours = {topic_name(settings.topic_prefix, topic) for topic in Topic}
+    ours = sorted(topic_name(settings.topic_prefix, topic) for topic in Topic)
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=settings.bootstrap_servers,
+        client_id="chronapilot-ops",
+        enable_auto_commit=False,
+        request_timeout_ms=int(TIMEOUT_S * 1000),
+    )
+    await asyncio.wait_for(consumer.start(), TIMEOUT_S)
+    try:
+        existing = await consumer.topics()
+        partitions = [
+            TopicPartition(topic, partition)
+            for topic in ours
+            if topic in existing
+            for partition in sorted(consumer.partitions_for_topic(topic) or ())
+        ]
+        ends = await consumer.end_offsets(partitions) if partitions else {}
+    finally:
+        await consumer.stop()
+    committed = await _committed(settings, partitions)
+    lags: list[GroupLag] = []
+    for group, offsets in sorted(committed.items()):
+        by_topic: dict[str, list[int]] = {}
+        for tp, offset in offsets.items():
+            by_topic.setdefault(tp.topic, []).append(max(0, ends.get(tp, offset) - offset))
+        lags += [GroupLag(group, t, sum(v), len(v)) for t, v in sorted(by_topic.items())]
+    return lags
+
+
+async def _committed(
+    settings: KafkaSettings, partitions: list[TopicPartition]
+) -> dict[str, dict[TopicPartition, int]]:
+    """Each group's committed offsets on ``partitions`` (the groups that committed any).
+
+    The partitions are named in the request: asking for "all of the group's partitions" is an
+    OffsetFetch form that some Kafka-protocol brokers answer in a shape clients cannot read."""
+    if not partitions:
+        return {}
     admin = AIOKafkaAdminClient(
         bootstrap_servers=settings.bootstrap_servers,
         client_id="chronapilot-ops",
@@ -58,30 +95,10 @@ async def _read(settings: KafkaSettings) -> list[GroupLag]:
         groups = sorted({str(group[0]) for group in await admin.list_consumer_groups()})
         committed: dict[str, dict[TopicPartition, int]] = {}
         for group in groups:
-            offsets = await admin.list_consumer_group_offsets(group)
-            mine = {tp: meta.offset for tp, meta in offsets.items() if tp.topic in ours and meta.offset >= 0}
+            offsets = await admin.list_consumer_group_offsets(group, partitions=partitions)
+            mine = {tp: meta.offset for tp, meta in offsets.items() if meta.offset >= 0}
             if mine:
                 committed[group] = mine
+        return committed
     finally:
         await admin.close()
-    partitions = sorted({tp for offsets in committed.values() for tp in offsets})
-    if not partitions:
-        return []
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.bootstrap_servers,
-        client_id="chronapilot-ops",
-        enable_auto_commit=False,
-        request_timeout_ms=int(TIMEOUT_S * 1000),
-    )
-    await asyncio.wait_for(consumer.start(), TIMEOUT_S)
-    try:
-        ends = await consumer.end_offsets(partitions)
-    finally:
-        await consumer.stop()
-    lags: list[GroupLag] = []
-    for group, offsets in sorted(committed.items()):
-        by_topic: dict[str, list[int]] = {}
-        for tp, offset in offsets.items():
-            by_topic.setdefault(tp.topic, []).append(max(0, ends.get(tp, offset) - offset))
-        lags += [GroupLag(group, t, sum(v), len(v)) for t, v in sorted(by_topic.items())]
-    return lags
