@@ -26,11 +26,12 @@ SECURITY_HEADERS = {
 
 
 def when(value: datetime | None, now: datetime | None = None) -> str:
-    """``2026-03-02 09:00:00 UTC (5m ago)``, or ``never``."""
+    """``2026-03-02 09:00:00 UTC (5m ago)`` (``in 5m`` for a time to come), or ``never``."""
     if value is None:
         return "never"
-    now = now or datetime.now(UTC)
-    return f"{value:%Y-%m-%d %H:%M:%S} UTC ({age(max(0.0, (now - value).total_seconds()))} ago)"
+    seconds = ((now or datetime.now(UTC)) - value).total_seconds()
+    relative = f"{age(seconds)} ago" if seconds >= 0 else f"in {age(-seconds)}"
+    return f"{value:%Y-%m-%d %H:%M:%S} UTC ({relative})"
 
 
 def age(seconds: float) -> str:
