@@ -367,3 +367,38 @@ async def test_retry_teardown_carries_an_unfinished_disconnect_through_the_token
     assert await runtime.repos.credentials.get(connection_id) is None
     async with http.post(f"{url}/connections/{connection_id}/teardown", headers=BEARER) as response:
         assert "The teardown is complete" in await response.text()
+
+
+async def test_a_broker_that_cannot_answer_gives_an_unknown_lag_with_its_reason_not_a_zero(isolated):
+    kafka = isolated.settings().kafka.model_copy(update={"bootstrap_servers": f"127.0.0.1:{free_port()}"})
+    lag = await consumer_lag(kafka)
+    assert isinstance(lag, LagUnavailable)
+    assert "did not answer" in lag.reason
+
+
+async def test_in_development_without_a_token_the_console_is_open_and_its_forms_still_carry_csrf(
+    isolated, http
+):
+    from chronapilot.common.settings import Environment
+
+    settings = console_settings(isolated).model_copy(update={"env": Environment.DEVELOPMENT})
+    settings = settings.model_copy(
+        update={"service": settings.service.model_copy(update={"ops_token": None})}
+    )
+    app = create_app(settings)
+    async with running(app, settings.service.ops_port) as url:
+        connection_id = await Seed(app[RUNTIME]).connection("google", "dev@example.com")
+        async with http.get(f"{url}/metrics") as response:
+            assert response.status == 200
+        async with http.get(f"{url}/connections/{connection_id}") as response:
+            assert response.status == 200
+            csrf = re.search(r'name="csrf_token" value="([^"]+)"', await response.text())
+        assert csrf is not None
+        async with http.post(
+            f"{url}/connections/{connection_id}/resync", data={"csrf_token": "forged"}
+        ) as response:
+            assert response.status == 403
+        async with http.post(
+            f"{url}/connections/{connection_id}/resync", data={"csrf_token": csrf.group(1)}
+        ) as response:
+            assert "A full sync was requested." in await response.text()
