@@ -53,6 +53,8 @@ def test_make_run_is_ready_within_a_minute_and_leaves_nothing_behind_after_sigte
             "WEBHOOK_GATEWAY",
             "SYNC_WORKER",
             "TOKEN_REFRESHER",
+            "WEBHOOK_DISPATCHER",
+            "OPS",
             "EMBEDDED_KAFKA",
             "EMBEDDED_MONGODB",
             "SANDBOX_GOOGLE",
@@ -84,11 +86,13 @@ def test_make_run_is_ready_within_a_minute_and_leaves_nothing_behind_after_sigte
             assert time.monotonic() - started < 60, log_path.read_text()
             time.sleep(0.2)
         elapsed = time.monotonic() - started
-        for name in ("API", "WEBHOOK_GATEWAY", "SYNC_WORKER", "TOKEN_REFRESHER"):
+        for name in ("API", "WEBHOOK_GATEWAY", "SYNC_WORKER", "TOKEN_REFRESHER", "WEBHOOK_DISPATCHER", "OPS"):
             with urllib.request.urlopen(f"http://127.0.0.1:{ports[name]}/readyz", timeout=5) as r:
                 assert r.status == 200
         demo = (tmp_path / "run" / "demo.env").read_text()
         assert f"CHRONAPILOT_API_URL=http://127.0.0.1:{ports['API']}" in demo
+        assert f"CHRONAPILOT_OPS_URL=http://127.0.0.1:{ports['OPS']}" in demo
+        assert f"ops console      http://127.0.0.1:{ports['OPS']}/" in log_path.read_text()
         assert "MONGODB_URI=" in demo and "KAFKA_BOOTSTRAP_SERVERS=" in demo
         values = dict(
             line.split("=", 1) for line in demo.splitlines() if "=" in line and not line.startswith("#")
@@ -111,7 +115,7 @@ def test_make_run_is_ready_within_a_minute_and_leaves_nothing_behind_after_sigte
         with urllib.request.urlopen(request, timeout=5) as r:
             assert r.status == 200
         family = descendants(make.pid)
-        assert len(family) >= 8, family  # devstack, broker, MongoDB, sandbox, five services
+        assert len(family) >= 10, family  # devstack, broker, MongoDB, sandbox, six service processes
         print(f"make run ready in {elapsed:.1f}s with {len(family)} processes")
 
         make.send_signal(signal.SIGTERM)

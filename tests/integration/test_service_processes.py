@@ -1,4 +1,4 @@
-"""The five services as real processes: ready, graceful on SIGTERM, and clear when misconfigured."""
+"""The six service processes as real processes: ready, graceful on SIGTERM, and clear when misconfigured."""
 
 from __future__ import annotations
 
@@ -21,7 +21,12 @@ SERVICES = {
     "chronapilot.sync_worker": "CHRONAPILOT_SYNC_WORKER_PORT",
     "chronapilot.token_refresher": "CHRONAPILOT_TOKEN_REFRESHER_PORT",
     "chronapilot.webhook_dispatcher": "CHRONAPILOT_WEBHOOK_DISPATCHER_PORT",
+    "chronapilot.ops": "CHRONAPILOT_OPS_PORT",
 }
+#: What a service needs besides its port outside development (the console: its token).
+OPS_TOKEN = "ops-test-token-0123456789"
+EXTRA_ENV = {"chronapilot.ops": {"CHRONAPILOT_OPS_TOKEN": OPS_TOKEN}}
+METRICS_HEADERS = {"chronapilot.ops": {"Authorization": f"Bearer {OPS_TOKEN}"}}
 
 
 def run_to_exit(module: str, env: dict[str, str], timeout: float = 60) -> subprocess.CompletedProcess[str]:
@@ -61,7 +66,7 @@ async def test_each_service_becomes_ready_serves_metrics_and_stops_cleanly_on_si
     child = Child.start(
         module,
         [sys.executable, "-m", module],
-        env=isolated.env(**{SERVICES[module]: str(port)}),
+        env=isolated.env(**{SERVICES[module]: str(port)}, **EXTRA_ENV.get(module, {})),
         log_path=tmp_path / "service.log",
     )
     try:
@@ -70,7 +75,8 @@ async def test_each_service_becomes_ready_serves_metrics_and_stops_cleanly_on_si
         async with aiohttp.ClientSession() as http:
             async with http.get(f"http://127.0.0.1:{port}/healthz") as response:
                 assert response.status == 200
-            async with http.get(f"http://127.0.0.1:{port}/metrics") as response:
+            metrics_url = f"http://127.0.0.1:{port}/metrics"
+            async with http.get(metrics_url, headers=METRICS_HEADERS.get(module, {})) as response:
                 assert response.status == 200
                 assert "chronapilot_outbox_relay_leader" in await response.text()
         started = time.monotonic()

@@ -17,6 +17,7 @@ APP_SERVICES = {
     "sync-worker": ("chronapilot.sync_worker", "sync_worker_port"),
     "token-refresher": ("chronapilot.token_refresher", "token_refresher_port"),
     "webhook-dispatcher": ("chronapilot.webhook_dispatcher", "webhook_dispatcher_port"),
+    "ops": ("chronapilot.ops", "ops_port"),
 }
 
 

@@ -17,6 +17,7 @@ PORTS = {
     "sync_worker": lambda s: s.service.sync_worker_port,
     "token_refresher": lambda s: s.service.token_refresher_port,
     "webhook_dispatcher": lambda s: s.service.webhook_dispatcher_port,
+    "ops": lambda s: s.service.ops_port,
 }
 
 

@@ -541,6 +541,44 @@ class WebhookSettings(BaseSettings):
         return self.webhook_delivery_timeout_s + 5.0
 
 
+class OpsSettings(BaseSettings):
+    """The ops console: what it samples for its charts and how often it recomputes its gauges
+    (its port and token are ``CHRONAPILOT_OPS_PORT`` / ``CHRONAPILOT_OPS_TOKEN``)."""
+
+    model_config = _config(ENV_PREFIX + "OPS_")
+
+    scrape_targets: str | None = Field(
+        default=None,
+        description="Comma-separated `name=url` of the `/metrics` the console scrapes for its charts. "
+        "Default: every service's internal port on `CHRONAPILOT_HOST` (api 8086, webhook-gateway 8087, "
+        "sync-worker 8082, token-refresher 8083, webhook-dispatcher 8085).",
+    )
+    sample_interval_s: float = Field(
+        default=30.0, gt=0, description="How often the console records a chart sample (kept 24 h)."
+    )
+    gauges_interval_s: float = Field(
+        default=15.0, gt=0, description="How often the console recomputes its fleet gauges."
+    )
+    session_ttl_s: float = Field(
+        default=43200.0, gt=0, description="How long a console login (its session cookie) lasts."
+    )
+
+    def targets(self, service: ServiceSettings) -> dict[str, str]:
+        """Scrape targets by name (the setting, or the services' internal ports)."""
+        if self.scrape_targets:
+            pairs = (item.split("=", 1) for item in self.scrape_targets.split(",") if "=" in item)
+            return {name.strip(): url.strip() for name, url in pairs}
+        host = service.host
+        ports = {
+            "api": service.api_metrics_port,
+            "webhook-gateway": service.webhook_gateway_metrics_port,
+            "sync-worker": service.sync_worker_port,
+            "token-refresher": service.token_refresher_port,
+            "webhook-dispatcher": service.webhook_dispatcher_port,
+        }
+        return {name: f"http://{host}:{port}/metrics" for name, port in ports.items()}
+
+
 class Settings(BaseSettings):
     """All of ChronaPilot's settings, validated at start."""
 
@@ -563,6 +601,7 @@ class Settings(BaseSettings):
     sync: SyncSettings = Field(default_factory=SyncSettings)
     realtime: RealtimeSettings = Field(default_factory=RealtimeSettings)
     webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
+    ops: OpsSettings = Field(default_factory=OpsSettings)
 
     @model_validator(mode="after")
     def _keys_required_outside_development(self) -> Settings:
@@ -618,6 +657,7 @@ def setting_env_names() -> dict[str, tuple[str, str]]:
         SyncSettings,
         RealtimeSettings,
         WebhookSettings,
+        OpsSettings,
     ]
     for group in groups:
         for name, field in group.model_fields.items():

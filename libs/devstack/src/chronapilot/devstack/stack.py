@@ -32,6 +32,7 @@ SERVICES: dict[str, str] = {
     "sync-worker": "chronapilot.sync_worker",
     "token-refresher": "chronapilot.token_refresher",
     "webhook-dispatcher": "chronapilot.webhook_dispatcher",
+    "ops": "chronapilot.ops",
 }
 
 
@@ -75,6 +76,7 @@ class Stack:
             "sync-worker": service.sync_worker_port,
             "token-refresher": service.token_refresher_port,
             "webhook-dispatcher": service.webhook_dispatcher_port,
+            "ops": service.ops_port,
         }
 
     # -- start ----------------------------------------------------------------------------
@@ -195,6 +197,7 @@ class Stack:
             "CHRONAPILOT_SYNC_WORKER_URL": urls["sync-worker"],
             "CHRONAPILOT_TOKEN_REFRESHER_URL": urls["token-refresher"],
             "CHRONAPILOT_WEBHOOK_DISPATCHER_URL": urls["webhook-dispatcher"],
+            "CHRONAPILOT_OPS_URL": urls["ops"],
             "KAFKA_BOOTSTRAP_SERVERS": self.service_env["KAFKA_BOOTSTRAP_SERVERS"],
             "MONGODB_URI": self.service_env["MONGODB_URI"],
             **self.sandbox_env,
@@ -273,6 +276,7 @@ def run() -> int:
         for name, url in stack.urls().items():
             say(f"  {name:<16} {url}")
         say(f"  API reference    {stack.urls()['api']}/docs")
+        say(f"  ops console      {stack.urls()['ops']}/")
         say(f"demo credentials in {demo_env}; try:")
         api = stack.urls()["api"]
         say(f"  curl -H 'Authorization: Bearer $CHRONAPILOT_DEMO_API_KEY' {api}/v1/connections")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
 from functools import partial
 from typing import Any
 
@@ -13,17 +12,11 @@ from chronapilot.api.errors import ApiError, not_found
 from chronapilot.api.pagination import page
 from chronapilot.api.requests import path_id, read_query
 from chronapilot.api.schemas import ExpandQuery, ListConnectionsQuery
-from chronapilot.common.bus.catalogue import (
-    SyncKind,
-    SyncReason,
-    SyncRequested,
-)
 from chronapilot.common.models import ConnectionStatus
 from chronapilot.common.objects import render_connection
+from chronapilot.common.resync import ResyncRequested, request_resync
 from chronapilot.common.runtime import RUNTIME, Runtime
-from chronapilot.common.store import Document, Session
-
-REFRESH_INTERVAL = timedelta(seconds=60)
+from chronapilot.common.store import Document
 
 
 async def calendars_of(runtime: Runtime, connection: Document) -> list[Document]:
@@ -78,32 +71,21 @@ async def refresh_connection(request: web.Request) -> web.Response:
     """Request a full sync, at most once a minute per connection (atomic across processes)."""
     raw = await _owned(request)
     runtime = request.app[RUNTIME]
-    if raw["status"] == ConnectionStatus.DISCONNECTED:
-        raise ApiError(
-            409, "connection_disconnected", "This connection is disconnected; start a new one to sync again."
-        )
-    now = runtime.clock.now()
-
-    async def claim(session: Session) -> Document | None:
-        claimed = await runtime.connections.claim_manual_refresh(session, raw["_id"], REFRESH_INTERVAL)
-        if claimed is not None:
-            await runtime.emit(
-                session, SyncRequested(mode=SyncKind.FULL, reason=SyncReason.MANUAL), connection_id=raw["_id"]
-            )
-        return claimed
-
-    claimed = await runtime.store.in_transaction(claim)
-    if claimed is None:
-        current = await runtime.connections.get(raw["_id"])
-        if current is None or current["status"] == ConnectionStatus.DISCONNECTED:
-            raise ApiError(409, "connection_disconnected", "This connection is disconnected.")
-        last = current["manual_refresh_at"]
-        wait = max(1, int((last + REFRESH_INTERVAL - now).total_seconds() + 0.999))
+    outcome = await request_resync(
+        runtime.store, runtime.connections, runtime.outbox, runtime.clock, raw["_id"]
+    )
+    if isinstance(outcome, ResyncRequested):
+        return web.json_response(render_connection(outcome.connection), status=202)
+    if outcome.reason == "rate_limited":
         raise ApiError(
             429,
             "rate_limited",
-            f"A refresh was requested less than a minute ago; retry in {wait}s.",
+            f"A refresh was requested less than a minute ago; retry in {outcome.retry_in_s}s.",
             type_="rate_limit_error",
-            headers={"Retry-After": str(wait)},
+            headers={"Retry-After": str(outcome.retry_in_s)},
         )
-    return web.json_response(render_connection(claimed), status=202)
+    if outcome.reason == "not_found":
+        raise not_found("connection")
+    raise ApiError(
+        409, "connection_disconnected", "This connection is disconnected; start a new one to sync again."
+    )

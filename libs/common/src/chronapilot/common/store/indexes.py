@@ -7,7 +7,8 @@ Creating an index that exists is a no-op, so every process may call :func:`ensur
 What expires is removed by the server (TTL indexes: a single date field and
 ``expireAfterSeconds``; documents whose field is missing or not a date are kept):
 consent sessions an hour after they expire, idempotency keys when they expire (24 h), and
-outbox records :data:`OUTBOX_RETENTION` after they were sent (unsent ones never).
+outbox records :data:`OUTBOX_RETENTION` after they were sent (unsent ones never), and the ops
+console's chart samples after a day.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from pymongo import ASCENDING, DESCENDING, IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
 
 from chronapilot.common.store.client import Document, Store, translate_errors
+from chronapilot.common.store.ops_samples import RETENTION as OPS_SAMPLE_RETENTION
 
 #: How long a sent outbox record is kept (to look into what was published), then pruned.
 OUTBOX_RETENTION = timedelta(days=7)
@@ -138,6 +140,12 @@ INDEXES: dict[str, list[IndexModel]] = {
             name="sent_expire",
             expireAfterSeconds=int(OUTBOX_RETENTION.total_seconds()),
             partialFilterExpression={"sent_at": {"$type": "date"}},
+        ),
+    ],
+    # the ops console's chart samples (store/ops_samples.py): read by time, gone after a day
+    "ops_samples": [
+        IndexModel(
+            [("at", ASCENDING)], name="expire", expireAfterSeconds=int(OPS_SAMPLE_RETENTION.total_seconds())
         ),
     ],
     "leases": [

@@ -10,8 +10,10 @@ from chronapilot.common.store.calendars import Calendars
 from chronapilot.common.store.client import Store
 from chronapilot.common.store.credentials import Credentials
 from chronapilot.common.store.events import Events
+from chronapilot.common.store.fleet import Fleet
 from chronapilot.common.store.idempotency_keys import IdempotencyKeys
 from chronapilot.common.store.oauth_states import OAuthStates
+from chronapilot.common.store.ops_samples import OpsSamples
 from chronapilot.common.store.sync_state import SyncStates
 from chronapilot.common.store.users import Users
 from chronapilot.common.store.webhook_deliveries import WebhookDeliveries, WebhookSequences
@@ -33,6 +35,9 @@ class Repositories:
     webhook_endpoints: WebhookEndpoints
     webhook_deliveries: WebhookDeliveries
     webhook_sequences: WebhookSequences
+    #: fleet-wide reads for operators (the ops console, the CLI)
+    fleet: Fleet
+    ops_samples: OpsSamples
 
     @classmethod
     def open(cls, store: Store) -> Repositories:
@@ -49,4 +54,6 @@ class Repositories:
             webhook_endpoints=WebhookEndpoints(store),
             webhook_deliveries=WebhookDeliveries(store),
             webhook_sequences=WebhookSequences(store),
+            fleet=Fleet(store),
+            ops_samples=OpsSamples(store),
         )

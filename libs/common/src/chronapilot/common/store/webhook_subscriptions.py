@@ -212,6 +212,13 @@ class WebhookSubscriptions(Repository):
             docs = await self._collection.find({"connection_id": connection_id}, session=session).to_list()
         return [SubscriptionRecord.from_mongo(doc) for doc in docs]
 
+    async def states_of(self, connection_id: str) -> list[Document]:
+        """The connection's documents for operators: ids, status, schedule, expiry and last
+        error (the channels' secret hashes left out)."""
+        with translate_errors():
+            found = self._collection.find({"connection_id": connection_id}, {"channels.secret_hash": 0})
+            return await found.sort("calendar_id", 1).to_list()
+
     async def by_channel(self, channel_id: str, *, provider: str | None = None) -> SubscriptionRecord | None:
         """The document whose channels include ``channel_id`` (at ``provider``, if given)."""
         query: dict[str, Any] = {"channels.id": channel_id}
