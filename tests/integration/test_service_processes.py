@@ -10,6 +10,7 @@ import time
 
 import aiohttp
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from chronapilot.devstack.processes import Child, free_port
 
@@ -21,6 +22,11 @@ SERVICES = {
     "chronapilot.sync_worker": "CHRONAPILOT_SYNC_WORKER_PORT",
     "chronapilot.token_refresher": "CHRONAPILOT_TOKEN_REFRESHER_PORT",
     "chronapilot.webhook_dispatcher": "CHRONAPILOT_WEBHOOK_DISPATCHER_PORT",
+}
+#: The public services' internal listeners (the workers serve /metrics on their own port).
+INTERNAL = {
+    "chronapilot.api": "CHRONAPILOT_API_METRICS_PORT",
+    "chronapilot.webhook_gateway": "CHRONAPILOT_WEBHOOK_GATEWAY_METRICS_PORT",
 }
 
 
@@ -53,26 +59,53 @@ async def wait_ready(url: str, child: Child, timeout_s: float = 60) -> dict:
     raise AssertionError(f"{url} never ready:\n{child.tail()}")
 
 
+async def read_metrics(http: aiohttp.ClientSession, url: str) -> dict:
+    """The metric families at ``url`` once ``chronapilot_ready`` is 1 (its first evaluation
+    runs beside the start-up)."""
+    deadline = time.monotonic() + 20
+    while True:
+        async with http.get(url) as response:
+            assert response.status == 200
+            families = {f.name: f for f in text_string_to_metric_families(await response.text())}
+        ready = families.get("chronapilot_ready")
+        if (ready and ready.samples[0].value == 1) or time.monotonic() > deadline:
+            return families
+        await asyncio.sleep(0.1)
+
+
 @pytest.mark.parametrize("module", list(SERVICES))
-async def test_each_service_becomes_ready_serves_metrics_and_stops_cleanly_on_sigterm(
+async def test_each_service_becomes_ready_serves_metrics_internally_and_stops_cleanly_on_sigterm(
     module, isolated, tmp_path
 ):
     port = free_port()
+    internal_port = free_port() if module in INTERNAL else port
+    env = {SERVICES[module]: str(port)}
+    if module in INTERNAL:
+        env[INTERNAL[module]] = str(internal_port)
     child = Child.start(
         module,
         [sys.executable, "-m", module],
-        env=isolated.env(**{SERVICES[module]: str(port)}),
+        env=isolated.env(**env),
         log_path=tmp_path / "service.log",
     )
     try:
         body = await wait_ready(f"http://127.0.0.1:{port}/readyz", child)
         assert body["checks"] == {"mongodb": "ok", "kafka": "ok"}
+        internal = await wait_ready(f"http://127.0.0.1:{internal_port}/readyz", child)
+        assert internal["checks"] == {"mongodb": "ok", "kafka": "ok"}
         async with aiohttp.ClientSession() as http:
             async with http.get(f"http://127.0.0.1:{port}/healthz") as response:
                 assert response.status == 200
-            async with http.get(f"http://127.0.0.1:{port}/metrics") as response:
-                assert response.status == 200
-                assert "chronapilot_outbox_relay_leader" in await response.text()
+            families = await read_metrics(http, f"http://127.0.0.1:{internal_port}/metrics")
+            if module in INTERNAL:
+                async with http.get(f"http://127.0.0.1:{port}/metrics") as response:
+                    assert response.status == 404, "the public port serves no /metrics"
+        assert "chronapilot_outbox_relay_leader" in families
+        service = module.removeprefix("chronapilot.")
+        [build] = families["chronapilot_build_info"].samples
+        assert build.labels["service"] == service and build.labels["version"] and build.value == 1
+        [ready] = families["chronapilot_ready"].samples
+        assert ready.labels == {"service": service} and ready.value == 1
         started = time.monotonic()
         child.process.send_signal(signal.SIGTERM)
         assert child.process.wait(30) == 0, child.tail()
