@@ -28,6 +28,11 @@ INTERNAL = {
     "chronapilot.api": "CHRONAPILOT_API_METRICS_PORT",
     "chronapilot.webhook_gateway": "CHRONAPILOT_WEBHOOK_GATEWAY_METRICS_PORT",
 }
+#: A request to each public service's templated route, with an id-like value in its path.
+TEMPLATED = {
+    "chronapilot.api": ("GET", "/v1/connections/con_private42", "/v1/connections/{id}"),
+    "chronapilot.webhook_gateway": ("POST", "/webhooks/private42", "/webhooks/{provider}"),
+}
 
 
 def run_to_exit(module: str, env: dict[str, str], timeout: float = 60) -> subprocess.CompletedProcess[str]:
@@ -96,12 +101,25 @@ async def test_each_service_becomes_ready_serves_metrics_internally_and_stops_cl
         async with aiohttp.ClientSession() as http:
             async with http.get(f"http://127.0.0.1:{port}/healthz") as response:
                 assert response.status == 200
-            families = await read_metrics(http, f"http://127.0.0.1:{internal_port}/metrics")
             if module in INTERNAL:
                 async with http.get(f"http://127.0.0.1:{port}/metrics") as response:
                     assert response.status == 404, "the public port serves no /metrics"
+                method, path, _ = TEMPLATED[module]
+                async with http.request(method, f"http://127.0.0.1:{port}{path}") as response:
+                    templated_status = str(response.status)
+            families = await read_metrics(http, f"http://127.0.0.1:{internal_port}/metrics")
         assert "chronapilot_outbox_relay_leader" in families
         service = module.removeprefix("chronapilot.")
+        if module in INTERNAL:
+            method, path, template = TEMPLATED[module]
+            requests = {
+                (s.labels["route"], s.labels["method"], s.labels["status"]): s.value
+                for s in families["chronapilot_http_requests"].samples
+                if s.name == "chronapilot_http_requests_total" and s.labels["service"] == service
+            }
+            assert requests[template, method, templated_status] == 1
+            assert requests["unmatched", "GET", "404"] == 1  # the public /metrics
+            assert "private42" not in str(families)
         [build] = families["chronapilot_build_info"].samples
         assert build.labels["service"] == service and build.labels["version"] and build.value == 1
         [ready] = families["chronapilot_ready"].samples

@@ -55,7 +55,8 @@ def test_a_status_alone_maps_to_its_outcome(status, expected):
 
 
 def test_provider_throttling_told_by_the_providers_translation_is_throttled():
-    assert outcome_of_status(403, google_error(403, {}, google_body("rateLimitExceeded"))) is Outcome.THROTTLED
+    rate_limited = google_error(403, {}, google_body("rateLimitExceeded"))
+    assert outcome_of_status(403, rate_limited) is Outcome.THROTTLED
     assert outcome_of_status(403, google_error(403, {}, google_body("forbidden"))) is Outcome.CLIENT_ERROR
     assert outcome_of_status(503, caldav_error(503, {"Retry-After": "5"})) is Outcome.THROTTLED
     assert outcome_of_status(503, caldav_error(503, {})) is Outcome.SERVER_ERROR
@@ -93,9 +94,14 @@ def test_observe_call_counts_the_answer_or_the_failure_and_times_both():
 def test_an_answer_recorded_before_the_caller_raised_keeps_its_outcome():
     labels = {"provider": "icloud", "operation": "account"}
     before = sample("chronapilot_provider_requests_total", **labels, outcome="unauthorized")
-    with pytest.raises(ValueError), observe_call("icloud", Operation.ACCOUNT) as call:
-        call.answered(401)
-        raise ValueError("the caller's own reading failed")
+
+    def read_after_answer() -> None:
+        with observe_call("icloud", Operation.ACCOUNT) as call:
+            call.answered(401)
+            raise ValueError("the caller's own reading failed")
+
+    with pytest.raises(ValueError):
+        read_after_answer()
     assert sample("chronapilot_provider_requests_total", **labels, outcome="unauthorized") == before + 1
 
 
