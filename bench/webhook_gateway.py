@@ -101,7 +101,12 @@ def start_gateway(env: dict[str, str], port: int, log_dir: Path) -> Child:
     child = Child.start(
         "gateway",
         [sys.executable, "-m", "chronapilot.webhook_gateway"],
-        env={**env, "CHRONAPILOT_WEBHOOK_GATEWAY_PORT": str(port)},
+        # the internal metrics listener on any free port: a `make run` may hold the default
+        env={
+            **env,
+            "CHRONAPILOT_WEBHOOK_GATEWAY_PORT": str(port),
+            "CHRONAPILOT_WEBHOOK_GATEWAY_METRICS_PORT": "0",
+        },
         log_path=log_dir / "gateway.log",
     )
     return child

@@ -16,6 +16,7 @@ from aiohttp import web
 from chronapilot.api.app import create_app
 from chronapilot.api.applications import create_application
 from chronapilot.common.clock import SystemClock
+from chronapilot.common.health import INTERNAL_LISTENER, add_internal_listener
 from chronapilot.common.runtime import RUNTIME
 from chronapilot.common.settings import (
     ProviderSettings,
@@ -67,6 +68,11 @@ class Api:
     def headers(self, key: str | None = None) -> dict[str, str]:
         return {"Authorization": f"Bearer {key or self.key}"}
 
+    @property
+    def internal_url(self) -> str:
+        """The internal listener (``/metrics``, ``/healthz``, ``/readyz``), as ``run_service`` adds it."""
+        return f"http://127.0.0.1:{self.app[INTERNAL_LISTENER].port}"
+
 
 async def start_api(isolated, sandbox: Sandbox) -> tuple[web.AppRunner, Api]:
     port = free_port()
@@ -82,6 +88,7 @@ async def start_api(isolated, sandbox: Sandbox) -> tuple[web.AppRunner, Api]:
         webhooks=WebhookSettings(webhook_allow_private_destinations=True),
     )
     app = create_app(settings)
+    add_internal_listener(app, "127.0.0.1", 0)
     runner = web.AppRunner(app)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", port).start()

@@ -76,6 +76,9 @@ class Isolated:
             CHRONAPILOT_KAFKA_CONSUMER_MAX_ATTEMPTS="3",
             CHRONAPILOT_KAFKA_CONSUMER_BACKOFF_S="0.05",
             CHRONAPILOT_OUTBOX_LEASE_S="2",
+            # any free port for the internal listeners (several copies of a service may run)
+            CHRONAPILOT_API_METRICS_PORT="0",
+            CHRONAPILOT_WEBHOOK_GATEWAY_METRICS_PORT="0",
             PYTHONUNBUFFERED="1",
         )
         env.update(extra)

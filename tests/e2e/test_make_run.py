@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -55,6 +56,8 @@ def test_make_run_is_ready_within_a_minute_and_leaves_nothing_behind_after_sigte
             "TOKEN_REFRESHER",
             "WEBHOOK_DISPATCHER",
             "OPS",
+            "API_METRICS",
+            "WEBHOOK_GATEWAY_METRICS",
             "EMBEDDED_KAFKA",
             "EMBEDDED_MONGODB",
             "SANDBOX_GOOGLE",
@@ -89,6 +92,14 @@ def test_make_run_is_ready_within_a_minute_and_leaves_nothing_behind_after_sigte
         for name in ("API", "WEBHOOK_GATEWAY", "SYNC_WORKER", "TOKEN_REFRESHER", "WEBHOOK_DISPATCHER", "OPS"):
             with urllib.request.urlopen(f"http://127.0.0.1:{ports[name]}/readyz", timeout=5) as r:
                 assert r.status == 200
+        for public, internal in (("API", "API_METRICS"), ("WEBHOOK_GATEWAY", "WEBHOOK_GATEWAY_METRICS")):
+            metrics_url = f"http://127.0.0.1:{ports[internal]}/metrics"
+            assert metrics_url in log_path.read_text(), "the banner names the internal metrics URL"
+            with urllib.request.urlopen(metrics_url, timeout=5) as r:
+                assert r.status == 200
+            with pytest.raises(urllib.error.HTTPError) as refused:
+                urllib.request.urlopen(f"http://127.0.0.1:{ports[public]}/metrics", timeout=5)
+            assert refused.value.code == 404
         demo = (tmp_path / "run" / "demo.env").read_text()
         assert f"CHRONAPILOT_API_URL=http://127.0.0.1:{ports['API']}" in demo
         assert f"CHRONAPILOT_OPS_URL=http://127.0.0.1:{ports['OPS']}" in demo

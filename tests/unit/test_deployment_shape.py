@@ -55,6 +55,19 @@ def test_ports_match_the_settings_defaults():
         assert service["environment"][env_name] == port
 
 
+def test_the_public_services_metrics_ports_are_exposed_inside_compose_but_never_published():
+    defaults = Settings().service
+    for name, port_field in (
+        ("api", "api_metrics_port"),
+        ("webhook-gateway", "webhook_gateway_metrics_port"),
+    ):
+        service = COMPOSE["services"][name]
+        port = str(getattr(defaults, port_field))
+        assert service["environment"][f"CHRONAPILOT_{port_field.upper()}"] == port
+        assert port in [str(p) for p in service.get("expose", [])], (name, service.get("expose"))
+        assert all(str(p).split(":")[-1] != port for p in service.get("ports", [])), (name, service["ports"])
+
+
 def test_every_setting_compose_names_exists_in_the_code():
     known = set(setting_env_names())
     for name in APP_SERVICES:

@@ -1,4 +1,9 @@
-"""Prometheus metrics shared by every service (each service adds its own beside these)."""
+"""Prometheus metrics shared by every service (each service adds its own beside these).
+
+Label values always come from bounded sets chosen in code: a group, an event type, a route
+template, a provider name, an outcome. Never an id, an e-mail, a provider's text or a raw path.
+``docs/metrics.md`` lists every metric of every process.
+"""
 
 from __future__ import annotations
 
@@ -25,3 +30,40 @@ OUTBOX_LAG_SECONDS = Gauge(
     "Age of the oldest unsent outbox event seen by the relay (0 when empty).",
 )
 OUTBOX_LEADER = Gauge("chronapilot_outbox_relay_leader", "1 while this process holds the outbox relay lease.")
+
+BUILD_INFO = Gauge(
+    "chronapilot_build_info",
+    "Always 1; the labels say which service and which version this process runs.",
+    ["service", "version"],
+)
+READY = Gauge(
+    "chronapilot_ready",
+    "1 while this process's readiness checks (MongoDB, Kafka) pass, else 0 (re-evaluated every ~10 s).",
+    ["service"],
+)
+HTTP_REQUESTS = Counter(
+    "chronapilot_http_requests_total",
+    "Requests the public API and webhook gateway answered, by route template, method and status.",
+    ["service", "route", "method", "status"],
+)
+HTTP_REQUEST_SECONDS = Histogram(
+    "chronapilot_http_request_seconds",
+    "Time from a request's arrival to its answer, by route template and method.",
+    ["service", "route", "method"],
+)
+PROVIDER_REQUESTS = Counter(
+    "chronapilot_provider_requests_total",
+    "HTTP requests sent to a calendar provider, by operation and outcome.",
+    ["provider", "operation", "outcome"],
+)
+PROVIDER_REQUEST_SECONDS = Histogram(
+    "chronapilot_provider_request_seconds",
+    "Time a provider took to answer one HTTP request (or to fail it), by operation.",
+    ["provider", "operation"],
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
+)
+CONSUMER_LAG = Gauge(
+    "chronapilot_consumer_lag",
+    "Messages behind the end of the partitions this process has assigned, by group and topic.",
+    ["group", "topic"],
+)

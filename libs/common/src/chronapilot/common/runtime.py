@@ -6,6 +6,11 @@ consumers (:func:`add_consumer`) and loops (:func:`add_background_loop`). Start-
 MongoDB and Kafka for ``CHRONAPILOT_STARTUP_TIMEOUT_S`` and then fails with a
 :class:`~chronapilot.common.errors.StartupError`; shutdown stops loops and consumers first
 (in-flight work finishes and is committed), then the relay, the producer and MongoDB.
+
+Every process exports ``chronapilot_build_info{service,version}`` and
+``chronapilot_ready{service}``; a public app (the API, the webhook gateway) also counts its
+requests (:mod:`~chronapilot.common.http_metrics`) and leaves ``/metrics`` to its internal
+listener (:func:`~chronapilot.common.health.add_internal_listener`).
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import importlib.metadata
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from dataclasses import dataclass
@@ -32,9 +38,16 @@ from chronapilot.common.bus.topics import Topic
 from chronapilot.common.clock import Clock, SystemClock
 from chronapilot.common.connections import Connections
 from chronapilot.common.crypto import TokenCipher
-from chronapilot.common.health import add_health_routes, add_readiness_check
+from chronapilot.common.health import (
+    READINESS_CHECKS,
+    add_health_routes,
+    add_readiness_check,
+    watch_readiness,
+)
+from chronapilot.common.http_metrics import http_metrics
 from chronapilot.common.ids import new_id
 from chronapilot.common.logging import bind_context, get_logger
+from chronapilot.common.metrics import BUILD_INFO
 from chronapilot.common.providers.registry import Providers, build_providers
 from chronapilot.common.settings import Settings
 from chronapilot.common.store.client import Session, Store
@@ -103,13 +116,22 @@ async def request_context(
 
 
 def install_runtime(
-    app: web.Application, settings: Settings, service_name: str, *, overrides: Overrides | None = None
+    app: web.Application,
+    settings: Settings,
+    service_name: str,
+    *,
+    overrides: Overrides | None = None,
+    public: bool = False,
 ) -> None:
     """Build the shared runtime when ``app`` starts (``app[RUNTIME]``), close it when it stops;
     add the request-id middleware and the health routes. Call it before adding consumers and
-    loops: they start after it and stop before it."""
+    loops: they start after it and stop before it. A ``public`` app (one the internet reaches)
+    counts its requests and serves no ``/metrics``."""
     app.middlewares.append(request_context)
-    add_health_routes(app, service_name)
+    if public:
+        app.middlewares.append(http_metrics)
+    add_health_routes(app, service_name, serve_metrics=not public)
+    BUILD_INFO.labels(service_name, service_version(service_name)).set(1)
     cipher = TokenCipher.from_settings(settings)  # a bad key is a configuration error now
     app.cleanup_ctx.append(functools.partial(_runtime_ctx, settings, service_name, overrides, cipher))
 
@@ -125,7 +147,23 @@ async def _runtime_ctx(
         app[RUNTIME] = runtime
         add_readiness_check(app, "mongodb", runtime.store.ping)
         add_readiness_check(app, "kafka", runtime.producer.ping)
-        yield
+        stopping = asyncio.Event()
+        watcher = asyncio.create_task(
+            watch_readiness(service_name, app[READINESS_CHECKS], stopping), name="readiness"
+        )
+        try:
+            yield
+        finally:
+            stopping.set()
+            await watcher
+
+
+def service_version(service_name: str) -> str:
+    """The installed version of the service's distribution (``chronapilot-<service>``)."""
+    try:
+        return importlib.metadata.version(f"chronapilot-{service_name.replace('_', '-')}")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
 
 
 @contextlib.asynccontextmanager

@@ -1,4 +1,5 @@
-"""Running a service process: settings, logging, the aiohttp app, and a clean exit.
+"""Running a service process: settings, logging, the aiohttp app (and the internal listener of a
+public one), and a clean exit.
 
 Bad configuration or an unreachable dependency ends the process with one clear line on
 stderr and a non-zero exit (2: configuration, 1: start-up), never a traceback.
@@ -15,6 +16,7 @@ from aiohttp import web
 from pydantic import ValidationError
 
 from chronapilot.common.errors import ConfigurationError, StartupError
+from chronapilot.common.health import add_internal_listener
 from chronapilot.common.logging import configure_logging, get_logger
 from chronapilot.common.settings import Settings
 
@@ -36,8 +38,11 @@ def run_service(
     name: str,
     create_app: Callable[[Settings], web.Application],
     port: Callable[[Settings], int],
+    internal_port: Callable[[Settings], int] | None = None,
 ) -> None:
-    """``python -m chronapilot.<name>``: build, serve until SIGTERM/SIGINT, exit cleanly."""
+    """``python -m chronapilot.<name>``: build, serve until SIGTERM/SIGINT, exit cleanly. A public
+    service names its ``internal_port``: ``/metrics``, ``/healthz`` and ``/readyz`` are served
+    there too, on the same host."""
     prog = f"chronapilot.{name}"
     try:
         settings = Settings()
@@ -47,7 +52,13 @@ def run_service(
     log = get_logger(prog)
     try:
         app = create_app(settings)
-        log.info("service.starting", port=port(settings))
+        if internal_port is not None:
+            add_internal_listener(app, settings.service.host, internal_port(settings))
+        log.info(
+            "service.starting",
+            port=port(settings),
+            **({"internal_port": internal_port(settings)} if internal_port is not None else {}),
+        )
         web.run_app(
             app,
             host=settings.service.host,

@@ -79,6 +79,16 @@ class Stack:
             "ops": service.ops_port,
         }
 
+    def internal_ports(self) -> dict[str, int]:
+        """Where each service serves ``/metrics`` (the public API and gateway: their internal
+        listener; the workers: their own port)."""
+        service = self.settings.service
+        return {
+            **self.ports(),
+            "api": service.api_metrics_port,
+            "webhook-gateway": service.webhook_gateway_metrics_port,
+        }
+
     # -- start ----------------------------------------------------------------------------
 
     def start(self) -> None:
@@ -168,18 +178,22 @@ class Stack:
     def _wait_ready(self) -> None:
         host = self.settings.service.host
         deadline = time.monotonic() + self.dev.ready_timeout_s
-        pending = dict(self.ports())
+        pending = {
+            (name, port): name
+            for ports in (self.ports(), self.internal_ports())
+            for name, port in ports.items()
+        }
         while pending:
-            for name, port in list(pending.items()):
+            for name, port in list(pending):
                 child = self.services[name]
                 if not child.alive():
                     raise RuntimeError(f"{name} exited with code {child.process.returncode}:\n{child.tail()}")
                 if ready(f"http://{host}:{port}/readyz"):
-                    del pending[name]
+                    del pending[name, port]
             if pending and time.monotonic() > deadline:
                 raise TimeoutError(
                     f"not ready after {self.dev.ready_timeout_s:g}s: "
-                    f"{', '.join(pending)} (see {self.log_dir})"
+                    f"{', '.join(sorted(set(pending.values())))} (see {self.log_dir})"
                 )
             time.sleep(0.1)
 
@@ -188,6 +202,10 @@ class Stack:
     def urls(self) -> dict[str, str]:
         host = self.settings.service.host
         return {name: f"http://{host}:{port}" for name, port in self.ports().items()}
+
+    def metrics_urls(self) -> dict[str, str]:
+        host = self.settings.service.host
+        return {name: f"http://{host}:{port}/metrics" for name, port in self.internal_ports().items()}
 
     def write_demo_env(self, extra: dict[str, str] | None = None) -> Path:
         urls = self.urls()
@@ -277,6 +295,9 @@ def run() -> int:
             say(f"  {name:<16} {url}")
         say(f"  API reference    {stack.urls()['api']}/docs")
         say(f"  ops console      {stack.urls()['ops']}/")
+        say("metrics (Prometheus, internal ports only):")
+        for name, url in stack.metrics_urls().items():
+            say(f"  {name:<16} {url}")
         say(f"demo credentials in {demo_env}; try:")
         api = stack.urls()["api"]
         say(f"  curl -H 'Authorization: Bearer $CHRONAPILOT_DEMO_API_KEY' {api}/v1/connections")

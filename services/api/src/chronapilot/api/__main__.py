@@ -48,7 +48,12 @@ async def _create_app_command(args: argparse.Namespace) -> int:
 
 def main(argv: list[str]) -> int:
     if not argv:
-        run_service("api", create_app, lambda settings: settings.service.api_port)
+        run_service(
+            "api",
+            create_app,
+            lambda settings: settings.service.api_port,
+            internal_port=lambda settings: settings.service.api_metrics_port,
+        )
         return 0
     parser = argparse.ArgumentParser(prog="python -m chronapilot.api")
     commands = parser.add_subparsers(dest="group", required=True)

@@ -17,7 +17,7 @@ from chronapilot.common.settings import Environment, Settings
 
 def create_app(settings: Settings, *, overrides: Overrides | None = None) -> web.Application:
     app = web.Application(client_max_size=MAX_BODY_BYTES)
-    install_runtime(app, settings, "api", overrides=overrides)
+    install_runtime(app, settings, "api", overrides=overrides, public=True)
     app.middlewares.append(error_envelope)
     auth.install(app)
     app.middlewares.append(idempotency)

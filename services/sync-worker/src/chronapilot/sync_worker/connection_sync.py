@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import timedelta
 from typing import Any, TypeVar
@@ -52,6 +53,7 @@ from chronapilot.common.store.calendars import Listing
 from chronapilot.common.tokens import TokenService
 from chronapilot.sync_worker.calendar_list import listing_due, same_calendar
 from chronapilot.sync_worker.calendar_sync import sync_calendar
+from chronapilot.sync_worker.telemetry import EVENTS_WRITTEN, SYNC_FAILURES, SYNC_SECONDS
 
 log = get_logger(__name__)
 T = TypeVar("T")
@@ -191,11 +193,20 @@ class ConnectionSyncer:
             await lease.release()
 
     async def _sync(self, connection: Document, request: SyncRequested, guard: FencedWrites) -> None:
-        runtime = self._runtime
         provider = self._providers.get(connection["provider"])
         if provider is None:
             log.warning("sync.provider_unavailable", provider=connection["provider"])
             return
+        started = time.perf_counter()
+        try:
+            await self._sync_with(provider, connection, request, guard)
+        finally:
+            SYNC_SECONDS.labels(provider.name, request.mode.value).observe(time.perf_counter() - started)
+
+    async def _sync_with(
+        self, provider: CalendarProvider, connection: Document, request: SyncRequested, guard: FencedWrites
+    ) -> None:
+        runtime = self._runtime
         token = self._tokens.token_source(connection["_id"])
         total = Applied()
         calendars = 0
@@ -239,6 +250,7 @@ class ConnectionSyncer:
                         failed, failed_calendar = exc, ref.id
                     continue
                 await runtime.repos.calendars.record_outcome(ref.id, now=runtime.clock.now(), error=None)
+                EVENTS_WRITTEN.labels(provider.name).inc(result.applied.upserted + result.applied.deleted)
                 total.add(result.applied)
                 calendars += 1
             if wanted and forbidden == len(wanted):
@@ -251,6 +263,7 @@ class ConnectionSyncer:
         except ProviderError as exc:
             if exc.reauth_required:
                 await self._reauth_required(connection["_id"], exc)
+                SYNC_FAILURES.labels(provider.name, Code.REAUTH_REQUIRED.value).inc()
                 return
             await self._failed(connection, request, exc)
             return
@@ -410,6 +423,7 @@ class ConnectionSyncer:
             cap_s=self._settings.poll_interval_s,
             not_before=None if not_before_s is None else now + timedelta(seconds=not_before_s),
         )
+        SYNC_FAILURES.labels(connection["provider"], Code.SYNC_FAILED.value).inc()
         log.warning("sync.failed", error=message, retry_not_before_s=not_before_s)
 
     async def _reauth_required(self, connection_id: str, error: ProviderError) -> None:

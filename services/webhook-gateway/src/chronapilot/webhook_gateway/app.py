@@ -48,7 +48,7 @@ def create_app(settings: Settings, *, overrides: Overrides | None = None) -> web
     """The gateway. Tests may override the clock (expiry checks and the scheduler read it) and
     give it a consumer group of its own."""
     app = web.Application(client_max_size=1024 * 1024)
-    install_runtime(app, settings, "webhook_gateway", overrides=overrides)
+    install_runtime(app, settings, "webhook_gateway", overrides=overrides, public=True)
     app.cleanup_ctx.append(_gateway_ctx)
     add_routes(app, lambda: app[RECEIVER])
     add_consumer(

@@ -1,4 +1,4 @@
-"""The gateway's routes (besides ``/healthz``, ``/readyz``, ``/metrics``).
+"""The gateway's routes (besides ``/healthz`` and ``/readyz``; ``/metrics`` is on the internal listener).
 
 ``POST /webhooks/{provider}`` receives notifications (and Microsoft's validation handshake);
 ``POST /webhooks/{provider}/lifecycle`` receives Microsoft's lifecycle notifications (and its

@@ -11,6 +11,10 @@
   to the dead-letter topic with the error, and the partition moves on. A message that is not
   a valid envelope goes there at once.
 - On SIGTERM (:meth:`ConsumerRunner.stop`) in-flight messages finish and are committed.
+- ``chronapilot_consumer_lag{group,topic}`` is how many messages of the partitions this runner
+  has assigned are not handled yet (the partition's end minus the next offset to handle),
+  summed per topic; updated as batches arrive and at least every :data:`LAG_REFRESH_S`. A
+  topic none of whose partitions is assigned here any more has no series.
 """
 
 from __future__ import annotations
@@ -32,13 +36,15 @@ from chronapilot.common.bus.producer import EventProducer, start_with_budget
 from chronapilot.common.bus.topics import Topic, topic_name
 from chronapilot.common.errors import BusError, StoreError
 from chronapilot.common.logging import bind_context, get_logger
-from chronapilot.common.metrics import DEAD_LETTERED, HANDLER_SECONDS, MESSAGES_HANDLED
+from chronapilot.common.metrics import CONSUMER_LAG, DEAD_LETTERED, HANDLER_SECONDS, MESSAGES_HANDLED
 from chronapilot.common.settings import KafkaSettings
 
 Handler = Callable[[Envelope], Awaitable[None]]
 log = get_logger(__name__)
 
 _INFRASTRUCTURE_ERRORS = (StoreError, BusError, ConnectionFailure, KafkaError, ConnectionError)
+#: The longest ``chronapilot_consumer_lag`` goes without an update while the runner runs.
+LAG_REFRESH_S = 1.0
 
 
 class DeadLetter(BaseModel):
@@ -90,6 +96,10 @@ class ConsumerRunner:
         self._slots = asyncio.Semaphore(concurrency)
         self._commit_lock = asyncio.Lock()
         self._in_flight: dict[TopicPartition, asyncio.Task[None]] = {}
+        #: The next offset to handle of each in-flight partition (its fetch position is ahead).
+        self._next_offsets: dict[TopicPartition, int] = {}
+        self._lag_topics: set[str] = set()
+        self._lag_updated = 0.0
         self._stopping = asyncio.Event()
         self._consumer = AIOKafkaConsumer(
             bootstrap_servers=kafka.bootstrap_servers,
@@ -127,7 +137,35 @@ class ConsumerRunner:
                     self._consumer.seek(partition, records[0].offset)
                     continue
                 self._consumer.pause(partition)
+                self._next_offsets[partition] = records[0].offset
                 self._in_flight[partition] = asyncio.create_task(self._drain(partition, records))
+            if batches or time.monotonic() - self._lag_updated >= LAG_REFRESH_S:
+                await self._update_lag()
+
+    async def _update_lag(self) -> None:
+        """Set the lag of every topic with a partition assigned here; drop the others'."""
+        self._lag_updated = time.monotonic()
+        behind: dict[str, int] = {}
+        for partition in self._consumer.assignment():
+            behind.setdefault(partition.topic, 0)
+            end = self._consumer.highwater(partition)
+            done = self._next_offsets.get(partition)
+            if done is None:
+                try:
+                    done = await asyncio.wait_for(self._consumer.position(partition), 1.0)
+                except (TimeoutError, KafkaError):
+                    continue  # no position yet (just assigned) or no longer assigned
+            if end is not None:
+                behind[partition.topic] += max(0, end - done)
+        for topic, lag in behind.items():
+            CONSUMER_LAG.labels(self.group_id, topic).set(lag)
+        self._drop_lag(self._lag_topics - behind.keys())
+        self._lag_topics = set(behind)
+
+    def _drop_lag(self, topics: set[str]) -> None:
+        for topic in topics:
+            with contextlib.suppress(KeyError):
+                CONSUMER_LAG.remove(self.group_id, topic)
 
     async def stop(self, *, timeout_s: float = 20.0) -> None:
         """Stop fetching, let in-flight messages finish and commit, then leave the group."""
@@ -142,6 +180,8 @@ class ConsumerRunner:
             await asyncio.wait_for(self._consumer.stop(), timeout=10.0)
         except TimeoutError:
             log.warning("consumer.leave_group_timeout", group=self.group_id)
+        self._drop_lag(self._lag_topics)
+        self._lag_topics = set()
 
     async def finish(self, partitions: set[TopicPartition]) -> None:
         """Wait until the in-flight work of ``partitions`` is handled and committed."""
@@ -156,10 +196,12 @@ class ConsumerRunner:
                     if not await self._handle(record):
                         return  # stopping: leave the rest uncommitted, to be redelivered
                     await self._commit(partition, record.offset + 1)
+                    self._next_offsets[partition] = record.offset + 1
         except Exception:
             log.exception("consumer.partition_failed", group=self.group_id, partition=str(partition))
         finally:
             del self._in_flight[partition]
+            self._next_offsets.pop(partition, None)
             if partition in self._consumer.assignment() and not self._stopping.is_set():
                 self._consumer.resume(partition)
 

@@ -8,7 +8,10 @@ token source for a token, and after a 401 asks once more with ``force_refresh=Tr
 retries once.
 
 Log lines carry method, host, path, status and duration: never a query string, a header or a
-body, so no token, code or password can reach them.
+body, so no token, code or password can reach them. Every request is counted in
+``chronapilot_provider_requests_total`` under the caller's
+:class:`~chronapilot.common.providers.telemetry.Operation` and the outcome its status (or its
+failure) means (:mod:`~chronapilot.common.providers.telemetry`).
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from chronapilot.common.errors import ProviderError
 from chronapilot.common.logging import get_logger
 from chronapilot.common.providers.base import TokenSource
 from chronapilot.common.providers.errors import Unavailable
+from chronapilot.common.providers.telemetry import Operation, observe_call
 
 #: ``(status, headers, body) -> error``: one per provider, in its client module.
 Translate = Callable[[int, Mapping[str, str], bytes], ProviderError]
@@ -81,25 +85,32 @@ class ProviderHttp:
         method: str,
         url: str,
         *,
+        operation: Operation,
         params: Mapping[str, str] | None = None,
         data: Mapping[str, str] | str | None = None,
         headers: Mapping[str, str] | None = None,
     ) -> Answer:
-        """One request, read in full; transport failures and timeouts raise ``Unavailable``."""
+        """One request for ``operation``, read in full; transport failures and timeouts raise
+        ``Unavailable``."""
         started = time.monotonic()
         target = urlsplit(url)
         try:
-            async with self._session.request(
-                method,
-                url,
-                params=params,
-                data=data,
-                headers={"Accept": "application/json", **(headers or {})},
-                timeout=self._timeout,
-                allow_redirects=False,
-            ) as response:
-                body = await response.read()
-                answer = Answer(response.status, dict(response.headers), body)
+            with observe_call(self._provider, operation) as call:
+                async with self._session.request(
+                    method,
+                    url,
+                    params=params,
+                    data=data,
+                    headers={"Accept": "application/json", **(headers or {})},
+                    timeout=self._timeout,
+                    allow_redirects=False,
+                ) as response:
+                    body = await response.read()
+                    answer = Answer(response.status, dict(response.headers), body)
+                failure = (
+                    self._translate(answer.status, answer.headers, body) if answer.status >= 400 else None
+                )
+                call.answered(answer.status, failure)
         except TimeoutError:
             raise Unavailable(f"{self._provider}: {method} {target.path} timed out") from None
         except aiohttp.ClientError as exc:
@@ -123,10 +134,17 @@ class ProviderHttp:
             raise self._translate(answer.status, answer.headers, answer.body)
         return answer
 
-    async def form(self, url: str, data: Mapping[str, str] | str, *, ok: Collection[int] = (200,)) -> Answer:
+    async def form(
+        self,
+        url: str,
+        data: Mapping[str, str] | str,
+        *,
+        operation: Operation,
+        ok: Collection[int] = (200,),
+    ) -> Answer:
         """POST a form (token, revocation endpoints); ``data`` may be already encoded."""
         headers = {"Content-Type": "application/x-www-form-urlencoded"} if isinstance(data, str) else None
-        return self.check(await self.send("POST", url, data=data, headers=headers), ok)
+        return self.check(await self.send("POST", url, operation=operation, data=data, headers=headers), ok)
 
     async def authorized_json(
         self,
@@ -134,14 +152,16 @@ class ProviderHttp:
         url: str,
         token: TokenSource,
         *,
+        operation: Operation,
         params: Mapping[str, str] | None = None,
         headers: Mapping[str, str] | None = None,
         ok: Collection[int] = (200,),
     ) -> dict[str, Any]:
         """A bearer-authenticated call, checked against ``ok``; its JSON object."""
-        return self.check(
-            await self.authorized(method, url, token, params=params, headers=headers), ok
-        ).json()
+        answer = await self.authorized(
+            method, url, token, operation=operation, params=params, headers=headers
+        )
+        return self.check(answer, ok).json()
 
     async def authorized(
         self,
@@ -149,6 +169,7 @@ class ProviderHttp:
         url: str,
         token: TokenSource,
         *,
+        operation: Operation,
         params: Mapping[str, str] | None = None,
         headers: Mapping[str, str] | None = None,
         body: Mapping[str, Any] | None = None,
@@ -160,15 +181,16 @@ class ProviderHttp:
         if body is not None:
             sent["Content-Type"] = "application/json"
             data = json.dumps(body, separators=(",", ":"))
-        answer = await self._bearer(method, url, await token(False), params, sent, data)
+        answer = await self._bearer(method, url, operation, await token(False), params, sent, data)
         if answer.status == 401:
-            answer = await self._bearer(method, url, await token(True), params, sent, data)
+            answer = await self._bearer(method, url, operation, await token(True), params, sent, data)
         return answer
 
     async def _bearer(
         self,
         method: str,
         url: str,
+        operation: Operation,
         access_token: str,
         params: Mapping[str, str] | None,
         headers: Mapping[str, str],
@@ -177,6 +199,7 @@ class ProviderHttp:
         return await self.send(
             method,
             url,
+            operation=operation,
             params=params,
             data=data,
             headers={**headers, "Authorization": f"Bearer {access_token}"},

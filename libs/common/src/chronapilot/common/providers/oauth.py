@@ -28,6 +28,7 @@ from authlib.oauth2.rfc7636 import create_s256_code_challenge
 from chronapilot.common.errors import ProviderError
 from chronapilot.common.providers.base import TokenSet
 from chronapilot.common.providers.http import ProviderHttp
+from chronapilot.common.providers.telemetry import Operation
 
 CODE_CHALLENGE_METHOD = "S256"
 
@@ -116,7 +117,7 @@ class OAuthCodeFlow:
         return await self._token_request(str(body))
 
     async def _token_request(self, body: str) -> TokenSet:
-        answer = await self._http.form(self._config.token_endpoint, body)
+        answer = await self._http.form(self._config.token_endpoint, body, operation=Operation.TOKEN)
         return token_set(answer.json())
 
 

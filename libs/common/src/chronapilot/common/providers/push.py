@@ -37,6 +37,7 @@ from typing import Any, Protocol
 from chronapilot.common.errors import ChronaPilotError
 from chronapilot.common.providers.base import TokenSource
 from chronapilot.common.providers.http import Answer, ProviderHttp
+from chronapilot.common.providers.telemetry import Operation
 
 __all__ = [
     "Changed",
@@ -211,7 +212,9 @@ async def authorized_call(
 
     async def send(force_refresh: bool) -> Answer:
         authorization = {"Authorization": f"Bearer {await token(force_refresh)}"}
-        return await http.send(method, url, data=data, headers={**headers, **authorization})
+        return await http.send(
+            method, url, operation=Operation.SUBSCRIPTION, data=data, headers={**headers, **authorization}
+        )
 
     answer = await send(False)
     if answer.status == 401:

@@ -51,6 +51,7 @@ from chronapilot.common.providers.google.writes import GoogleEventWrites
 from chronapilot.common.providers.http import ProviderHttp, header, parse_json_object
 from chronapilot.common.providers.oauth import OAuthClientConfig, OAuthCodeFlow
 from chronapilot.common.providers.sync import EventData, EventPage, EventTime
+from chronapilot.common.providers.telemetry import Operation
 from chronapilot.common.providers.writes import EventDraft
 from chronapilot.common.settings import ProviderSettings
 
@@ -189,7 +190,9 @@ class GoogleProvider:
 
     async def revoke(self, token: str) -> None:
         """Revoke the grant behind ``token`` (refresh or access token); already gone is fine."""
-        answer = await self._http.send("POST", self._revoke_url, data={"token": token})
+        answer = await self._http.send(
+            "POST", self._revoke_url, operation=Operation.REVOKE, data={"token": token}
+        )
         if answer.status == 200:
             return
         if answer.status == 400 and parse_json_object(answer.body).get("error") == "invalid_token":
@@ -200,7 +203,7 @@ class GoogleProvider:
 
     async def account(self, token: TokenSource) -> Account:
         """``sub`` and ``email`` from the OpenID Connect userinfo endpoint."""
-        info = await self._http.authorized_json("GET", self._userinfo_url, token)
+        info = await self._http.authorized_json("GET", self._userinfo_url, token, operation=Operation.ACCOUNT)
         sub, email = info.get("sub"), info.get("email")
         if not isinstance(sub, str) or not isinstance(email, str):
             raise ProviderError("google: userinfo has no sub or email (was the email scope granted?)")
@@ -212,7 +215,11 @@ class GoogleProvider:
         params = {"maxResults": "250"}
         for _ in range(_MAX_PAGES):
             page = await self._http.authorized_json(
-                "GET", f"{self._api_url}/users/me/calendarList", token, params=params
+                "GET",
+                f"{self._api_url}/users/me/calendarList",
+                token,
+                operation=Operation.LIST_CALENDARS,
+                params=params,
             )
             calendars += [_calendar(item) for item in page.get("items") or [] if not item.get("deleted")]
             next_page = page.get("nextPageToken")

@@ -21,6 +21,7 @@ from chronapilot.common.providers.google.parse import is_deletion, parse_event
 from chronapilot.common.providers.http import ProviderHttp
 from chronapilot.common.providers.paging import read_ahead
 from chronapilot.common.providers.sync import EventData, EventPage
+from chronapilot.common.providers.telemetry import Operation
 
 log = get_logger(__name__)
 
@@ -52,7 +53,7 @@ async def _pages(
         base["syncToken"] = cursor
     params = dict(base)
     for _ in range(MAX_PAGES):
-        body = await http.authorized_json("GET", url, token, params=params)
+        body = await http.authorized_json("GET", url, token, operation=Operation.SYNC_EVENTS, params=params)
         next_page = body.get("nextPageToken")
         next_cursor = None if next_page else body.get("nextSyncToken")
         if not next_page and not next_cursor:

@@ -40,6 +40,7 @@ from chronapilot.common.providers.errors import Unavailable
 from chronapilot.common.providers.google.parse import is_deletion, parse_event
 from chronapilot.common.providers.http import Answer, ProviderHttp, Translate, parse_json_object
 from chronapilot.common.providers.sync import Attendee, EventData, EventTime
+from chronapilot.common.providers.telemetry import Operation
 from chronapilot.common.providers.writes import (
     EventDraft,
     EventNotFound,
@@ -193,7 +194,9 @@ class GoogleEventWrites:
     ) -> Answer:
         """One bearer call with a JSON body (``ProviderHttp.authorized``: the 401 rule)."""
         headers = {"If-Match": if_match} if if_match is not None else None
-        return await self._http.authorized(method, url, token, headers=headers, body=body)
+        return await self._http.authorized(
+            method, url, token, operation=Operation.WRITE_EVENT, headers=headers, body=body
+        )
 
     def _event(self, answer: Answer, ok: Collection[int] = (200,)) -> EventData:
         if answer.status not in ok:

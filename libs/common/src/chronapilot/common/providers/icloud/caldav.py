@@ -24,7 +24,8 @@ read-only without ``DAV:write``/``write-content``/``all`` in ``current-user-priv
 
 Requests go through the caldav library's async client (caldav 3.6), one client per operation,
 each request bounded by ``ProviderSettings.http_timeout_s``. Its errors and the HTTP statuses
-are translated by :func:`translate_error` (401 → ``InvalidCredentials``).
+are translated by :func:`translate_error` (401 → ``InvalidCredentials``), and each request is
+counted like every provider request (:mod:`~chronapilot.common.providers.telemetry`).
 
 Event sync (:meth:`ICloudProvider.sync_events`, :mod:`chronapilot.common.providers.icloud.sync`)
 sends its own WebDAV requests over the service's aiohttp session (sync-collection, multiget,
@@ -72,6 +73,7 @@ from chronapilot.common.providers.http import ProviderHttp, header
 from chronapilot.common.providers.icloud import sync as event_sync
 from chronapilot.common.providers.icloud import writes as event_writes
 from chronapilot.common.providers.sync import EventData, EventPage, EventTime
+from chronapilot.common.providers.telemetry import Operation, observe_call
 from chronapilot.common.providers.writes import EventDraft
 from chronapilot.common.settings import ProviderSettings
 
@@ -260,20 +262,26 @@ class ICloudProvider:
     @asynccontextmanager
     async def _writes(self, token: TokenSource, calendar_id: str) -> AsyncIterator[event_writes.ICloudWrites]:
         if self._session is not None:
-            yield event_writes.ICloudWrites(self._requests(self._session, token), calendar_id)
+            yield event_writes.ICloudWrites(
+                self._requests(self._session, token, Operation.WRITE_EVENT), calendar_id
+            )
             return
         async with aiohttp.ClientSession() as session:
-            yield event_writes.ICloudWrites(self._requests(session, token), calendar_id)
+            yield event_writes.ICloudWrites(
+                self._requests(session, token, Operation.WRITE_EVENT), calendar_id
+            )
 
-    def _requests(self, session: aiohttp.ClientSession, token: TokenSource) -> event_sync.DavRequests:
+    def _requests(
+        self, session: aiohttp.ClientSession, token: TokenSource, operation: Operation
+    ) -> event_sync.DavRequests:
         http = ProviderHttp(session, timeout_s=self._timeout_s, translate=translate_error, provider=self.name)
-        return event_sync.DavRequests(http, token)
+        return event_sync.DavRequests(http, token, operation)
 
     def _sync(
         self, session: aiohttp.ClientSession, token: TokenSource, calendar_id: str, cursor: str | None
     ) -> AsyncIterator[EventPage]:
         sync = event_sync.ICloudSync(
-            self._requests(session, token),
+            self._requests(session, token, Operation.SYNC_EVENTS),
             calendar_id,
             batch_size=self.sync_batch_size,
             use_sync_collection=self.sync_collection,
@@ -320,17 +328,35 @@ class ICloudProvider:
 
 
 async def _propfind(
-    client: AsyncDAVClient, url: str, *, depth: int, props: list[str] | None = None, body: str = ""
+    client: AsyncDAVClient,
+    url: str,
+    *,
+    operation: Operation,
+    depth: int,
+    props: list[str] | None = None,
+    body: str = "",
 ) -> list[Any]:
-    response = await client.propfind(url, body=body, depth=depth, props=props)
-    if response.status not in (200, 207):
-        raise translate_error(response.status, dict(response.headers or {}), bytes(response._raw_body or b""))
+    with observe_call(ICloudProvider.name, operation) as call:
+        try:
+            response = await client.propfind(url, body=body, depth=depth, props=props)
+        except dav_error.DAVError as exc:
+            raise _from_dav_error(exc) from exc
+        failure = None
+        if response.status not in (200, 207):
+            failure = translate_error(
+                response.status, dict(response.headers or {}), bytes(response._raw_body or b"")
+            )
+        call.answered(response.status, failure)
+    if failure is not None:
+        raise failure
     return list(response.results or [])
 
 
 async def _principal_url(client: AsyncDAVClient, root: str) -> str:
     """RFC 5397 ``current-user-principal`` of the server root, as an absolute URL."""
-    results = await _propfind(client, root, depth=0, props=[f"{_DAV}current-user-principal"])
+    results = await _propfind(
+        client, root, operation=Operation.ACCOUNT, depth=0, props=[f"{_DAV}current-user-principal"]
+    )
     for result in results:
         href = result.properties.get(f"{_DAV}current-user-principal")
         if isinstance(href, str) and href:
@@ -340,7 +366,9 @@ async def _principal_url(client: AsyncDAVClient, root: str) -> str:
 
 async def _calendar_home_url(client: AsyncDAVClient, principal: str) -> str:
     """RFC 4791 ``calendar-home-set`` of the principal (iCloud: on a partition host)."""
-    results = await _propfind(client, principal, depth=0, props=[f"{_CALDAV}calendar-home-set"])
+    results = await _propfind(
+        client, principal, operation=Operation.ACCOUNT, depth=0, props=[f"{_CALDAV}calendar-home-set"]
+    )
     for result in results:
         home = result.properties.get(f"{_CALDAV}calendar-home-set")
         if isinstance(home, list):
@@ -352,7 +380,9 @@ async def _calendar_home_url(client: AsyncDAVClient, principal: str) -> str:
 
 async def _calendars(client: AsyncDAVClient, home: str) -> list[CalendarInfo]:
     """The home's members that are calendars holding events, in the user's order."""
-    results = await _propfind(client, home, depth=1, body=_CALENDAR_LIST_BODY)
+    results = await _propfind(
+        client, home, operation=Operation.LIST_CALENDARS, depth=1, body=_CALENDAR_LIST_BODY
+    )
     found: list[tuple[int, CalendarInfo]] = []
     base = URL.objectify(home)
     for result in results:

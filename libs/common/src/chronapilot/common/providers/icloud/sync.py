@@ -50,6 +50,7 @@ from chronapilot.common.providers.icloud.parse import (
 )
 from chronapilot.common.providers.paging import read_ahead
 from chronapilot.common.providers.sync import EventData, EventPage
+from chronapilot.common.providers.telemetry import Operation
 
 log = get_logger(__name__)
 
@@ -115,9 +116,10 @@ def decode_ctag_cursor(cursor: str) -> tuple[str | None, dict[str, str]]:
 class DavRequests:
     """Basic-authenticated WebDAV requests with the token-source 401 rule."""
 
-    def __init__(self, http: ProviderHttp, token: TokenSource) -> None:
+    def __init__(self, http: ProviderHttp, token: TokenSource, operation: Operation) -> None:
         self._http = http
         self._token = token
+        self._operation = operation
 
     async def call(
         self,
@@ -156,7 +158,9 @@ class DavRequests:
         headers = {**_XML, **(extra or {}), "Authorization": auth}
         if depth is not None:
             headers["Depth"] = depth
-        return await self._http.send(method, url, data=body or None, headers=headers)
+        return await self._http.send(
+            method, url, operation=self._operation, data=body or None, headers=headers
+        )
 
 
 class ICloudSync:

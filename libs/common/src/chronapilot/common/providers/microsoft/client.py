@@ -59,6 +59,7 @@ from chronapilot.common.providers.microsoft.push import MicrosoftPush
 from chronapilot.common.providers.microsoft.writes import MicrosoftWrites
 from chronapilot.common.providers.oauth import OAuthClientConfig, OAuthCodeFlow
 from chronapilot.common.providers.sync import EventData, EventPage, EventTime
+from chronapilot.common.providers.telemetry import Operation
 from chronapilot.common.providers.writes import EventDraft
 from chronapilot.common.settings import ProviderSettings
 
@@ -209,7 +210,9 @@ class MicrosoftProvider:
 
     async def account(self, token: TokenSource) -> Account:
         """``GET /me``: ``id``, and ``mail`` or else ``userPrincipalName``."""
-        me = await self._http.authorized_json("GET", f"{self._graph_url}/me", token)
+        me = await self._http.authorized_json(
+            "GET", f"{self._graph_url}/me", token, operation=Operation.ACCOUNT
+        )
         email = me.get("mail") or me.get("userPrincipalName")
         if not isinstance(me.get("id"), str) or not isinstance(email, str):
             raise ProviderError("microsoft: /me has no id or e-mail")
@@ -220,7 +223,7 @@ class MicrosoftProvider:
         calendars: list[CalendarInfo] = []
         url = f"{self._graph_url}/me/calendars"
         for _ in range(_MAX_PAGES):
-            page = await self._http.authorized_json("GET", url, token)
+            page = await self._http.authorized_json("GET", url, token, operation=Operation.LIST_CALENDARS)
             calendars += [_calendar(item) for item in page.get("value") or []]
             next_link = page.get("@odata.nextLink")
             if not next_link:

@@ -31,6 +31,7 @@ from chronapilot.common.providers.http import ProviderHttp
 from chronapilot.common.providers.microsoft.parse import is_removed, parse_event
 from chronapilot.common.providers.paging import read_ahead
 from chronapilot.common.providers.sync import EventData, EventPage, SyncWindow
+from chronapilot.common.providers.telemetry import Operation
 
 log = get_logger(__name__)
 
@@ -90,7 +91,9 @@ async def _pages(
         except ProviderError:  # Graph moved (settings changed): the stored link is useless
             raise CursorExpired("microsoft: the delta link points outside Graph", status=None) from None
     for _ in range(MAX_PAGES):
-        body = await http.authorized_json("GET", url, token, params=params, headers=headers)
+        body = await http.authorized_json(
+            "GET", url, token, operation=Operation.SYNC_EVENTS, params=params, headers=headers
+        )
         params = None
         next_link = body.get("@odata.nextLink")
         delta_link = body.get("@odata.deltaLink")

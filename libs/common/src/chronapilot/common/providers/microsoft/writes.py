@@ -50,6 +50,7 @@ from chronapilot.common.providers.base import TokenSource
 from chronapilot.common.providers.http import Answer, ProviderHttp, Translate, parse_json_object
 from chronapilot.common.providers.microsoft.parse import parse_event
 from chronapilot.common.providers.sync import Attendee, EventData, EventTime
+from chronapilot.common.providers.telemetry import Operation
 from chronapilot.common.providers.writes import (
     DRAFT_FIELDS,
     EventDraft,
@@ -522,7 +523,9 @@ class MicrosoftWrites:
         headers: Mapping[str, str] | None = None,
     ) -> Answer:
         """One bearer call with a JSON body (``ProviderHttp.authorized``: the 401 rule)."""
-        return await self._http.authorized(method, url, token, params=params, headers=headers, body=body)
+        return await self._http.authorized(
+            method, url, token, operation=Operation.WRITE_EVENT, params=params, headers=headers, body=body
+        )
 
     def _check(self, answer: Answer, ok: Collection[int]) -> Answer:
         return self._http.check(answer, ok)
