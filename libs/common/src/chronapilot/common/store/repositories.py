@@ -9,6 +9,7 @@ from chronapilot.common.store.applications import Applications
 from chronapilot.common.store.calendars import Calendars
 from chronapilot.common.store.client import Store
 from chronapilot.common.store.credentials import Credentials
+from chronapilot.common.store.dead_letters import DeadLetters
 from chronapilot.common.store.events import Events
 from chronapilot.common.store.idempotency_keys import IdempotencyKeys
 from chronapilot.common.store.oauth_states import OAuthStates
@@ -33,6 +34,7 @@ class Repositories:
     webhook_endpoints: WebhookEndpoints
     webhook_deliveries: WebhookDeliveries
     webhook_sequences: WebhookSequences
+    dead_letters: DeadLetters
 
     @classmethod
     def open(cls, store: Store) -> Repositories:
@@ -49,4 +51,5 @@ class Repositories:
             webhook_endpoints=WebhookEndpoints(store),
             webhook_deliveries=WebhookDeliveries(store),
             webhook_sequences=WebhookSequences(store),
+            dead_letters=DeadLetters(store),
         )
