@@ -6,9 +6,13 @@ from datetime import datetime
 
 from pymongo import ReturnDocument
 
+from chronapilot.common.clock import aware
+from chronapilot.common.errors import Conflict
 from chronapilot.common.models import ApiKey, Application
 from chronapilot.common.store.client import Session, translate_errors
 from chronapilot.common.store.repository import Repository
+
+_ATTEMPTS = 5
 
 
 class Applications(Repository):
@@ -53,23 +57,29 @@ class Applications(Repository):
 
     async def revoke_key(self, key_id: str, *, at: datetime) -> Application | None:
         """Make the key ``key_id`` stop working at ``at``, unless it stops earlier already; the
-        application as it then is, or None when no application holds that key."""
-        with translate_errors():
-            raw = await self._collection.find_one_and_update(
-                {
-                    "api_keys": {
-                        "$elemMatch": {
-                            "id": key_id,
-                            "$or": [{"revoked_at": None}, {"revoked_at": {"$gt": at}}],
-                        }
-                    }
-                },
-                {"$set": {"api_keys.$.revoked_at": at}},
-                return_document=ReturnDocument.AFTER,
-            )
-        if raw is None:
-            return await self.by_key_id(key_id)
-        return Application.from_mongo(raw)
+        application as it then is, or None when no application holds that key.
+
+        The key is changed by its place in the list, on condition it is still there with the
+        ``revoked_at`` read (a concurrent change is read again)."""
+        for _ in range(_ATTEMPTS):
+            with translate_errors():
+                raw = await self._collection.find_one({"api_keys.id": key_id})
+            if raw is None:
+                return None
+            index, current = next((i, k) for i, k in enumerate(raw["api_keys"]) if k["id"] == key_id)
+            revoked_at = current.get("revoked_at")
+            if revoked_at is not None and aware(revoked_at) <= at:
+                return Application.from_mongo(raw)
+            path = f"api_keys.{index}"
+            with translate_errors():
+                changed = await self._collection.find_one_and_update(
+                    {"_id": raw["_id"], f"{path}.id": key_id, f"{path}.revoked_at": revoked_at},
+                    {"$set": {f"{path}.revoked_at": at}},
+                    return_document=ReturnDocument.AFTER,
+                )
+            if changed is not None:
+                return Application.from_mongo(changed)
+        raise Conflict(f"API key {key_id} kept changing while being revoked")
 
     async def reserve_endpoint_slot(self, application_id: str, cap: int, *, session: Session) -> bool:
         """Count one more webhook endpoint for the application, unless it holds ``cap`` already
