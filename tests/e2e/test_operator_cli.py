@@ -292,30 +292,31 @@ async def test_an_operator_manages_applications_and_api_keys(isolated, api, http
 
 async def test_cli_errors_are_one_line_with_an_exit_code_that_says_what_went_wrong(isolated, store):
     env = isolated.env()
-    for args in (
+    not_found = (
         ("dlq", "show", "dlq_missing"),
         ("keys", "revoke", "key_missing"),
         ("keys", "create", "app_x"),
-    ):
-        code, out, err = await cli(env, *args)
-        assert (code, out) == (1, ""), err
-        assert one_line(err) and "not found" in err
-
-    for args in (
-        ("frobnicate",),
-        ("dlq", "replay", "dlq_1"),
-        ("keys", "rotate", "app_x", "--grace", "soon"),
-        (),
-    ):
-        code, out, err = await cli(env, *args)
-        assert (code, out) == (2, "") and one_line(err), (args, err)
+    )
+    usage = (("frobnicate",), ("dlq", "replay", "dlq_1"), ("keys", "rotate", "app_x", "--grace", "soon"), ())
+    answers = await asyncio.gather(*(cli(env, *args) for args in (*not_found, *usage)))
+    for args, (code, out, err) in zip((*not_found, *usage), answers, strict=True):
+        assert (code, out) == (1 if args in not_found else 2, "") and one_line(err), (args, err)
+        assert args not in not_found or "not found" in err
 
     code, _, err = await cli({**env, "MONGODB_URI": "not a uri"})
     assert code == 2
     code, _, err = await cli({**env, "MONGODB_URI": "not a uri"}, "outbox", "status")
     assert code == 2 and one_line(err) and "MONGODB_URI" in err
     unreachable = {**env, "MONGODB_URI": "mongodb://127.0.0.1:9/?directConnection=true"}
-    code, _, err = await cli({**unreachable, "CHRONAPILOT_MONGODB_TIMEOUT_S": "0.5"}, "outbox", "status")
+    code, _, err = await cli(
+        {
+            **unreachable,
+            "CHRONAPILOT_MONGODB_TIMEOUT_S": "0.5",
+            "CHRONAPILOT_MONGODB_OPERATION_TIMEOUT_S": "1",
+        },
+        "outbox",
+        "status",
+    )
     assert code == 1 and one_line(err) and "cannot reach MongoDB" in err
 
     assert await cli_json(env, "dlq", "list") == {"object": "list", "data": []}

@@ -9,7 +9,7 @@ from chronapilot.common.bus.producer import EventProducer
 from chronapilot.common.clock import Clock, SystemClock
 from chronapilot.common.crypto import TokenCipher
 from chronapilot.common.settings import Environment, Settings
-from chronapilot.common.store import Store, ensure_indexes
+from chronapilot.common.store import Store
 from chronapilot.common.store.repositories import Repositories
 
 
@@ -38,8 +38,7 @@ class Context:
     async def store(self) -> Store:
         if self._store is None:
             self._store = await Store.connect(self.settings.mongo, budget_s=self.budget_s)
-            self._stack.push_async_callback(self._store.close)
-            await ensure_indexes(self._store)
+            self._stack.push_async_callback(self._store.close)  # indexes: the services create them
         return self._store
 
     async def repos(self) -> Repositories:
