@@ -14,7 +14,6 @@ import aiohttp
 from aiohttp import web
 
 from chronapilot.api.app import create_app
-from chronapilot.api.applications import create_application
 from chronapilot.common.clock import SystemClock
 from chronapilot.common.health import INTERNAL_LISTENER, add_internal_listener
 from chronapilot.common.runtime import RUNTIME
@@ -26,6 +25,7 @@ from chronapilot.common.settings import (
     TokenSettings,
     WebhookSettings,
 )
+from chronapilot.common.tenancy import create_application
 from chronapilot.devstack.processes import free_port
 from chronapilot.sandbox.launcher import Sandbox
 from chronapilot.sandbox.shared.consent import read_consent_form

@@ -113,6 +113,7 @@ SLOW_FILES = (
     "tests/e2e/test_connection_lifecycle.py",  # ~240 s (12 fault scenarios)
     "tests/e2e/test_realtime.py",  # ~200 s
     "tests/e2e/test_token_health.py",  # ~150 s
+    "tests/e2e/test_operator_cli.py",  # ~100 s
     "tests/integration/test_event_bus.py",  # ~70 s
     "tests/e2e/test_sync_mirror.py",  # ~60 s
     "tests/e2e/test_sync_crash.py",  # ~40 s

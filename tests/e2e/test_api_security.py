@@ -8,10 +8,10 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from chronapilot.api.applications import create_application
 from chronapilot.common.clock import SystemClock
 from chronapilot.common.logging import configure_logging
 from chronapilot.common.runtime import RUNTIME
+from chronapilot.common.tenancy import create_application
 
 from helpers import RETURN_PREFIX, eventually
 

@@ -33,11 +33,11 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from prometheus_client import REGISTRY
 from pymongo.asynchronous.client_session import AsyncClientSession
 
-from chronapilot.api.applications import create_application
 from chronapilot.common.bus import Topic, topic_name
 from chronapilot.common.bus.catalogue import SyncKind, SyncReason, SyncRequested
 from chronapilot.common.clock import SystemClock
 from chronapilot.common.runtime import RUNTIME
+from chronapilot.common.tenancy import create_application
 from chronapilot.sandbox.launcher import Sandbox, SandboxConfig
 from chronapilot.webhook_gateway.app import GROUP_ID as GATEWAY_GROUP
 

@@ -21,10 +21,10 @@ import aiohttp
 import icalendar
 import pytest
 
-from chronapilot.api.applications import create_application
 from chronapilot.common.clock import SystemClock, isoformat_z
 from chronapilot.common.ids import new_id
 from chronapilot.common.runtime import RUNTIME
+from chronapilot.common.tenancy import create_application
 
 from helpers import RETURN_PREFIX, eventually
 

@@ -127,7 +127,7 @@ HOT_QUERIES = [
         "_id_",
     ),
     HotQuery(
-        "every authenticated request: the application of an API key (api/applications.py)",
+        "every authenticated request: the application of an API key (common/tenancy.py)",
         "applications",
         {"api_keys.hash": "ab12"},
         "api_key_hash",

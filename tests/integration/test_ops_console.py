@@ -19,6 +19,7 @@ from aiohttp import web
 from prometheus_client.parser import text_string_to_metric_families
 from pydantic import SecretStr
 
+from chronapilot.common.bus.outbox import outbox_status
 from chronapilot.common.ids import new_id
 from chronapilot.common.providers.base import CalendarInfo
 from chronapilot.common.runtime import RUNTIME, Runtime
@@ -183,6 +184,21 @@ async def test_the_overview_and_the_fleet_gauges_count_what_the_writers_wrote(co
     await runtime.connections.disconnect(gone, APP)
     await seed.failing_subscription(healthy, "google")
     await seed.delivery(healthy)
+    for offset in (7, 8):  # two messages the sync worker's group gave up on, as its runner records them
+        await runtime.repos.dead_letters.record(
+            group_id="t.sync-worker",
+            topic="t.sync.requests.v1",
+            partition=0,
+            offset=offset,
+            key=healthy,
+            value="{}",
+            event_type="sync.requested",
+            envelope_id=None,
+            error_type="KeyError",
+            error_message="'provider'",
+            attempts=3,
+            failed_at=runtime.clock.now(),
+        )
 
     async def published() -> dict[Any, float] | None:
         async with http.get(f"{url}/metrics", headers=BEARER) as response:
@@ -206,12 +222,14 @@ async def test_the_overview_and_the_fleet_gauges_count_what_the_writers_wrote(co
     # the one active connection synced just now: not stale, a few seconds old at most
     assert values[("chronapilot_connections_stale", (("provider", "google"),))] == 0.0
     assert values[("chronapilot_sync_staleness_seconds", (("provider", "google"),))] < 60
-    assert not [name for name, _ in values if name == "chronapilot_dead_letters"]
+    dead = (("group", "t.sync-worker"), ("topic", "t.sync.requests.v1"))
+    assert values[("chronapilot_dead_letters", dead)] == 2.0
 
     async with http.get(f"{url}/", headers=BEARER) as response:
         assert response.status == 200
         html = await response.text()
         csp = response.headers["Content-Security-Policy"]
+    assert re.search(r"<td>t\.sync\.requests\.v1</td><td>t\.sync-worker</td><td[^>]*>2</td>", html)
     assert "script-src" not in csp and "default-src 'none'" in csp and "unsafe-inline" not in csp
     assert "<script" not in html
     assert re.search(r"google</td><td class=\"bad\">reauth_required</td><td class=\"num\">1<", html), html
@@ -336,6 +354,8 @@ async def test_retry_teardown_carries_an_unfinished_disconnect_through_the_token
         group = f"{isolated.topic_prefix}.token-refresher"
 
         async def refresher_caught_up() -> bool:
+            if (await outbox_status(runtime.store)).unsent:  # connection.disconnected not on Kafka yet
+                return False
             lag = await consumer_lag(runtime.settings.kafka)
             assert not isinstance(lag, LagUnavailable), lag
             return any(

@@ -14,11 +14,11 @@ import pytest
 from aiohttp import web
 
 from chronapilot.api.app import create_app
-from chronapilot.api.applications import create_application
 from chronapilot.common.clock import SystemClock
 from chronapilot.common.runtime import RUNTIME
 from chronapilot.common.settings import Environment
 from chronapilot.common.store.webhook_endpoints import live_secrets
+from chronapilot.common.tenancy import create_application
 from chronapilot.common.webhooks import EVENT_TYPES
 from chronapilot.common.webhooks.signing import unseal
 from chronapilot.devstack.processes import free_port

@@ -7,11 +7,11 @@ from datetime import UTC, datetime
 
 import pytest
 
-from chronapilot.api.applications import validate_prefix
 from chronapilot.api.consent import check_return_url
 from chronapilot.api.errors import ApiError
 from chronapilot.common.errors import InvalidRequest
 from chronapilot.common.models import Application
+from chronapilot.common.tenancy import validate_prefix
 
 APP = Application(
     id="app_1",

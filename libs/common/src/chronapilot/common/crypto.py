@@ -75,6 +75,15 @@ class TokenCipher:
         except (InvalidTag, ValueError):
             raise CryptoError("ciphertext does not open (wrong key, owner or tampered)") from None
 
+    def key_id_of(self, ciphertext: str) -> str | None:
+        """The id of the key that sealed ``ciphertext`` (None when it is not one of ours)."""
+        parts = ciphertext.split(".")
+        return parts[1] if len(parts) == 4 and parts[0] == _VERSION else None
+
+    def is_current(self, ciphertext: str) -> bool:
+        """Whether ``ciphertext`` is sealed under the active key (nothing to re-seal)."""
+        return self.key_id_of(ciphertext) == self.active_key_id
+
     def rotate(self, ciphertext: str, *, associated_data: str) -> str:
         """Re-seal ``ciphertext`` under the active key."""
         return self.encrypt(

@@ -24,6 +24,12 @@ DEAD_LETTERED = Counter(
     "Messages sent to the dead-letter topic, by consumer group and event type.",
     ["group", "type"],
 )
+REPLAYS = Counter(
+    "chronapilot_replays_total",
+    "Messages read from the replay topic, by consumer group and outcome (handled, dead_lettered, "
+    "or skipped: addressed to another group).",
+    ["group", "outcome"],
+)
 OUTBOX_PUBLISHED = Counter("chronapilot_outbox_published_total", "Events published by the outbox relay.")
 OUTBOX_LAG_SECONDS = Gauge(
     "chronapilot_outbox_oldest_unsent_seconds",

@@ -195,6 +195,7 @@ async def open_runtime(
             poll_interval_s=service.outbox_poll_interval_s,
             lease_s=service.outbox_lease_s,
             clock=clock,
+            name=service_name,
         )
         relay_task = asyncio.create_task(relay.run(), name="outbox-relay")
 
@@ -258,6 +259,7 @@ def add_consumer(
             producer=runtime.producer,
             concurrency=concurrency,
             client_id=f"chronapilot-{runtime.service_name}",
+            dead_letters=runtime.repos.dead_letters,
         )
         await runner.start(budget_s=runtime.settings.service.startup_timeout_s)
         task = asyncio.create_task(runner.run(), name=f"consumer:{group_id}")

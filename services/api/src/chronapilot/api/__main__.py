@@ -21,9 +21,9 @@ from chronapilot.common.settings import Environment, Settings
 
 
 async def _create_app_command(args: argparse.Namespace) -> int:
-    from chronapilot.api.applications import create_application
     from chronapilot.common.store import Store, ensure_indexes
     from chronapilot.common.store.applications import Applications
+    from chronapilot.common.tenancy import create_application
 
     settings = Settings()
     store = await Store.connect(settings.mongo, budget_s=settings.service.startup_timeout_s)

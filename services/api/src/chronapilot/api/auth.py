@@ -10,11 +10,11 @@ import time
 
 from aiohttp import web
 
-from chronapilot.api.applications import application_for_key, hash_key
 from chronapilot.api.errors import ApiError, Handler
 from chronapilot.common.logging import bind_context
 from chronapilot.common.models import Application
 from chronapilot.common.runtime import RUNTIME
+from chronapilot.common.tenancy import application_for_key, hash_key
 
 APPLICATION = web.RequestKey("application", Application)
 PUBLIC_PATHS = {"/v1/openapi.json"}
@@ -79,7 +79,8 @@ async def authenticate(request: web.Request, handler: Handler) -> web.StreamResp
     cache = request.app[KEY_CACHE]
     application = cache.get(digest)
     if application is None:
-        application = await application_for_key(request.app[RUNTIME].repos.applications, key)
+        runtime = request.app[RUNTIME]
+        application = await application_for_key(runtime.repos.applications, key, runtime.clock.now())
         if application is None:
             raise ApiError(
                 401,

@@ -22,7 +22,6 @@ from aiohttp import web
 from authlib.common.security import generate_token
 
 from chronapilot.api.activation import Grant, activate
-from chronapilot.api.applications import has_dot_segments
 from chronapilot.api.auth import current_application
 from chronapilot.api.errors import ApiError
 from chronapilot.api.requests import read_json
@@ -37,6 +36,7 @@ from chronapilot.common.providers.base import AppPassword, OAuthGrant, PasswordF
 from chronapilot.common.providers.errors import InvalidCredentials
 from chronapilot.common.runtime import RUNTIME, Runtime
 from chronapilot.common.store import Document
+from chronapilot.common.tenancy import has_dot_segments
 
 SESSION_TTL = timedelta(minutes=10)
 MAX_PASSWORD_ATTEMPTS = 5

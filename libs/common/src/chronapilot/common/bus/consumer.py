@@ -10,6 +10,11 @@
   would fail alike; any other error is retried ``max_attempts`` times, then the message goes
   to the dead-letter topic with the error, and the partition moves on. A message that is not
   a valid envelope goes there at once.
+- With a dead-letter store (``dead_letters``, as every service has), a dead letter is also
+  held in MongoDB before the offset is committed, and the runner also consumes the replay
+  topic: a message replayed there (``chronapilot dlq replay``) is handled by the group it is
+  addressed to (header ``group_id``) with the normal handler and skipped by every other
+  group; the record then says ``replayed``, or holds the new error.
 - On SIGTERM (:meth:`ConsumerRunner.stop`) in-flight messages finish and are committed.
 - ``chronapilot_consumer_lag{group,topic}`` is how many messages of the partitions this runner
   has assigned are not handled yet (the partition's end minus the next offset to handle),
@@ -36,8 +41,9 @@ from chronapilot.common.bus.producer import EventProducer, start_with_budget
 from chronapilot.common.bus.topics import Topic, topic_name
 from chronapilot.common.errors import BusError, StoreError
 from chronapilot.common.logging import bind_context, get_logger
-from chronapilot.common.metrics import CONSUMER_LAG, DEAD_LETTERED, HANDLER_SECONDS, MESSAGES_HANDLED
+from chronapilot.common.metrics import CONSUMER_LAG, DEAD_LETTERED, HANDLER_SECONDS, MESSAGES_HANDLED, REPLAYS
 from chronapilot.common.settings import KafkaSettings
+from chronapilot.common.store.dead_letters import DeadLetters
 
 Handler = Callable[[Envelope], Awaitable[None]]
 log = get_logger(__name__)
@@ -45,6 +51,14 @@ log = get_logger(__name__)
 _INFRASTRUCTURE_ERRORS = (StoreError, BusError, ConnectionFailure, KafkaError, ConnectionError)
 #: The longest ``chronapilot_consumer_lag`` goes without an update while the runner runs.
 LAG_REFRESH_S = 1.0
+
+#: Headers of a replayed message: the group it is for, its dead letter, where it first came from.
+REPLAY_GROUP, REPLAY_LETTER, REPLAY_TOPIC = "group_id", "dead_letter_id", "original_topic"
+REPLAY_PARTITION, REPLAY_OFFSET = "original_partition", "original_offset"
+
+
+def _headers(record: ConsumerRecord) -> dict[str, str]:
+    return {name: value.decode(errors="replace") for name, value in (record.headers or ())}
 
 
 class DeadLetter(BaseModel):
@@ -84,10 +98,15 @@ class ConsumerRunner:
         producer: EventProducer,
         concurrency: int = 8,
         client_id: str | None = None,
+        dead_letters: DeadLetters | None = None,
     ) -> None:
         self.group_id = group_id
         self._topics = [topic_name(kafka.topic_prefix, topic) for topic in topics]
         self._dead_letter_topic = topic_name(kafka.topic_prefix, Topic.DEAD_LETTER)
+        self._replay_topic = topic_name(kafka.topic_prefix, Topic.REPLAY)
+        self._dead_letters = dead_letters
+        if dead_letters is not None:
+            self._topics.append(self._replay_topic)
         self._servers = kafka.bootstrap_servers
         self._handler = handler
         self._producer = producer
@@ -211,10 +230,17 @@ class ConsumerRunner:
 
     async def _handle(self, record: ConsumerRecord) -> bool:
         """Handle one record (or dead-letter it). False when stopping before it was done."""
+        replay_of: str | None = None
+        if record.topic == self._replay_topic:
+            headers = _headers(record)
+            if headers.get(REPLAY_GROUP) != self.group_id:
+                REPLAYS.labels(self.group_id, "skipped").inc()
+                return True
+            replay_of = headers.get(REPLAY_LETTER)
         try:
             envelope = Envelope.from_bytes(record.value or b"")
         except ValidationError as exc:
-            await self._dead_letter(record, "?", exc, attempts=0)
+            await self._dead_letter(record, "?", exc, attempts=0, replay_of=replay_of)
             return True
         with bind_context(
             connection_id=envelope.connection_id, message_id=envelope.id, event_type=envelope.type
@@ -229,7 +255,9 @@ class ConsumerRunner:
                     log.warning("consumer.infrastructure_error", error=str(exc), retry_in_s=round(delay, 2))
                 except Exception as exc:  # noqa: BLE001 - any handler failure is retried, then dead-lettered
                     if attempt + 1 >= self._max_attempts:
-                        await self._dead_letter(record, envelope.type, exc, attempts=attempt + 1)
+                        await self._dead_letter(
+                            record, envelope.type, exc, attempts=attempt + 1, replay_of=replay_of
+                        )
                         self._observe(envelope.type, "dead_lettered", started)
                         return True
                     delay = self._backoff.delay(attempt)
@@ -241,6 +269,8 @@ class ConsumerRunner:
                     )
                 else:
                     self._observe(envelope.type, "ok", started)
+                    if replay_of is not None:
+                        await self._replayed(replay_of)
                     return True
                 attempt += 1
                 with contextlib.suppress(TimeoutError):
@@ -252,13 +282,44 @@ class ConsumerRunner:
         MESSAGES_HANDLED.labels(self.group_id, event_type, outcome).inc()
         HANDLER_SECONDS.labels(self.group_id, event_type).observe(time.perf_counter() - started)
 
+    async def _replayed(self, letter_id: str) -> None:
+        REPLAYS.labels(self.group_id, "handled").inc()
+        log.info("consumer.replay_handled", dead_letter_id=letter_id)
+        if self._dead_letters is not None:
+            dead_letters = self._dead_letters
+            await self._until_stored(lambda: dead_letters.mark_replayed(letter_id, now=datetime.now(UTC)))
+
+    async def _until_stored(self, write: Callable[[], Awaitable[object]]) -> None:
+        """Run a dead-letter store write until MongoDB takes it (the offset waits for it)."""
+        while True:
+            try:
+                await write()
+                return
+            except StoreError as exc:
+                log.warning("consumer.dead_letter_store_failed", error=str(exc))
+                await asyncio.sleep(1.0)
+
     async def _dead_letter(
-        self, record: ConsumerRecord, event_type: str, error: BaseException, *, attempts: int
+        self,
+        record: ConsumerRecord,
+        event_type: str,
+        error: BaseException,
+        *,
+        attempts: int,
+        replay_of: str | None = None,
     ) -> None:
+        origin = (record.topic, record.partition, record.offset)
+        if replay_of is not None:
+            replayed = _headers(record)
+            origin = (
+                replayed.get(REPLAY_TOPIC, record.topic),
+                int(replayed.get(REPLAY_PARTITION, record.partition)),
+                int(replayed.get(REPLAY_OFFSET, record.offset)),
+            )
         letter = DeadLetter(
-            original_topic=record.topic,
-            partition=record.partition,
-            offset=record.offset,
+            original_topic=origin[0],
+            partition=origin[1],
+            offset=origin[2],
             group_id=self.group_id,
             key=record.key.decode(errors="replace") if record.key else None,
             value=(record.value or b"").decode(errors="replace"),
@@ -276,6 +337,9 @@ class ConsumerRunner:
             attempts=attempts,
         )
         DEAD_LETTERED.labels(self.group_id, event_type).inc()
+        if replay_of is not None:
+            REPLAYS.labels(self.group_id, "dead_lettered").inc()
+        await self._hold(letter, event_type, replay_of)
         headers = [("group_id", self.group_id.encode()), ("error_type", letter.error_type.encode())]
         while True:
             try:
@@ -286,3 +350,40 @@ class ConsumerRunner:
             except BusError as exc:
                 log.warning("consumer.dead_letter_publish_failed", error=str(exc))
                 await asyncio.sleep(1.0)
+
+    async def _hold(self, letter: DeadLetter, event_type: str, replay_of: str | None) -> None:
+        """Keep the dead letter in MongoDB for the operator (before the offset commits)."""
+        dead_letters = self._dead_letters
+        if dead_letters is None:
+            return
+        if replay_of is not None:
+            await self._until_stored(
+                lambda: dead_letters.hold_again(
+                    replay_of,
+                    error_type=letter.error_type,
+                    error_message=letter.error_message,
+                    attempts=letter.attempts,
+                    failed_at=letter.failed_at,
+                )
+            )
+            return
+        try:
+            envelope_id: str | None = Envelope.model_validate_json(letter.value).id
+        except ValidationError:
+            envelope_id = None
+        await self._until_stored(
+            lambda: dead_letters.record(
+                group_id=letter.group_id,
+                topic=letter.original_topic,
+                partition=letter.partition,
+                offset=letter.offset,
+                key=letter.key,
+                value=letter.value,
+                event_type=event_type,
+                envelope_id=envelope_id,
+                error_type=letter.error_type,
+                error_message=letter.error_message,
+                attempts=letter.attempts,
+                failed_at=letter.failed_at,
+            )
+        )

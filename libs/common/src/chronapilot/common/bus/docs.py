@@ -22,6 +22,15 @@ from chronapilot.common.bus.consumer import DeadLetter
 from chronapilot.common.bus.envelope import Envelope
 from chronapilot.common.bus.topics import TOPIC_DESCRIPTIONS, Topic
 
+#: The headers of a replayed message (:mod:`chronapilot.common.bus.replay`).
+REPLAY_HEADERS = {
+    "group_id": "The consumer group the replay is for; every other group skips the message.",
+    "dead_letter_id": "The dead letter replayed (dlq_…).",
+    "original_topic": "The topic the message was first consumed from.",
+    "original_partition": "Its partition there.",
+    "original_offset": "Its offset there.",
+}
+
 
 def _message_name(event: type[Event]) -> str:
     return event.TYPE.replace(".", "_")
@@ -112,6 +121,24 @@ def asyncapi() -> dict[str, Any]:
                 "payload": _hoist_defs(DeadLetter.model_json_schema(), schemas),
             }
             channel["messages"]["dead_letter"] = {"$ref": "#/components/messages/dead_letter"}
+        if topic is Topic.REPLAY:
+            messages["replay"] = {
+                "name": "replay",
+                "title": "Replay",
+                "summary": "A dead letter sent back to the one consumer group that failed on it.",
+                "description": "The value and key are the original message's. Consumers of other "
+                "groups skip it.",
+                "contentType": "application/json",
+                "headers": {
+                    "type": "object",
+                    "properties": {
+                        name: {"type": "string", "description": text} for name, text in REPLAY_HEADERS.items()
+                    },
+                    "required": list(REPLAY_HEADERS),
+                },
+                "payload": {"type": "object", "description": "The original message (an envelope)."},
+            }
+            channel["messages"]["replay"] = {"$ref": "#/components/messages/replay"}
         key = topic.value.replace(".", "_")
         channels[key] = channel
         operations[f"receive_{key}"] = {
@@ -162,7 +189,9 @@ def markdown() -> str:
         "| --- | --- | --- |",
     ]
     for topic in Topic:
-        events = [e.TYPE for e in EVENT_TYPES if e.TOPIC is topic] or ["dead letters"]
+        events = [e.TYPE for e in EVENT_TYPES if e.TOPIC is topic] or [
+            "replays" if topic is Topic.REPLAY else "dead letters"
+        ]
         lines.append(
             f"| `<prefix>.{topic.value}` | {', '.join(f'`{e}`' for e in events)} | "
             f"{TOPIC_DESCRIPTIONS[topic]} |"
@@ -191,6 +220,13 @@ def markdown() -> str:
         "```json",
         json.dumps(DeadLetter.model_json_schema(), indent=2, sort_keys=True),
         "```",
+        "",
+        "Each group also holds its dead letters in MongoDB for operators (`chronapilot dlq list`). "
+        "`chronapilot dlq replay ID --group G` publishes the original message (same key and value) "
+        "to `<prefix>.replay.v1` with these headers; only group `G` handles it, with its normal "
+        "handler:",
+        "",
+        *(f"- `{name}`: {text}" for name, text in REPLAY_HEADERS.items()),
         "",
     ]
     return "\n".join(lines)

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Protocol
 
 from pymongo.asynchronous.client_session import AsyncClientSession
@@ -29,10 +31,11 @@ from chronapilot.common.errors import BusError, StoreError
 from chronapilot.common.ids import new_id
 from chronapilot.common.logging import get_logger
 from chronapilot.common.metrics import OUTBOX_LAG_SECONDS, OUTBOX_LEADER, OUTBOX_PUBLISHED
-from chronapilot.common.store.client import Document, translate_errors
-from chronapilot.common.store.leases import Lease
+from chronapilot.common.store.client import Document, Store, translate_errors
+from chronapilot.common.store.leases import Lease, lease_holder
 
 COLLECTION = "outbox"
+RELAY_LEASE = "outbox-relay"
 log = get_logger(__name__)
 
 
@@ -93,6 +96,7 @@ class OutboxRelay:
         lease_s: float = 10.0,
         batch_size: int = 500,
         clock: Clock | None = None,
+        name: str = "relay",
     ) -> None:
         self._outbox = db[COLLECTION]
         self._producer = producer
@@ -100,7 +104,7 @@ class OutboxRelay:
         self._lease_s = lease_s
         self._batch_size = batch_size
         self._clock = clock or SystemClock()
-        self._lease = Lease(db, "outbox-relay", new_id("req"), self._clock)
+        self._lease = Lease(db, RELAY_LEASE, f"{name}:{new_id('req')}", self._clock)
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
 
@@ -164,3 +168,31 @@ class OutboxRelay:
                 {"$set": {"sent_at": self._clock.now()}},
             )
         OUTBOX_PUBLISHED.inc(len(records))
+
+
+@dataclass(frozen=True)
+class OutboxStatus:
+    """The outbox as an operator sees it (``chronapilot outbox status``)."""
+
+    unsent: int
+    oldest_unsent_at: datetime | None
+    #: The relay holding (or that last held) the lease: ``<service>:<id>``, and until when.
+    leader: str | None
+    lease_expires_at: datetime | None
+
+
+async def outbox_status(store: Store) -> OutboxStatus:
+    """How many events wait for the relay, since when, and which relay leads."""
+    outbox = store.db[COLLECTION]
+    with translate_errors():
+        unsent = await outbox.count_documents({"sent_at": None})
+        oldest = await outbox.find_one(
+            {"sent_at": None}, {"created_at": 1}, sort=[("sent_at", 1), ("_id", 1)]
+        )
+    holder = await lease_holder(store.db, RELAY_LEASE)
+    return OutboxStatus(
+        unsent=unsent,
+        oldest_unsent_at=None if oldest is None else aware(oldest["created_at"]),
+        leader=None if holder is None else holder[0],
+        lease_expires_at=None if holder is None else aware(holder[1]),
+    )

@@ -15,6 +15,7 @@ class Topic(enum.StrEnum):
     SUBSCRIPTIONS = "subscriptions.v1"
     MIRROR = "mirror.v1"
     DEAD_LETTER = "deadletter.v1"
+    REPLAY = "replay.v1"
 
 
 TOPIC_DESCRIPTIONS: dict[Topic, str] = {
@@ -28,6 +29,11 @@ TOPIC_DESCRIPTIONS: dict[Topic, str] = {
         "calendars created, updated or removed in a connection."
     ),
     Topic.DEAD_LETTER: "Messages a consumer could not handle after bounded retries, with the error.",
+    Topic.REPLAY: (
+        "Dead letters an operator replays (`chronapilot dlq replay`): the original message, "
+        "addressed to the one consumer group that failed on it (header `group_id`); every other "
+        "group skips it."
+    ),
 }
 
 

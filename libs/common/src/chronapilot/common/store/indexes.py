@@ -148,6 +148,16 @@ INDEXES: dict[str, list[IndexModel]] = {
             [("at", ASCENDING)], name="expire", expireAfterSeconds=int(OPS_SAMPLE_RETENTION.total_seconds())
         ),
     ],
+    # dead letters (chronapilot dlq): one record per (group, message); held counts per topic and
+    # group (the ops console, the chronapilot_dead_letters gauge)
+    "dead_letters": [
+        IndexModel(
+            [("group_id", ASCENDING), ("topic", ASCENDING), ("partition", ASCENDING), ("offset", ASCENDING)],
+            name="one_per_message",
+            unique=True,
+        ),
+        IndexModel([("status", ASCENDING), ("topic", ASCENDING), ("group_id", ASCENDING)], name="by_status"),
+    ],
     "leases": [
         IndexModel([("expires_at", ASCENDING)], name="by_expiry"),
     ],

@@ -7,7 +7,7 @@ holder's lease simply runs out, and another process takes over.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
@@ -42,3 +42,10 @@ class Lease:
     async def release(self) -> None:
         with translate_errors():
             await self._leases.delete_one({"_id": self.name, "owner": self.owner})
+
+
+async def lease_holder(db: AsyncDatabase[Document], name: str) -> tuple[str, datetime] | None:
+    """Who holds (or last held) the lease ``name`` and until when; None when nobody ever did."""
+    with translate_errors():
+        lease = await db[COLLECTION].find_one({"_id": name})
+    return None if lease is None else (str(lease["owner"]), lease["expires_at"])

@@ -9,6 +9,7 @@ from chronapilot.common.store.applications import Applications
 from chronapilot.common.store.calendars import Calendars
 from chronapilot.common.store.client import Store
 from chronapilot.common.store.credentials import Credentials
+from chronapilot.common.store.dead_letters import DeadLetters
 from chronapilot.common.store.events import Events
 from chronapilot.common.store.fleet import Fleet
 from chronapilot.common.store.idempotency_keys import IdempotencyKeys
@@ -38,6 +39,7 @@ class Repositories:
     #: fleet-wide reads for operators (the ops console, the CLI)
     fleet: Fleet
     ops_samples: OpsSamples
+    dead_letters: DeadLetters
 
     @classmethod
     def open(cls, store: Store) -> Repositories:
@@ -56,4 +58,5 @@ class Repositories:
             webhook_sequences=WebhookSequences(store),
             fleet=Fleet(store),
             ops_samples=OpsSamples(store),
+            dead_letters=DeadLetters(store),
         )

@@ -23,6 +23,11 @@ GONE = "endpoint_gone"
 FAILING = "failing"
 
 
+def secret_associated_data(endpoint_id: str) -> str:
+    """What a sealed secret of endpoint ``endpoint_id`` is bound to (it opens there only)."""
+    return f"webhook_endpoint:{endpoint_id}"
+
+
 class WebhookEndpoints(Repository):
     COLLECTION = "webhook_endpoints"
 

@@ -18,6 +18,7 @@ from datetime import datetime
 from standardwebhooks.webhooks import Webhook
 
 from chronapilot.common.crypto import TokenCipher
+from chronapilot.common.store.webhook_endpoints import secret_associated_data
 
 PREFIX = "whsec_"
 _SECRET_BYTES = 32
@@ -48,4 +49,4 @@ def signed_headers(
 
 
 def _associated(endpoint_id: str) -> str:
-    return f"webhook_endpoint:{endpoint_id}"
+    return secret_associated_data(endpoint_id)

@@ -11,7 +11,6 @@ from aiohttp import web
 from chronapilot.common.runtime import Runtime
 from chronapilot.common.settings import Settings
 from chronapilot.ops.console.consumer_lag import consumer_lag
-from chronapilot.ops.console.dead_letters import dead_letter_counts
 from chronapilot.ops.console.fleet_metrics import FleetReading
 from chronapilot.ops.console.scrape import scrape
 
@@ -33,7 +32,7 @@ async def read_fleet(runtime: Runtime) -> FleetReading:
         runtime.clock.now(), poll_interval=_poll_interval(runtime.settings)
     )
     lag = await consumer_lag(runtime.settings.kafka)
-    return FleetReading(snapshot, lag, await dead_letter_counts(runtime))
+    return FleetReading(snapshot, lag, await runtime.repos.dead_letters.held_counts())
 
 
 def _poll_interval(settings: Settings) -> timedelta:
