@@ -139,8 +139,24 @@ def test_every_process_has_a_disruption_budget(rendered):
 def test_services_expose_the_api_and_the_gateway_and_keep_the_console_internal(rendered):
     overlay, resources = rendered
     services = of_kind(resources, "Service")
-    assert set(services) == {"api", "webhook-gateway", "ops"}
+    metrics = {name for name in services if name.endswith("-metrics")}
+    assert set(services) - metrics == {"api", "webhook-gateway", "ops"}
     defaults = Settings().service
+    # the console's chart sources: one internal, headless name per process's /metrics
+    (settings,) = of_kind(resources, "ConfigMap").values()
+    targets = dict(
+        item.split("=", 1) for item in settings["data"]["CHRONAPILOT_OPS_SCRAPE_TARGETS"].split(",")
+    )
+    deployments = of_kind(resources, "Deployment")
+    assert set(targets) == set(deployments) - {"ops"}
+    for name, url in targets.items():
+        service = services[f"{name}-metrics"]
+        assert service["spec"]["clusterIP"] == "None"
+        assert service["metadata"]["labels"]["chronapilot.io/exposure"] == "internal"
+        [port] = service["spec"]["ports"]
+        assert url == f"http://{name}-metrics:{port['port']}/metrics"
+        annotations = deployments[name]["spec"]["template"]["metadata"]["annotations"]
+        assert annotations["prometheus.io/port"] == str(port["port"])
     assert services["ops"]["spec"]["type"] == "ClusterIP"
     assert services["ops"]["metadata"]["labels"]["chronapilot.io/exposure"] == "internal"
     for name, port_field in (("api", "api_port"), ("webhook-gateway", "webhook_gateway_port")):
