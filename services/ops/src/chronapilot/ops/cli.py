@@ -43,7 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog=PROG,
         description="Operate ChronaPilot: applications and API keys, the encryption key ring, dead "
-        "letters, the outbox. Uses the services' settings (CHRONAPILOT_*, MONGODB_URI, "
+        "letters, the outbox, one connection. Uses the services' settings (CHRONAPILOT_*, MONGODB_URI, "
         "KAFKA_BOOTSTRAP_SERVERS). Exit codes: 0 done, 1 failed or not found, 2 usage or "
         "configuration error.",
     )
