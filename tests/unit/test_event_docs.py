@@ -9,8 +9,12 @@ import jsonschema
 
 from chronapilot.common.bus import catalogue, docs
 from chronapilot.common.bus.catalogue import wrap
+from chronapilot.common.bus.topics import Topic, topic_name
+from chronapilot.common.ids import is_valid_id, new_id
+from chronapilot.common.settings import KafkaSettings
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "events"
+TOOL = Path(__file__).resolve().parents[2] / "tools" / "asyncapi"
 NOW = datetime(2026, 11, 25, tzinfo=UTC)
 
 SAMPLES = [
@@ -84,17 +88,55 @@ def test_every_event_type_is_documented_and_real_messages_match_their_schema():
             raise AssertionError(f"schema of {sample.TYPE} accepts a wrong type")
 
 
-def test_the_official_asyncapi_parser_accepts_the_catalogue_with_no_error():
-    """`@asyncapi/parser` (tools/asyncapi, installed by `make test`) resolves every reference
-    from the document's root: a schema's own `#/$defs/…` would be an invalid-ref error."""
-    tool = Path(__file__).resolve().parents[2] / "tools" / "asyncapi"
-    assert (tool / "node_modules" / "@asyncapi" / "parser").is_dir(), "run scripts/system-deps.sh"
-    result = subprocess.run(
-        ["node", str(tool / "check.mjs"), str(DOCS / "asyncapi.json")],
-        capture_output=True,
-        text=True,
-        timeout=120,
+def _check(path: Path) -> subprocess.CompletedProcess[str]:
+    assert (TOOL / "node_modules" / "@asyncapi" / "parser").is_dir(), "run scripts/system-deps.sh"
+    return subprocess.run(
+        ["node", str(TOOL / "check.mjs"), str(path)], capture_output=True, text=True, timeout=120
     )
+
+
+def test_the_official_asyncapi_parser_accepts_the_catalogue_with_no_diagnostic():
+    """`@asyncapi/parser` (tools/asyncapi, installed by `make test`) resolves every reference
+    from the document's root and validates the Kafka bindings: no error, no warning, and not
+    even an info or hint (such as "not the latest AsyncAPI version")."""
+    result = _check(DOCS / "asyncapi.json")
     diagnostics = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
-    errors = [d for d in diagnostics if d["severity"] == 0]
-    assert result.returncode == 0 and not errors, errors or result.stderr
+    assert result.returncode == 0 and not diagnostics, diagnostics or result.stderr
+
+
+def test_the_parser_check_fails_on_warnings_alone(tmp_path):
+    """The check is strict: a document the parser only warns about (an AsyncAPI 2 one with
+    no servers, contact or licence: warnings, no error) fails it."""
+    path = tmp_path / "asyncapi.json"
+    path.write_text(json.dumps({"asyncapi": "2.6.0", "info": {"title": "t", "version": "1"}, "channels": {}}))
+    result = _check(path)
+    severities = {json.loads(line)["severity"] for line in result.stdout.splitlines()}
+    assert 0 not in severities and 1 in severities
+    assert result.returncode == 1
+
+
+def test_chronapilot_is_the_sender_of_every_topic_on_its_kafka_server():
+    spec = docs.asyncapi()
+    defaults = KafkaSettings.model_fields
+    assert spec["servers"]["kafka"]["protocol"] == "kafka"
+    assert spec["servers"]["kafka"]["host"] == defaults["bootstrap_servers"].default
+    assert {op["action"] for op in spec["operations"].values()} == {"send"}
+    channels = {c["bindings"]["kafka"]["topic"]: c for c in spec["channels"].values()}
+    assert set(channels) == {topic_name(defaults["topic_prefix"].default, t) for t in Topic}
+    for channel in channels.values():
+        assert channel["bindings"]["kafka"]["partitions"] == defaults["topic_partitions"].default
+        assert channel["bindings"]["kafka"]["replicas"] == defaults["replication_factor"].default
+
+
+def test_the_documented_key_is_the_shape_of_a_connection_id():
+    spec = docs.asyncapi()
+    for message in spec["components"]["messages"].values():
+        key = message["bindings"]["kafka"]["key"]
+        jsonschema.validate(new_id("con"), key)
+        for wrong in ["con_" + "i" * 26, new_id("usr"), new_id("con") + "0", new_id("con").upper()]:
+            assert not is_valid_id(wrong, "con")
+            try:
+                jsonschema.validate(wrong, key)
+            except jsonschema.ValidationError:
+                continue
+            raise AssertionError(f"{wrong} passes as a connection id")

@@ -55,6 +55,8 @@ LAG_REFRESH_S = 1.0
 #: Headers of a replayed message: the group it is for, its dead letter, where it first came from.
 REPLAY_GROUP, REPLAY_LETTER, REPLAY_TOPIC = "group_id", "dead_letter_id", "original_topic"
 REPLAY_PARTITION, REPLAY_OFFSET = "original_partition", "original_offset"
+#: Headers of a dead-letter message: the group that gave up on it, the error's type.
+DEAD_LETTER_GROUP, DEAD_LETTER_ERROR = "group_id", "error_type"
 
 
 def _headers(record: ConsumerRecord) -> dict[str, str]:
@@ -340,7 +342,10 @@ class ConsumerRunner:
         if replay_of is not None:
             REPLAYS.labels(self.group_id, "dead_lettered").inc()
         await self._hold(letter, event_type, replay_of)
-        headers = [("group_id", self.group_id.encode()), ("error_type", letter.error_type.encode())]
+        headers = [
+            (DEAD_LETTER_GROUP, self.group_id.encode()),
+            (DEAD_LETTER_ERROR, letter.error_type.encode()),
+        ]
         while True:
             try:
                 await self._producer.send(
