@@ -19,6 +19,7 @@ import pytest
 from prometheus_client import REGISTRY
 from token_harness import Linked, short_token_sandbox, token_requests
 
+from chronapilot.common.clock import aware
 from chronapilot.devstack.processes import Child, free_port
 from chronapilot.sandbox.launcher import Sandbox
 
@@ -293,3 +294,51 @@ async def _get(env: Linked, connection_id: str, expand: bool = False) -> tuple[i
         f"{env.api.url}/v1/connections/{connection_id}{suffix}", headers=env.api.headers()
     ) as response:
         return response.status, await response.json()
+
+
+async def shown_next_refresh(env: Linked, connection_id: str) -> datetime | None:
+    """``token_refresh.next_at`` as GET /v1/connections/{id} shows it."""
+    async with env.http.get(
+        f"{env.api.url}/v1/connections/{connection_id}", headers=env.api.headers()
+    ) as response:
+        assert response.status == 200
+        shown = (await response.json())["token_refresh"]["next_at"]
+    return None if shown is None else datetime.fromisoformat(shown)
+
+
+async def stored_expiry(env: Linked, connection_id: str) -> datetime:
+    credentials = await env.credentials(connection_id)
+    assert credentials is not None and credentials["access_expires_at"] is not None
+    return aware(credentials["access_expires_at"])
+
+
+@pytest.mark.parametrize("provider", ["google", "microsoft"])
+async def test_the_next_refresh_is_shown_from_consent_moves_with_each_refresh_and_clears_on_disconnect(
+    env, provider
+):
+    connection_id = await env.link(provider)
+    api_margin = timedelta(seconds=env.api.settings.tokens.refresh_margin_s)
+    first = await shown_next_refresh(env, connection_id)
+    assert first is not None, "set right after consent"
+    assert abs(first - (await stored_expiry(env, connection_id) - api_margin)) < timedelta(milliseconds=2)
+
+    worker = env.token_service(refresh_margin_s=30)
+    assert (await worker.refresh(connection_id)).result == "refreshed"
+    moved = await shown_next_refresh(env, connection_id)
+    assert moved is not None and moved != first
+    assert abs(moved - (await stored_expiry(env, connection_id) - timedelta(seconds=30))) < timedelta(
+        milliseconds=2
+    )
+
+    async with env.http.delete(
+        f"{env.api.url}/v1/connections/{connection_id}", headers=env.api.headers()
+    ) as response:
+        assert response.status == 200
+        assert (await response.json())["token_refresh"]["next_at"] is None
+    assert await shown_next_refresh(env, connection_id) is None
+
+
+async def test_an_icloud_app_password_has_no_next_refresh(env):
+    connection_id = await env.link("icloud")
+    assert await shown_next_refresh(env, connection_id) is None
+    assert (await env.token_service().refresh(connection_id)).result == "skipped"

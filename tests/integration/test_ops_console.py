@@ -91,7 +91,12 @@ class Seed:
                 session=session,
             )
             await runtime.connections.activate(
-                session, key=key, email=email, calendar_ids=listing.ids, connection_id=connection_id
+                session,
+                key=key,
+                email=email,
+                calendar_ids=listing.ids,
+                connection_id=connection_id,
+                token_next_at=None,
             )
 
         await runtime.store.in_transaction(write)

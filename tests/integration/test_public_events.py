@@ -89,7 +89,12 @@ class World:
         }
         await self.store.in_transaction(
             lambda session: self.connections.activate(
-                session, key=key, email="a@example.com", calendar_ids=[], connection_id=self.connection_id
+                session,
+                key=key,
+                email="a@example.com",
+                calendar_ids=[],
+                connection_id=self.connection_id,
+                token_next_at=None,
             )
         )
 

@@ -115,10 +115,18 @@ class WebhookSubscriptionObject(BaseModel):
 
 
 class TokenRefreshObject(BaseModel):
-    last_at: datetime | None
-    failures_count: int
-    next_at: datetime | None = None
-    last_error: str | None = None
+    last_at: datetime | None = Field(description="The last successful refresh; null before the first.")
+    failures_count: int = Field(description="Consecutive failed refreshes (0 after a success).")
+    next_at: datetime | None = Field(
+        default=None,
+        description="When ChronaPilot will next refresh the access token: its expiry minus the "
+        "refresh margin (set from consent on), or the retry time after a failed refresh. Null "
+        "when nothing will be refreshed: the connection is disconnected or needs "
+        "re-authorisation, or its credential does not expire (iCloud's app-specific password).",
+    )
+    last_error: str | None = Field(
+        default=None, description="Why the last refresh failed; null after a success."
+    )
 
 
 class ConnectionErrorObject(BaseModel):

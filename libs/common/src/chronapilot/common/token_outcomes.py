@@ -57,6 +57,13 @@ REFRESH_FAILURES = Counter(
 )
 
 
+def refresh_due_at(expires_at: datetime | None, margin: timedelta) -> datetime | None:
+    """When the token refresher refreshes a token that expires at ``expires_at``: the
+    connection's ``token_refresh.next_at``. None for a credential that never expires (an
+    iCloud app-specific password): nothing is ever refreshed."""
+    return None if expires_at is None else expires_at - margin
+
+
 @dataclass(frozen=True)
 class RefreshOutcome:
     """What a refresh did for one connection.
@@ -114,7 +121,7 @@ class RefreshRecords:
         now = self._clock.now()
         rotated = tokens.refresh_token is not None and tokens.refresh_token != old_refresh_token
         keep = tokens.refresh_token or old_refresh_token
-        next_at = tokens.expires_at - self.refresh_margin if tokens.expires_at else None
+        next_at = refresh_due_at(tokens.expires_at, self.refresh_margin)
 
         async def write(session: Session) -> bool:
             if not await self._credentials.store_refreshed(

@@ -11,7 +11,7 @@ duplicate impossible even when two callbacks race.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from chronapilot.common.bus.catalogue import (
     MirrorCalendarsChanged,
@@ -22,9 +22,10 @@ from chronapilot.common.bus.catalogue import (
 from chronapilot.common.errors import Conflict
 from chronapilot.common.ids import new_id
 from chronapilot.common.models.credentials import credential_fields
-from chronapilot.common.providers.base import Account, CalendarInfo, Credential
+from chronapilot.common.providers.base import Account, CalendarInfo, Credential, OAuthGrant
 from chronapilot.common.runtime import Runtime
 from chronapilot.common.store import Document, Session
+from chronapilot.common.token_outcomes import refresh_due_at
 
 
 @dataclass(frozen=True)
@@ -77,6 +78,7 @@ async def _activate(
         email=grant.account.email,
         calendar_ids=listing.ids,
         connection_id=connection_id,
+        token_next_at=_refresh_due_at(runtime, grant.credential),
     )
     if listing.changed:  # told after the connection it belongs to
         changed = MirrorCalendarsChanged(application_id=application_id, **listing.changes)
@@ -86,6 +88,13 @@ async def _activate(
         session, SyncRequested(mode=SyncKind.FULL, reason=SyncReason.INITIAL), connection_id=connection_id
     )
     return connection
+
+
+def _refresh_due_at(runtime: Runtime, credential: Credential) -> datetime | None:
+    """When the token refresher will refresh the grant's first access token (None for an app
+    password: it does not expire)."""
+    expires_at = credential.tokens.expires_at if isinstance(credential, OAuthGrant) else None
+    return refresh_due_at(expires_at, timedelta(seconds=runtime.settings.tokens.refresh_margin_s))
 
 
 async def _store_credentials(

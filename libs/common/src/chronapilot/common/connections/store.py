@@ -138,8 +138,11 @@ class Connections(Repository):
         email: str,
         calendar_ids: list[str],
         connection_id: str,
+        token_next_at: datetime | None,
     ) -> tuple[Document, bool]:
-        """``activate`` (new) or ``relink`` (any state): the same account keeps its ``con_`` id."""
+        """``activate`` (new) or ``relink`` (any state): the same account keeps its ``con_`` id.
+        ``token_next_at``: when the token refresher will refresh the new grant's access token
+        (``token_refresh.next_at``)."""
         now = self._clock.now()
         before = await self._collection.find_one_and_update(
             {"_id": connection_id, **key},
@@ -158,6 +161,7 @@ class Connections(Repository):
                     "updated_at": now,
                     "token_refresh.failures_count": 0,
                     "token_refresh.last_error": None,
+                    "token_refresh.next_at": token_next_at,
                 },
                 "$setOnInsert": {
                     **key,
@@ -165,7 +169,6 @@ class Connections(Repository):
                     "last_synced_at": None,
                     "webhook_subscription": None,
                     "token_refresh.last_at": None,
-                    "token_refresh.next_at": None,
                     "created_at": now,
                     "manual_refresh_at": None,
                 },
@@ -216,6 +219,7 @@ class Connections(Repository):
                     "$set": {
                         "status": DISCONNECTED,
                         "next_poll_at": None,
+                        "token_refresh.next_at": None,  # nothing is refreshed any more
                         "retry": None,
                         "teardown": {"subscriptions_released_at": None, "failed_subscriptions": []},
                     },
