@@ -2,15 +2,18 @@
 # System packages the test suite needs, installed with apt only when missing.
 # - chromium: the browser tests drive Debian's chromium with Playwright (never a downloaded one).
 # - node + npm: the official AsyncAPI parser checks docs/events/asyncapi.json (tools/asyncapi,
-#   its npm packages pinned by package-lock.json, installed by `npm ci` when missing).
+#   its npm packages pinned by package-lock.json, installed by `npm ci` when missing or when the
+#   lock changed).
 # - prometheus (for its promtool): checks deploy/observability's scrape configs and alert rules
 #   and runs the alerts' unit tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 npm_tools() {
-  if [ ! -d tools/asyncapi/node_modules/@asyncapi/parser ]; then
+  # installed again whenever package-lock.json differs from the one last installed
+  if ! cmp -s tools/asyncapi/package-lock.json tools/asyncapi/node_modules/.installed-lock.json; then
     echo "system-deps: installing tools/asyncapi (npm ci)"
     npm ci --prefix tools/asyncapi --silent --no-audit --no-fund
+    cp tools/asyncapi/package-lock.json tools/asyncapi/node_modules/.installed-lock.json
   fi
 }
 missing=()
