@@ -1,29 +1,32 @@
 """What installing each service pulls in: one HTTP stack, no caldav tree.
 
-Each service distribution is resolved as a deployment would install it, with the project's
-Python: ``pip install --dry-run --ignore-installed --report`` of the service and of
-chronapilot-common, both given as local paths (chronapilot-common is on no index). The six
-resolutions run concurrently, each on its own copy of the two projects (setuptools writes its
-``*.egg-info`` into the source tree while it prepares the metadata). They may reach the package
-index.
+The services are resolved as a deployment installs them, with the project's Python: ``pip
+install --dry-run --ignore-installed --report`` of chronapilot-common and the six service
+distributions, given as local paths (chronapilot-common is on no index), in one pass (one
+resolution instead of six: each local project costs pip an isolated build environment). Each
+service's install set is then its closure in that report, read from the ``Requires-Dist`` of
+every distribution (markers and extras evaluated); pinned as everything is, it is what
+installing the service alone installs. The projects are copied first: setuptools writes its
+``*.egg-info`` into the source tree. pip may reach the package index.
 
 The caldav library (kept for the tests that check against iCloud's own client, a root workspace
 dependency) brought, through niquests, ``urllib3-future``, which installs itself as the
-``urllib3`` module and so replaces the real urllib3 beside it. :data:`CALDAV_TREE` is what
-disappeared from a service's install set when caldav left chronapilot-common's dependencies
-(the report compared before and after).
+``urllib3`` module and so replaces the real urllib3 beside it. :data:`CALDAV_TREE` is what left a
+service's install set when caldav left chronapilot-common's dependencies (the api's install set
+with caldav less the one without).
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from packaging.requirements import Requirement
 
 REPO = Path(__file__).resolve().parents[2]
 SERVICES = sorted(path.parent.name for path in (REPO / "services").glob("*/pyproject.toml"))
@@ -45,7 +48,7 @@ CALDAV_TREE = frozenset(
         "pyyaml",
     }
 )
-RESOLVE_TIMEOUT_S = 600
+RESOLVE_TIMEOUT_S = 480
 
 pytestmark = pytest.mark.packaging
 
@@ -60,41 +63,58 @@ def copy_project(source: Path, target: Path) -> Path:
     return target
 
 
-async def resolve(service: str, workdir: Path) -> dict[str, dict[str, object]]:
-    """The install set of ``service``: ``{canonical name: the report's metadata}``."""
-    common = copy_project(COMMON, workdir / "common")
-    project = copy_project(REPO / "services" / service, workdir / service)
+def resolve_all(workdir: Path) -> dict[str, dict[str, object]]:
+    """chronapilot-common and every service resolved together: ``{canonical name: metadata}``."""
+    projects = [copy_project(COMMON, workdir / "common")]
+    projects += [copy_project(REPO / "services" / service, workdir / service) for service in SERVICES]
     report = workdir / "report.json"
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "pip",
-        "install",
-        "--dry-run",
-        "--ignore-installed",
-        "--quiet",
-        "--disable-pip-version-check",
-        "--report",
-        str(report),
-        str(common),
-        str(project),
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--dry-run",
+            "--ignore-installed",
+            "--quiet",
+            "--disable-pip-version-check",
+            "--report",
+            str(report),
+            *map(str, projects),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=RESOLVE_TIMEOUT_S,
+        check=False,
     )
-    output, _ = await asyncio.wait_for(process.communicate(), RESOLVE_TIMEOUT_S)
-    assert process.returncode == 0, f"{service}: pip failed\n{output.decode(errors='replace')[-4000:]}"
+    assert done.returncode == 0, f"pip failed\n{done.stdout[-2000:]}\n{done.stderr[-4000:]}"
     installs = json.loads(report.read_text())["install"]
     return {canonical(item["metadata"]["name"]): item["metadata"] for item in installs}
 
 
+def closure(root: str, resolved: dict[str, dict[str, object]]) -> dict[str, dict[str, object]]:
+    """``root`` and everything its requirements pull in, as ``resolved`` pins them."""
+    seen: dict[str, set[str]] = {}
+    pending = [(root, frozenset[str]())]
+    while pending:
+        name, extras = pending.pop()
+        if name in seen and extras <= seen[name]:
+            continue
+        seen.setdefault(name, set()).update(extras)
+        for line in resolved[name].get("requires_dist") or []:  # type: ignore[union-attr]
+            requirement = Requirement(str(line))
+            wanted = requirement.marker is None or any(
+                requirement.marker.evaluate({"extra": extra}) for extra in {"", *seen[name]}
+            )
+            if wanted:
+                pending.append((canonical(requirement.name), frozenset(requirement.extras)))
+    return {name: resolved[name] for name in seen}
+
+
 @pytest.fixture(scope="module")
 def install_sets(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, dict[str, object]]]:
-    async def all_services() -> list[dict[str, dict[str, object]]]:
-        return await asyncio.gather(
-            *(resolve(service, tmp_path_factory.mktemp(service)) for service in SERVICES)
-        )
-
-    return dict(zip(SERVICES, asyncio.run(all_services()), strict=True))
+    resolved = resolve_all(tmp_path_factory.mktemp("services"))
+    return {service: closure(f"chronapilot-{service}", resolved) for service in SERVICES}
 
 
 def test_the_six_services_are_resolved() -> None:
