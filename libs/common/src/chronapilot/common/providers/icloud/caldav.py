@@ -27,9 +27,10 @@ Discovery sends its three ``PROPFIND`` requests itself, over the service's aioht
 front (Radicale delays every ``401``, iCloud's own delay is unknown), each request bounded by
 ``ProviderSettings.http_timeout_s`` and the whole by three of them. It follows redirects (RFC
 6764 §5: ``/.well-known/caldav`` configured as the root answers ``301``), ``PROPFIND`` and its
-body kept whatever the code, at most :data:`MAX_REDIRECTS`; the credentials go along only to the
-same host (or from ``http`` to ``https`` on it), never to another one. Hrefs are read relative to
-the URL that answered. Statuses are translated by :func:`translate_error` (401 →
+body kept whatever the code, at most :data:`MAX_REDIRECTS`; a redirect carries the credentials
+only to the same host (or from ``http`` to ``https`` on it), never to another one (the partition
+host gets them because the principal names it, not because a redirect does). Hrefs are read
+relative to the URL that answered. Statuses are translated by :func:`translate_error` (401 →
 ``InvalidCredentials``), and each request is counted like every provider request
 (:mod:`~chronapilot.common.providers.telemetry`): ``operation="account"`` for the principal and
 the home, ``"list_calendars"`` for the listing.
@@ -102,6 +103,7 @@ _CALENDAR_LIST_BODY = (
 )
 _XML = {"Content-Type": "application/xml; charset=utf-8", "Accept": "application/xml, text/xml"}
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
+_DEFAULT_PORTS = {"http": 80, "https": 443}
 #: Discovery is three requests; its overall budget is that many request timeouts.
 _DISCOVERY_REQUESTS = 3
 #: Redirects followed per discovery request.
@@ -365,6 +367,3 @@ def redirect_keeps_credentials(origin: str, target: str) -> bool:
     return (
         old.scheme == "http" and old.port in (None, 80) and new.scheme == "https" and new.port in (None, 443)
     )
-
-
-_DEFAULT_PORTS = {"http": 80, "https": 443}
