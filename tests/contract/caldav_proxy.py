@@ -7,6 +7,10 @@
 - ``multiget_cap``: a ``calendar-multiget`` answers for the first N hrefs only, silently.
 - ``vanished``: resources a ``calendar-multiget`` reports ``404`` for, as if deleted between the
   listing and the fetch (iCloud has answered so for single hrefs).
+- ``home_host``: a principal's ``calendar-home-set`` names the home as an absolute URL on this
+  base (iCloud's partition host, ``https://pNN-caldav.icloud.com:443/<dsid>/calendars/``).
+- ``redirect_to``: every request is answered ``301`` to the same path on this base (a server
+  that moved, or sends clients to another host).
 
 Everything else is forwarded as is. ``reports`` counts the sync-collection REPORTs served.
 """
@@ -27,6 +31,7 @@ from aiohttp import web
 _FORWARDED = ("Authorization", "Depth", "Content-Type", "If-Match", "If-None-Match")
 _SYNC_TOKEN_PROP = re.compile(rb"<(\w+:)?sync-token>.*?</(\w+:)?sync-token>|<(\w+:)?sync-token */>", re.S)
 _TOKEN = re.compile(rb"<(?:\w+:)?sync-token>(.*?)</(?:\w+:)?sync-token>", re.S)
+_HOME_SET = re.compile(rb"(calendar-home-set[^>]*>\s*<(?:\w+:)?href[^>]*>)(/[^<]*)", re.S)
 
 
 @dataclass
@@ -39,6 +44,10 @@ class ProxyState:
     vanished: frozenset[str] = frozenset()
     #: a calendar-multiget answers for at most this many of the hrefs asked (Zoho caps silently)
     multiget_cap: int | None = None
+    #: the base of the URL the principal's calendar-home-set names
+    home_host: str | None = None
+    #: the base every request is redirected to (301), its path kept
+    redirect_to: str | None = None
 
 
 async def _forward(
@@ -97,6 +106,10 @@ def _capped(body: bytes, cap: int) -> bytes:
 def build_proxy(http: aiohttp.ClientSession, state: ProxyState) -> web.Application:
     async def handle(request: web.Request) -> web.Response:
         body = await request.read()
+        if state.redirect_to is not None:
+            return web.Response(
+                status=301, headers={"Location": state.redirect_to.rstrip("/") + request.path_qs}
+            )
         is_sync = request.method == "REPORT" and b"sync-collection" in body
         if is_sync and not state.sync_collection:
             error = b'<?xml version="1.0"?><error xmlns="DAV:"><supported-report/></error>'
@@ -114,6 +127,10 @@ def build_proxy(http: aiohttp.ClientSession, state: ProxyState) -> web.Applicati
         if request.method == "PROPFIND" and not state.sync_collection:
             answer = re.sub(
                 rb"<(\w+:)?sync-token>.*?</(\w+:)?sync-token>|<(\w+:)?sync-token */>", b"", answer
+            )
+        if request.method == "PROPFIND" and state.home_host is not None:
+            answer = _HOME_SET.sub(
+                lambda m: m.group(1) + state.home_host.rstrip("/").encode() + m.group(2), answer
             )
         if request.method == "REPORT" and b"calendar-multiget" in body and state.vanished:
             answer = _vanish(answer, state.vanished)

@@ -19,6 +19,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import aiohttp
 import pytest
+from contract.caldav_proxy import ProxyState, caldav_proxy
 from contract.providers_fixtures import (
     REDIRECT_URI,
     World,
@@ -40,6 +41,7 @@ from chronapilot.common.providers import (
     PasswordSignIn,
     Throttled,
     Unavailable,
+    build_providers,
     new_code_verifier,
     new_state,
 )
@@ -419,6 +421,60 @@ class TestICloud(ProviderContract):
             await self.verifier(world).verify(AppPassword(world.email, "wrong-pass-word-1234"))
 
         assert caught.value.reauth_required
+
+    @staticmethod
+    def verifier_at(world: World, root: str) -> PasswordSignIn:
+        """The sign-in of an iCloud provider whose CalDAV root is ``root``."""
+        settings = world.settings.model_copy(update={"icloud_caldav_url": root})
+        sign_in = build_providers(settings, world.http)["icloud"].password_sign_in
+        assert sign_in is not None
+        return sign_in
+
+    async def test_discovery_follows_the_well_known_redirect_with_the_credentials(self, world: World) -> None:
+        """RFC 6764 §5: ``/.well-known/caldav`` answers 301 to the context path (``/``); the
+        PROPFIND is sent again there, on the same host, credentials and all."""
+        root = world.base_url.rstrip("/") + "/.well-known/caldav"
+
+        account, calendars = await self.verifier_at(world, root).verify(
+            AppPassword(world.email, world.password)
+        )
+
+        assert world.same_id(account.id, world.account_id)
+        assert {world.canonical(c.provider_calendar_id): c.name for c in calendars} == world.calendars
+
+    async def test_the_calendars_are_listed_on_the_partition_host_the_principal_names(
+        self, world: World
+    ) -> None:
+        """iCloud's calendar-home-set is an absolute URL on another host (providers.md 3.2)."""
+        state = ProxyState(target=world.base_url)
+        async with caldav_proxy(world.http, state) as proxy:
+            partition = f"http://localhost:{urlsplit(proxy).port}"
+            state.home_host = partition
+
+            account, calendars = await self.verifier_at(world, proxy).verify(
+                AppPassword(world.email, world.password)
+            )
+
+        assert account.id.startswith(proxy + "/")
+        assert calendars and all(c.provider_calendar_id.startswith(partition + "/") for c in calendars)
+        assert {urlsplit(world.canonical(c.provider_calendar_id)).path for c in calendars} == {
+            urlsplit(url).path for url in world.calendars
+        }
+
+    async def test_the_credentials_never_follow_a_redirect_to_another_host(self, world: World) -> None:
+        other_host = f"http://localhost:{urlsplit(world.base_url).port}"
+        async with caldav_proxy(
+            world.http, ProxyState(target=world.base_url, redirect_to=other_host)
+        ) as proxy:
+            with pytest.raises(InvalidCredentials):
+                await self.verifier_at(world, proxy).verify(AppPassword(world.email, world.password))
+
+    async def test_a_redirect_loop_is_unavailable(self, world: World) -> None:
+        state = ProxyState(target=world.base_url)
+        async with caldav_proxy(world.http, state) as proxy:
+            state.redirect_to = proxy
+            with pytest.raises(Unavailable, match="redirected"):
+                await self.verifier_at(world, proxy).verify(AppPassword(world.email, world.password))
 
     async def test_there_is_no_oauth(self, world: World) -> None:
         provider: CalendarProvider = world.provider

@@ -1,9 +1,8 @@
 """What every provider HTTP request is counted as: its operation and its outcome.
 
 ``chronapilot_provider_requests_total{provider,operation,outcome}`` and
-``chronapilot_provider_request_seconds{provider,operation}`` are observed in the places provider
-HTTP goes through (:class:`~chronapilot.common.providers.http.ProviderHttp` and the CalDAV
-discovery in :mod:`~chronapilot.common.providers.icloud.caldav`). Their labels come from the
+``chronapilot_provider_request_seconds{provider,operation}`` are observed where all provider HTTP
+goes through (:class:`~chronapilot.common.providers.http.ProviderHttp`). Their labels come from the
 two enums here: the provider's name and the caller's :class:`Operation` are chosen in code, the
 :class:`Outcome` is read from the status (or the exception), never from the provider's text.
 """

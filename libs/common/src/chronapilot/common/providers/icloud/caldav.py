@@ -22,10 +22,18 @@ read-only without ``DAV:write``/``write-content``/``all`` in ``current-user-priv
 - :meth:`revoke` and the OAuth methods raise ``NotSupported``: the user revokes the password
   at account.apple.com.
 
-Requests go through the caldav library's async client (caldav 3.6), one client per operation,
-each request bounded by ``ProviderSettings.http_timeout_s``. Its errors and the HTTP statuses
-are translated by :func:`translate_error` (401 → ``InvalidCredentials``), and each request is
-counted like every provider request (:mod:`~chronapilot.common.providers.telemetry`).
+Discovery sends its three ``PROPFIND`` requests itself, over the service's aiohttp session
+(:class:`~chronapilot.common.providers.http.ProviderHttp`), with ``Authorization: Basic`` up
+front (Radicale delays every ``401``, iCloud's own delay is unknown), each request bounded by
+``ProviderSettings.http_timeout_s`` and the whole by three of them. It follows redirects (RFC
+6764 §5: ``/.well-known/caldav`` configured as the root answers ``301``), ``PROPFIND`` and its
+body kept whatever the code, at most :data:`MAX_REDIRECTS`; a redirect carries the credentials
+only to the same host (or from ``http`` to ``https`` on it), never to another one (the partition
+host gets them because the principal names it, not because a redirect does). Hrefs are read
+relative to the URL that answered. Statuses are translated by :func:`translate_error` (401 →
+``InvalidCredentials``), and each request is counted like every provider request
+(:mod:`~chronapilot.common.providers.telemetry`): ``operation="account"`` for the principal and
+the home, ``"list_calendars"`` for the listing.
 
 Event sync (:meth:`ICloudProvider.sync_events`, :mod:`chronapilot.common.providers.icloud.sync`)
 sends its own WebDAV requests over the service's aiohttp session (sync-collection, multiget,
@@ -38,16 +46,12 @@ the ctag/etag fallback), through the same :func:`translate_error`. Write-back
 from __future__ import annotations
 
 import asyncio
-import math
-import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
-from typing import Any, TypeVar
+from typing import TypeVar
+from urllib.parse import urljoin, urlsplit
 
 import aiohttp
-from caldav.async_davclient import AsyncDAVClient
-from caldav.lib import error as dav_error
-from caldav.lib.url import URL
 
 from chronapilot.common.errors import ProviderError
 from chronapilot.common.providers.base import (
@@ -70,19 +74,25 @@ from chronapilot.common.providers.errors import (
     retry_after_seconds,
 )
 from chronapilot.common.providers.http import ProviderHttp, header
+from chronapilot.common.providers.icloud import parse
 from chronapilot.common.providers.icloud import sync as event_sync
 from chronapilot.common.providers.icloud import writes as event_writes
 from chronapilot.common.providers.sync import EventData, EventPage, EventTime
-from chronapilot.common.providers.telemetry import Operation, observe_call
+from chronapilot.common.providers.telemetry import Operation
 from chronapilot.common.providers.writes import EventDraft
 from chronapilot.common.settings import ProviderSettings
 
 T = TypeVar("T")
 
-_DAV = "{DAV:}"
-_CALDAV = "{urn:ietf:params:xml:ns:caldav}"
-_APPLE = "{http://apple.com/ns/ical/}"
-_WRITE_PRIVILEGES = frozenset({f"{_DAV}write", f"{_DAV}write-content", f"{_DAV}all"})
+_PRINCIPAL_BODY = (
+    '<?xml version="1.0" encoding="utf-8"?>'
+    '<d:propfind xmlns:d="DAV:"><d:prop><d:current-user-principal/></d:prop></d:propfind>'
+)
+_HOME_BODY = (
+    '<?xml version="1.0" encoding="utf-8"?>'
+    '<d:propfind xmlns:d="DAV:" xmlns:c="urn:ietf:params:xml:ns:caldav">'
+    "<d:prop><c:calendar-home-set/></d:prop></d:propfind>"
+)
 _CALENDAR_LIST_BODY = (
     '<?xml version="1.0" encoding="utf-8"?>'
     '<d:propfind xmlns:d="DAV:" xmlns:c="urn:ietf:params:xml:ns:caldav" '
@@ -91,9 +101,13 @@ _CALENDAR_LIST_BODY = (
     "<cs:getctag/><d:sync-token/><ic:calendar-color/><ic:calendar-order/>"
     "<d:current-user-privilege-set/><c:calendar-timezone/></d:prop></d:propfind>"
 )
-_TZID = re.compile(r"^TZID:(.+)$", re.MULTILINE)
+_XML = {"Content-Type": "application/xml; charset=utf-8", "Accept": "application/xml, text/xml"}
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
+_DEFAULT_PORTS = {"http": 80, "https": 443}
 #: Discovery is three requests; its overall budget is that many request timeouts.
 _DISCOVERY_REQUESTS = 3
+#: Redirects followed per discovery request.
+MAX_REDIRECTS = 5
 
 #: What ChronaPilot's hosted page asks an iCloud user for.
 PASSWORD_FORM = PasswordForm(
@@ -121,17 +135,6 @@ def translate_error(status: int, headers: Mapping[str, str], body: bytes = b"") 
     if status >= 500:
         return Unavailable(message, status=status)
     return ProviderError(message, status=status)
-
-
-def _from_dav_error(exc: dav_error.DAVError) -> ProviderError:
-    if isinstance(exc, dav_error.RateLimitError):
-        return Throttled(
-            "icloud: rate limited", status=exc.status or 429, retry_after=exc.retry_after_seconds
-        )
-    body = exc.body if isinstance(exc.body, bytes) else str(exc.body or "").encode()
-    if exc.status is None:
-        return ProviderError(f"icloud: CalDAV request failed: {type(exc).__name__}")
-    return translate_error(exc.status, {}, body)
 
 
 class ICloudPasswordSignIn:
@@ -215,11 +218,7 @@ class ICloudProvider:
         self, token: TokenSource, calendar_id: str, cursor: str | None
     ) -> AsyncIterator[EventPage]:
         """Full or incremental event sync; see :mod:`chronapilot.common.providers.icloud.sync`."""
-        if self._session is not None:
-            async for page in self._sync(self._session, token, calendar_id, cursor):
-                yield page
-            return
-        async with aiohttp.ClientSession() as session:
+        async with self._http_session() as session:
             async for page in self._sync(session, token, calendar_id, cursor):
                 yield page
 
@@ -261,21 +260,27 @@ class ICloudProvider:
 
     @asynccontextmanager
     async def _writes(self, token: TokenSource, calendar_id: str) -> AsyncIterator[event_writes.ICloudWrites]:
-        if self._session is not None:
-            yield event_writes.ICloudWrites(
-                self._requests(self._session, token, Operation.WRITE_EVENT), calendar_id
-            )
-            return
-        async with aiohttp.ClientSession() as session:
+        async with self._http_session() as session:
             yield event_writes.ICloudWrites(
                 self._requests(session, token, Operation.WRITE_EVENT), calendar_id
             )
 
+    @asynccontextmanager
+    async def _http_session(self) -> AsyncIterator[aiohttp.ClientSession]:
+        """The service's session, or one for this operation when the provider was given none."""
+        if self._session is not None:
+            yield self._session
+            return
+        async with aiohttp.ClientSession() as session:
+            yield session
+
+    def _http(self, session: aiohttp.ClientSession) -> ProviderHttp:
+        return ProviderHttp(session, timeout_s=self._timeout_s, translate=translate_error, provider=self.name)
+
     def _requests(
         self, session: aiohttp.ClientSession, token: TokenSource, operation: Operation
     ) -> event_sync.DavRequests:
-        http = ProviderHttp(session, timeout_s=self._timeout_s, translate=translate_error, provider=self.name)
-        return event_sync.DavRequests(http, token, operation)
+        return event_sync.DavRequests(self._http(session), token, operation)
 
     def _sync(
         self, session: aiohttp.ClientSession, token: TokenSource, calendar_id: str, cursor: str | None
@@ -300,131 +305,65 @@ class ICloudProvider:
     async def _discover(
         self, credential: AppPassword, *, calendars: bool
     ) -> tuple[Account, list[CalendarInfo]]:
-        username, password = credential.username, credential.password
+        """Root → ``current-user-principal`` → ``calendar-home-set`` → the home's calendars."""
         try:
-            async with asyncio.timeout(self._timeout_s * _DISCOVERY_REQUESTS):
-                async with AsyncDAVClient(
-                    url=self._root,
-                    username=username,
-                    password=password,
-                    auth_type="basic",
-                    timeout=math.ceil(self._timeout_s),
-                    enable_rfc6764=False,
-                    rate_limit_handle=False,
-                    features={"http.multiplexing": {"support": "unsupported"}},
-                ) as client:
-                    principal = await _principal_url(client, self._root)
-                    account = Account(id=principal, email=username)
-                    if not calendars:
-                        return account, []
-                    home = await _calendar_home_url(client, principal)
-                    return account, await _calendars(client, home)
-        except dav_error.DAVError as exc:
-            raise _from_dav_error(exc) from exc
+            async with (
+                asyncio.timeout(self._timeout_s * _DISCOVERY_REQUESTS),
+                self._http_session() as session,
+            ):
+                dav = _Discovery(self._http(session), credential)
+                root, body = await dav.propfind(self._root, _PRINCIPAL_BODY, Operation.ACCOUNT, depth="0")
+                principal = parse.principal_href(body)
+                if principal is None:
+                    raise ProviderError("icloud: the server named no current-user-principal")
+                account = Account(id=parse.join_href(root, principal), email=credential.username)
+                if not calendars:
+                    return account, []
+                at, body = await dav.propfind(account.id, _HOME_BODY, Operation.ACCOUNT, depth="0")
+                home = parse.calendar_home_href(body)
+                if home is None:
+                    raise ProviderError("icloud: the principal named no calendar-home-set")
+                home_url, body = await dav.propfind(
+                    parse.join_href(at, home), _CALENDAR_LIST_BODY, Operation.LIST_CALENDARS, depth="1"
+                )
+                return account, parse.calendar_collections(body, home_url)
         except TimeoutError:
             raise Unavailable("icloud: CalDAV discovery timed out") from None
-        except OSError as exc:  # niquests' connection errors and timeouts are OSErrors
-            raise Unavailable(f"icloud: CalDAV request failed: {type(exc).__name__}") from None
 
 
-async def _propfind(
-    client: AsyncDAVClient,
-    url: str,
-    *,
-    operation: Operation,
-    depth: int,
-    props: list[str] | None = None,
-    body: str = "",
-) -> list[Any]:
-    with observe_call(ICloudProvider.name, operation) as call:
-        try:
-            response = await client.propfind(url, body=body, depth=depth, props=props)
-        except dav_error.DAVError as exc:
-            raise _from_dav_error(exc) from exc
-        failure = None
-        if response.status not in (200, 207):
-            failure = translate_error(
-                response.status, dict(response.headers or {}), bytes(response._raw_body or b"")
-            )
-        call.answered(response.status, failure)
-    if failure is not None:
-        raise failure
-    return list(response.results or [])
+class _Discovery:
+    """Discovery's ``PROPFIND`` requests with one credential, redirects followed."""
+
+    def __init__(self, http: ProviderHttp, credential: AppPassword) -> None:
+        self._http = http
+        self._authorization = aiohttp.encode_basic_auth(credential.username, credential.password)
+
+    async def propfind(self, url: str, body: str, operation: Operation, *, depth: str) -> tuple[str, bytes]:
+        """``(the URL that answered, its multistatus body)``; any other answer is an error."""
+        origin = url
+        for _ in range(MAX_REDIRECTS + 1):
+            headers = {**_XML, "Depth": depth}
+            if redirect_keeps_credentials(origin, url):
+                headers["Authorization"] = self._authorization
+            answer = await self._http.send("PROPFIND", url, operation=operation, data=body, headers=headers)
+            location = header(answer.headers, "Location")
+            if answer.status not in _REDIRECTS or not location:
+                return url, self._http.check(answer, (200, 207)).body
+            url = urljoin(url, location)
+        raise Unavailable(f"icloud: CalDAV discovery was redirected more than {MAX_REDIRECTS} times")
 
 
-async def _principal_url(client: AsyncDAVClient, root: str) -> str:
-    """RFC 5397 ``current-user-principal`` of the server root, as an absolute URL."""
-    results = await _propfind(
-        client, root, operation=Operation.ACCOUNT, depth=0, props=[f"{_DAV}current-user-principal"]
+def redirect_keeps_credentials(origin: str, target: str) -> bool:
+    """Whether a redirect from ``origin`` to ``target`` may carry the credentials: the same host,
+    scheme and port, or ``http`` → ``https`` on the same host with the default ports."""
+    old, new = urlsplit(origin), urlsplit(target)
+    if old.hostname != new.hostname:
+        return False
+    if (old.scheme, old.port or _DEFAULT_PORTS.get(old.scheme)) == (
+        new.scheme,
+        new.port or _DEFAULT_PORTS.get(new.scheme),
+    ):
+        return True
+    return (
+        old.scheme == "http" and old.port in (None, 80) and new.scheme == "https" and new.port in (None, 443)
     )
-    for result in results:
-        href = result.properties.get(f"{_DAV}current-user-principal")
-        if isinstance(href, str) and href:
-            return str(URL.objectify(root).join(href))
-    raise ProviderError("icloud: the server named no current-user-principal")
-
-
-async def _calendar_home_url(client: AsyncDAVClient, principal: str) -> str:
-    """RFC 4791 ``calendar-home-set`` of the principal (iCloud: on a partition host)."""
-    results = await _propfind(
-        client, principal, operation=Operation.ACCOUNT, depth=0, props=[f"{_CALDAV}calendar-home-set"]
-    )
-    for result in results:
-        home = result.properties.get(f"{_CALDAV}calendar-home-set")
-        if isinstance(home, list):
-            home = home[0] if home else None
-        if isinstance(home, str) and home:
-            return str(URL.objectify(principal).join(home))
-    raise ProviderError("icloud: the principal named no calendar-home-set")
-
-
-async def _calendars(client: AsyncDAVClient, home: str) -> list[CalendarInfo]:
-    """The home's members that are calendars holding events, in the user's order."""
-    results = await _propfind(
-        client, home, operation=Operation.LIST_CALENDARS, depth=1, body=_CALENDAR_LIST_BODY
-    )
-    found: list[tuple[int, CalendarInfo]] = []
-    base = URL.objectify(home)
-    for result in results:
-        props: dict[str, Any] = result.properties
-        if f"{_CALDAV}calendar" not in (props.get(f"{_DAV}resourcetype") or []):
-            continue
-        components = props.get(f"{_CALDAV}supported-calendar-component-set")
-        if components is not None and "VEVENT" not in _as_list(components):
-            continue
-        privileges = props.get(f"{_DAV}current-user-privilege-set")
-        url = str(base.join(result.href))
-        found.append(
-            (
-                _as_int(props.get(f"{_APPLE}calendar-order")),
-                CalendarInfo(
-                    provider_calendar_id=url,
-                    name=str(props.get(f"{_DAV}displayname") or url.rstrip("/").rsplit("/", 1)[-1]),
-                    primary=False,
-                    read_only=privileges is not None and not (_WRITE_PRIVILEGES & set(_as_list(privileges))),
-                    timezone=_tzid(props.get(f"{_CALDAV}calendar-timezone")),
-                    color=str(props[f"{_APPLE}calendar-color"])
-                    if props.get(f"{_APPLE}calendar-color")
-                    else None,
-                ),
-            )
-        )
-    return [calendar for _, calendar in sorted(found, key=lambda pair: (pair[0], pair[1].name))]
-
-
-def _as_list(value: object) -> list[str]:
-    if isinstance(value, list):
-        return [str(item) for item in value]
-    return [str(value)] if value else []
-
-
-def _as_int(value: object) -> int:
-    try:
-        return int(str(value))
-    except ValueError:
-        return 1 << 30
-
-
-def _tzid(value: object) -> str | None:
-    match = _TZID.search(str(value)) if isinstance(value, str) else None
-    return match.group(1).strip() if match else None

@@ -9,6 +9,11 @@ Pure functions, no I/O, tested on recorded payloads.
 - :func:`etag_listing`: a ``PROPFIND Depth: 1`` answer as ``{href: etag}`` (the ctag fallback).
 - :func:`multiget_answer`: a ``calendar-multiget`` answer: per href the etag and the
   ``calendar-data``, or a ``404`` (never fail the whole batch for one).
+- :func:`principal_href`, :func:`calendar_home_href`, :func:`calendar_collections`: account
+  discovery's ``PROPFIND`` answers (RFC 5397, RFC 4791 §6.2.1, the home's ``Depth: 1`` listing).
+  Every response carrying the property counts, whatever its href (iCloud has answered ``/principal/``
+  for ``/<dsid>/principal/``); only ``200`` propstats are read (iCloud sends ``404`` ones for
+  unknown properties, and empty ``<prop/>`` blocks).
 - :func:`parse_resource`: one calendar resource (RFC 4791 §4.1: one UID, a master and its
   ``RECURRENCE-ID`` overrides) as one :class:`EventData` per VEVENT. Ids: the href for the master
   (or a lone event), ``href#<RECURRENCE-ID>`` for an override, the RECURRENCE-ID in UTC
@@ -26,18 +31,24 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import Any
-from urllib.parse import unquote, urljoin, urlsplit
+from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
 from zoneinfo import ZoneInfo
 
 import icalendar
 
 from chronapilot.common.errors import ProviderError
+from chronapilot.common.providers.base import CalendarInfo
 from chronapilot.common.providers.sync import OPAQUE, TRANSPARENT, Attendee, EventData, EventTime
 from chronapilot.common.providers.zones import iana_zone
 
 _DAV = "{DAV:}"
 _CALDAV = "{urn:ietf:params:xml:ns:caldav}"
 _CS = "{http://calendarserver.org/ns/}"
+_APPLE = "{http://apple.com/ns/ical/}"
+_WRITE_PRIVILEGES = frozenset({f"{_DAV}write", f"{_DAV}write-content", f"{_DAV}all"})
+_TZID = re.compile(r"^TZID:(.+)$", re.MULTILINE)
+#: Where a calendar without ``calendar-order`` goes: after the ordered ones.
+_UNORDERED = 1 << 30
 _RECURRENCE_LINES = ("RRULE", "EXRULE", "RDATE", "EXDATE")
 _PARTSTAT = {
     "NEEDS-ACTION": "needsAction",
@@ -174,6 +185,122 @@ def multiget_answer(body: bytes) -> list[Fetched]:
                 data = data or prop.findtext(f"{_CALDAV}calendar-data")
         fetched.append(Fetched(href, etag, data))
     return fetched
+
+
+# discovery ---------------------------------------------------------------------------------
+
+
+def join_href(base_url: str, href: str) -> str:
+    """``href`` (as a discovery answer names it) as an absolute URL, from ``base_url``.
+
+    An absolute path takes ``base_url``'s scheme and host; a relative one is appended to its path;
+    an absolute URL on the same host keeps ``base_url``'s spelling of it, on another host (iCloud's
+    partition host) it is taken as it is."""
+    base, target = urlsplit(base_url), urlsplit(href)
+    if target.netloc and target.hostname != base.hostname:
+        return href
+    if target.path.startswith("/"):
+        path = target.path
+    else:
+        path = base.path + ("" if base.path.endswith("/") else "/") + target.path
+    return urlunsplit((base.scheme, base.netloc, path, target.query, target.fragment))
+
+
+def member_href(text: str) -> str:
+    """A listing's ``<href>`` as a path, percent-decoded (and ``%2540``, a doubly encoded ``@``,
+    read as ``@``): the form calendar ids have always had."""
+    href = unquote(text.strip().replace("%2540", "%40"))
+    return unquote(urlsplit(href).path) if ":" in href else href
+
+
+def _props(body: bytes) -> list[tuple[str, dict[str, ET.Element]]]:
+    """Each response's href and its properties found (``200`` propstats only)."""
+    found = []
+    for response in _root(body).findall(f"{_DAV}response"):
+        props: dict[str, ET.Element] = {}
+        for code, prop in _propstats(response):
+            if code in (None, 200):
+                props.update((child.tag, child) for child in prop)
+        found.append(((response.findtext(f"{_DAV}href") or "").strip(), props))
+    return found
+
+
+def _first_href(body: bytes, name: str) -> str | None:
+    for _, props in _props(body):
+        element = props.get(name)
+        hrefs = [] if element is None else [(h.text or "").strip() for h in element.findall(f"{_DAV}href")]
+        if any(hrefs):
+            return next(href for href in hrefs if href)
+    return None
+
+
+def principal_href(body: bytes) -> str | None:
+    """The ``current-user-principal`` href of a ``PROPFIND Depth: 0`` answer (None: unnamed, or
+    ``<unauthenticated/>``)."""
+    return _first_href(body, f"{_DAV}current-user-principal")
+
+
+def calendar_home_href(body: bytes) -> str | None:
+    """The (first) ``calendar-home-set`` href of a principal's ``PROPFIND Depth: 0`` answer."""
+    return _first_href(body, f"{_CALDAV}calendar-home-set")
+
+
+def calendar_collections(body: bytes, home_url: str) -> list[CalendarInfo]:
+    """The calendars holding events of a home's ``PROPFIND Depth: 1`` listing, in the user's
+    order (``calendar-order``, then name).
+
+    A member is one if its ``resourcetype`` has ``C:calendar`` and its
+    ``supported-calendar-component-set``, when given, has ``VEVENT`` (the home itself, VTODO
+    lists, inbox/outbox and notifications are not); read-only if ``current-user-privilege-set``,
+    when given, has neither ``DAV:write``, ``write-content`` nor ``all``. Its id is its href
+    joined to ``home_url``."""
+    found: list[tuple[int, CalendarInfo]] = []
+    for href, props in _props(body):
+        resource_type = props.get(f"{_DAV}resourcetype")
+        if not href or resource_type is None or resource_type.find(f"{_CALDAV}calendar") is None:
+            continue
+        components = props.get(f"{_CALDAV}supported-calendar-component-set")
+        names = [] if components is None else [comp.get("name") for comp in components if comp.get("name")]
+        if names and "VEVENT" not in names:
+            continue
+        privileges = props.get(f"{_DAV}current-user-privilege-set")
+        granted = (
+            set()
+            if privileges is None
+            else {leaf.tag for leaf in privileges.iter() if len(leaf) == 0 and leaf is not privileges}
+        )
+        url = join_href(home_url, member_href(href))
+        found.append(
+            (
+                _order(_prop_text(props, f"{_APPLE}calendar-order")),
+                CalendarInfo(
+                    provider_calendar_id=url,
+                    name=_prop_text(props, f"{_DAV}displayname") or url.rstrip("/").rsplit("/", 1)[-1],
+                    primary=False,
+                    read_only=privileges is not None and not (_WRITE_PRIVILEGES & granted),
+                    timezone=_tzid(_prop_text(props, f"{_CALDAV}calendar-timezone")),
+                    color=_prop_text(props, f"{_APPLE}calendar-color") or None,
+                ),
+            )
+        )
+    return [calendar for _, calendar in sorted(found, key=lambda pair: (pair[0], pair[1].name))]
+
+
+def _prop_text(props: Mapping[str, ET.Element], name: str) -> str:
+    element = props.get(name)
+    return (element.text or "").strip() if element is not None else ""
+
+
+def _order(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        return _UNORDERED
+
+
+def _tzid(calendar: str) -> str | None:
+    match = _TZID.search(calendar)
+    return match.group(1).strip() if match else None
 
 
 # iCalendar -----------------------------------------------------------------------------------
