@@ -151,7 +151,7 @@ async def test_the_readme_quickstart_works_as_written(tmp_path):
         assert f'"id": "{connection_id}"' in shown and '"status": "active"' in shown, shown
         await terminal.paste(blocks[3])
         arrived = await terminal.paste(blocks[4], timeout=60)
-        assert '"title": "Coffee with Ada"' in arrived, arrived
+        assert '"title": "Coffee with Ada, ' in arrived, arrived
         assert (await terminal.paste(blocks[5])).strip() == "disconnected"
         print(f"quickstart ran in {time.monotonic() - started:.1f}s")
     finally:

@@ -11,6 +11,8 @@ import base64
 import hashlib
 import json
 import tarfile
+import tomllib
+from fnmatch import fnmatch
 from pathlib import Path
 
 from chronapilot.api.reference import ASSETS, SCALAR_VERSION, STATIC
@@ -42,3 +44,14 @@ def test_the_served_bundle_is_the_pinned_packages_file():
     assert len(shipped) == len(upstream) and shipped == upstream
     assert manifest["version"] == version and manifest["license"] == "MIT"
     assert "MIT License" in (STATIC / "scalar" / "LICENSE").read_text()
+
+
+def test_the_docs_assets_are_package_data_of_the_api_distribution():
+    """An image built from the Python packages (no npm) gets the bundle: every file under
+    static/ matches a package-data pattern of services/api/pyproject.toml."""
+    pyproject = tomllib.loads((TOOL.parents[1] / "services" / "api" / "pyproject.toml").read_text())
+    patterns = pyproject["tool"]["setuptools"]["package-data"]["*"]
+    files = [path for path in STATIC.rglob("*") if path.is_file()]
+    assert {path.name for path in files} >= {"standalone.js", "LICENSE", "VERSION", "docs.js"}
+    for path in files:
+        assert any(fnmatch(path.name, pattern) for pattern in patterns), path
