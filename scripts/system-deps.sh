@@ -2,8 +2,9 @@
 # System packages the test suite needs, installed with apt only when missing.
 # - chromium: the browser tests drive Debian's chromium with Playwright (never a downloaded one).
 # - node + npm: the official AsyncAPI parser checks docs/events/asyncapi.json (tools/asyncapi,
-#   its npm packages pinned by package-lock.json, installed by `npm ci` when missing or when the
-#   lock changed).
+#   its npm packages pinned by package-lock.json, installed by `npm ci` when missing or when the lock changed); and the
+#   tarball of Scalar's @scalar/api-reference pinned in tools/scalar (`npm pack`: the one package,
+#   not its build tree), which a test checks against the lock's integrity and the bundle /docs serves.
 # - prometheus (for its promtool): checks deploy/observability's scrape configs and alert rules
 #   and runs the alerts' unit tests.
 set -euo pipefail
@@ -14,6 +15,13 @@ npm_tools() {
     echo "system-deps: installing tools/asyncapi (npm ci)"
     npm ci --prefix tools/asyncapi --silent --no-audit --no-fund
     cp tools/asyncapi/package-lock.json tools/asyncapi/node_modules/.installed-lock.json
+  fi
+  local version
+  version=$(sed -n 's/.*"@scalar\/api-reference": "\(.*\)".*/\1/p' tools/scalar/package.json)
+  if [ ! -f "tools/scalar/pack/scalar-api-reference-$version.tgz" ]; then
+    echo "system-deps: fetching @scalar/api-reference $version (npm pack)"
+    mkdir -p tools/scalar/pack
+    npm pack "@scalar/api-reference@$version" --pack-destination tools/scalar/pack --silent >/dev/null
   fi
 }
 missing=()

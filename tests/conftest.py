@@ -118,6 +118,7 @@ SLOW_FILES = (
     "tests/e2e/test_sync_mirror.py",  # ~60 s
     "tests/packaging/test_service_install_sets.py",  # ~45 s: one pip resolution, index reached
     "tests/e2e/test_sync_crash.py",  # ~40 s
+    "tests/e2e/test_readme_quickstart.py",  # ~50 s (a whole `make run`)
     "tests/e2e/test_customer_webhooks.py",  # ~50 s
     "tests/integration/test_webhook_dispatcher.py",  # ~40 s
     "tests/e2e/test_realtime_mirror.py",

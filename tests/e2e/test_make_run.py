@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -125,6 +126,21 @@ def test_make_run_is_ready_within_a_minute_and_leaves_nothing_behind_after_sigte
         )
         with urllib.request.urlopen(request, timeout=5) as r:
             assert r.status == 200
+        banner = log_path.read_text().splitlines()
+        first = banner.index(next(line for line in banner if "in another terminal, try:" in line))
+        commands = [line.removeprefix("chronapilot:").strip() for line in banner[first + 1 : first + 3]]
+        assert commands[0].startswith("source ") and commands[1].startswith("curl "), banner
+        pasted = subprocess.run(
+            ["bash", "-c", "\n".join(commands)],
+            cwd=REPO,
+            env={k: v for k, v in env.items() if not k.startswith("CHRONAPILOT_")},
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        # pasted as printed, from the repository, in a shell that knows nothing of the stack: a 200
+        # answers the list (a 401, as a single-quoted key would get, answers an error object)
+        assert json.loads(pasted.stdout)["object"] == "list", (commands, pasted.stdout, pasted.stderr)
         family = descendants(make.pid)
         assert len(family) >= 10, family  # devstack, broker, MongoDB, sandbox, six service processes
         print(f"make run ready in {elapsed:.1f}s with {len(family)} processes")

@@ -10,6 +10,7 @@ stops everything in reverse order, leaving no process behind.
 from __future__ import annotations
 
 import os
+import shlex
 import signal
 import sys
 import time
@@ -265,6 +266,16 @@ def read_env_file(path: Path) -> dict[str, str]:
     return values
 
 
+def try_commands(demo_env: Path) -> list[str]:
+    """The banner's first commands, ready to paste into bash: the key is expanded by the shell
+    (double quotes) from the sourced demo.env, never printed."""
+    shown = demo_env.relative_to(Path.cwd()) if demo_env.is_relative_to(Path.cwd()) else demo_env
+    return [
+        f"source {shlex.quote(str(shown))}",
+        'curl -s -H "Authorization: Bearer $CHRONAPILOT_DEMO_API_KEY" "$CHRONAPILOT_API_URL/v1/connections"',
+    ]
+
+
 def say(message: str) -> None:
     print(f"chronapilot: {message}", flush=True)
 
@@ -298,9 +309,9 @@ def run() -> int:
         say("metrics (Prometheus, internal ports only):")
         for name, url in stack.metrics_urls().items():
             say(f"  {name:<16} {url}")
-        say(f"demo credentials in {demo_env}; try:")
-        api = stack.urls()["api"]
-        say(f"  curl -H 'Authorization: Bearer $CHRONAPILOT_DEMO_API_KEY' {api}/v1/connections")
+        say(f"demo credentials in {demo_env}; in another terminal, try:")
+        for line in try_commands(demo_env):
+            say(f"  {line}")
         say("stop with Ctrl-C")
         while (dead := stack.dead_child()) is None:
             time.sleep(0.5)

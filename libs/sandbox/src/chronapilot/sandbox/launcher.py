@@ -192,6 +192,8 @@ class Sandbox:
                 "CHRONAPILOT_GOOGLE_REVOKE_URL": f"{google.base_url}/revoke",
                 "CHRONAPILOT_GOOGLE_USERINFO_URL": f"{google.base_url}/v1/userinfo",
                 "CHRONAPILOT_GOOGLE_API_URL": f"{google.base_url}/calendar/v3",
+                # not a setting: where a person changes the demo calendars as their owner would
+                "CHRONAPILOT_DEMO_GOOGLE_ADMIN_URL": f"{google.base_url}/_admin",
             }
         if microsoft := self._emulators.get("microsoft"):
             env |= {

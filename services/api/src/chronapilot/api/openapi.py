@@ -1,6 +1,6 @@
 """The OpenAPI 3.1 document, built from the route table and the pydantic models the
 handlers use, with the customer webhooks ChronaPilot sends (the top-level ``webhooks``
-section); served at ``/v1/openapi.json`` and rendered at ``/docs``."""
+section); served at ``/v1/openapi.json`` and rendered at ``/docs`` (reference.py)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,6 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from chronapilot.api.schemas import ErrorObject
-from chronapilot.api.views import render_page
 
 ERROR_TEXT = {
     400: "Invalid request: see `error.code` and `error.param`.",
@@ -231,8 +230,3 @@ OPENAPI = web.AppKey("openapi", dict)
 
 async def openapi_json(request: web.Request) -> web.Response:
     return web.json_response(request.app[OPENAPI])
-
-
-async def docs_page(request: web.Request) -> web.Response:
-    document = request.app[OPENAPI]
-    return render_page("docs.html", document=document, schemas=document["components"]["schemas"])

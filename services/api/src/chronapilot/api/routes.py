@@ -14,7 +14,8 @@ from chronapilot.api import (
     webhook_deliveries,
     webhook_endpoints,
 )
-from chronapilot.api.openapi import Operation, docs_page, openapi_json
+from chronapilot.api.openapi import Operation, openapi_json
+from chronapilot.api.reference import docs_asset, docs_page
 from chronapilot.api.schemas import (
     CalendarList,
     CalendarObject,
@@ -409,6 +410,7 @@ def add_routes(app: web.Application, *, development: bool) -> None:
         app.router.add_route(op.method, op.path, op.handler)
     app.router.add_get("/v1/openapi.json", openapi_json)
     app.router.add_get("/docs", docs_page)
+    app.router.add_get("/docs/assets/{name}", docs_asset)
     app.router.add_get("/oauth/{provider}/callback", consent.oauth_callback)
     app.router.add_get("/connect/{provider}/{state}", consent.credential_page)
     app.router.add_post("/connect/{provider}/{state}", consent.submit_credentials)

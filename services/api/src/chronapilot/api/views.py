@@ -1,4 +1,5 @@
-"""Server-rendered pages (jinja2, autoescaped): the hosted credential form, error pages, the docs page."""
+"""Server-rendered pages (jinja2, autoescaped): the hosted credential form, error pages, the
+shell of the docs page."""
 
 from __future__ import annotations
 
@@ -23,6 +24,10 @@ SECURITY_HEADERS = {
 }
 
 
+def render_template(template: str, **context: Any) -> str:
+    return _ENV.get_template(template).render(**context)
+
+
 def render_page(template: str, *, status: int = 200, **context: Any) -> web.Response:
-    html = _ENV.get_template(template).render(**context)
+    html = render_template(template, **context)
     return web.Response(text=html, status=status, content_type="text/html", headers=SECURITY_HEADERS)
