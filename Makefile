@@ -1,23 +1,34 @@
 # ChronaPilot: two commands on a fresh clone.
-#   make run   -> everything up (embedded Kafka + MongoDB, sandbox, four services)
+#   make run   -> everything up (embedded Kafka + MongoDB, sandbox, the six services)
 #   make test  -> lint + the whole suite
 SHELL := /bin/bash
 PYTHON ?= python3.11
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-PROJECTS := libs/common libs/sandbox libs/devstack services/api services/sync-worker services/webhook-dispatcher services/ops \
-            services/webhook-gateway services/token-refresher
-PYPROJECTS := pyproject.toml $(addsuffix /pyproject.toml,$(PROJECTS))
+# uv, pinned, in its own small environment (never in .venv, which `uv sync` keeps exact).
+UV_VERSION := 0.13.9
+UV := .uv/bin/uv
+# uv uses the machine's Python 3.11 (never a downloaded one) and its own index settings: PyPI.
+export UV_PYTHON := $(PYTHON)
+export UV_PROJECT_ENVIRONMENT := $(VENV)
+PYPROJECTS := pyproject.toml $(wildcard libs/*/pyproject.toml services/*/pyproject.toml)
 
-.PHONY: install run test test-repeat soak lint format unit integration docs bench clean system-deps
+.PHONY: install lock run test test-repeat soak lint format unit integration docs bench clean system-deps
 
-$(STAMP): $(PYPROJECTS)
+$(UV):
 	@command -v $(PYTHON) >/dev/null || { echo "make: $(PYTHON) not found (ChronaPilot needs Python 3.11)"; exit 1; }
-	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip==26.3
-	$(PY) -m pip install --quiet $(addprefix -e ,$(PROJECTS)) -e .
+	$(PYTHON) -m venv .uv
+	.uv/bin/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+# Every workspace distribution (editable) and the dev group, exactly as uv.lock pins them.
+$(STAMP): $(PYPROJECTS) uv.lock | $(UV)
+	$(UV) sync --frozen --all-packages --group dev
 	touch $(STAMP)
+
+# Re-resolve after changing a pyproject.toml's requirements; commit the new uv.lock.
+lock: $(UV)
+	$(UV) lock
 
 install: $(STAMP)
 
@@ -68,4 +79,4 @@ docs: $(STAMP)
 	$(PY) -m chronapilot.devstack.settings_table README.md
 
 clean:
-	rm -rf $(VENV) .run
+	rm -rf $(VENV) .uv .run
