@@ -124,6 +124,7 @@ SLOW_FILES = (
     "tests/e2e/test_sync_faults.py",
     "tests/integration/test_service_processes.py",
     "tests/e2e/test_make_run.py",
+    "tests/integration/test_distributions_alone.py",  # ~30 s (nine environments synced and imported)
 )
 
 
