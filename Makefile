@@ -9,6 +9,7 @@ STAMP := $(VENV)/.installed
 # uv, pinned, in its own small environment (never in .venv, which `uv sync` keeps exact).
 UV_VERSION := 0.13.9
 UV := .uv/bin/uv
+UV_STAMP := .uv/.uv-$(UV_VERSION)
 # uv uses the machine's Python 3.11 (never a downloaded one) and its own index settings: PyPI.
 export UV_PYTHON := $(PYTHON)
 export UV_PROJECT_ENVIRONMENT := $(VENV)
@@ -16,18 +17,19 @@ PYPROJECTS := pyproject.toml $(wildcard libs/*/pyproject.toml services/*/pyproje
 
 .PHONY: install lock run test test-repeat soak lint format unit integration docs bench clean system-deps
 
-$(UV):
+$(UV_STAMP):
 	@command -v $(PYTHON) >/dev/null || { echo "make: $(PYTHON) not found (ChronaPilot needs Python 3.11)"; exit 1; }
-	$(PYTHON) -m venv .uv
+	test -x .uv/bin/python || $(PYTHON) -m venv .uv
 	.uv/bin/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+	touch $(UV_STAMP)
 
 # Every workspace distribution (editable) and the dev group, exactly as uv.lock pins them.
-$(STAMP): $(PYPROJECTS) uv.lock | $(UV)
+$(STAMP): $(PYPROJECTS) uv.lock $(UV_STAMP)
 	$(UV) sync --frozen --all-packages --group dev
 	touch $(STAMP)
 
 # Re-resolve after changing a pyproject.toml's requirements; commit the new uv.lock.
-lock: $(UV)
+lock: $(UV_STAMP)
 	$(UV) lock
 
 install: $(STAMP)
