@@ -1,23 +1,37 @@
 # ChronaPilot: two commands on a fresh clone.
-#   make run   -> everything up (embedded Kafka + MongoDB, sandbox, four services)
+#   make run   -> everything up (embedded Kafka + MongoDB, sandbox, the six services)
 #   make test  -> lint + the whole suite
 SHELL := /bin/bash
 PYTHON ?= python3.11
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-PROJECTS := libs/common libs/sandbox libs/devstack services/api services/sync-worker services/webhook-dispatcher services/ops \
-            services/webhook-gateway services/token-refresher
-PYPROJECTS := pyproject.toml $(addsuffix /pyproject.toml,$(PROJECTS))
+# uv, pinned, in its own small environment (never in .venv, which `uv sync` keeps exact).
+UV_VERSION := 0.13.9
+UV := .uv/bin/uv
+UV_STAMP := .uv/.uv-$(UV_VERSION)
+# uv uses the machine's Python 3.11 (never a downloaded one) and its own index settings: PyPI.
+export UV_PYTHON := $(PYTHON)
+export UV_PROJECT_ENVIRONMENT := $(VENV)
+PYPROJECTS := pyproject.toml $(wildcard libs/*/pyproject.toml services/*/pyproject.toml)
 
-.PHONY: install run test test-repeat soak lint format unit integration docs bench clean system-deps
+.PHONY: install lock run test test-repeat soak lint format unit integration docs bench clean system-deps
 
-$(STAMP): $(PYPROJECTS)
+$(UV_STAMP):
 	@command -v $(PYTHON) >/dev/null || { echo "make: $(PYTHON) not found (ChronaPilot needs Python 3.11)"; exit 1; }
-	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip==26.3
-	$(PY) -m pip install --quiet $(addprefix -e ,$(PROJECTS)) -e .
+	test -x .uv/bin/python || $(PYTHON) -m venv .uv
+	.uv/bin/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+	touch $(UV_STAMP)
+
+# Every workspace distribution (editable) and the dev group, exactly as uv.lock pins them,
+# compiled to bytecode at install (as pip does) so that the first `make run` starts quickly.
+$(STAMP): $(PYPROJECTS) uv.lock $(UV_STAMP)
+	$(UV) sync --frozen --all-packages --group dev --compile-bytecode
 	touch $(STAMP)
+
+# Re-resolve after changing a pyproject.toml's requirements; commit the new uv.lock.
+lock: $(UV_STAMP)
+	$(UV) lock
 
 install: $(STAMP)
 
@@ -68,4 +82,4 @@ docs: $(STAMP)
 	$(PY) -m chronapilot.devstack.settings_table README.md
 
 clean:
-	rm -rf $(VENV) .run
+	rm -rf $(VENV) .uv .run

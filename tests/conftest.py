@@ -115,6 +115,7 @@ SLOW_FILES = (
     "tests/e2e/test_token_health.py",  # ~150 s
     "tests/e2e/test_operator_cli.py",  # ~100 s
     "tests/integration/test_event_bus.py",  # ~70 s
+    "tests/integration/test_distributions_alone.py",  # ~70 s (nine environments synced, imported)
     "tests/e2e/test_sync_mirror.py",  # ~60 s
     "tests/packaging/test_service_install_sets.py",  # ~45 s: one pip resolution, index reached
     "tests/e2e/test_sync_crash.py",  # ~40 s

@@ -2,6 +2,7 @@
 
 import importlib.util
 import re
+import tomllib
 from pathlib import Path
 
 import yaml
@@ -21,6 +22,72 @@ APP_SERVICES = {
 }
 
 
+def workspace_distributions() -> set[str]:
+    return {
+        tomllib.loads(path.read_text())["project"]["name"]
+        for path in [*REPO.glob("libs/*/pyproject.toml"), *REPO.glob("services/*/pyproject.toml")]
+    }
+
+
+def dockerfile_instructions() -> list[str]:
+    """The Dockerfile's instructions, continuation lines joined, comments dropped."""
+    text = (REPO / "deploy" / "Dockerfile").read_text()
+    lines = [line for line in text.splitlines() if not line.lstrip().startswith("#")]
+    return [
+        " ".join(part.split()) for part in "\n".join(lines).replace("\\\n", " ").split("\n") if part.strip()
+    ]
+
+
+def test_every_image_stage_starts_from_the_official_python_pinned_by_digest():
+    stages = [line.split()[1] for line in dockerfile_instructions() if line.startswith("FROM ")]
+    assert len(stages) == 2
+    for image in stages:
+        assert re.fullmatch(r"python:3\.11\.\d+-slim-bookworm@sha256:[0-9a-f]{64}", image), image
+    assert len(set(stages)) == 1, "the venv built in the first stage runs on the same interpreter"
+
+
+def test_the_image_installs_its_service_from_the_lock_and_keeps_only_the_venv():
+    instructions = dockerfile_instructions()
+    runs = [line for line in instructions if line.startswith("RUN ")]
+    syncs = [line for line in runs if "uv sync" in line]
+    assert len(syncs) == 1, runs
+    for flag in ("--frozen", "--no-dev", "--no-editable", '--package "$PACKAGE"'):
+        assert flag in syncs[0], (flag, syncs[0])
+    assert not any("pip install" in line and "uv==" not in line for line in runs), "nothing beside the lock"
+    assert "COPY pyproject.toml uv.lock ./" in instructions
+    final = instructions[max(i for i, line in enumerate(instructions) if line.startswith("FROM ")) :]
+    assert [line for line in final if line.startswith("COPY")] == [
+        "COPY --from=build /opt/chronapilot /opt/chronapilot"
+    ]
+    assert any(line.startswith("USER ") and "root" not in line for line in final)
+
+
+def test_the_build_uses_the_uv_the_makefile_pins():
+    makefile = (REPO / "Makefile").read_text()
+    pinned = re.search(r"^UV_VERSION := (\S+)$", makefile, re.MULTILINE)
+    assert pinned is not None
+    assert f"ARG UV_VERSION={pinned[1]}" in dockerfile_instructions()
+    config = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["uv"]
+    assert config["required-version"] == f"=={pinned[1]}"
+
+
+def test_the_build_context_leaves_out_environments_caches_and_tests():
+    ignored = {line.strip() for line in (REPO / ".dockerignore").read_text().splitlines() if line.strip()}
+    for heavy in (
+        ".git",
+        ".venv",
+        ".uv",
+        ".run",
+        "test-artifacts",
+        "tests",
+        "**/node_modules",
+        "**/__pycache__",
+    ):
+        assert heavy in ignored, heavy
+    for needed in ("pyproject.toml", "uv.lock", "libs", "services"):
+        assert not any(pattern in (needed, f"{needed}/", "*") for pattern in ignored), needed
+
+
 def test_compose_has_kafka_in_kraft_mode_a_mongodb_replica_set_and_the_four_services():
     services = COMPOSE["services"]
     assert set(services) == {"kafka", "mongo", *APP_SERVICES}
@@ -36,12 +103,13 @@ def test_every_service_builds_from_the_one_dockerfile_and_runs_a_real_module():
         build = COMPOSE["services"][name]["build"]
         assert build["dockerfile"] == "deploy/Dockerfile"
         assert build["args"]["MODULE"] == module
-        assert (REPO / build["args"]["SERVICE_DIR"] / "pyproject.toml").exists()
+        assert build["args"]["PACKAGE"] == f"chronapilot-{name}"
+        assert build["args"]["PACKAGE"] in workspace_distributions()
         assert importlib.util.find_spec(module + ".__main__") is not None
         health = COMPOSE["services"][name]["healthcheck"]["test"]
         assert health[:4] == ["CMD", "python", "-m", "chronapilot.common.healthcheck"]
         assert health[4] == module.removeprefix("chronapilot.")
-    assert "ARG SERVICE_DIR" in dockerfile and "ARG MODULE" in dockerfile
+    assert "ARG PACKAGE" in dockerfile and "ARG MODULE" in dockerfile
 
 
 def test_ports_match_the_settings_defaults():

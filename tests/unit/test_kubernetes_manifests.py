@@ -98,7 +98,7 @@ def test_each_process_runs_its_module_from_its_image_with_probes_and_resources(r
         spec = container(deployments[name])
         assert spec["command"] == ["python", "-m", module]
         assert importlib.util.find_spec(module + ".__main__") is not None, module
-        assert (REPO / "services" / name / "pyproject.toml").exists(), "the image's SERVICE_DIR"
+        assert (REPO / "services" / name / "pyproject.toml").exists(), "the image's PACKAGE"
         assert spec["image"].split("/")[-1].split(":")[0] == f"chronapilot-{name}"
         ports = {p["name"]: p["containerPort"] for p in spec["ports"]}
         assert ports["http"] == getattr(defaults, port_field)
