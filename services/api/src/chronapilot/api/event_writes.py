@@ -22,12 +22,13 @@ from typing import Annotated, Any, cast
 
 from aiohttp import web
 from dateutil.rrule import rrulestr
-from pydantic import AfterValidator, Field, StringConstraints, model_validator
+from pydantic import ConfigDict, Field, StringConstraints, model_validator
 
 from chronapilot.api.auth import current_application
+from chronapilot.api.error_codes import ErrorCode
 from chronapilot.api.errors import ApiError, not_found
 from chronapilot.api.requests import path_id, read_json, read_query
-from chronapilot.api.schemas import AwareInstant, CalendarId, Strict, _zone_name
+from chronapilot.api.schemas import AwareInstant, CalendarId, Strict, ZoneName
 from chronapilot.common.bus.catalogue import SyncKind, SyncReason, SyncRequested
 from chronapilot.common.errors import ProviderError
 from chronapilot.common.ids import new_id
@@ -48,7 +49,6 @@ from chronapilot.common.runtime import RUNTIME, Runtime
 from chronapilot.common.store import Document, Session
 
 Day = date  # (a field is named ``date``)
-ZoneName = Annotated[str, StringConstraints(max_length=64), AfterValidator(_zone_name)]
 MAX_RECURRENCE_LINES = 20
 MAX_ATTENDEES = 100
 
@@ -56,6 +56,25 @@ MAX_ATTENDEES = 100
 class TimeIn(Strict):
     """A start or end as the read API shows it: ``date_time`` (an instant with an offset or
     ``Z``) and ``timezone`` (IANA; default UTC), or ``date`` (all-day; an end is exclusive)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "oneOf": [
+                {
+                    "required": ["date_time"],
+                    "properties": {"date_time": {"type": "string"}, "date": {"type": "null"}},
+                },
+                {
+                    "required": ["date"],
+                    "properties": {
+                        "date": {"type": "string"},
+                        "date_time": {"type": "null"},
+                        "timezone": {"type": "null"},
+                    },
+                },
+            ]
+        }
+    )
 
     date_time: AwareInstant | None = None
     timezone: ZoneName | None = None
@@ -103,6 +122,15 @@ class CreateEventBody(_EventFields):
 
 
 class UpdateEventBody(_EventFields):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "anyOf": [{"required": [name]} for name in sorted(DRAFT_FIELDS)],
+            "not": {
+                "required": ["original_start", "recurrence"],
+                "properties": {"original_start": {"type": "object"}},
+            },
+        }
+    )
     original_start: TimeIn | None = Field(
         default=None, description="Change one occurrence of a series: its start as the series has it."
     )
@@ -380,7 +408,7 @@ async def _call(call: Any) -> Any:
     except WriteRefused as exc:
         if exc.reason == "invalid":
             raise ApiError(400, "provider_rejected", f"The provider refused the event: {exc}") from None
-        code = "calendar_read_only" if exc.reason == "read_only" else "scope_insufficient"
+        code: ErrorCode = "calendar_read_only" if exc.reason == "read_only" else "scope_insufficient"
         raise ApiError(403, code, str(exc) or code, type_="permission_error") from None
     except (InvalidGrant, InvalidCredentials):
         raise ApiError(409, "connection_reauth_required", "The connection must be linked again.") from None
@@ -458,6 +486,10 @@ async def _mirror(
 async def _render(runtime: Runtime, stored: Document | None) -> dict[str, Any]:
     if stored is None:
         raise ApiError(
-            503, "mirror_unavailable", "The event was written; read it again shortly.", type_="api_error"
+            503,
+            "mirror_unavailable",
+            "The event was written; read it again shortly.",
+            type_="api_error",
+            headers={"Retry-After": "2"},
         )
     return render_event(stored, await recurring_masters(runtime.repos, [stored]))

@@ -20,8 +20,11 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
+    WithJsonSchema,
 )
 
+from chronapilot.api.error_codes import ErrorCode
+from chronapilot.common.ids import id_pattern
 from chronapilot.common.objects import DISCRIMINATED as DISCRIMINATED
 from chronapilot.common.objects import ERROR_CODES_DESCRIPTION as ERROR_CODES_DESCRIPTION
 from chronapilot.common.objects import HISTORY_CODES_DESCRIPTION as HISTORY_CODES_DESCRIPTION
@@ -43,12 +46,12 @@ from chronapilot.common.objects import Transparency as Transparency
 from chronapilot.common.objects import WebhookSubscriptionObject as WebhookSubscriptionObject
 from chronapilot.common.objects import dump as dump
 from chronapilot.common.occurrences import EARLIEST, LATEST, MAX_WINDOW
-from chronapilot.common.providers.zones import open_zone
+from chronapilot.common.providers.zones import open_zone, zone_names
 
 Scope = Literal["calendar.read", "calendar.write"]
 
 ExternalId = Annotated[str, StringConstraints(min_length=1, max_length=255)]
-UserId = Annotated[str, StringConstraints(pattern=r"^usr_[0-9a-z]{26}$")]
+UserId = Annotated[str, StringConstraints(pattern=id_pattern("usr"))]
 MetadataKey = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_\-]{1,40}$")]
 
 
@@ -153,11 +156,12 @@ class ErrorDetail(BaseModel):
         "authentication_error",
         "rate_limit_error",
         "idempotency_error",
+        "permission_error",
         "api_error",
     ]
-    code: str
-    message: str
-    param: str | None = None
+    code: ErrorCode = Field(description="Stable; see the error code reference (docs/errors.md).")
+    message: str = Field(description="For people; may change.")
+    param: str | None = Field(default=None, description="The parameter at fault, when one is.")
 
 
 class ErrorObject(BaseModel):
@@ -174,8 +178,8 @@ class ConnectionList(ListObject[ConnectionObject]):
 
 # -- the mirror -------------------------------------------------------------------------------
 
-CalendarId = Annotated[str, StringConstraints(pattern=r"^cal_[0-9a-z]{26}$")]
-ConnectionId = Annotated[str, StringConstraints(pattern=r"^con_[0-9a-z]{26}$")]
+CalendarId = Annotated[str, StringConstraints(pattern=id_pattern("cal"))]
+ConnectionId = Annotated[str, StringConstraints(pattern=id_pattern("con"))]
 
 
 class ListCalendarsQuery(ListQuery):
@@ -297,6 +301,16 @@ def _zone_name(value: str) -> str:
     return value
 
 
+#: A time-zone name the API opens (IANA, a UTC alias or a Windows name), all listed in the
+#: schema: no other string is accepted.
+ZoneName = Annotated[
+    str,
+    StringConstraints(max_length=64),
+    AfterValidator(_zone_name),
+    WithJsonSchema({"type": "string", "enum": zone_names()}, mode="validation"),
+]
+
+
 class FreeBusyQuery(Strict):
     start: AwareInstant = Field(
         description=f"Start of the window, ISO 8601 with an offset or `Z`, {INSTANT_BOUNDS}."
@@ -311,7 +325,7 @@ class FreeBusyQuery(Strict):
         max_length=100,
         description="Only these calendars of the user (default: every calendar of the user).",
     )
-    timezone: Annotated[str, StringConstraints(max_length=64), AfterValidator(_zone_name)] | None = Field(
+    timezone: ZoneName | None = Field(
         default=None,
         description="IANA time zone in which all-day events block their days and floating "
         "times (CalDAV without TZID) their wall times (a Windows zone name is mapped to its IANA "
