@@ -142,8 +142,24 @@ async def test_a_missing_or_wrong_api_key_is_401(browser, headers, code):
 
 
 async def test_a_wrong_method_is_405_in_the_envelope(browser):
-    status, body, _ = await call(browser, "PUT", "/v1/connections")
+    status, body, headers = await call(browser, "PUT", "/v1/connections")
     assert_error(status, body, 405, "method_not_allowed")
+    assert headers["Allow"] == "GET"
+
+
+@pytest.mark.parametrize("method", ["OPTIONS", "GET", "DELETE"])
+async def test_a_405_allows_the_methods_of_the_path_asked_not_of_a_template_it_also_fits(browser, method):
+    # /v1/connections/start also fits /v1/connections/{id} (GET, DELETE): those are not its methods
+    status, body, headers = await call(browser, method, "/v1/connections/start")
+    assert_error(status, body, 405, "method_not_allowed")
+    assert headers["Allow"] == "POST"
+
+
+@pytest.mark.parametrize("key", ["", "café", "a\tb", "x" * 256])
+async def test_an_idempotency_key_outside_1_to_255_visible_ascii_characters_is_400(browser, key):
+    headers = {**browser.api.headers(), "Idempotency-Key": key}
+    status, body, _ = await call(browser, "POST", "/v1/users", headers=headers, json={})
+    assert_error(status, body, 400, "parameter_invalid", "Idempotency-Key")
 
 
 async def test_users_are_created_listed_and_paginated_newest_first(browser):

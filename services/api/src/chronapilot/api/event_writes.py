@@ -22,12 +22,12 @@ from typing import Annotated, Any, cast
 
 from aiohttp import web
 from dateutil.rrule import rrulestr
-from pydantic import ConfigDict, Field, StringConstraints, model_validator
+from pydantic import ConfigDict, Field, StringConstraints, WithJsonSchema, model_validator
 
 from chronapilot.api.auth import current_application
 from chronapilot.api.error_codes import ErrorCode
 from chronapilot.api.errors import ApiError, not_found
-from chronapilot.api.requests import path_id, read_json, read_query
+from chronapilot.api.requests import header_token, path_id, read_json, read_query
 from chronapilot.api.schemas import AwareInstant, CalendarId, Strict, ZoneName
 from chronapilot.common.bus.catalogue import SyncKind, SyncReason, SyncRequested
 from chronapilot.common.errors import ProviderError
@@ -51,6 +51,8 @@ from chronapilot.common.store import Document, Session
 Day = date  # (a field is named ``date``)
 MAX_RECURRENCE_LINES = 20
 MAX_ATTENDEES = 100
+MAX_IF_MATCH_LENGTH = 512
+EMAIL_PATTERN = r"^[^@\s\u0085\ufeff]+@[^@\s\u0085\ufeff]+$"
 
 
 class TimeIn(Strict):
@@ -95,7 +97,9 @@ class TimeIn(Strict):
 
 
 class AttendeeIn(Strict):
-    email: Annotated[str, StringConstraints(pattern=r"^[^@\s]+@[^@\s]+$", max_length=320)]
+    # \s differs between regex dialects (Python's, pydantic's Rust one, JSON Schema's ECMA one);
+    # with U+0085 and U+FEFF named too, every dialect refuses the same characters
+    email: Annotated[str, StringConstraints(pattern=EMAIL_PATTERN, max_length=320)]
     name: Annotated[str, StringConstraints(max_length=256)] | None = None
     optional: bool = False
 
@@ -350,16 +354,27 @@ def write_id_of(application_id: str, idempotency_key: str | None) -> str:
 
 
 def _if_match(request: web.Request) -> str | None:
-    value = request.headers.get("If-Match")
-    if value is None:
-        return None
-    if not value.strip() or len(value) > 512:
-        raise ApiError(400, "parameter_invalid", "If-Match must be the event's etag.", param="If-Match")
-    return value.strip()
+    return header_token(request, "If-Match", MAX_IF_MATCH_LENGTH)
+
+
+#: What ``original_start`` of a query takes: a date, or an instant with an offset or ``Z``.
+OriginalStart = Annotated[
+    str,
+    StringConstraints(max_length=40),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "string", "format": "date", "maxLength": 10},
+                {"type": "string", "format": "date-time", "maxLength": 40},
+            ]
+        },
+        mode="validation",
+    ),
+]
 
 
 class DeleteEventQuery(Strict):
-    original_start: Annotated[str, StringConstraints(max_length=40)] | None = Field(
+    original_start: OriginalStart | None = Field(
         default=None,
         description="Cancel one occurrence of a series: its start as the series has it, a date "
         "(`YYYY-MM-DD`, all-day series) or an instant with an offset or `Z`.",

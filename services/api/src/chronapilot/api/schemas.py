@@ -10,6 +10,7 @@ sent) live in :mod:`chronapilot.api.webhook_schemas`.
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Annotated, Generic, Literal, TypeVar
 
@@ -73,6 +74,7 @@ class CreateUserBody(Strict):
         max_length=50,
         description="Up to 50 key-value pairs for your use: keys of 1 to 40 letters, digits, "
         "`_` or `-`; string values up to 500 characters.",
+        json_schema_extra={"additionalProperties": False},  # no key outside the pattern
     )
 
 
@@ -201,9 +203,21 @@ def _supported_instant(value: datetime) -> datetime:
     return utc
 
 
+#: The instants the schema offers: RFC 3339 in the years no offset takes out of the supported
+#: range (the server takes a little more: any instant within it, and without an offset as UTC).
+INSTANT_SCHEMA = {
+    "type": "string",
+    "format": "date-time",
+    "pattern": r"^(190[1-9]|19[1-9]\d|20\d\d|21[0-8]\d|219[0-8])-",
+}
+
 #: An instant of a query: read in UTC, within the supported years.
-Instant = Annotated[datetime, AfterValidator(_supported_instant)]
-AwareInstant = Annotated[AwareDatetime, AfterValidator(_supported_instant)]
+Instant = Annotated[
+    datetime, AfterValidator(_supported_instant), WithJsonSchema(INSTANT_SCHEMA, mode="validation")
+]
+AwareInstant = Annotated[
+    AwareDatetime, AfterValidator(_supported_instant), WithJsonSchema(INSTANT_SCHEMA, mode="validation")
+]
 
 
 class ListEventsQuery(ListQuery):
@@ -301,13 +315,29 @@ def _zone_name(value: str) -> str:
     return value
 
 
+def _varnames(values: list[str]) -> list[str]:
+    """Distinct identifiers for an enum's values, for client generators (``x-enum-varnames``):
+    ``Etc/GMT+1`` and ``Etc/GMT-1`` must not both become ``ETC_GMT1``."""
+    names: list[str] = []
+    for value in values:
+        spelled = value.replace("+", "_PLUS_").replace("-", "_MINUS_")
+        name = re.sub(r"_+", "_", re.sub(r"[^0-9A-Za-z]", "_", spelled)).strip("_").upper()
+        while name in names:
+            name += "_"
+        names.append(name)
+    return names
+
+
 #: A time-zone name the API opens (IANA, a UTC alias or a Windows name), all listed in the
 #: schema: no other string is accepted.
 ZoneName = Annotated[
     str,
     StringConstraints(max_length=64),
     AfterValidator(_zone_name),
-    WithJsonSchema({"type": "string", "enum": zone_names()}, mode="validation"),
+    WithJsonSchema(
+        {"type": "string", "enum": zone_names(), "x-enum-varnames": _varnames(zone_names())},
+        mode="validation",
+    ),
 ]
 
 

@@ -76,14 +76,25 @@ class CreateWebhookEndpointBody(Strict):
     disabled: bool = Field(default=False, description="Create it disabled (nothing is sent to it).")
 
 
+def _not_null(schema: dict[str, Any]) -> None:
+    """An optional field that may be left out but not sent as null (the handler refuses it)."""
+    branches = schema.pop("anyOf")
+    schema.update(next(branch for branch in branches if branch != {"type": "null"}))
+    schema.pop("default", None)
+
+
 class UpdateWebhookEndpointBody(Strict):
     """Only the fields given change; re-enabling (`disabled: false`) clears `disabled_reason`."""
 
-    url: EndpointUrl | None = Field(default=None, description=URL_DESCRIPTION)
-    enabled_events: EnabledEvents | None = Field(default=None, description=EVENTS_DESCRIPTION)
+    url: EndpointUrl | None = Field(default=None, description=URL_DESCRIPTION, json_schema_extra=_not_null)
+    enabled_events: EnabledEvents | None = Field(
+        default=None, description=EVENTS_DESCRIPTION, json_schema_extra=_not_null
+    )
     description: Description | None = Field(default=None, description="`null` clears it.")
     disabled: bool | None = Field(
-        default=None, description="`true` stops deliveries to it; `false` resumes them."
+        default=None,
+        description="`true` stops deliveries to it; `false` resumes them.",
+        json_schema_extra=_not_null,
     )
 
 
