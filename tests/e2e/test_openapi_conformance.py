@@ -54,7 +54,11 @@ async def run_schemathesis(url: str, key: str, report: Path) -> tuple[int, str]:
         "CHRONAPILOT_TEST_WEBHOOK_URL": WEBHOOK_URL,
     }
     process = await asyncio.create_subprocess_exec(
-        *command, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
+        *command,
+        env=env,
+        cwd=report.parent,  # its cache (.schemathesis/) goes there, not into the checkout
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
     )
     output, _ = await process.communicate()
     assert process.returncode is not None
