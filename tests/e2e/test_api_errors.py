@@ -270,3 +270,15 @@ async def test_the_refresh_rate_limit_holds_across_api_processes(browser, isolat
         {"envelope.connection_id": connection_id, "envelope.data.reason": "manual"}
     )
     assert manual == 1
+
+
+async def test_a_request_line_over_the_http_servers_limit_is_the_documented_plain_text_400(browser):
+    url = f"{browser.api.url}/v1/connections?starting_after={'x' * 9000}"
+    async with browser.http.get(url, headers=browser.api.headers()) as response:
+        assert response.status == 400
+        assert response.content_type == "text/plain"
+    async with browser.http.get(f"{browser.api.url}/v1/openapi.json") as response:
+        document = await response.json()
+    documented = document["paths"]["/v1/connections"]["get"]["responses"]["400"]
+    assert set(documented["content"]) == {"application/json", "text/plain"}
+    assert "8,190 bytes" in documented["description"]
