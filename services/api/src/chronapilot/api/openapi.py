@@ -13,7 +13,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from chronapilot.api.error_codes import ERROR_CODES
-from chronapilot.api.schemas import ErrorObject
+from chronapilot.api.schemas import ZONE_SCHEMA, ErrorObject
 from chronapilot.api.views import render_page
 from chronapilot.common.ids import id_pattern
 
@@ -238,6 +238,17 @@ def _responses(op: Operation) -> dict[str, Any]:
     return responses
 
 
+def _hoisted(node: Any, schema: dict[str, Any]) -> Any:
+    """``node`` with every copy of ``schema`` (inlined by pydantic) as a reference to it, once."""
+    if node == schema and node is not schema:
+        return {"$ref": f"#/components/schemas/{schema['title']}"}
+    if isinstance(node, dict):
+        return {key: value if value is schema else _hoisted(value, schema) for key, value in node.items()}
+    if isinstance(node, list):
+        return [_hoisted(value, schema) for value in node]
+    return node
+
+
 def build(
     operations: list[Operation], *, server_url: str, webhooks: Sequence[Webhook] = ()
 ) -> dict[str, Any]:
@@ -281,6 +292,9 @@ def build(
                 },
             }
         paths.setdefault(op.path, {})[op.method.lower()] = operation
+    schemas[ZONE_SCHEMA["title"]] = ZONE_SCHEMA
+    paths = _hoisted(paths, ZONE_SCHEMA)
+    schemas = {name: _hoisted(schema, ZONE_SCHEMA) for name, schema in schemas.items()}
     return {
         "openapi": "3.1.0",
         "info": {

@@ -328,16 +328,20 @@ def _varnames(values: list[str]) -> list[str]:
     return names
 
 
+ZONE_SCHEMA = {
+    "title": "TimeZoneName",
+    "description": "An IANA time-zone name, a UTC alias or a Windows zone name (mapped to its IANA zone).",
+    "type": "string",
+    "enum": zone_names(),
+    "x-enum-varnames": _varnames(zone_names()),
+}
 #: A time-zone name the API opens (IANA, a UTC alias or a Windows name), all listed in the
 #: schema: no other string is accepted.
 ZoneName = Annotated[
     str,
     StringConstraints(max_length=64),
     AfterValidator(_zone_name),
-    WithJsonSchema(
-        {"type": "string", "enum": zone_names(), "x-enum-varnames": _varnames(zone_names())},
-        mode="validation",
-    ),
+    WithJsonSchema(ZONE_SCHEMA, mode="validation"),
 ]
 
 
