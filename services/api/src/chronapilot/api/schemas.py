@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
-from typing import Annotated, Generic, Literal, TypeVar
+from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from pydantic import (
     AfterValidator,
@@ -328,7 +328,7 @@ def _varnames(values: list[str]) -> list[str]:
     return names
 
 
-ZONE_SCHEMA = {
+ZONE_SCHEMA: dict[str, Any] = {
     "title": "TimeZoneName",
     "description": "An IANA time-zone name, a UTC alias or a Windows zone name (mapped to its IANA zone).",
     "type": "string",
