@@ -28,7 +28,7 @@ from chronapilot.api.auth import current_application
 from chronapilot.api.error_codes import ErrorCode
 from chronapilot.api.errors import ApiError, not_found
 from chronapilot.api.requests import header_token, path_id, read_json, read_query
-from chronapilot.api.schemas import AwareInstant, CalendarId, Strict, ZoneName
+from chronapilot.api.schemas import AwareInstant, CalendarId, Strict, ZoneName, not_null
 from chronapilot.common.bus.catalogue import SyncKind, SyncReason, SyncRequested
 from chronapilot.common.errors import ProviderError
 from chronapilot.common.ids import new_id
@@ -135,12 +135,17 @@ class UpdateEventBody(_EventFields):
             },
         }
     )
+    start: TimeIn | None = Field(default=None, json_schema_extra=not_null)
+    end: TimeIn | None = Field(default=None, json_schema_extra=not_null)
     original_start: TimeIn | None = Field(
         default=None, description="Change one occurrence of a series: its start as the series has it."
     )
 
     @model_validator(mode="after")
     def _something(self) -> UpdateEventBody:
+        for name in ("start", "end"):
+            if name in self.model_fields_set and getattr(self, name) is None:
+                raise ValueError(f"{name} cannot be null: an event keeps its times")
         if not self.changed:
             raise ValueError(f"give at least one of {', '.join(sorted(DRAFT_FIELDS))}")
         if self.original_start is not None and "recurrence" in self.changed:

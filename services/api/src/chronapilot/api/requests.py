@@ -54,7 +54,9 @@ async def read_json(request: web.Request, model: type[M]) -> M:
     if not _encodable(body):
         raise ApiError(400, "json_invalid", "The body contains invalid Unicode (a lone surrogate).")
     try:
-        return model.model_validate(body)
+        # strict, as JSON Schema reads the body: `0` is not a date, nor `1` true (JSON strings
+        # still make dates and instants)
+        return model.model_validate_json(raw or b"{}", strict=True)
     except ValidationError as exc:
         raise from_validation(exc) from None
 

@@ -65,6 +65,14 @@ class Strict(BaseModel):
 # -- requests ---------------------------------------------------------------------------------
 
 
+def not_null(schema: dict[str, Any]) -> None:
+    """``json_schema_extra`` of an optional field that may be left out but not sent as null
+    (the handler refuses it)."""
+    branches = schema.pop("anyOf")
+    schema.update(next(branch for branch in branches if branch != {"type": "null"}))
+    schema.pop("default", None)
+
+
 class CreateUserBody(Strict):
     external_id: ExternalId | None = Field(
         default=None, description="Your own id for this user (not unique-enforced)."

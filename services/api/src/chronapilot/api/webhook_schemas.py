@@ -22,6 +22,7 @@ from chronapilot.api.schemas import (
     ListObject,
     ListQuery,
     Strict,
+    not_null,
 )
 from chronapilot.common.bus.catalogue import SyncKind, SyncReason
 from chronapilot.common.webhooks import ALL, EVENT_TYPES, PING
@@ -76,25 +77,18 @@ class CreateWebhookEndpointBody(Strict):
     disabled: bool = Field(default=False, description="Create it disabled (nothing is sent to it).")
 
 
-def _not_null(schema: dict[str, Any]) -> None:
-    """An optional field that may be left out but not sent as null (the handler refuses it)."""
-    branches = schema.pop("anyOf")
-    schema.update(next(branch for branch in branches if branch != {"type": "null"}))
-    schema.pop("default", None)
-
-
 class UpdateWebhookEndpointBody(Strict):
     """Only the fields given change; re-enabling (`disabled: false`) clears `disabled_reason`."""
 
-    url: EndpointUrl | None = Field(default=None, description=URL_DESCRIPTION, json_schema_extra=_not_null)
+    url: EndpointUrl | None = Field(default=None, description=URL_DESCRIPTION, json_schema_extra=not_null)
     enabled_events: EnabledEvents | None = Field(
-        default=None, description=EVENTS_DESCRIPTION, json_schema_extra=_not_null
+        default=None, description=EVENTS_DESCRIPTION, json_schema_extra=not_null
     )
     description: Description | None = Field(default=None, description="`null` clears it.")
     disabled: bool | None = Field(
         default=None,
         description="`true` stops deliveries to it; `false` resumes them.",
-        json_schema_extra=_not_null,
+        json_schema_extra=not_null,
     )
 
 
