@@ -78,7 +78,12 @@ def configuration(events: list[str]) -> str:
     lines = ["[checks.positive_data_acceptance]", f"expected-statuses = {ACCEPTED!r}", ""]
     for operation, event in zip(("updateEvent", "deleteEvent"), events, strict=True):
         lines += ["[[operations]]", f'include-operation-id = "{operation}"']
-        lines += [f'parameters = {{ "path.id" = "{event}" }}', ""]
+        lines += [f'parameters = {{ "path.id" = "{event}" }}']
+        if operation == "updateEvent":
+            # the coverage phase walks every value of the body's enums (740 time zones, in three
+            # places): ~10,000 writes to a real event; the fuzzing phase writes to it instead
+            lines += ["phases.coverage.enabled = false"]
+        lines += [""]
     return "\n".join(lines).replace("'", '"')
 
 
