@@ -80,6 +80,7 @@ unit: $(STAMP)
 docs: $(STAMP)
 	$(PY) -m chronapilot.common.bus.docs docs/events
 	$(PY) -m chronapilot.devstack.settings_table README.md
+	$(PY) -m chronapilot.api.error_codes docs/errors.md
 
 clean:
 	rm -rf $(VENV) .uv .run

@@ -142,8 +142,24 @@ async def test_a_missing_or_wrong_api_key_is_401(browser, headers, code):
 
 
 async def test_a_wrong_method_is_405_in_the_envelope(browser):
-    status, body, _ = await call(browser, "PUT", "/v1/connections")
+    status, body, headers = await call(browser, "PUT", "/v1/connections")
     assert_error(status, body, 405, "method_not_allowed")
+    assert headers["Allow"] == "GET"
+
+
+@pytest.mark.parametrize("method", ["OPTIONS", "GET", "DELETE"])
+async def test_a_405_allows_the_methods_of_the_path_asked_not_of_a_template_it_also_fits(browser, method):
+    # /v1/connections/start also fits /v1/connections/{id} (GET, DELETE): those are not its methods
+    status, body, headers = await call(browser, method, "/v1/connections/start")
+    assert_error(status, body, 405, "method_not_allowed")
+    assert headers["Allow"] == "POST"
+
+
+@pytest.mark.parametrize("key", ["", "café", "a\tb", "x" * 256])
+async def test_an_idempotency_key_outside_1_to_255_visible_ascii_characters_is_400(browser, key):
+    headers = {**browser.api.headers(), "Idempotency-Key": key}
+    status, body, _ = await call(browser, "POST", "/v1/users", headers=headers, json={})
+    assert_error(status, body, 400, "parameter_invalid", "Idempotency-Key")
 
 
 async def test_users_are_created_listed_and_paginated_newest_first(browser):
@@ -254,3 +270,15 @@ async def test_the_refresh_rate_limit_holds_across_api_processes(browser, isolat
         {"envelope.connection_id": connection_id, "envelope.data.reason": "manual"}
     )
     assert manual == 1
+
+
+async def test_a_request_line_over_the_http_servers_limit_is_the_documented_plain_text_400(browser):
+    url = f"{browser.api.url}/v1/connections?starting_after={'x' * 9000}"
+    async with browser.http.get(url, headers=browser.api.headers()) as response:
+        assert response.status == 400
+        assert response.content_type == "text/plain"
+    async with browser.http.get(f"{browser.api.url}/v1/openapi.json") as response:
+        document = await response.json()
+    documented = document["paths"]["/v1/connections"]["get"]["responses"]["400"]
+    assert set(documented["content"]) == {"application/json", "text/plain"}
+    assert "8,190 bytes" in documented["description"]

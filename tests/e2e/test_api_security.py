@@ -51,7 +51,7 @@ async def test_another_applications_key_gets_404_on_every_connection_route(brows
         headers=stranger,
         json={"provider": "google", "user_id": user_id, "return_url": RETURN_PREFIX},
     ) as response:
-        assert response.status == 400
+        assert response.status == 404
         assert (await response.json())["error"]["param"] == "user_id"
     async with http.get(f"{url}/v1/connections/{connection_id}", headers=api.headers()) as response:
         assert (await response.json())["status"] == "active"  # the stranger's DELETE did nothing

@@ -4,9 +4,12 @@ is every customer webhook ChronaPilot sends."""
 
 from __future__ import annotations
 
+import re
+
 from chronapilot.api.openapi import build
 from chronapilot.api.routes import OPERATIONS
 from chronapilot.api.webhook_schemas import WEBHOOKS
+from chronapilot.common.ids import is_valid_id, new_id
 from chronapilot.common.webhooks import EVENT_TYPES
 
 DOCUMENT = build(OPERATIONS, server_url="http://api.invalid", webhooks=WEBHOOKS)
@@ -65,3 +68,29 @@ def test_the_webhook_endpoint_operations_are_documented():
     assert "secret" not in SCHEMAS["WebhookEndpointObject"]["properties"]
     for path in ("/v1/webhook_endpoints/{id}/test", "/v1/webhook_deliveries/{id}/retry"):
         assert {"202", "404", "409"} <= set(paths[path]["post"]["responses"])
+
+
+def test_a_path_id_pattern_admits_exactly_the_ids_the_server_accepts():
+    for path, item in DOCUMENT["paths"].items():
+        for operation in item.values():
+            for param in operation.get("parameters", []):
+                if param["in"] != "path":
+                    continue
+                prefix = param["schema"]["pattern"][1:].split("_", 1)[0]
+                pattern = re.compile(param["schema"]["pattern"])
+                made = new_id(prefix)
+                assert pattern.match(made) and is_valid_id(made, prefix), path
+                for letter in "ilou":  # not in Crockford's alphabet: the server refuses them
+                    wrong = made[:-1] + letter
+                    assert not pattern.match(wrong) and not is_valid_id(wrong, prefix), path
+
+
+def test_429_and_503_document_retry_after_and_post_answers_idempotent_replayed():
+    for item in DOCUMENT["paths"].values():
+        for method, operation in item.items():
+            responses = operation["responses"]
+            for status in ("429", "503"):
+                if status in responses:
+                    assert responses[status]["headers"]["Retry-After"]["required"] is True
+            success = next(r for s, r in responses.items() if s.startswith("2"))
+            assert ("Idempotent-Replayed" in success["headers"]) == (method == "post")

@@ -44,6 +44,12 @@ def new_id(prefix: str, *, now_ms: int | None = None) -> str:
     return f"{prefix}_{''.join(reversed(chars))}"
 
 
+def id_pattern(prefix: str) -> str:
+    """The regular expression of a well-formed id with ``prefix``, exactly what
+    :func:`is_valid_id` accepts (for JSON Schemas and the OpenAPI document)."""
+    return rf"^{prefix}_[{_ALPHABET}]{{{_BODY_LENGTH}}}$"
+
+
 def is_valid_id(value: str, prefix: str) -> bool:
     """True when ``value`` is a well-formed id with ``prefix``."""
     match = _ID_PATTERN.match(value)

@@ -163,8 +163,10 @@ class ConnectionObject(BaseModel):
     email: str = Field(description="The provider account's e-mail address.")
     sync_mode: SyncModeName
     last_synced_at: datetime | None
-    calendars: list[str] | list[CalendarObject] = Field(
-        description="Calendar ids, or calendar objects with `expand[]=calendars`."
+    # Objects first: a generated client tries the members in order, and a list of objects
+    # would pass for `list[str]` in one that does not check the items.
+    calendars: list[CalendarObject] | list[str] = Field(
+        description="Calendar objects with `expand[]=calendars`, else calendar ids."
     )
     webhook_subscription: WebhookSubscriptionObject | None
     token_refresh: TokenRefreshObject

@@ -103,7 +103,7 @@ async def start_connection(request: web.Request) -> web.Response:
             param="provider",
         )
     if not await user_exists(request, body.user_id):
-        raise ApiError(400, "resource_missing", f"No such user: {body.user_id}.", param="user_id")
+        raise ApiError(404, "resource_missing", f"No such user: {body.user_id}.", param="user_id")
     check_return_url(body.return_url, application)
     now = runtime.clock.now()
     session_id = new_id("cst")

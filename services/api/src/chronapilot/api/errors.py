@@ -10,6 +10,7 @@ from typing import Any
 from aiohttp import web
 from pydantic import ValidationError
 
+from chronapilot.api.error_codes import ErrorCode, known
 from chronapilot.common.errors import (
     ChronaPilotError,
     Conflict,
@@ -30,7 +31,7 @@ class ApiError(Exception):
     def __init__(
         self,
         status: int,
-        code: str,
+        code: ErrorCode,
         message: str,
         *,
         param: str | None = None,
@@ -57,6 +58,7 @@ def from_validation(exc: ValidationError, *, location: str = "body") -> ApiError
     first = exc.errors()[0]
     param = ".".join(str(p) for p in first["loc"] if p != "__root__") or None
     kind = first["type"]
+    code: ErrorCode
     if kind == "missing":
         code, message = "parameter_missing", f"Missing required parameter: {param}."
     elif kind == "extra_forbidden":
@@ -83,17 +85,17 @@ async def error_envelope(request: web.Request, handler: Handler) -> web.StreamRe
     except RateLimited as exc:
         return ApiError(
             429,
-            exc.code,
+            known(exc.code, "rate_limited"),
             exc.message,
             type_="rate_limit_error",
             headers={"Retry-After": str(max(1, round(exc.retry_after)))},
         ).response()
     except NotFound as exc:
-        return ApiError(404, exc.code, exc.message).response()
+        return ApiError(404, known(exc.code, "resource_missing"), exc.message).response()
     except InvalidRequest as exc:
-        return ApiError(400, exc.code, exc.message, param=exc.param).response()
+        return ApiError(400, known(exc.code, "invalid_request"), exc.message, param=exc.param).response()
     except Conflict as exc:
-        return ApiError(409, exc.code, exc.message).response()
+        return ApiError(409, known(exc.code, "conflict"), exc.message).response()
     except (StoreError, ProviderError) as exc:
         log.warning("api.dependency_unavailable", error_type=type(exc).__name__, error=str(exc))
         return ApiError(
@@ -118,7 +120,7 @@ def _internal() -> web.Response:
 def _from_http_exception(exc: web.HTTPException) -> web.StreamResponse:
     if exc.status < 400:
         raise exc  # redirects pass through
-    codes = {
+    codes: dict[int, tuple[ErrorCode, str]] = {
         404: ("route_not_found", "No such route."),
         405: ("method_not_allowed", "Method not allowed on this route."),
         413: ("body_too_large", "Request body too large."),

@@ -22,12 +22,13 @@ from typing import Annotated, Any, cast
 
 from aiohttp import web
 from dateutil.rrule import rrulestr
-from pydantic import AfterValidator, Field, StringConstraints, model_validator
+from pydantic import ConfigDict, Field, StringConstraints, WithJsonSchema, model_validator
 
 from chronapilot.api.auth import current_application
+from chronapilot.api.error_codes import ErrorCode
 from chronapilot.api.errors import ApiError, not_found
-from chronapilot.api.requests import path_id, read_json, read_query
-from chronapilot.api.schemas import AwareInstant, CalendarId, Strict, _zone_name
+from chronapilot.api.requests import header_token, path_id, read_json, read_query
+from chronapilot.api.schemas import AwareInstant, CalendarId, Strict, ZoneName, not_null
 from chronapilot.common.bus.catalogue import SyncKind, SyncReason, SyncRequested
 from chronapilot.common.errors import ProviderError
 from chronapilot.common.ids import new_id
@@ -48,14 +49,34 @@ from chronapilot.common.runtime import RUNTIME, Runtime
 from chronapilot.common.store import Document, Session
 
 Day = date  # (a field is named ``date``)
-ZoneName = Annotated[str, StringConstraints(max_length=64), AfterValidator(_zone_name)]
 MAX_RECURRENCE_LINES = 20
 MAX_ATTENDEES = 100
+MAX_IF_MATCH_LENGTH = 512
+EMAIL_PATTERN = r"^[^@\s\u0085\ufeff]+@[^@\s\u0085\ufeff]+$"
 
 
 class TimeIn(Strict):
     """A start or end as the read API shows it: ``date_time`` (an instant with an offset or
     ``Z``) and ``timezone`` (IANA; default UTC), or ``date`` (all-day; an end is exclusive)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "oneOf": [
+                {
+                    "required": ["date_time"],
+                    "properties": {"date_time": {"type": "string"}, "date": {"type": "null"}},
+                },
+                {
+                    "required": ["date"],
+                    "properties": {
+                        "date": {"type": "string"},
+                        "date_time": {"type": "null"},
+                        "timezone": {"type": "null"},
+                    },
+                },
+            ]
+        }
+    )
 
     date_time: AwareInstant | None = None
     timezone: ZoneName | None = None
@@ -76,7 +97,9 @@ class TimeIn(Strict):
 
 
 class AttendeeIn(Strict):
-    email: Annotated[str, StringConstraints(pattern=r"^[^@\s]+@[^@\s]+$", max_length=320)]
+    # \s differs between regex dialects (Python's, pydantic's Rust one, JSON Schema's ECMA one);
+    # with U+0085 and U+FEFF named too, every dialect refuses the same characters
+    email: Annotated[str, StringConstraints(pattern=EMAIL_PATTERN, max_length=320)]
     name: Annotated[str, StringConstraints(max_length=256)] | None = None
     optional: bool = False
 
@@ -103,12 +126,26 @@ class CreateEventBody(_EventFields):
 
 
 class UpdateEventBody(_EventFields):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "anyOf": [{"required": [name]} for name in sorted(DRAFT_FIELDS)],
+            "not": {
+                "required": ["original_start", "recurrence"],
+                "properties": {"original_start": {"type": "object"}},
+            },
+        }
+    )
+    start: TimeIn | None = Field(default=None, json_schema_extra=not_null)
+    end: TimeIn | None = Field(default=None, json_schema_extra=not_null)
     original_start: TimeIn | None = Field(
         default=None, description="Change one occurrence of a series: its start as the series has it."
     )
 
     @model_validator(mode="after")
     def _something(self) -> UpdateEventBody:
+        for name in ("start", "end"):
+            if name in self.model_fields_set and getattr(self, name) is None:
+                raise ValueError(f"{name} cannot be null: an event keeps its times")
         if not self.changed:
             raise ValueError(f"give at least one of {', '.join(sorted(DRAFT_FIELDS))}")
         if self.original_start is not None and "recurrence" in self.changed:
@@ -322,16 +359,27 @@ def write_id_of(application_id: str, idempotency_key: str | None) -> str:
 
 
 def _if_match(request: web.Request) -> str | None:
-    value = request.headers.get("If-Match")
-    if value is None:
-        return None
-    if not value.strip() or len(value) > 512:
-        raise ApiError(400, "parameter_invalid", "If-Match must be the event's etag.", param="If-Match")
-    return value.strip()
+    return header_token(request, "If-Match", MAX_IF_MATCH_LENGTH)
+
+
+#: What ``original_start`` of a query takes: a date, or an instant with an offset or ``Z``.
+OriginalStart = Annotated[
+    str,
+    StringConstraints(max_length=40),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "string", "format": "date", "maxLength": 10},
+                {"type": "string", "format": "date-time", "maxLength": 40},
+            ]
+        },
+        mode="validation",
+    ),
+]
 
 
 class DeleteEventQuery(Strict):
-    original_start: Annotated[str, StringConstraints(max_length=40)] | None = Field(
+    original_start: OriginalStart | None = Field(
         default=None,
         description="Cancel one occurrence of a series: its start as the series has it, a date "
         "(`YYYY-MM-DD`, all-day series) or an instant with an offset or `Z`.",
@@ -380,7 +428,7 @@ async def _call(call: Any) -> Any:
     except WriteRefused as exc:
         if exc.reason == "invalid":
             raise ApiError(400, "provider_rejected", f"The provider refused the event: {exc}") from None
-        code = "calendar_read_only" if exc.reason == "read_only" else "scope_insufficient"
+        code: ErrorCode = "calendar_read_only" if exc.reason == "read_only" else "scope_insufficient"
         raise ApiError(403, code, str(exc) or code, type_="permission_error") from None
     except (InvalidGrant, InvalidCredentials):
         raise ApiError(409, "connection_reauth_required", "The connection must be linked again.") from None
@@ -458,6 +506,10 @@ async def _mirror(
 async def _render(runtime: Runtime, stored: Document | None) -> dict[str, Any]:
     if stored is None:
         raise ApiError(
-            503, "mirror_unavailable", "The event was written; read it again shortly.", type_="api_error"
+            503,
+            "mirror_unavailable",
+            "The event was written; read it again shortly.",
+            type_="api_error",
+            headers={"Retry-After": "2"},
         )
     return render_event(stored, await recurring_masters(runtime.repos, [stored]))

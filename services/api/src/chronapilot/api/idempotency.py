@@ -24,6 +24,7 @@ from aiohttp import web
 
 from chronapilot.api.auth import APPLICATION
 from chronapilot.api.errors import ApiError, Handler
+from chronapilot.api.requests import header_token
 from chronapilot.common.crypto import TokenCipher
 from chronapilot.common.errors import StoreError
 from chronapilot.common.runtime import RUNTIME
@@ -31,6 +32,7 @@ from chronapilot.common.store import Document
 from chronapilot.common.store.idempotency_keys import locked_until
 
 TTL = timedelta(hours=24)
+MAX_KEY_LENGTH = 255
 
 
 def fingerprint(method: str, path_qs: str, body: bytes) -> str:
@@ -40,13 +42,11 @@ def fingerprint(method: str, path_qs: str, body: bytes) -> str:
 
 @web.middleware
 async def idempotency(request: web.Request, handler: Handler) -> web.StreamResponse:
-    key = request.headers.get("Idempotency-Key")
-    if request.method != "POST" or key is None or APPLICATION not in request:
+    if request.method != "POST" or APPLICATION not in request:
         return await handler(request)
-    if not 1 <= len(key) <= 255:
-        raise ApiError(
-            400, "parameter_invalid", "Idempotency-Key must be 1-255 characters.", param="Idempotency-Key"
-        )
+    key = header_token(request, "Idempotency-Key", MAX_KEY_LENGTH)
+    if key is None:
+        return await handler(request)
     runtime = request.app[RUNTIME]
     keys = runtime.repos.idempotency_keys
     request_print = fingerprint(request.method, request.path_qs, await request.read())

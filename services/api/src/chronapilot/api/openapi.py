@@ -5,17 +5,21 @@ section); served at ``/v1/openapi.json`` and rendered at ``/docs`` (reference.py
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from chronapilot.api.schemas import ErrorObject
+from chronapilot.api.error_codes import ERROR_CODES
+from chronapilot.api.schemas import ZONE_SCHEMA, ErrorObject
+from chronapilot.common.ids import id_pattern
 
 ERROR_TEXT = {
-    400: "Invalid request: see `error.code` and `error.param`.",
+    400: "Invalid request: see `error.code` and `error.param`. A request line over 8,190 bytes "
+    "(or headers over the HTTP server's limits) is refused before the API reads it, with a "
+    "`text/plain` body.",
     401: "Missing or invalid API key.",
     403: "Not permitted: the connection's scopes or the calendar do not allow it.",
     404: "No such object (or it belongs to another application).",
@@ -24,8 +28,32 @@ ERROR_TEXT = {
     413: "Body too large.",
     415: "Content type is not JSON.",
     429: "Rate limited; retry after `Retry-After` seconds.",
+    500: "Something went wrong on ChronaPilot's side; quote `X-Request-Id` when reporting it.",
     503: "The provider or a dependency is unavailable; nothing was written. Retry after "
     "`Retry-After` seconds.",
+}
+#: Statuses any operation can answer: a malformed request, a bad key, a failure of ours, a
+#: dependency down (the database, for every operation).
+ALWAYS = (400, 401, 500, 503)
+
+HEADERS: dict[str, Any] = {
+    "X-Request-Id": {
+        "description": "The request's id in ChronaPilot's logs (yours when you send a sane "
+        "`X-Request-Id`: 8 to 64 letters, digits, `.`, `_` or `-`).",
+        "required": True,
+        "schema": {"type": "string"},
+    },
+    "Retry-After": {
+        "description": "Seconds to wait before retrying.",
+        "schema": {"type": "integer", "minimum": 1},
+    },
+    "Idempotent-Replayed": {
+        "description": "`true` when this is the stored answer of an earlier request with the same "
+        "`Idempotency-Key`.",
+        "schema": {"type": "string", "enum": ["true"]},
+    },
+    "WWW-Authenticate": {"description": "`Bearer`.", "schema": {"type": "string"}},
+    "Allow": {"description": "The methods of the path.", "schema": {"type": "string"}},
 }
 
 
@@ -42,8 +70,9 @@ class Operation:
     body: type[BaseModel] | None = None
     query: type[BaseModel] | None = None
     path_id: str | None = None  # prefix of the {id} path parameter
-    errors: tuple[int, ...] = field(default=(400, 401))
+    errors: tuple[int, ...] = ()  # beyond ALWAYS, 404 with a path id, 413/415 with a body
     description: str = ""
+    conditional: bool = False  # takes `If-Match`
 
 
 @dataclass(frozen=True)
@@ -132,6 +161,93 @@ def _query_parameters(model: type[BaseModel], schemas: dict[str, Any]) -> list[d
     return params
 
 
+#: A header value the API reads as given: visible ASCII, no space at either end (HTTP
+#: strips those, and an empty value is refused).
+HEADER_TOKEN = r"^[!-~]([ -~]*[!-~])?$"
+IDEMPOTENCY_KEY = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "required": False,
+    "description": "Retry-safe POST: a retry with the same key and the same request gets the first "
+    "answer (with `Idempotent-Replayed: true`) for 24 h; the same key with another request is "
+    "400 `idempotency_key_reused`, a retry while the first still runs 409 "
+    "`idempotency_request_in_progress`.",
+    "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": HEADER_TOKEN},
+}
+IF_MATCH = {
+    "name": "If-Match",
+    "in": "header",
+    "required": False,
+    "description": "The event's `etag`: write only if the event is still as read (412 otherwise).",
+    "schema": {"type": "string", "minLength": 1, "maxLength": 512, "pattern": HEADER_TOKEN},
+}
+
+
+def _id_schema(prefix: str) -> dict[str, Any]:
+    return {"type": "string", "pattern": id_pattern(prefix), "minLength": 27 + len(prefix)}
+
+
+def _codes(status: int) -> str:
+    codes = [f"`{code}`" for code, doc in ERROR_CODES.items() if status in doc.statuses]
+    return f" Codes: {', '.join(codes)}." if codes else ""
+
+
+def _headers(*names: str, required: tuple[str, ...] = ()) -> dict[str, Any]:
+    headers: dict[str, Any] = {name: {"$ref": f"#/components/headers/{name}"} for name in names}
+    headers |= {name: {**HEADERS[name], "required": True} for name in required}
+    return headers
+
+
+def _responses(op: Operation) -> dict[str, Any]:
+    """Every status ``op`` can answer, with the headers each carries."""
+    replayable = op.method == "POST"  # the idempotency middleware may replay a stored answer
+    replayed = ("Idempotent-Replayed",) if replayable else ()
+    success: dict[str, Any] = {
+        "description": op.response.__doc__ or "OK",
+        "headers": _headers("X-Request-Id", *replayed),
+        "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{op.response.__name__}"}}},
+    }
+    responses: dict[str, Any] = {str(op.status): success}
+    statuses = set(ALWAYS) | set(op.errors)
+    statuses |= {404} if op.path_id else set()
+    statuses |= {413, 415} if op.body else set()
+    statuses |= {409} if replayable else set()
+    error = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorObject"}}}
+    for status in sorted(statuses):
+        if status == 401:
+            headers = _headers("X-Request-Id", required=("WWW-Authenticate",))
+        elif status >= 500:  # never stored for a replay
+            retry = ("Retry-After",) if status == 503 else ()
+            headers = _headers("X-Request-Id", required=retry)
+        elif status == 429:
+            headers = _headers("X-Request-Id", *replayed, required=("Retry-After",))
+        elif status == 409 and replayable:  # `idempotency_request_in_progress` says when
+            headers = _headers("X-Request-Id", *replayed, "Retry-After")
+        elif status == 400:  # the HTTP server's plain-text refusal has no request id
+            headers = {"X-Request-Id": {**HEADERS["X-Request-Id"], "required": False}}
+            headers |= _headers(*replayed)
+        else:
+            headers = _headers("X-Request-Id", *replayed)
+        content = {**error, "text/plain": {"schema": {"type": "string"}}} if status == 400 else error
+        responses[str(status)] = {
+            "description": ERROR_TEXT[status] + _codes(status),
+            "headers": headers,
+            "content": content,
+        }
+    return responses
+
+
+def _hoisted(node: Any, schema: dict[str, Any]) -> Any:
+    """``node`` with every copy of ``schema`` (inlined by pydantic) as a reference to it, once."""
+    if node == schema and node is not schema:
+        return {"$ref": f"#/components/schemas/{schema['title']}"}
+    if isinstance(node, dict):
+        return {key: value if value is schema else _hoisted(value, schema) for key, value in node.items()}
+    if isinstance(node, list):
+        return [_hoisted(value, schema) for value in node]
+    return node
+
+
 def build(
     operations: list[Operation], *, server_url: str, webhooks: Sequence[Webhook] = ()
 ) -> dict[str, Any]:
@@ -146,40 +262,25 @@ def build(
     schemas: dict[str, Any] = dict(defs.get("$defs", {}))
     paths: dict[str, Any] = {}
     for op in operations:
-        responses: dict[str, Any] = {
-            str(op.status): {
-                "description": op.response.__doc__ or "OK",
-                "content": {
-                    "application/json": {"schema": {"$ref": f"#/components/schemas/{op.response.__name__}"}}
-                },
-            },
-        }
-        errors = set(op.errors) | ({404} if op.path_id else set()) | ({413, 415} if op.body else set())
-        for status in sorted(errors):
-            responses[str(status)] = {
-                "description": ERROR_TEXT[status],
-                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorObject"}}},
-            }
         operation: dict[str, Any] = {
             "operationId": op.operation_id,
             "summary": op.summary,
             "tags": [op.tag],
-            "responses": responses,
+            "responses": _responses(op),
         }
         if op.description:
             operation["description"] = op.description
         parameters = []
         if op.path_id:
             parameters.append(
-                {
-                    "name": "id",
-                    "in": "path",
-                    "required": True,
-                    "schema": {"type": "string", "pattern": f"^{op.path_id}_[0-9a-z]{{26}}$"},
-                }
+                {"name": "id", "in": "path", "required": True, "schema": _id_schema(op.path_id)}
             )
         if op.query:
             parameters += _query_parameters(op.query, schemas)
+        if op.method == "POST":
+            parameters.append(IDEMPOTENCY_KEY)
+        if op.conditional:
+            parameters.append(IF_MATCH)
         if parameters:
             operation["parameters"] = parameters
         if op.body:
@@ -189,17 +290,10 @@ def build(
                     "application/json": {"schema": {"$ref": f"#/components/schemas/{op.body.__name__}"}}
                 },
             }
-        if op.method == "POST":
-            operation.setdefault("parameters", []).append(
-                {
-                    "name": "Idempotency-Key",
-                    "in": "header",
-                    "required": False,
-                    "description": "Retry-safe POST: the same key returns the first answer for 24 h.",
-                    "schema": {"type": "string", "maxLength": 255},
-                }
-            )
         paths.setdefault(op.path, {})[op.method.lower()] = operation
+    schemas[ZONE_SCHEMA["title"]] = ZONE_SCHEMA
+    paths = _hoisted(paths, ZONE_SCHEMA)
+    schemas = {name: _hoisted(schema, ZONE_SCHEMA) for name, schema in schemas.items()}
     return {
         "openapi": "3.1.0",
         "info": {
@@ -214,6 +308,7 @@ def build(
         "webhooks": {hook.event_type: _webhook(hook) for hook in webhooks},
         "components": {
             "schemas": schemas,
+            "headers": HEADERS,
             "securitySchemes": {
                 "apiKey": {
                     "type": "http",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any, TypeVar
 
 from aiohttp import web
@@ -15,6 +16,24 @@ M = TypeVar("M", bound=BaseModel)
 #: Parameters that may repeat (``name[]=a&name[]=b``), under their name without ``[]`` too.
 LIST_PARAMS = {"expand[]", "calendar_ids[]"}
 MAX_BODY_BYTES = 64 * 1024
+#: A header value the API reads as given (``Idempotency-Key``, ``If-Match``): visible ASCII,
+#: no space at either end (HTTP strips those).
+HEADER_TOKEN = r"^[!-~]([ -~]*[!-~])?$"
+
+
+def header_token(request: web.Request, name: str, max_length: int) -> str | None:
+    """The header ``name`` when given: 1 to ``max_length`` characters of :data:`HEADER_TOKEN`."""
+    value = request.headers.get(name)
+    if value is None:
+        return None
+    if len(value) > max_length or not re.match(HEADER_TOKEN, value):
+        raise ApiError(
+            400,
+            "parameter_invalid",
+            f"{name} must be 1-{max_length} visible ASCII characters.",
+            param=name,
+        )
+    return value
 
 
 async def read_json(request: web.Request, model: type[M]) -> M:
@@ -35,7 +54,9 @@ async def read_json(request: web.Request, model: type[M]) -> M:
     if not _encodable(body):
         raise ApiError(400, "json_invalid", "The body contains invalid Unicode (a lone surrogate).")
     try:
-        return model.model_validate(body)
+        # strict, as JSON Schema reads the body: `0` is not a date, nor `1` true (JSON strings
+        # still make dates and instants)
+        return model.model_validate_json(raw or b"{}", strict=True)
     except ValidationError as exc:
         raise from_validation(exc) from None
 

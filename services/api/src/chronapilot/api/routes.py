@@ -14,6 +14,7 @@ from chronapilot.api import (
     webhook_deliveries,
     webhook_endpoints,
 )
+from chronapilot.api.errors import Handler
 from chronapilot.api.openapi import Operation, openapi_json
 from chronapilot.api.reference import docs_asset, docs_page
 from chronapilot.api.schemas import (
@@ -95,7 +96,6 @@ OPERATIONS = [
         FreeBusyObject,
         query=FreeBusyQuery,
         path_id="usr",
-        errors=(400, 401),
         description="The busy intervals of every calendar of the user's `active` connections "
         "(or of `calendar_ids[]`), merged, with each calendar's own intervals and how fresh its "
         "mirror is. Occurrences of recurring series count; cancelled events, events the "
@@ -119,6 +119,7 @@ OPERATIONS = [
         ConnectionStartObject,
         status=201,
         body=StartConnectionBody,
+        errors=(404,),
         description="Returns a `redirect_url` to send the end-user to. After consent "
         "ChronaPilot redirects to your `return_url` with `connection_id` and `state`, or "
         "with `error` (`access_denied`, `provider_error`), `error_description` and `state`.",
@@ -167,7 +168,7 @@ OPERATIONS = [
         ConnectionObject,
         status=202,
         path_id="con",
-        errors=(400, 401, 409, 429),
+        errors=(409, 429),
         description="Rate-limited to one per minute per connection (429 with "
         "`Retry-After`); 409 on a disconnected connection.",
     ),
@@ -200,7 +201,7 @@ OPERATIONS = [
         "Mirror",
         EventList,
         query=ListEventsQuery,
-        errors=(400, 401, 404),
+        errors=(404,),
         description="Recurring series are returned as their master (with `recurrence`) "
         "plus exceptions (with `recurring_event_id` and `original_start`); `start`/`end` "
         "select events and series overlapping the window. Deleted events only with "
@@ -240,7 +241,7 @@ OPERATIONS = [
         EventObject,
         status=201,
         body=event_writes.CreateEventBody,
-        errors=(400, 401, 403, 404, 409, 503),
+        errors=(403, 404, 409, 503),
         description="Creates the event at the provider (Google `events.insert`, Graph `POST "
         "…/events`, CalDAV `PUT`) and answers it as the provider stored it, mirrored. Send an "
         "`Idempotency-Key`: a retry with it never creates a second event at the provider, "
@@ -259,7 +260,8 @@ OPERATIONS = [
         EventObject,
         body=event_writes.UpdateEventBody,
         path_id="evt",
-        errors=(400, 401, 403, 404, 409, 412, 503),
+        errors=(403, 404, 409, 412, 503),
+        conditional=True,
         description="Changes the given fields at the provider and answers the event as it "
         "stored it. `If-Match: <etag>` makes it conditional (412 when the event changed at the "
         "provider since). With `original_start` only that occurrence of a series changes (an "
@@ -275,7 +277,8 @@ OPERATIONS = [
         EventObject,
         query=event_writes.DeleteEventQuery,
         path_id="evt",
-        errors=(400, 401, 403, 404, 409, 412, 503),
+        errors=(403, 404, 409, 412, 503),
+        conditional=True,
         description="Deletes the event at the provider (`If-Match` as for updates) and answers "
         "it as mirrored, `deleted: true`. With `original_start` only that occurrence is "
         "cancelled (the mirror learns it with the calendar's next sync, requested at once).",
@@ -368,7 +371,7 @@ OPERATIONS = [
         WebhookDeliveryObject,
         status=202,
         path_id="we",
-        errors=(400, 401, 409),
+        errors=(409,),
         description="Queues a `ping` delivery, sent at once and retried like any other; follow "
         "it in the endpoint's deliveries. 409 on a disabled endpoint.",
     ),
@@ -393,7 +396,7 @@ OPERATIONS = [
         WebhookDeliveryObject,
         status=202,
         path_id="wd",
-        errors=(400, 401, 409),
+        errors=(409,),
         description="Sends it again now (same `webhook-id`, same body), whatever it came to; "
         "a failed delivery is retried on the usual schedule from there. 409 once cancelled "
         "(its endpoint was deleted).",
@@ -405,9 +408,23 @@ async def demo_return(request: web.Request) -> web.Response:
     return render_page("demo_return.html", params=sorted(request.query.items()))
 
 
+def _method_not_allowed(methods: set[str]) -> Handler:
+    async def refuse(request: web.Request) -> web.StreamResponse:
+        raise web.HTTPMethodNotAllowed(request.method, methods)
+
+    return refuse
+
+
 def add_routes(app: web.Application, *, development: bool) -> None:
+    methods: dict[str, set[str]] = {}
     for op in OPERATIONS:
         app.router.add_route(op.method, op.path, op.handler)
+        methods.setdefault(op.path, set()).add(op.method)
+    # Any other method on a path answers 405 with the methods of that path only: without it,
+    # aiohttp would try the next route (`/v1/connections/{id}` for `/v1/connections/start`)
+    # and answer with, or list in `Allow`, the methods of another operation.
+    for path, allowed in methods.items():
+        app.router.add_route("*", path, _method_not_allowed(allowed))
     app.router.add_get("/v1/openapi.json", openapi_json)
     app.router.add_get("/docs", docs_page)
     app.router.add_get("/docs/assets/{name}", docs_asset)

@@ -10,8 +10,9 @@ sent) live in :mod:`chronapilot.api.webhook_schemas`.
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
-from typing import Annotated, Generic, Literal, TypeVar
+from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from pydantic import (
     AfterValidator,
@@ -20,8 +21,11 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
+    WithJsonSchema,
 )
 
+from chronapilot.api.error_codes import ErrorCode
+from chronapilot.common.ids import id_pattern
 from chronapilot.common.objects import DISCRIMINATED as DISCRIMINATED
 from chronapilot.common.objects import ERROR_CODES_DESCRIPTION as ERROR_CODES_DESCRIPTION
 from chronapilot.common.objects import HISTORY_CODES_DESCRIPTION as HISTORY_CODES_DESCRIPTION
@@ -43,12 +47,12 @@ from chronapilot.common.objects import Transparency as Transparency
 from chronapilot.common.objects import WebhookSubscriptionObject as WebhookSubscriptionObject
 from chronapilot.common.objects import dump as dump
 from chronapilot.common.occurrences import EARLIEST, LATEST, MAX_WINDOW
-from chronapilot.common.providers.zones import open_zone
+from chronapilot.common.providers.zones import open_zone, zone_names
 
 Scope = Literal["calendar.read", "calendar.write"]
 
 ExternalId = Annotated[str, StringConstraints(min_length=1, max_length=255)]
-UserId = Annotated[str, StringConstraints(pattern=r"^usr_[0-9a-z]{26}$")]
+UserId = Annotated[str, StringConstraints(pattern=id_pattern("usr"))]
 MetadataKey = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_\-]{1,40}$")]
 
 
@@ -61,6 +65,14 @@ class Strict(BaseModel):
 # -- requests ---------------------------------------------------------------------------------
 
 
+def not_null(schema: dict[str, Any]) -> None:
+    """``json_schema_extra`` of an optional field that may be left out but not sent as null
+    (the handler refuses it)."""
+    branches = schema.pop("anyOf")
+    schema.update(next(branch for branch in branches if branch != {"type": "null"}))
+    schema.pop("default", None)
+
+
 class CreateUserBody(Strict):
     external_id: ExternalId | None = Field(
         default=None, description="Your own id for this user (not unique-enforced)."
@@ -70,6 +82,7 @@ class CreateUserBody(Strict):
         max_length=50,
         description="Up to 50 key-value pairs for your use: keys of 1 to 40 letters, digits, "
         "`_` or `-`; string values up to 500 characters.",
+        json_schema_extra={"additionalProperties": False},  # no key outside the pattern
     )
 
 
@@ -153,11 +166,12 @@ class ErrorDetail(BaseModel):
         "authentication_error",
         "rate_limit_error",
         "idempotency_error",
+        "permission_error",
         "api_error",
     ]
-    code: str
-    message: str
-    param: str | None = None
+    code: ErrorCode = Field(description="Stable; see the error code reference (docs/errors.md).")
+    message: str = Field(description="For people; may change.")
+    param: str | None = Field(default=None, description="The parameter at fault, when one is.")
 
 
 class ErrorObject(BaseModel):
@@ -174,8 +188,8 @@ class ConnectionList(ListObject[ConnectionObject]):
 
 # -- the mirror -------------------------------------------------------------------------------
 
-CalendarId = Annotated[str, StringConstraints(pattern=r"^cal_[0-9a-z]{26}$")]
-ConnectionId = Annotated[str, StringConstraints(pattern=r"^con_[0-9a-z]{26}$")]
+CalendarId = Annotated[str, StringConstraints(pattern=id_pattern("cal"))]
+ConnectionId = Annotated[str, StringConstraints(pattern=id_pattern("con"))]
 
 
 class ListCalendarsQuery(ListQuery):
@@ -197,9 +211,21 @@ def _supported_instant(value: datetime) -> datetime:
     return utc
 
 
+#: The instants the schema offers: RFC 3339 in the years no offset takes out of the supported
+#: range (the server takes a little more: any instant within it, and without an offset as UTC).
+INSTANT_SCHEMA = {
+    "type": "string",
+    "format": "date-time",
+    "pattern": r"^(190[1-9]|19[1-9]\d|20\d\d|21[0-8]\d|219[0-8])-",
+}
+
 #: An instant of a query: read in UTC, within the supported years.
-Instant = Annotated[datetime, AfterValidator(_supported_instant)]
-AwareInstant = Annotated[AwareDatetime, AfterValidator(_supported_instant)]
+Instant = Annotated[
+    datetime, AfterValidator(_supported_instant), WithJsonSchema(INSTANT_SCHEMA, mode="validation")
+]
+AwareInstant = Annotated[
+    AwareDatetime, AfterValidator(_supported_instant), WithJsonSchema(INSTANT_SCHEMA, mode="validation")
+]
 
 
 class ListEventsQuery(ListQuery):
@@ -297,6 +323,36 @@ def _zone_name(value: str) -> str:
     return value
 
 
+def _varnames(values: list[str]) -> list[str]:
+    """Distinct identifiers for an enum's values, for client generators (``x-enum-varnames``):
+    ``Etc/GMT+1`` and ``Etc/GMT-1`` must not both become ``ETC_GMT1``."""
+    names: list[str] = []
+    for value in values:
+        spelled = value.replace("+", "_PLUS_").replace("-", "_MINUS_")
+        name = re.sub(r"_+", "_", re.sub(r"[^0-9A-Za-z]", "_", spelled)).strip("_").upper()
+        while name in names:
+            name += "_"
+        names.append(name)
+    return names
+
+
+ZONE_SCHEMA: dict[str, Any] = {
+    "title": "TimeZoneName",
+    "description": "An IANA time-zone name, a UTC alias or a Windows zone name (mapped to its IANA zone).",
+    "type": "string",
+    "enum": zone_names(),
+    "x-enum-varnames": _varnames(zone_names()),
+}
+#: A time-zone name the API opens (IANA, a UTC alias or a Windows name), all listed in the
+#: schema: no other string is accepted.
+ZoneName = Annotated[
+    str,
+    StringConstraints(max_length=64),
+    AfterValidator(_zone_name),
+    WithJsonSchema(ZONE_SCHEMA, mode="validation"),
+]
+
+
 class FreeBusyQuery(Strict):
     start: AwareInstant = Field(
         description=f"Start of the window, ISO 8601 with an offset or `Z`, {INSTANT_BOUNDS}."
@@ -311,7 +367,7 @@ class FreeBusyQuery(Strict):
         max_length=100,
         description="Only these calendars of the user (default: every calendar of the user).",
     )
-    timezone: Annotated[str, StringConstraints(max_length=64), AfterValidator(_zone_name)] | None = Field(
+    timezone: ZoneName | None = Field(
         default=None,
         description="IANA time zone in which all-day events block their days and floating "
         "times (CalDAV without TZID) their wall times (a Windows zone name is mapped to its IANA "

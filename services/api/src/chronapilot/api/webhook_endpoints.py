@@ -16,6 +16,7 @@ from typing import Any
 from aiohttp import web
 
 from chronapilot.api.auth import current_application
+from chronapilot.api.error_codes import ErrorCode
 from chronapilot.api.errors import ApiError, not_found
 from chronapilot.api.pagination import page
 from chronapilot.api.requests import path_id, read_json, read_query
@@ -55,7 +56,7 @@ async def checked_url(runtime: Runtime, url: str) -> str:
     try:
         await check_destination(url, allow_private=runtime.settings.webhook_private_destinations_allowed)
     except UnsafeDestination as exc:
-        code = {"private_address": "url_not_public", "unresolvable": "url_unresolvable"}
+        code: dict[str, ErrorCode] = {"private_address": "url_not_public", "unresolvable": "url_unresolvable"}
         raise ApiError(
             400, code.get(exc.reason, "parameter_invalid"), f"url {exc.message}.", param="url"
         ) from None

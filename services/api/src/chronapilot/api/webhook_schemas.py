@@ -22,6 +22,7 @@ from chronapilot.api.schemas import (
     ListObject,
     ListQuery,
     Strict,
+    not_null,
 )
 from chronapilot.common.bus.catalogue import SyncKind, SyncReason
 from chronapilot.common.webhooks import ALL, EVENT_TYPES, PING
@@ -79,11 +80,15 @@ class CreateWebhookEndpointBody(Strict):
 class UpdateWebhookEndpointBody(Strict):
     """Only the fields given change; re-enabling (`disabled: false`) clears `disabled_reason`."""
 
-    url: EndpointUrl | None = Field(default=None, description=URL_DESCRIPTION)
-    enabled_events: EnabledEvents | None = Field(default=None, description=EVENTS_DESCRIPTION)
+    url: EndpointUrl | None = Field(default=None, description=URL_DESCRIPTION, json_schema_extra=not_null)
+    enabled_events: EnabledEvents | None = Field(
+        default=None, description=EVENTS_DESCRIPTION, json_schema_extra=not_null
+    )
     description: Description | None = Field(default=None, description="`null` clears it.")
     disabled: bool | None = Field(
-        default=None, description="`true` stops deliveries to it; `false` resumes them."
+        default=None,
+        description="`true` stops deliveries to it; `false` resumes them.",
+        json_schema_extra=not_null,
     )
 
 

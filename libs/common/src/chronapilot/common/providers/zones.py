@@ -25,6 +25,12 @@ def iana_zone(name: object) -> str | None:
     return str(mapped) if mapped else None
 
 
+def zone_names() -> list[str]:
+    """Every name :func:`open_zone` opens (IANA, the UTC aliases, Windows names), sorted."""
+    names = _IANA | _UTC_NAMES | set(WINDOWS_TO_OLSON)
+    return sorted(name for name in names if open_zone(name) is not None)
+
+
 def open_zone(name: object) -> ZoneInfo | None:
     """The zone ``name`` (Windows or IANA) names; None for unknown or custom zones."""
     iana = iana_zone(name)
