@@ -104,7 +104,7 @@ def test_make_run_is_ready_within_a_minute_and_leaves_nothing_behind_after_sigte
         demo = (tmp_path / "run" / "demo.env").read_text()
         assert f"CHRONAPILOT_API_URL=http://127.0.0.1:{ports['API']}" in demo
         assert f"CHRONAPILOT_OPS_URL=http://127.0.0.1:{ports['OPS']}" in demo
-        assert f"ops console      http://127.0.0.1:{ports['OPS']}/" in log_path.read_text()
+        assert f"{'ops console':<18} http://127.0.0.1:{ports['OPS']}/" in log_path.read_text()
         assert "MONGODB_URI=" in demo and "KAFKA_BOOTSTRAP_SERVERS=" in demo
         values = dict(
             line.split("=", 1) for line in demo.splitlines() if "=" in line and not line.startswith("#")

@@ -27,6 +27,9 @@ from chronapilot.common.settings import Settings
 from chronapilot.devstack.embedded import Embedded, start_embedded
 from chronapilot.devstack.processes import Child, die_with_parent
 
+#: The banner's name column: the longest process name (``webhook-dispatcher``) and a space.
+BANNER_WIDTH = 18
+
 SERVICES: dict[str, str] = {
     "api": "chronapilot.api",
     "webhook-gateway": "chronapilot.webhook_gateway",
@@ -303,12 +306,12 @@ def run() -> int:
         demo_env = stack.write_demo_env(create_demo_data(stack))
         say(f"ready in {time.monotonic() - started:.1f}s")
         for name, url in stack.urls().items():
-            say(f"  {name:<16} {url}")
-        say(f"  API reference    {stack.urls()['api']}/docs")
-        say(f"  ops console      {stack.urls()['ops']}/")
+            say(f"  {name:<{BANNER_WIDTH}} {url}")
+        say(f"  {'API reference':<{BANNER_WIDTH}} {stack.urls()['api']}/docs")
+        say(f"  {'ops console':<{BANNER_WIDTH}} {stack.urls()['ops']}/")
         say("metrics (Prometheus, internal ports only):")
         for name, url in stack.metrics_urls().items():
-            say(f"  {name:<16} {url}")
+            say(f"  {name:<{BANNER_WIDTH}} {url}")
         say(f"demo credentials in {demo_env}; in another terminal, try:")
         for line in try_commands(demo_env):
             say(f"  {line}")
