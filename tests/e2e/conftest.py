@@ -7,10 +7,12 @@ from collections.abc import AsyncIterator
 import aiohttp
 import pytest
 from aiohttp import web
+from playwright.async_api import Browser as PlaywrightBrowser
 
 from chronapilot.sandbox.launcher import Sandbox, SandboxConfig
 
 from api_harness import Api, Browser, running_worker, start_api
+from browser_harness import launched_chromium
 
 
 @pytest.fixture(scope="session")
@@ -44,3 +46,10 @@ def browser(http, api, sandbox) -> Browser:
 async def worker(api: Api) -> AsyncIterator[web.Application]:
     async with running_worker(api) as app:
         yield app
+
+
+@pytest.fixture
+async def chromium() -> AsyncIterator[PlaywrightBrowser]:
+    """Debian's chromium, headless, for one test (tests/browser_harness.py)."""
+    async with launched_chromium() as launched:
+        yield launched

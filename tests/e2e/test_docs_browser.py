@@ -6,29 +6,14 @@ Screenshots go to ``test-artifacts/docs-*.png``."""
 
 from __future__ import annotations
 
-import os
-from collections.abc import AsyncIterator
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-from playwright.async_api import Browser as PlaywrightBrowser
-from playwright.async_api import async_playwright
+
+from browser_harness import shot
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 
-CHROMIUM = os.environ.get("CHRONAPILOT_CHROMIUM", "/usr/bin/chromium")
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
-FLAGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 # Recorded by the page itself: every CSP violation the browser reports.
 RECORD_VIOLATIONS = """
 window.__violations = [];
@@ -36,22 +21,6 @@ document.addEventListener("securitypolicyviolation", (e) => {
   window.__violations.push(`${e.violatedDirective} ${e.blockedURI} ${e.sourceFile}:${e.lineNumber}`);
 });
 """
-
-
-@pytest.fixture
-async def chromium() -> AsyncIterator[PlaywrightBrowser]:
-    assert Path(CHROMIUM).exists(), f"{CHROMIUM} missing: `make test` installs Debian's chromium"
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-        try:
-            yield browser
-        finally:
-            await browser.close()
-
-
-async def shot(page, name: str) -> None:
-    ARTIFACTS.mkdir(exist_ok=True)
-    await page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=False)
 
 
 async def test_docs_render_and_try_it_lists_connections(chromium, browser):
@@ -73,7 +42,7 @@ async def test_docs_render_and_try_it_lists_connections(chromium, browser):
     await sidebar.wait_for(timeout=30_000)
     for tag in ("Users", "Mirror", "Write-back", "Webhooks"):
         assert await page.get_by_text(tag, exact=True).count(), tag
-    await shot(page, "docs-reference")
+    await shot(page, "docs-reference", full_page=False)
 
     await page.get_by_placeholder("Token").first.fill(browser.api.key)
     await sidebar.click()
@@ -89,7 +58,7 @@ async def test_docs_render_and_try_it_lists_connections(chromium, browser):
     assert answer is not None and answer.status == 200
     assert (await answer.json())["object"] == "list"
     await page.get_by_text("200 OK").first.wait_for()
-    await shot(page, "docs-try-it")
+    await shot(page, "docs-try-it", full_page=False)
     assert errors == []
     assert await page.evaluate("window.__violations") == []
     assert origins <= {browser.api.url, "data:"}, origins

@@ -6,14 +6,10 @@ Screenshots go to ``test-artifacts/ops-*.png``."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 from aiohttp import web
-from playwright.async_api import Browser as PlaywrightBrowser
-from playwright.async_api import async_playwright
 from pydantic import SecretStr
 
 from chronapilot.common.runtime import RUNTIME
@@ -21,34 +17,12 @@ from chronapilot.common.settings import OpsSettings, ServiceSettings, Settings
 from chronapilot.devstack.processes import free_port
 from chronapilot.ops.console.app import create_app as create_console
 
+from browser_harness import shot
 from helpers import eventually
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 
-CHROMIUM = os.environ.get("CHRONAPILOT_CHROMIUM", "/usr/bin/chromium")
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
-FLAGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 TOKEN = "ops-e2e-token-7f3a9c"
-
-
-@pytest.fixture
-async def chromium() -> AsyncIterator[PlaywrightBrowser]:
-    assert Path(CHROMIUM).exists(), f"{CHROMIUM} missing: `make test` installs Debian's chromium"
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-        try:
-            yield browser
-        finally:
-            await browser.close()
 
 
 @pytest.fixture
@@ -78,11 +52,6 @@ async def console(api, worker) -> AsyncIterator[str]:
         yield f"http://127.0.0.1:{port}"
     finally:
         await runner.cleanup()
-
-
-async def shot(page, name: str) -> None:
-    ARTIFACTS.mkdir(exist_ok=True)
-    await page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
 
 
 async def connection(browser, connection_id: str) -> dict:

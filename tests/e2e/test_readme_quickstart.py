@@ -13,13 +13,12 @@ import time
 from pathlib import Path
 
 import pytest
-from playwright.async_api import async_playwright
 
 from chronapilot.devstack.processes import free_port
 
+from browser_harness import launched_chromium, shot
+
 REPO = Path(__file__).resolve().parents[2]
-CHROMIUM = os.environ.get("CHRONAPILOT_CHROMIUM", "/usr/bin/chromium")
-ARTIFACTS = REPO / "test-artifacts"
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 PORTS = (
     "API",
@@ -110,21 +109,14 @@ def start_make_run(block: str, home: Path) -> tuple[subprocess.Popen[bytes], Pat
 
 async def consent_in_the_browser(url: str, password: str) -> str:
     """Open the printed URL, type the printed password, click Allow; the return page's id."""
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(
-            executable_path=CHROMIUM, args=["--headless=new", "--no-sandbox", "--disable-gpu"]
-        )
-        try:
-            page = await browser.new_page()
-            await page.goto(url)
-            await page.get_by_label("Password").fill(password)
-            await page.get_by_role("button", name="Allow").click()
-            await page.wait_for_url("**/demo/return?**")
-            ARTIFACTS.mkdir(exist_ok=True)
-            await page.screenshot(path=str(ARTIFACTS / "quickstart-returned.png"))
-            return await page.locator("#param-connection_id").inner_text()
-        finally:
-            await browser.close()
+    async with launched_chromium() as browser:
+        page = await browser.new_page()
+        await page.goto(url)
+        await page.get_by_label("Password").fill(password)
+        await page.get_by_role("button", name="Allow").click()
+        await page.wait_for_url("**/demo/return?**")
+        await shot(page, "quickstart-returned", full_page=False)
+        return await page.locator("#param-connection_id").inner_text()
 
 
 async def test_the_readme_quickstart_works_as_written(tmp_path):
